@@ -1,0 +1,1 @@
+"""ECG data science: readers, labels, beats, splits, balancing, padding. No Kedro here."""

@@ -1,0 +1,120 @@
+"""Class balancing of a training beat set. Validation and test sets are never passed here.
+
+- ``upsample``: tile every class to the largest class count (the NSR paper's balanced sampler,
+  seed 001); the copies are real beats, so ``synthetic`` stays False.
+- ``smote``: imbalanced-learn's SMOTE to a target count per class (ECG-ATK-GAN, seed 002, used
+  10,000 for S, V and F); new beats are flagged ``synthetic``.
+- ``none``: the set unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .errors import EcgDataError
+from .splits import take
+
+log = logging.getLogger(__name__)
+
+BALANCE_METHODS = ("upsample", "smote", "none")
+
+
+def upsample(beats: dict[str, np.ndarray], *, seed: int = 0) -> dict[str, np.ndarray]:
+    """Tile each class (all copies whole, the remainder drawn without replacement) to the largest count."""
+    y = beats["y"]
+    counts = np.bincount(y)
+    target = counts.max()
+    rng = np.random.default_rng(seed)
+    index = []
+    for c in np.flatnonzero(counts):
+        members = np.flatnonzero(y == c)
+        reps, rest = divmod(target, members.size)
+        index.append(np.concatenate([np.tile(members, reps), rng.choice(members, size=rest, replace=False)]))
+    return take(beats, np.sort(np.concatenate(index), kind="stable"))
+
+
+def smote(
+    beats: dict[str, np.ndarray],
+    *,
+    target_per_class: int | dict[str, int] = 10000,
+    k_neighbors: int = 5,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """SMOTE each class below its target up to it; classes above target are left as they are."""
+    from imblearn.over_sampling import SMOTE
+
+    classes = [str(c) for c in beats["classes"]]
+    y = beats["y"]
+    counts = np.bincount(y, minlength=len(classes))
+    if isinstance(target_per_class, dict):
+        unknown = sorted(set(target_per_class) - set(classes))
+        if unknown:
+            raise EcgDataError(f"smote target_per_class names unknown class(es) {unknown}; classes are {classes}")
+        targets = {classes.index(c): int(n) for c, n in target_per_class.items()}
+    else:
+        targets = {i: int(target_per_class) for i in range(len(classes))}
+    strategy = {c: n for c, n in targets.items() if counts[c] and n > counts[c]}
+    for c in strategy:
+        if counts[c] < k_neighbors + 1:
+            raise EcgDataError(
+                f"SMOTE cannot grow class {classes[c]!r}: it has {counts[c]} training beats, "
+                f"k_neighbors={k_neighbors} needs at least {k_neighbors + 1}"
+            )
+    if not strategy:
+        return dict(beats)
+    sampler = SMOTE(sampling_strategy=strategy, k_neighbors=k_neighbors, random_state=seed)
+    x_res, y_res = sampler.fit_resample(beats["x"], y)
+    n_new = y_res.shape[0] - y.shape[0]
+    # imblearn appends the synthetic rows after the originals, in class order.
+    out = {k: v for k, v in beats.items()}
+    out["x"] = x_res.astype(beats["x"].dtype, copy=False)
+    out["y"] = y_res.astype(np.int64)
+    out["synthetic"] = np.concatenate([beats["synthetic"], np.ones(n_new, dtype=bool)])
+    new_y = y_res[y.shape[0]:]
+    fill = {"label": np.asarray(classes)[new_y], "symbol": np.full(n_new, ""), "record_id": np.full(n_new, ""),
+            "r_sample": np.full(n_new, -1, dtype=np.int64)}
+    for key, values in fill.items():
+        if key in beats:
+            out[key] = np.concatenate([beats[key], values.astype(beats[key].dtype if beats[key].dtype.kind != "U" else str)])
+    return out
+
+
+def balance_training_set(
+    train: dict[str, np.ndarray],
+    *,
+    method: str = "upsample",
+    seed: int = 0,
+    smote_target_per_class: int | dict[str, int] = 10000,
+    smote_k_neighbors: int = 5,
+) -> dict[str, np.ndarray]:
+    """Balance the training split by ``method`` (one of BALANCE_METHODS)."""
+    if method == "upsample":
+        out = upsample(train, seed=seed)
+    elif method == "smote":
+        out = smote(train, target_per_class=smote_target_per_class, k_neighbors=smote_k_neighbors, seed=seed)
+    elif method == "none":
+        out = dict(train)
+    else:
+        raise EcgDataError(f"unknown resampling method {method!r}; expected one of {list(BALANCE_METHODS)}")
+    classes = train["classes"]
+    log.info(
+        "resampling %s: %d -> %d training beats %s (%d synthetic)",
+        method, train["y"].shape[0], out["y"].shape[0],
+        dict(zip(classes.tolist(), np.bincount(out["y"], minlength=len(classes)).tolist())), int(out["synthetic"].sum()),
+    )
+    return out
+
+
+def cap_per_class(beats: dict[str, np.ndarray], max_per_class: int, *, seed: int = 0) -> dict[str, np.ndarray]:
+    """A seeded subset with at most ``max_per_class`` beats of each class (small runs: tests, CI)."""
+    if max_per_class < 1:
+        raise EcgDataError(f"max_beats_per_class={max_per_class}: expected a positive count")
+    rng = np.random.default_rng(seed)
+    y = beats["y"]
+    index = [
+        members if members.size <= max_per_class else rng.choice(members, size=max_per_class, replace=False)
+        for members in (np.flatnonzero(y == c) for c in np.unique(y))
+    ]
+    return take(beats, np.sort(np.concatenate(index)))

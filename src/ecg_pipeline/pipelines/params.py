@@ -1,0 +1,21 @@
+"""Calling domain functions with a parameter section from conf/, with errors that name the key."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ecg_pipeline.data.errors import EcgDataError
+
+
+def call_with_params(func: Callable[..., Any], *args: Any, params: Mapping[str, Any] | None, section: str) -> Any:
+    """``func(*args, **params)``, refusing keys ``func`` does not take (a typo in conf/ is an error, not ignored)."""
+    params = dict(params or {})
+    accepted = inspect.signature(func).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            options = [n for n, p in accepted.items() if p.kind is p.KEYWORD_ONLY]
+            raise EcgDataError(f"parameters '{section}': unknown key(s) {unknown}; {func.__name__} accepts {options}")
+    return func(*args, **params)

@@ -1,0 +1,36 @@
+"""Segmentation nodes: MIT-BIH record table -> labelled beats -> train / validation / test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ecg_pipeline.data.balance import cap_per_class
+from ecg_pipeline.data.beats import segment_beats
+from ecg_pipeline.data.labels import AAMI_OF_SYMBOL
+from ecg_pipeline.data.rpeaks import evaluate_detector
+from ecg_pipeline.data.splits import split_beats
+from ecg_pipeline.pipelines.params import call_with_params
+
+
+def segment(records: pd.DataFrame, params: dict) -> dict[str, np.ndarray]:
+    params = dict(params)
+    cap = params.pop("max_beats_per_class", None)
+    seed = params.pop("seed", 0)
+    beats = call_with_params(segment_beats, records, params=params, section="segmentation")
+    return cap_per_class(beats, cap, seed=seed) if cap else beats
+
+
+def split(beats: dict[str, np.ndarray], params: dict):
+    parts = call_with_params(split_beats, beats, params=params, section="split")
+    return parts["train"], parts["validation"], parts["test"]
+
+
+def measure_detector(records: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """Agreement of the R-peak detector with the reference beat annotations (150 ms tolerance)."""
+    def reference_beats():
+        for row in records.itertuples(index=False):
+            is_beat = np.isin(np.asarray(row.ann_symbol, dtype=str), list(AAMI_OF_SYMBOL))
+            yield row.record_id, np.asarray(row.signal), float(row.fs), np.asarray(row.ann_sample)[is_beat]
+
+    return call_with_params(evaluate_detector, reference_beats(), params=params, section="rpeak_detector")

@@ -1,0 +1,22 @@
+"""``segmentation``: R peaks -> AAMI-labelled beats, the train/validation/test split, detector agreement."""
+
+from kedro.pipeline import Node, Pipeline
+
+from . import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(nodes.segment, ["mitdb_records", "params:segmentation"], "mitdb_beats", name="segment_beats"),
+            Node(
+                nodes.split,
+                ["mitdb_beats", "params:split"],
+                ["mitdb_train", "mitdb_validation", "mitdb_test"],
+                name="split_beats",
+            ),
+            Node(nodes.measure_detector, ["mitdb_records", "params:rpeak_detector"], "rpeak_detector_agreement",
+                 name="measure_rpeak_detector"),
+        ],
+        tags="segmentation",
+    )

@@ -1,0 +1,14 @@
+"""Kedro project settings."""
+
+from kedro.config import OmegaConfigLoader
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}
+CONFIG_LOADER_ARGS["merge_strategy"] = {
+    # conf/ci and conf/local override single keys; the rest of a section comes from conf/base.
+    "parameters": "soft",
+    "globals": "soft",
+}

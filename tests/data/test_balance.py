@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from ecg_pipeline.data.balance import balance_training_set, cap_per_class
+from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.data.splits import split_beats
+
+
+@pytest.fixture(scope="module")
+def parts(kachuee_beats):
+    return split_beats(kachuee_beats, seed=0)
+
+
+def test_upsample_equalises_classes_with_real_beats(parts):
+    train = parts["train"]
+    out = balance_training_set(train, method="upsample", seed=0)
+    counts = np.bincount(out["y"])
+    assert (counts == np.bincount(train["y"]).max()).all()
+    assert not out["synthetic"].any()
+    # Every upsampled beat is a copy of a training beat: same (record, sample) keys.
+    train_keys = set(zip(train["record_id"].tolist(), train["r_sample"].tolist()))
+    assert set(zip(out["record_id"].tolist(), out["r_sample"].tolist())) == train_keys
+
+
+def test_smote_reaches_target_and_flags_synthetic(parts):
+    train = cap_per_class(parts["train"], 3000, seed=0)
+    out = balance_training_set(train, method="smote", smote_target_per_class=3000, seed=0)
+    assert (np.bincount(out["y"]) == 3000).all()
+    n_new = out["y"].shape[0] - train["y"].shape[0]
+    assert out["synthetic"].sum() == n_new > 0
+    np.testing.assert_array_equal(out["x"][: train["y"].shape[0]], train["x"])
+    assert out["x"][out["synthetic"]].min() >= 0 and out["x"][out["synthetic"]].max() <= 1
+    # Seeded: the same seed gives the same synthetic beats.
+    again = balance_training_set(train, method="smote", smote_target_per_class=3000, seed=0)
+    np.testing.assert_array_equal(out["x"], again["x"])
+
+
+def test_validation_and_test_are_never_resampled(parts, kachuee_beats):
+    # The resampling node only receives the train split; the other two keep the split's counts.
+    n = kachuee_beats["y"].shape[0]
+    assert parts["validation"]["y"].shape[0] + parts["test"]["y"].shape[0] + parts["train"]["y"].shape[0] == n
+
+
+def test_smote_refuses_a_class_smaller_than_k_plus_one(parts):
+    train = cap_per_class(parts["train"], 200, seed=0)
+    keep = np.flatnonzero(train["y"] != 3)[:]
+    f_beats = np.flatnonzero(train["y"] == 3)[:4]
+    from ecg_pipeline.data.splits import take
+
+    tiny = take(train, np.sort(np.concatenate([keep, f_beats])))
+    with pytest.raises(EcgDataError, match=r"SMOTE cannot grow class 'F': it has 4 training beats, k_neighbors=5"):
+        balance_training_set(tiny, method="smote", smote_target_per_class=300)
+
+
+def test_unknown_method_is_an_error(parts):
+    with pytest.raises(EcgDataError, match=r"unknown resampling method 'adasyn'"):
+        balance_training_set(parts["train"], method="adasyn")

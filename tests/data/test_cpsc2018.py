@@ -1,0 +1,183 @@
+"""CPSC 2018 reference, reader (both formats) and seed-001 split, on the real shared files."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+
+from ecg_pipeline.data.cpsc2018 import (
+    STANDARD_LEADS,
+    read_cpsc2018,
+    read_cpsc2018_reference,
+    split_cpsc2018,
+)
+from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.data.labels import CPSC2018_CLASS_NAMES
+
+WFDB_IDS = [f"A{i:04d}" for i in range(1, 11)]
+ORIGINAL_IDS = [f"A{i:04d}" for i in range(1980, 1990)]
+
+
+@pytest.fixture(scope="module")
+def root(shared_data):
+    return shared_data / "cpsc2018"
+
+
+@pytest.fixture(scope="module")
+def reference(root):
+    return read_cpsc2018_reference(root / "REFERENCE.csv")
+
+
+@pytest.fixture(scope="module")
+def table(root):
+    return read_cpsc2018(root)
+
+
+def _single_label(reference):
+    single = reference[reference["n_labels"] == 1]
+    return single.assign(label=single["labels"].str[0]).reset_index(drop=True)
+
+
+def test_reference_counts(reference, root, caplog):
+    assert len(reference) == 6877
+    assert int((reference["n_labels"] > 1).sum()) == 477
+    first = reference["labels"].str[0]
+    assert int((first == "1").sum()) == 918  # 900 + the 18 written as '10'
+    assert reference.set_index("record_id").loc["A0716", "labels"] == ["1"]
+    assert all(set(labels) <= set("123456789") for labels in reference["labels"])
+    # A0953 lists class 6 twice; it counts as multi-label, as in the protocol's 477
+    assert reference.set_index("record_id").loc["A0953", "labels"] == ["6", "6"]
+    raw = pd.read_csv(root / "REFERENCE.csv", dtype=str)
+    assert int((raw["First_label"] == "10").sum()) == 18
+    with caplog.at_level(logging.INFO, logger="ecg_pipeline.data.cpsc2018"):
+        read_cpsc2018_reference(root / "REFERENCE.csv")
+    assert "label '10' mapped to '1' (Normal) on 18 records" in caplog.text
+
+
+def test_reads_the_20_shared_records_in_both_formats(table, reference):
+    assert table["record_id"].tolist() == WFDB_IDS + ORIGINAL_IDS
+    assert table["file_format"].tolist() == ["wfdb"] * 10 + ["original"] * 10
+    assert (table["fs"] == 500.0).all() and (table["units"] == "mV").all()
+    assert all(list(leads) == list(STANDARD_LEADS) for leads in table["leads"])
+    assert (table["signal"].map(len) == 12 * table["n_samples"]).all()
+    assert all(s.dtype == np.float32 for s in table["signal"])
+    expected = reference.set_index("record_id")["labels"].str[0]
+    assert table["label"].tolist() == expected.loc[table["record_id"]].tolist()
+    assert table["label"].tolist() == list("51227528256381885533")
+    assert table.set_index("record_id").loc["A1988", "n_samples"] == 27157
+    assert table.set_index("record_id").loc["A0001", ["age", "sex"]].tolist() == [74.0, "Male"]
+    assert table.set_index("record_id").loc["A1981", ["age", "sex"]].tolist() == [48.0, "Female"]
+
+
+def test_wfdb_values_are_millivolts(table, root):
+    row = table.set_index("record_id").loc["A0001"]
+    signal = np.asarray(row["signal"]).reshape(12, row["n_samples"])
+    raw = scipy.io.loadmat(root / "records" / "A0001.mat")["val"]
+    np.testing.assert_allclose(signal, raw / 1000.0, rtol=0, atol=1e-7)
+    assert signal[0, 0] == pytest.approx(0.028)  # lead I, header 'initial value' 28 adu
+
+
+def test_original_format_values(table, root):
+    row = table.set_index("record_id").loc["A1980"]
+    signal = np.asarray(row["signal"]).reshape(12, row["n_samples"])
+    data = scipy.io.loadmat(root / "records_original_format" / "A1980.mat")["ECG"][0, 0]["data"]
+    np.testing.assert_array_equal(signal, data.astype(np.float32))
+    assert row["sex"] == "Male" and row["age"] == 52.0
+
+
+def test_wfdb_header_diagnosis_agrees_with_reference(table, root):
+    for rid, label in zip(table["record_id"][:10], table["label"][:10]):
+        text = (root / "records" / f"{rid}.hea").read_text()
+        dx = next(ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("#Dx"))
+        assert dx == CPSC2018_CLASS_NAMES[label], rid
+
+
+def test_multi_label_and_absent_records_are_logged(root, caplog):
+    with caplog.at_level(logging.INFO, logger="ecg_pipeline.data.cpsc2018"):
+        read_cpsc2018(root)
+    assert "dropped 477 multi-label records" in caplog.text
+    assert "6380 reference records have no signal file" in caplog.text
+    with pytest.raises(EcgDataError, match=r"6380 of 6400 .*'A0011'"):
+        read_cpsc2018(root, require_all=True)
+    kept = read_cpsc2018(root, single_label_only=False)
+    assert len(kept) == 20  # the shared 20 are all single-label
+
+
+def test_parquet_round_trip(table, tmp_path):
+    table.to_parquet(tmp_path / "cpsc.parquet")
+    back = pd.read_parquet(tmp_path / "cpsc.parquet")
+    assert [list(x) for x in back["leads"]] == [list(x) for x in table["leads"]]
+    for a, b in zip(table["signal"], back["signal"]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_wfdb_files_directly_in_root(root, tmp_path):
+    for rid in ("A0001", "A0002"):
+        for ext in ("hea", "mat"):
+            shutil.copy(root / "records" / f"{rid}.{ext}", tmp_path)
+    shutil.copy(root / "REFERENCE.csv", tmp_path)
+    flat = read_cpsc2018(tmp_path)
+    assert flat["record_id"].tolist() == ["A0001", "A0002"]
+    assert flat["file_format"].tolist() == ["wfdb", "wfdb"]
+
+
+def test_split_protocol_numbers(reference):
+    single = _single_label(reference)
+    assert len(single) == 6400
+    parts = split_cpsc2018(single, val_per_class=5, test_per_class=50, seed=0)
+    sizes = {k: len(v) for k, v in parts.items()}
+    assert sizes == {"train": 5905, "validation": 45, "test": 450}
+    assert (parts["validation"]["label"].value_counts() == 5).all()
+    assert (parts["test"]["label"].value_counts() == 50).all()
+    ids = [set(p["record_id"]) for p in parts.values()]
+    assert ids[0].isdisjoint(ids[1]) and ids[0].isdisjoint(ids[2]) and ids[1].isdisjoint(ids[2])
+    assert set().union(*ids) == set(single["record_id"])
+    # Membership of the published code's algorithm (RandomState(0), REFERENCE.csv order)
+    assert sorted(parts["validation"]["record_id"])[:5] == ["A0044", "A0500", "A0547", "A0556", "A0682"]
+    again = split_cpsc2018(single, seed=0)
+    assert again["test"]["record_id"].tolist() == parts["test"]["record_id"].tolist()
+    assert split_cpsc2018(single, seed=1)["test"]["record_id"].tolist() != parts["test"]["record_id"].tolist()
+
+
+def test_split_class_too_small(table):
+    # class '1' has 2 shared records (A0002, A1983); 5 + 50 requested
+    with pytest.raises(EcgDataError, match=r"1 has 2 records.*need at least 55"):
+        split_cpsc2018(table)
+
+
+def test_unknown_label_in_reference(root, tmp_path):
+    text = (root / "REFERENCE.csv").read_text()
+    bad = tmp_path / "REFERENCE.csv"
+    bad.write_text(text.replace("A0002,1,,", "A0002,11,,", 1))
+    with pytest.raises(EcgDataError, match=r"A0002.*'11'"):
+        read_cpsc2018_reference(bad)
+
+
+def test_header_without_mat(root, tmp_path):
+    (tmp_path / "records").mkdir()
+    shutil.copy(root / "records" / "A0001.hea", tmp_path / "records")
+    shutil.copy(root / "REFERENCE.csv", tmp_path)
+    with pytest.raises(EcgDataError, match=r"A0001.*A0001\.mat.*missing"):
+        read_cpsc2018(tmp_path)
+
+
+def test_wrong_sampling_rate_in_header(root, tmp_path):
+    shutil.copy(root / "records" / "A0001.mat", tmp_path)
+    header = (root / "records" / "A0001.hea").read_text()
+    (tmp_path / "A0001.hea").write_text(header.replace("A0001 12 500 ", "A0001 12 250 ", 1))
+    shutil.copy(root / "REFERENCE.csv", tmp_path)
+    with pytest.raises(EcgDataError, match=r"A0001\.hea.*250 Hz, expected 500 Hz"):
+        read_cpsc2018(tmp_path)
+    assert len(read_cpsc2018(tmp_path, expected_fs=250)) == 1
+
+
+def test_bad_original_file(root, tmp_path):
+    scipy.io.savemat(tmp_path / "A0002.mat", {"ECG": {"sex": "Male", "age": 50, "data": np.zeros((8, 100))}})
+    shutil.copy(root / "REFERENCE.csv", tmp_path)
+    with pytest.raises(EcgDataError, match=r"A0002\.mat.*\(8, 100\).*12"):
+        read_cpsc2018(tmp_path)
