@@ -68,7 +68,7 @@ def test_reads_the_20_shared_records_in_both_formats(table, reference):
     assert all(s.dtype == np.float32 for s in table["signal"])
     expected = reference.set_index("record_id")["labels"].str[0]
     assert table["label"].tolist() == expected.loc[table["record_id"]].tolist()
-    assert table["label"].tolist() == list("51227528256381885533")
+    assert table["label"].tolist() == list("51227528256831885533")
     assert table.set_index("record_id").loc["A1988", "n_samples"] == 27157
     assert table.set_index("record_id").loc["A0001", ["age", "sex"]].tolist() == [74.0, "Male"]
     assert table.set_index("record_id").loc["A1981", ["age", "sex"]].tolist() == [48.0, "Female"]

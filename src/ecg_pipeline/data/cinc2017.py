@@ -164,6 +164,8 @@ def read_cinc2017(
         if records is None:
             wanted = list(reference)
         else:
+            if isinstance(records, (str, bytes)):
+                raise EcgDataError(f"records must be a list of record names, got the string {records!r}")
             wanted = [str(r) for r in records]
             unknown = [r for r in wanted if r not in reference]
             if unknown:
@@ -204,7 +206,9 @@ def read_cinc2017(
             try:
                 val = scipy.io.loadmat(io.BytesIO(raw), variable_names=["val"]).get("val")
             except Exception as err:  # scipy raises several types for a damaged file
-                raise EcgDataError(f"{files.where(record + '.mat')}: unreadable MATLAB file ({err})") from None
+                raise EcgDataError(
+                    f"{files.where(record + '.mat')}: unreadable MATLAB file ({err})"
+                ) from None
             if val is None or val.shape != (1, n_samples):
                 raise EcgDataError(
                     f"{files.where(record + '.mat')}: expected a variable 'val' of shape "

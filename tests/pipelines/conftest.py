@@ -1,0 +1,47 @@
+"""Real Kedro runs in the ``ci`` environment, in a throwaway copy of the project (conf + pyproject),
+so tests never write into the working tree's data/ folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+LAYERS = ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input", "06_models",
+          "07_model_output", "08_reporting")
+
+
+class KedroProject:
+    def __init__(self, path: Path, data_root: Path):
+        self.path = path
+        self.data_root = data_root
+
+    def run(self, pipeline: str | None = None, *, env: str = "ci", runtime_params: dict | None = None, **run_args):
+        bootstrap_project(self.path)
+        params = {"data_root": str(self.data_root), **(runtime_params or {})}
+        with KedroSession.create(project_path=self.path, env=env, runtime_params=params) as session:
+            return session.run(pipeline_names=[pipeline] if pipeline else None, **run_args)
+
+    def catalog(self, env: str = "ci", runtime_params: dict | None = None):
+        bootstrap_project(self.path)
+        params = {"data_root": str(self.data_root), **(runtime_params or {})}
+        with KedroSession.create(project_path=self.path, env=env, runtime_params=params) as session:
+            return session.load_context().catalog
+
+    def versions(self, relative: str) -> list[str]:
+        folder = self.path / relative
+        return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.fixture(scope="session")
+def kedro_project(tmp_path_factory, project_root, shared_data) -> KedroProject:
+    path = tmp_path_factory.mktemp("project")
+    shutil.copytree(project_root / "conf", path / "conf", ignore=shutil.ignore_patterns("local"))
+    (path / "conf" / "local").mkdir()
+    shutil.copy(project_root / "pyproject.toml", path / "pyproject.toml")
+    for layer in LAYERS:
+        (path / "data" / layer).mkdir(parents=True)
+    return KedroProject(path, shared_data)
