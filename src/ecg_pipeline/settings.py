@@ -12,3 +12,7 @@ CONFIG_LOADER_ARGS["merge_strategy"] = {
     "parameters": "soft",
     "globals": "soft",
 }
+
+from ecg_pipeline.hooks import MissingInputsHook  # noqa: E402
+
+HOOKS = (MissingInputsHook(),)

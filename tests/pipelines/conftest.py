@@ -42,6 +42,7 @@ def kedro_project(tmp_path_factory, project_root, shared_data) -> KedroProject:
     shutil.copytree(project_root / "conf", path / "conf", ignore=shutil.ignore_patterns("local"))
     (path / "conf" / "local").mkdir()
     shutil.copy(project_root / "pyproject.toml", path / "pyproject.toml")
+    (path / "src").mkdir()  # Kedro wants a source dir; the package itself is the installed one
     for layer in LAYERS:
         (path / "data" / layer).mkdir(parents=True)
     return KedroProject(path, shared_data)

@@ -117,4 +117,6 @@ def cap_per_class(beats: dict[str, np.ndarray], max_per_class: int, *, seed: int
         members if members.size <= max_per_class else rng.choice(members, size=max_per_class, replace=False)
         for members in (np.flatnonzero(y == c) for c in np.unique(y))
     ]
-    return take(beats, np.sort(np.concatenate(index)))
+    out = take(beats, np.sort(np.concatenate(index)))
+    log.info("capped at %d beats per class: %d -> %d beats", max_per_class, y.shape[0], out["y"].shape[0])
+    return out

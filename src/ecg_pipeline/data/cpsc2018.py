@@ -304,7 +304,12 @@ def read_cpsc2018(
 
 
 def split_cpsc2018(
-    table: pd.DataFrame, *, val_per_class: int = 5, test_per_class: int = 50, seed: int = 0
+    table: pd.DataFrame,
+    *,
+    val_per_class: int = 5,
+    test_per_class: int = 50,
+    seed: int = 0,
+    absent_classes: str = "error",
 ) -> dict[str, pd.DataFrame]:
     """Per-class train/validation/test split of the seed-001 protocol (Ma & Liang).
 
@@ -322,6 +327,9 @@ def split_cpsc2018(
         Records per class for validation and test.
     seed
         Seed of the shuffles.
+    absent_classes
+        ``"error"`` (default): every class must have enough records. ``"skip"``: classes with no
+        record at all are left out of the count check (logged), e.g. for a small local sample.
 
     Returns
     -------
@@ -337,7 +345,11 @@ def split_cpsc2018(
     y = encode(table["label"].to_numpy(), "cpsc2018", source="split_cpsc2018 table")
     counts = np.bincount(y, minlength=len(classes))
     need = val_per_class + test_per_class
-    small = [(classes[k], int(c)) for k, c in enumerate(counts) if c < need]
+    if absent_classes not in ("error", "skip"):
+        raise EcgDataError(f"absent_classes must be 'error' or 'skip', got {absent_classes!r}")
+    if absent_classes == "skip" and (counts == 0).any():
+        logger.warning("split_cpsc2018: no records of class(es) %s; skipped", [classes[k] for k in np.flatnonzero(counts == 0)])
+    small = [(classes[k], int(c)) for k, c in enumerate(counts) if c < need and not (c == 0 and absent_classes == "skip")]
     if small:
         raise EcgDataError(
             "split_cpsc2018: class(es) "

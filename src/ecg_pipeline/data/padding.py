@@ -1,24 +1,41 @@
-"""Fixed-length inputs from variable-length records: pad or truncate, with a 0/1 mask.
+"""Variable-length records -> a compact "padded set"; fixed-length windows + 0/1 masks per batch.
 
-One placement routine (:func:`pad_or_truncate`) serves both challenge datasets:
+A dense padded array is mostly zeros (the full CPSC 2018 training set would be 5,905 x 8 x 33,792
+float32 = 6.4 GB), so the persisted artifact holds only the real samples and where each record
+sits in its window; :func:`materialize` builds the dense ``x`` / ``mask`` of a batch on demand.
+
+A padded set is a dict of plain numpy arrays (``np.savez`` without pickle; strings fixed-width
+unicode):
+
+``values``     float32 ``(n_leads, total)``: the kept (scaled, truncated) samples, record after record
+``offsets``    int64 ``(n + 1,)``: record ``i`` is ``values[:, offsets[i]:offsets[i + 1]]``
+``start``      int64 ``(n,)``: where sample 0 of record ``i`` lands in the window
+``length``     int64 0-d: the window length
+``y``          int64 ``(n,)``: indices into ``classes``
+``record_id``  str ``(n,)``
+``classes``    str: the label set's class names in index order
+``leads``      str: the lead names, in row order of ``values``
+
+One placement rule (:func:`_offset`) serves building, :func:`replace_starts` and both datasets:
 
 * CinC 2017 (Han et al. 2020): raw amplitudes, symmetric zero padding or truncation to
   18,000 samples (:func:`pad_cinc2017`).
 * CPSC 2018 (Ma & Liang, seed 001): 8 leads, each scaled by its max |value|, truncated at
   30,720 samples, zero padded to 33,792; right-aligned for evaluation, moved left by a
-  random shift of up to 3,072 samples for training (:func:`pad_cpsc2018`).
+  random shift of up to 3,072 samples for training (:func:`pad_cpsc2018`,
+  :func:`replace_starts` to re-draw the shift each epoch).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .errors import EcgDataError
-from .labels import encode
+from .labels import CLASS_SETS, encode
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +44,22 @@ ALIGNS = ("center", "right", "left", "random")
 #: The 8 leads Ma & Liang keep: III, aVR, aVL and aVF are linear combinations of I and II.
 CPSC2018_KEEP_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 
+#: Keys of a padded set; the first four are what :func:`materialize` needs.
+PADDED_SET_KEYS = ("values", "offsets", "start", "length", "y", "record_id", "classes", "leads")
+
 
 def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise EcgDataError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def _check_max_shift(max_shift) -> int | None:
+    if max_shift is None:
+        return None
+    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
+        raise EcgDataError(f"max_shift must be a non-negative integer or None, got {max_shift!r}")
+    return int(max_shift)
 
 
 def _as_generator(rng, name: str) -> np.random.Generator:
@@ -62,52 +90,88 @@ def _offset(n: int, length: int, align: str, max_shift, rng) -> int:
     return slack - shift if slack >= 0 else slack + shift
 
 
-def pad_or_truncate(
+def _pack(
+    arrays: Iterable[np.ndarray],
+    n_samples: Sequence[int],
+    n_leads: int,
+    length: int,
+    align: str,
+    max_shift,
+    rng,
+) -> dict:
+    """Place records of ``n_samples[i]`` samples; copy only the part inside the window.
+
+    ``arrays`` may be a generator (consumed once, after all placements are drawn in record
+    order, so a dataset's scaled records never all exist twice in memory). Each must be a
+    finite float32 ``(n_leads, n_samples[i])`` array.
+    """
+    n_in = np.asarray(n_samples, dtype=np.int64).reshape(-1)
+    placed = np.fromiter(
+        (_offset(int(n), length, align, max_shift, rng) for n in n_in), dtype=np.int64, count=len(n_in)
+    )
+    src = np.maximum(0, -placed)  # samples cut off the start
+    start = np.maximum(0, placed)
+    count = np.minimum(n_in - src, length - start)
+    offsets = np.zeros(len(n_in) + 1, dtype=np.int64)
+    np.cumsum(count, out=offsets[1:])
+    values = np.empty((n_leads, int(offsets[-1])), dtype=np.float32)
+    seen = 0
+    for i, a in enumerate(arrays):
+        if a.shape != (n_leads, n_in[i]):
+            raise EcgDataError(
+                f"signal {i}: has shape {a.shape}, expected ({n_leads}, {n_in[i]}) (leads, samples)"
+            )
+        if not np.isfinite(a).all():
+            raise EcgDataError(f"signal {i}: contains NaN or infinite values")
+        values[:, offsets[i] : offsets[i + 1]] = a[:, src[i] : src[i] + count[i]]
+        seen += 1
+    if seen != len(n_in):
+        raise EcgDataError(f"got {seen} signals, expected {len(n_in)}")
+    return {"values": values, "offsets": offsets, "start": start, "length": np.asarray(length, dtype=np.int64)}
+
+
+def pack_signals(
     signals: Sequence[np.ndarray],
     length: int,
     *,
     align: str = "center",
     max_shift: int | None = None,
     rng: np.random.Generator | int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Place each signal in a zero window of ``length`` samples.
+    n_leads: int | None = None,
+) -> dict:
+    """Place each signal in a window of ``length`` samples, keeping only what falls inside it.
 
     Parameters
     ----------
     signals
         One array per record, 1-D ``(n,)`` or 2-D ``(n_leads, n)``; all with the same lead count.
     length
-        Output length in samples.
+        Window length in samples.
     align
         ``"center"``: symmetric padding or symmetric truncation. ``"left"``/``"right"``:
         anchored at that edge (a longer signal keeps its first/last ``length`` samples).
         ``"random"``: the right-aligned placement moved towards the left by a uniform integer
-        shift in ``[0, max_shift]`` (``None``: anywhere the signal fits), drawn from ``rng``.
+        shift in ``[0, max_shift]`` (``None``: anywhere the signal fits), drawn from ``rng``
+        record by record.
     max_shift
         Largest shift for ``"random"``; ignored otherwise.
     rng
         Seed or ``numpy.random.Generator``; required for ``"random"``.
+    n_leads
+        Lead count of an empty ``signals`` (otherwise taken from the first signal).
 
     Returns
     -------
-    x, mask
-        ``float32`` arrays ``(n, n_leads, length)`` and ``(n, 1, length)``; padded positions
-        of ``x`` are exactly 0 and ``mask`` is 1 exactly on the real samples.
+    dict
+        ``values``, ``offsets``, ``start``, ``length`` of a padded set (see the module doc);
+        :func:`materialize` turns it into dense ``x`` / ``mask``.
     """
     length = _positive_int(length, "length")
     if align not in ALIGNS:
         raise EcgDataError(f"align must be one of {ALIGNS}, got {align!r}")
     if align == "random":
-        if max_shift is not None and (
-            isinstance(max_shift, bool)
-            or not isinstance(max_shift, (int, np.integer))
-            or max_shift < 0
-        ):
-            raise EcgDataError(f"max_shift must be a non-negative integer or None, got {max_shift!r}")
+        max_shift = _check_max_shift(max_shift)
         rng = _as_generator(rng, "rng")
-    if len(signals) == 0:
-        raise EcgDataError("signals is empty: expected at least one record")
-
     arrays = []
     for i, s in enumerate(signals):
         a = np.asarray(s, dtype=np.float32)
@@ -117,26 +181,99 @@ def pad_or_truncate(
             raise EcgDataError(
                 f"signal {i}: expected a non-empty (n,) or (n_leads, n) array, got shape {np.shape(s)}"
             )
-        if not np.isfinite(a).all():
-            raise EcgDataError(f"signal {i}: contains NaN or infinite values")
         arrays.append(a)
-    n_leads = arrays[0].shape[0]
+    if not arrays:
+        if n_leads is None:
+            raise EcgDataError("signals is empty: expected at least one record (or pass n_leads)")
+        n_leads = _positive_int(n_leads, "n_leads")
+    else:
+        n_leads = arrays[0].shape[0]
     for i, a in enumerate(arrays):
         if a.shape[0] != n_leads:
-            raise EcgDataError(
-                f"signal {i}: has {a.shape[0]} leads, expected {n_leads} like signal 0"
-            )
+            raise EcgDataError(f"signal {i}: has {a.shape[0]} leads, expected {n_leads} like signal 0")
+    return _pack(arrays, [a.shape[1] for a in arrays], n_leads, length, align, max_shift, rng)
 
-    x = np.zeros((len(arrays), n_leads, length), dtype=np.float32)
-    mask = np.zeros((len(arrays), 1, length), dtype=np.float32)
-    for i, a in enumerate(arrays):
-        n = a.shape[1]
-        offset = _offset(n, length, align, max_shift, rng)
-        src, dst = max(0, -offset), max(0, offset)
-        count = min(n - src, length - dst)
-        x[i, :, dst : dst + count] = a[:, src : src + count]
-        mask[i, :, dst : dst + count] = 1.0
+
+def _layout(padded_set: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    missing = [k for k in ("values", "offsets", "start", "length") if k not in padded_set]
+    if missing:
+        raise EcgDataError(f"not a padded set: lacks key(s) {missing}")
+    values, offsets, start = padded_set["values"], padded_set["offsets"], padded_set["start"]
+    length = int(padded_set["length"])
+    if (
+        values.ndim != 2
+        or start.ndim != 1
+        or offsets.shape != (len(start) + 1,)
+        or (len(offsets) and int(offsets[-1]) != values.shape[1])
+    ):
+        raise EcgDataError(
+            f"not a padded set: values {values.shape}, offsets {offsets.shape}, start {start.shape} "
+            "are inconsistent (expected (n_leads, offsets[-1]), (n + 1,), (n,))"
+        )
+    return values, offsets, start, length
+
+
+def materialize(padded_set: Mapping, index=None) -> tuple[np.ndarray, np.ndarray]:
+    """Dense windows of some records of a padded set.
+
+    Parameters
+    ----------
+    padded_set
+        From :func:`pad_cinc2017`, :func:`pad_cpsc2018`, :func:`pack_signals` or
+        :func:`replace_starts` (or loaded back from its npz).
+    index
+        Record indices (int array/sequence, slice, boolean mask or one int); ``None``: all.
+
+    Returns
+    -------
+    x, mask
+        ``float32`` arrays ``(k, n_leads, length)`` and ``(k, 1, length)``: ``x`` is exactly 0
+        outside the real samples, and ``mask`` is 1 exactly on them.
+    """
+    values, offsets, start, length = _layout(padded_set)
+    n = len(start)
+    if index is None:
+        rows = np.arange(n)
+    else:
+        try:
+            rows = np.atleast_1d(np.arange(n)[index])
+        except (IndexError, TypeError, ValueError) as err:
+            raise EcgDataError(f"index {index!r} does not select records of a {n}-record set: {err}") from None
+    lo, hi, at = offsets[rows], offsets[rows + 1], start[rows]
+    bad = (at < 0) | (at + (hi - lo) > length)
+    if bad.any():
+        i = int(rows[bad.argmax()])
+        raise EcgDataError(
+            f"record {i}: start {int(start[i])} + {int(offsets[i + 1] - offsets[i])} samples "
+            f"does not fit in the {length}-sample window"
+        )
+    x = np.zeros((len(rows), values.shape[0], length), dtype=np.float32)
+    mask = np.zeros((len(rows), 1, length), dtype=np.float32)
+    for j, (a, b, s) in enumerate(zip(lo.tolist(), hi.tolist(), at.tolist())):
+        x[j, :, s : s + b - a] = values[:, a:b]
+        mask[j, 0, s : s + b - a] = 1.0
     return x, mask
+
+
+def replace_starts(
+    padded_set: Mapping, *, max_shift: int | None, rng: np.random.Generator | int
+) -> dict:
+    """A shallow copy of ``padded_set`` with freshly drawn random placements.
+
+    Same rule as the seeded training placement (``align="random"``): each record starts at its
+    right-aligned position moved left by a uniform shift in ``[0, min(max_shift, room)]``
+    (``max_shift=None``: anywhere it fits), drawn record by record from ``rng``. Pass one
+    ``numpy.random.Generator`` for the whole run to get a new shift every epoch; no sample
+    array is copied.
+    """
+    max_shift = _check_max_shift(max_shift)
+    rng = _as_generator(rng, "rng")
+    _, offsets, _, length = _layout(padded_set)
+    kept = np.diff(offsets)
+    start = np.fromiter(
+        (_offset(int(n), length, "random", max_shift, rng) for n in kept), dtype=np.int64, count=len(kept)
+    )
+    return {**padded_set, "start": start}
 
 
 def _require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -145,15 +282,21 @@ def _require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> 
         raise EcgDataError(f"{what}: the record table lacks column(s) {missing}")
 
 
+def _strings(values) -> np.ndarray:
+    """Fixed-width unicode (never object), so the npz needs no pickle."""
+    out = np.asarray([str(v) for v in values], dtype=str)
+    return out if out.size else np.zeros(0, dtype="<U1")
+
+
 def pad_cinc2017(table: pd.DataFrame, *, length: int = 18000, truncate: str = "center") -> dict:
-    """CinC 2017 records -> fixed-length raw-amplitude inputs (Han et al. 2020).
+    """CinC 2017 records -> padded set of raw-amplitude windows (Han et al. 2020).
 
     Parameters
     ----------
     table
         Record table from :func:`ecg_pipeline.data.cinc2017.read_cinc2017` (single lead).
     length
-        Output length; 18,000 samples = 60 s at 300 Hz.
+        Window length; 18,000 samples = 60 s at 300 Hz.
     truncate
         ``"center"`` (the paper: symmetric) or ``"head"`` (the published code keeps the first
         ``length`` samples). Only the 39 records longer than 60 s differ.
@@ -161,24 +304,38 @@ def pad_cinc2017(table: pd.DataFrame, *, length: int = 18000, truncate: str = "c
     Returns
     -------
     dict
-        ``x`` float32 ``(n, 1, length)``, ``mask`` float32 ``(n, 1, length)``, ``y`` int64
-        indices into ``("N", "A", "O", "~")``, ``record_id`` str array.
+        A padded set (module doc): 1 lead (the table's ``lead`` name, "ECG" without that
+        column), symmetric placement, ``y`` indices into ``("N", "A", "O", "~")``.
     """
     _require_columns(table, ("record_id", "signal", "label"), "pad_cinc2017")
     if truncate not in ("center", "head"):
         raise EcgDataError(f"truncate must be 'center' or 'head', got {truncate!r}")
     length = _positive_int(length, "length")
+    y = encode(table["label"].to_numpy(), "cinc2017", source="CinC 2017 record table")
+    leads = ("ECG",)
+    if "lead" in table.columns and len(table):
+        names = pd.unique(table["lead"].astype(str))
+        if len(names) != 1:
+            raise EcgDataError(f"pad_cinc2017: records mix leads {list(names)}; expected one lead")
+        leads = (str(names[0]),)
     signals = [np.asarray(s, dtype=np.float32) for s in table["signal"]]
+    n_cut = sum(s.shape[-1] > length for s in signals)
     if truncate == "head":
         signals = [s[..., :length] for s in signals]
-    x, mask = pad_or_truncate(signals, length, align="center")
-    y = encode(table["label"].to_numpy(), "cinc2017", source="CinC 2017 record table")
-    n_cut = sum(s.shape[-1] > length for s in signals)
+    out = pack_signals(signals, length, align="center", n_leads=1)
     logger.info(
-        "padded %d CinC 2017 records to %d samples (symmetric zero padding, %d truncated %s)",
-        len(x), length, n_cut, truncate,
+        "padded %d CinC 2017 records to %d samples (symmetric zero padding, %d truncated %s): "
+        "%.0f MB of samples instead of %.0f MB dense",
+        len(signals), length, n_cut, truncate,
+        out["values"].nbytes / 1e6, len(signals) * 2 * length * 4 / 1e6,
     )
-    return {"x": x, "mask": mask, "y": y, "record_id": table["record_id"].to_numpy().astype(str)}
+    return {
+        **out,
+        "y": y,
+        "record_id": _strings(table["record_id"]),
+        "classes": _strings(CLASS_SETS["cinc2017"]),
+        "leads": _strings(leads),
+    }
 
 
 def pad_cpsc2018(
@@ -191,10 +348,10 @@ def pad_cpsc2018(
     max_shift: int = 3072,
     seed: int | np.random.Generator = 0,
 ) -> dict:
-    """CPSC 2018 records -> fixed-length scaled 8-lead inputs (Ma & Liang, seed 001).
+    """CPSC 2018 records -> padded set of scaled 8-lead windows (Ma & Liang, seed 001).
 
     Per record: select ``keep_leads`` by name, keep the first ``truncate`` samples, divide each
-    lead by its max |value| (an all-zero lead stays zero), then zero-pad to ``length``.
+    lead by its max |value| (an all-zero lead stays zero), then place it in ``length`` samples.
 
     Parameters
     ----------
@@ -206,20 +363,15 @@ def pad_cpsc2018(
         Samples kept per record, and window length (``truncate <= length``).
     placement
         ``"right"`` (evaluation) or ``"random"`` (training: shifted left from the right edge by
-        up to ``max_shift`` samples, drawn from ``seed``).
+        up to ``max_shift`` samples, drawn from ``seed``; :func:`replace_starts` re-draws them).
     max_shift, seed
-        Random placement parameters; pass a ``numpy.random.Generator`` as ``seed`` to draw fresh
-        shifts each epoch.
+        Random placement parameters.
 
     Returns
     -------
     dict
-        ``x`` float32 ``(n, len(keep_leads), length)``, ``mask`` float32 ``(n, 1, length)``,
-        ``y`` int64 indices into ``("1", ..., "9")``, ``record_id`` str array.
-
-    Notes
-    -----
-    The whole 6,400-record set would take about 7 GB as one array; call this on batches.
+        A padded set (module doc): ``len(keep_leads)`` leads, ``y`` indices into
+        ``("1", ..., "9")``.
     """
     _require_columns(
         table, ("record_id", "leads", "n_samples", "signal", "label"), "pad_cpsc2018"
@@ -230,40 +382,52 @@ def pad_cpsc2018(
         raise EcgDataError(f"truncate ({truncate}) must not exceed length ({length})")
     if placement not in ("right", "random"):
         raise EcgDataError(f"placement must be 'right' or 'random', got {placement!r}")
-    keep_leads = tuple(keep_leads)
+    keep_leads = tuple(str(lead) for lead in keep_leads)
     if not keep_leads:
         raise EcgDataError("keep_leads is empty: expected at least one lead name")
-
-    signals = []
-    for rid, leads, n, flat in zip(
-        table["record_id"], table["leads"], table["n_samples"], table["signal"]
-    ):
-        leads = [str(lead) for lead in leads]
-        flat = np.asarray(flat, dtype=np.float32)
-        if flat.size != len(leads) * int(n):
-            raise EcgDataError(
-                f"record {rid}: signal has {flat.size} values, expected "
-                f"{len(leads)} leads x {n} samples"
-            )
-        missing = [lead for lead in keep_leads if lead not in leads]
-        if missing:
-            raise EcgDataError(
-                f"record {rid}: lacks lead(s) {missing} (has {leads}); keep_leads={list(keep_leads)}"
-            )
-        sig = flat.reshape(len(leads), int(n))[[leads.index(lead) for lead in keep_leads], :truncate]
-        # Scale after truncation, as the reference code does (MaxAbsScaler on the kept part);
-        # a flat lead keeps scale 1 so it stays exactly zero instead of becoming NaN.
-        peak = np.abs(sig).max(axis=1, keepdims=True)
-        peak[peak == 0] = 1.0
-        signals.append(sig / peak)
-
-    rng = _as_generator(seed, "seed") if placement == "random" else None
-    x, mask = pad_or_truncate(
-        signals, length, align=placement, max_shift=max_shift if rng is not None else None, rng=rng
-    )
+    rng = None
+    if placement == "random":
+        max_shift = _check_max_shift(max_shift)
+        rng = _as_generator(seed, "seed")
     y = encode(table["label"].to_numpy(), "cpsc2018", source="CPSC 2018 record table")
+
+    n_samples = table["n_samples"].to_numpy().astype(np.int64)
+    kept = np.minimum(n_samples, truncate)
+
+    def scaled():
+        for rid, leads, n, flat in zip(
+            table["record_id"], table["leads"], n_samples, table["signal"]
+        ):
+            leads = [str(lead) for lead in leads]
+            flat = np.asarray(flat, dtype=np.float32)
+            if n <= 0 or flat.size != len(leads) * int(n):
+                raise EcgDataError(
+                    f"record {rid}: signal has {flat.size} values, expected "
+                    f"{len(leads)} leads x {n} samples"
+                )
+            missing = [lead for lead in keep_leads if lead not in leads]
+            if missing:
+                raise EcgDataError(
+                    f"record {rid}: lacks lead(s) {missing} (has {leads}); keep_leads={list(keep_leads)}"
+                )
+            sig = flat.reshape(len(leads), int(n))[[leads.index(lead) for lead in keep_leads], :truncate]
+            # Scale after truncation, as the reference code does (MaxAbsScaler on the kept part);
+            # a flat lead keeps scale 1 so it stays exactly zero instead of becoming NaN.
+            peak = np.abs(sig).max(axis=1, keepdims=True)
+            peak[peak == 0] = 1.0
+            yield sig / peak
+
+    out = _pack(scaled(), kept, len(keep_leads), length, placement, max_shift if rng is not None else None, rng)
     logger.info(
-        "padded %d CPSC 2018 records: %d leads, truncated at %d, %s-placed in %d samples",
-        len(x), len(keep_leads), truncate, placement, length,
+        "padded %d CPSC 2018 records: %d leads, truncated at %d, %s-placed in %d samples: "
+        "%.0f MB of samples instead of %.0f MB dense",
+        len(table), len(keep_leads), truncate, placement, length,
+        out["values"].nbytes / 1e6, len(table) * (len(keep_leads) + 1) * length * 4 / 1e6,
     )
-    return {"x": x, "mask": mask, "y": y, "record_id": table["record_id"].to_numpy().astype(str)}
+    return {
+        **out,
+        "y": y,
+        "record_id": _strings(table["record_id"]),
+        "classes": _strings(CLASS_SETS["cpsc2018"]),
+        "leads": _strings(keep_leads),
+    }

@@ -1,0 +1,1 @@
+"""Adversarial attacks and noise corruptions: torch, Kedro-free, one call shape (see base.py)."""

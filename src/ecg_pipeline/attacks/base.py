@@ -1,0 +1,122 @@
+"""What every attack shares: one call shape, input checks before any compute, the projection onto
+the eps-ball / domain bounds / mask, and a model that is used but never changed.
+
+Call shape (every attack in the registry)::
+
+    x_adv = attack(model, x, y, eps, *, mask=None, bounds=None, seed=0, **hyperparameters)
+
+``x`` is a float tensor ``[n, channels, length]``; ``y`` int64 ``[n]``; ``mask`` (optional) a 0/1
+tensor broadcastable to ``x`` (``[n, 1, length]``) marking real samples of padded inputs: the
+perturbation is zero wherever the mask is zero; ``bounds`` (optional) ``(low, high)`` of the input
+domain, e.g. ``(0, 1)`` for normalised beats. ``eps`` is the L-inf radius (for noise attacks, the
+noise amplitude) in input units.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from ecg_pipeline.data.errors import EcgDataError
+
+Bounds = tuple[float, float] | None
+
+
+class AttackError(EcgDataError):
+    """Bad attack input: the message names the parameter or tensor at fault."""
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no parameter gradients for the duration of an attack, then restored as found.
+
+    Attacks only need input gradients: switching ``requires_grad`` off on the weights stops autograd
+    from building (and back-propagating into) the weight side of the graph, which is most of a
+    backward pass's cost for small inputs.
+    """
+    was_training = model.training
+    grad_flags = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in zip(model.parameters(), grad_flags):
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, mask: torch.Tensor | None, bounds: Bounds) -> torch.Tensor:
+    """Back into the eps-ball around ``x``, zero outside the mask, then into the domain bounds."""
+    delta = torch.clamp(x_adv - x, -eps, eps)
+    if mask is not None:
+        delta = delta * mask
+    out = x + delta
+    if bounds is not None:
+        out = torch.clamp(out, bounds[0], bounds[1])
+    return out
+
+
+def apply_mask(delta: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return delta if mask is None else delta * mask
+
+
+def logits_of(model: nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Forward pass; mask-aware models (``model.uses_mask``, e.g. the CPSC ResNet) also get the mask."""
+    if mask is not None and getattr(model, "uses_mask", False):
+        return model(x, mask)
+    return model(x)
+
+
+def check_attack_inputs(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    mask: torch.Tensor | None = None,
+    bounds: Bounds = None,
+    n_classes: int | None = None,
+    **positive: float | None,
+) -> None:
+    """Refuse bad input before any compute. ``positive`` are step sizes etc. that must be > 0."""
+    if not torch.is_tensor(x) or x.dim() < 2:
+        raise AttackError(f"x must be a tensor [n, channels, length], got {type(x).__name__} of shape {getattr(x, 'shape', None)}")
+    if not torch.is_tensor(y) or y.shape != x.shape[:1]:
+        raise AttackError(f"y must be a tensor of {x.shape[0]} labels, got shape {getattr(y, 'shape', None)}")
+    if eps is None or not float(eps) >= 0:
+        raise AttackError(f"eps must be >= 0, got {eps}")
+    for name, value in positive.items():
+        if value is not None and not float(value) > 0:
+            raise AttackError(f"{name} must be > 0, got {value}")
+    if mask is not None:
+        try:
+            torch.broadcast_shapes(mask.shape, x.shape)
+        except RuntimeError:
+            raise AttackError(f"mask of shape {tuple(mask.shape)} does not match input of shape {tuple(x.shape)}") from None
+        if mask.shape[0] != x.shape[0]:
+            raise AttackError(f"mask has {mask.shape[0]} rows for {x.shape[0]} inputs")
+    if bounds is not None and not bounds[0] < bounds[1]:
+        raise AttackError(f"bounds must be (low, high) with low < high, got {bounds}")
+    if n_classes is not None and y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        bad = sorted(set(y[(y < 0) | (y >= n_classes)].tolist()))
+        raise AttackError(f"labels {bad[:10]} are outside the class set 0..{n_classes - 1}")
+
+
+def check_model_outputs(model: nn.Module, x: torch.Tensor, n_classes: int, mask: torch.Tensor | None = None) -> None:
+    """The model's output count must equal the label set's size (one forward pass on one input)."""
+    with torch.no_grad(), frozen(model):
+        out = logits_of(model, x[:1], None if mask is None else mask[:1])
+    if out.shape[-1] != n_classes:
+        raise AttackError(f"model has {out.shape[-1]} outputs but the label set has {n_classes} classes")
+
+
+def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """z_y - max_{j != y} z_j per sample: > 0 iff classified correctly (used by CW, SPSA, stopping)."""
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    other = logits.clone()
+    other.scatter_(1, y[:, None], float("-inf"))
+    return true - other.max(dim=1).values

@@ -1,0 +1,9 @@
+"""Classifier architectures (torch only, no Kedro) and their registry: ``build_model(name, **config)``."""
+
+from .han_cnn import HanCNN
+from .kachuee_cnn import KachueeCNN
+from .masked_resnet import MaskedResNet
+from .mlp import MLP
+from .registry import MODELS, build_model, model_spec
+
+__all__ = ["MODELS", "HanCNN", "KachueeCNN", "MLP", "MaskedResNet", "build_model", "model_spec"]

@@ -1,0 +1,80 @@
+"""Model registry: build any architecture by name from a plain config, and get back the
+``{name, config}`` that rebuilds it (what a checkpoint stores next to the ``state_dict``).
+
+Every model in the registry takes only keyword config values that are plain Python scalars, records
+its full config (defaults filled in) as ``model.model_config``, has ``uses_mask`` (True only for
+models whose ``forward`` takes ``(x, mask)``), a ``features(x)`` method giving the input of the
+final linear layer, and that layer as ``head`` (``head(features(x)) == forward(x)``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from torch import nn
+
+from ecg_pipeline.data.errors import EcgDataError
+
+from .han_cnn import HanCNN
+from .kachuee_cnn import KachueeCNN
+from .masked_resnet import MaskedResNet
+from .mlp import MLP
+
+MODELS: dict[str, type[nn.Module]] = {
+    "mlp": MLP,
+    "kachuee_cnn": KachueeCNN,
+    "masked_resnet": MaskedResNet,
+    "han_cnn": HanCNN,
+}
+
+
+def config_keys(name: str) -> list[str]:
+    """The config keys model ``name`` accepts, in constructor order."""
+    cls = _model_class(name)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # drop self
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _model_class(name: Any) -> type[nn.Module]:
+    try:
+        return MODELS[name]
+    except (KeyError, TypeError):
+        raise EcgDataError(f"unknown model {name!r}; expected one of {sorted(MODELS)}") from None
+
+
+def build_model(name: str, **config: Any) -> nn.Module:
+    """A fresh model ``MODELS[name](**config)`` with ``model.model_name = name``.
+
+    Raises:
+        EcgDataError: for an unknown ``name`` (naming the options) or an unknown config key
+            (naming it and the accepted keys).
+    """
+    cls = _model_class(name)
+    accepted = config_keys(name)
+    unknown = sorted(set(config) - set(accepted))
+    if unknown:
+        raise EcgDataError(
+            f"model {name!r}: unknown config key(s) {unknown}; expected only {accepted}"
+        )
+    model = cls(**config)
+    model.model_name = name
+    return model
+
+
+def model_spec(model: nn.Module) -> dict[str, Any]:
+    """``{"name": ..., "config": {...}}`` such that ``build_model(name, **config)`` rebuilds ``model``'s
+    architecture (the full config, defaults filled in). Works for models made by
+    :func:`build_model` and for registry classes constructed directly.
+    """
+    name = getattr(model, "model_name", None)
+    if name is None:
+        names = [key for key, cls in MODELS.items() if type(model) is cls]
+        name = names[0] if names else None
+    config = getattr(model, "model_config", None)
+    if name not in MODELS or not isinstance(config, dict):
+        raise EcgDataError(
+            f"cannot describe a {type(model).__name__}: expected a model from the registry "
+            f"{sorted(MODELS)} (built with build_model)"
+        )
+    return {"name": name, "config": dict(config)}
