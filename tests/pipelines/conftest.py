@@ -36,9 +36,7 @@ class KedroProject:
         return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-@pytest.fixture(scope="session")
-def kedro_project(tmp_path_factory, project_root, shared_data) -> KedroProject:
-    path = tmp_path_factory.mktemp("project")
+def new_project(path: Path, project_root: Path, shared_data: Path) -> KedroProject:
     shutil.copytree(project_root / "conf", path / "conf", ignore=shutil.ignore_patterns("local"))
     (path / "conf" / "local").mkdir()
     shutil.copy(project_root / "pyproject.toml", path / "pyproject.toml")
@@ -46,3 +44,15 @@ def kedro_project(tmp_path_factory, project_root, shared_data) -> KedroProject:
     for layer in LAYERS:
         (path / "data" / layer).mkdir(parents=True)
     return KedroProject(path, shared_data)
+
+
+@pytest.fixture(scope="session")
+def kedro_project(tmp_path_factory, project_root, shared_data) -> KedroProject:
+    """One project copy for the whole session: later stages reuse earlier stages' artifacts."""
+    return new_project(tmp_path_factory.mktemp("project"), project_root, shared_data)
+
+
+@pytest.fixture
+def empty_project(tmp_path, project_root, shared_data) -> KedroProject:
+    """A project copy with nothing produced yet."""
+    return new_project(tmp_path, project_root, shared_data)

@@ -36,12 +36,13 @@ def test_segmentation_reads_stored_records_and_versions_outputs(ingested):
     catalog = ingested.catalog()
     beats = catalog.load("mitdb_beats")
     counts = np.bincount(beats["y"], minlength=5)
-    assert (counts > 0).all() and counts.max() <= 100  # ci cap: 100 beats per class
+    assert counts.tolist() == [400, 400, 400, 373, 400]  # ci cap: 400 per class; F has 373 in these records
     test = catalog.load("mitdb_test")
     assert test["x"].shape[1] == 187 and test["x"].min() >= 0 and test["x"].max() <= 1
     agreement = catalog.load("rpeak_detector_agreement")
     total = agreement.set_index("record_id").loc["ALL"]
-    assert total["sensitivity"] > 0.95 and total["ppv"] > 0.95
+    # First 60 s of 100, 208, 217, 232: XQRS misses 27 of 106 beats of 208 (runs of PVCs), the rest ~perfect.
+    assert total["sensitivity"] > 0.9 and total["ppv"] > 0.99
     first = ingested.versions("data/05_model_input/mitdb_test.npz")
     ingested.run("segmentation", node_names=["split_beats"])
     second = ingested.versions("data/05_model_input/mitdb_test.npz")
@@ -100,3 +101,21 @@ def test_bad_parameter_fails_cleanly_and_writes_nothing(ingested):
     with pytest.raises(EcgDataError, match=r"parameters 'segmentation': unknown key\(s\) \['shceme'\]"):
         ingested.run("segmentation", runtime_params={"segmentation": {"shceme": "centered"}})
     assert ingested.versions("data/05_model_input/mitdb_test.npz") == before
+
+
+def test_missing_stored_input_names_the_pipeline_that_makes_it(empty_project):
+    from ecg_pipeline.data.errors import EcgDataError
+
+    with pytest.raises(EcgDataError, match=r"mitdb_train \(run `kedro run --pipeline=segmentation` first\)"):
+        empty_project.run("resampling")
+    assert not any(p.is_file() for p in (empty_project.path / "data").rglob("*"))
+
+
+def test_data_root_absent_without_download_says_what_to_fetch(empty_project, tmp_path):
+    from kedro.io import DatasetError
+
+    from ecg_pipeline.datasets import PhysioNetSource
+
+    source = PhysioNetSource(path=str(tmp_path / "nowhere" / "mitdb"), database="mitdb", download=False)
+    with pytest.raises(DatasetError, match=r"mitdb: no data at .*nowhere/mitdb.*Fetch PhysioNet database 'mitdb'.*--params=data_root"):
+        source.load()

@@ -158,11 +158,16 @@ class TorchModelDataset(AbstractVersionedDataset[Any, nn.Module]):
                 "{name, config, state_dict, meta} of tensors and plain values, as written by "
                 f"TorchModelDataset.save.\n{exc}"
             ) from exc
-        if not isinstance(checkpoint, Mapping) or set(CHECKPOINT_KEYS) - set(checkpoint):
+        if (
+            not isinstance(checkpoint, Mapping)
+            or set(CHECKPOINT_KEYS) - set(checkpoint)
+            or not isinstance(checkpoint["config"], Mapping)
+            or not isinstance(checkpoint["meta"], Mapping)
+        ):
             found = sorted(checkpoint) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
             raise DatasetError(
                 f"TorchModelDataset '{load_path}': checkpoint has {found}; expected a dict with "
-                f"keys {list(CHECKPOINT_KEYS)}"
+                f"keys {list(CHECKPOINT_KEYS)} ('config' and 'meta' dicts)"
             )
         try:
             model = build_model(checkpoint["name"], **dict(checkpoint["config"]))
@@ -173,7 +178,7 @@ class TorchModelDataset(AbstractVersionedDataset[Any, nn.Module]):
                 f"with config {checkpoint['config']!r}: {exc}"
             ) from exc
         model.eval()
-        model.meta = dict(checkpoint["meta"] or {})
+        model.meta = dict(checkpoint["meta"])
         return model
 
     def save(self, data: nn.Module | Mapping[str, Any]) -> None:

@@ -1,0 +1,1 @@
+"""Training objectives (CE, NSR, Jacobian, adversarial) and the one trainer that runs them."""

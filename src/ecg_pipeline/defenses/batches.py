@@ -1,0 +1,58 @@
+"""Mini-batches from the model-input artifacts: beat sets (x [n, L]) and padded sets (values + offsets)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.data.padding import materialize, replace_starts
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+
+
+class Batches:
+    """A model-input set as tensors: ``x`` [n, channels, length], ``y`` [n], optional ``mask`` [n, 1, length].
+
+    Beat sets are small and live as one tensor. Padded sets (CinC 2017, CPSC 2018) are stored
+    compactly and padded per batch; with ``max_shift`` the records move to new random offsets each
+    epoch (the CPSC training augmentation).
+    """
+
+    def __init__(self, data: dict[str, np.ndarray], *, max_shift: int | None = None):
+        if "values" in data:
+            self.padded = data
+            self.x = None
+        elif "x" in data:
+            self.padded = None
+            x = np.asarray(data["x"], dtype=np.float32)
+            self.x = torch.from_numpy(x[:, None, :] if x.ndim == 2 else x)
+        else:
+            raise EcgDataError(f"a model-input set needs 'x' (beats) or 'values' (padded records); got keys {sorted(data)}")
+        self.y = torch.from_numpy(np.asarray(data["y"], dtype=np.int64))
+        self.classes = [str(c) for c in data["classes"]] if "classes" in data else None
+        self.max_shift = max_shift
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes) if self.classes else int(self.y.max()) + 1
+
+    def take(self, index: np.ndarray | torch.Tensor) -> Batch:
+        index = torch.as_tensor(index, dtype=torch.int64)
+        if self.padded is None:
+            return self.x[index], self.y[index], None
+        x, mask = materialize(self.padded, index.numpy())
+        return torch.from_numpy(x), self.y[index], torch.from_numpy(mask)
+
+    def epoch(self, batch_size: int, *, generator: torch.Generator | None = None, shuffle: bool = True,
+              rng: np.random.Generator | None = None) -> Iterator[Batch]:
+        if self.padded is not None and self.max_shift and rng is not None:
+            self.padded = replace_starts(self.padded, max_shift=self.max_shift, rng=rng)
+        order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
+        for start in range(0, len(self), batch_size):
+            yield self.take(order[start : start + batch_size])

@@ -1,0 +1,1 @@
+"""Classification and robustness metrics (numpy, Kedro-free)."""

@@ -1,0 +1,92 @@
+"""The training template: one node, instantiated per run by namespace (``train_ce``, ``train_nsr``, ...).
+
+An instance ``<run>`` reads ``params:<run>`` and the model-input sets, and writes:
+``<run>.model`` (versioned state_dict + config), ``<run>.history`` (versioned per-epoch table),
+and checkpoints in the folder ``<run>.checkpoints`` (resumed when the same run is started again).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from kedro.pipeline import Node, Pipeline
+
+from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.defenses.batches import Batches
+from ecg_pipeline.defenses.objectives import build_objective
+from ecg_pipeline.defenses.trainer import fingerprint, train
+from ecg_pipeline.models import build_model
+from ecg_pipeline.models.registry import model_spec
+
+log = logging.getLogger(__name__)
+
+TRAINING_KEYS = {
+    "model", "objective", "optimizer", "lr", "optimizer_args", "batch_size", "epochs", "seed", "device",
+    "max_batches_per_epoch", "max_shift", "progress",
+}
+
+
+def train_model(train_set: dict, validation_set: dict, checkpoints: Path, params: dict, run_name: str):
+    """Build the model and objective from ``params``, train, return (model payload, history table)."""
+    unknown = sorted(set(params) - TRAINING_KEYS)
+    if unknown:
+        raise EcgDataError(f"parameters '{run_name}': unknown key(s) {unknown}; expected some of {sorted(TRAINING_KEYS)}")
+    import torch
+
+    torch.manual_seed(params.get("seed", 0))
+    model_cfg = dict(params["model"])
+    model = build_model(model_cfg.pop("name"), **model_cfg)
+    objective_cfg = dict(params.get("objective") or {"name": "ce"})
+    objective = build_objective(objective_cfg.pop("name"), **objective_cfg)
+    train_data = Batches(train_set, max_shift=params.get("max_shift"))
+    validation_data = Batches(validation_set)
+    n_out = model(train_data.take(np.arange(1))[0]).shape[-1] if not getattr(model, "uses_mask", False) else None
+    if n_out is not None and n_out != train_data.n_classes:
+        raise EcgDataError(f"{run_name}: model has {n_out} outputs but the training set has {train_data.n_classes} classes")
+    run_id = fingerprint(
+        {k: v for k, v in params.items() if k not in ("epochs", "progress", "device")},
+        train_set["y"], train_set.get("x", train_set.get("values")),
+    )
+    model, history = train(
+        model, train_data, validation_data,
+        objective=objective,
+        epochs=params["epochs"],
+        batch_size=params.get("batch_size", 128),
+        optimizer=params.get("optimizer", "adamax"),
+        lr=params.get("lr", 1e-3),
+        optimizer_args=params.get("optimizer_args"),
+        seed=params.get("seed", 0),
+        device=params.get("device", "auto"),
+        checkpoint_dir=Path(checkpoints) / run_id,
+        run_fingerprint=run_id,
+        max_batches_per_epoch=params.get("max_batches_per_epoch"),
+        progress=params.get("progress", True),
+        run_name=run_name,
+    )
+    model.cpu()
+    last = history[-1] if history else {}
+    meta = {"run": run_name, "fingerprint": run_id, "epochs": len(history), "objective": params.get("objective"),
+            "classes": train_data.classes, "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
+    log.info("%s: trained %s for %d epochs (%s)", run_name, model_spec(model)["name"], len(history),
+             ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_")))
+    return {"model": model, "meta": meta}, pd.DataFrame(history)
+
+
+def training_pipeline(run: str, *, train: str = "mitdb_train_balanced", validation: str = "mitdb_validation",
+                      tags: tuple[str, ...] = ()) -> Pipeline:
+    """Instance ``run`` of the training template (parameters: ``params:<run>``)."""
+    def _train(train_set, validation_set, checkpoints, params):
+        return train_model(train_set, validation_set, checkpoints, params, run_name=run)
+
+    _train.__name__ = "train_model"
+    template = Pipeline([Node(_train, ["train", "validation", "checkpoints", "params:training"], ["model", "history"], name="train")])
+    return Pipeline(
+        template,
+        namespace=run,
+        inputs={"train": train, "validation": validation},
+        parameters={"params:training": f"params:{run}"},
+        tags=(run, *tags),
+    )
