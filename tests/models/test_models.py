@@ -1,10 +1,11 @@
 """Models: output shapes at the real input lengths, exact layer structures, parameter counts, masked
 pooling of the CPSC ResNet, and the registry.
 
-Shapes at the full CPSC/CinC lengths of the two big models are checked on the ``meta`` device (shape
-propagation without arithmetic): a real forward pass of ``HanCNN`` on two 18,000-sample records is
-~100 GFLOP (~9 s on a 2-core CPU). Real-valued forward passes use the real length for the MIT-BIH
-models and the CPSC ResNet, and a shorter record for ``HanCNN``.
+Real forward passes (batch 2) use the real lengths for the MIT-BIH models (187) and the CPSC ResNet
+(33,792). ``HanCNN`` on two 18,000-sample records is ~100 GFLOP (~9 s on a 2-core CPU), so its
+full-length shapes (and the ResNet's, with per-stage lengths) are checked on the ``meta`` device
+(shape propagation without arithmetic; the first meta op costs a one-off ~3 s of imports), and its
+real-valued passes use shorter records.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def conv_spec(conv: nn.Conv1d) -> tuple:
 # ---------------------------------------------------------------------------------------- shapes
 
 
-@pytest.mark.parametrize("name", list(REAL))
-def test_shapes_at_real_length(name):
+@pytest.mark.parametrize("name", ["masked_resnet", "han_cnn"])
+def test_shapes_at_real_length_on_meta(name):
     shape, n_classes, _ = REAL[name]
     model, x = on_meta(name)
     assert model(x).shape == (2, n_classes)
@@ -76,10 +77,11 @@ def test_real_forward_at_real_length(name):
 
 @pytest.mark.parametrize(
     ("name", "shape"),
-    [("mlp", (2, 1, 187)), ("kachuee_cnn", (2, 1, 187)), ("masked_resnet", (2, 8, 3_072)), ("han_cnn", (2, 1, 1_800))],
+    [("mlp", (2, 1, 187)), ("kachuee_cnn", (2, 1, 187)), ("han_cnn", (2, 1, 600))],
 )
 def test_features_feed_the_head(name, shape):
-    """``head(features(x)) == forward(x)`` (in eval mode, two separate passes agree)."""
+    """``head(features(x)) == forward(x)`` (in eval mode, two separate passes agree).
+    The masked ResNet is checked in ``test_mask_none_equals_mask_of_ones``."""
     torch.manual_seed(0)
     model = build_model(name).eval()
     x = torch.rand(shape)
@@ -233,7 +235,7 @@ def test_han_cnn_lengths_at_18000():
 def test_han_cnn_dropout_active_in_training():
     torch.manual_seed(0)
     model = HanCNN().train()
-    x = torch.randn(1, 1, 300)
+    x = torch.randn(1, 1, 120)
     with torch.no_grad():
         assert not torch.allclose(model(x), model(x))
 
@@ -281,10 +283,14 @@ def resnet() -> MaskedResNet:
 
 
 def test_mask_none_equals_mask_of_ones(resnet):
+    """Also: ``head(features(x)) == forward(x)``, and a bool ``[n, L]`` mask is accepted."""
     torch.manual_seed(0)
     x = torch.rand(2, 8, 4_096) * 2 - 1
     with torch.no_grad():
-        torch.testing.assert_close(resnet(x), resnet(x, torch.ones(2, 4_096, dtype=torch.bool)))
+        feats = resnet.features(x)
+        logits = resnet(x, torch.ones(2, 4_096, dtype=torch.bool))
+    assert feats.shape == (2, 512)
+    torch.testing.assert_close(resnet.head(feats), logits)
 
 
 def test_features_at_masked_positions_do_not_reach_the_logits(resnet):

@@ -47,13 +47,21 @@ from ecg_pipeline.models.registry import build_model, model_spec
 CHECKPOINT_KEYS = ("name", "config", "state_dict", "meta")
 
 
+def _plain(value: Any) -> Any:
+    """JSON fallback for numpy scalars/arrays and small tensors (``.tolist()``); others are refused."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 class TorchModelDataset(AbstractVersionedDataset[Any, nn.Module]):
     """``TorchModelDataset`` saves a registry model (plus a small ``meta`` dict) to one ``.pt`` file and
     loads it back as a ready-to-use model in eval mode.
 
     ``save`` accepts a model built by ``ecg_pipeline.models.build_model`` (or a registry class
-    constructed directly), or ``{"model": model, "meta": {...}}``. ``meta`` must be JSON-able;
-    it is stored as its JSON round trip (tuples become lists, keys become strings).
+    constructed directly), or ``{"model": model, "meta": {...}}``. ``meta`` must be JSON-able
+    (numpy scalars/arrays and tensors are turned into numbers/lists); it is stored as its JSON
+    round trip (tuples become lists, keys become strings).
 
     Examples:
         Using the YAML API:
@@ -214,7 +222,7 @@ class TorchModelDataset(AbstractVersionedDataset[Any, nn.Module]):
         except EcgDataError as exc:
             raise DatasetError(f"TorchModelDataset '{save_path}': {exc}") from exc
         try:
-            meta = json.loads(json.dumps(dict(meta)))
+            meta = json.loads(json.dumps(dict(meta), default=_plain))
         except (TypeError, ValueError) as exc:
             raise DatasetError(
                 f"TorchModelDataset '{save_path}': 'meta' is not JSON-able ({exc}); expected "

@@ -59,7 +59,10 @@ def padding_for(kernel: int, dilation: int) -> int:
     return dilation * (kernel - 1) // 2
 
 
-def conv_layer(in_ch: int, out_ch: int, kernel: int, dilation: int, padding: int, pool: bool, dropout: float) -> nn.Sequential:
+def conv_layer(  # noqa: PLR0913
+    in_ch: int, out_ch: int, kernel: int, dilation: int, padding: int, pool: bool, dropout: float
+) -> nn.Sequential:
+    """``Conv1d - BatchNorm1d - ReLU - [MaxPool1d(2, 2, 1, dilation 2)] - Dropout``."""
     parts: list[tuple[str, nn.Module]] = [
         ("conv", nn.Conv1d(in_ch, out_ch, kernel, padding=padding, dilation=dilation)),
         ("bn", nn.BatchNorm1d(out_ch)),

@@ -13,7 +13,7 @@ CPSC input). Masked pooling (the paper's "output masking"): the ``[n, 1, L]`` 0/
 zero-padded on the right to a multiple of 1024 and average-pooled with kernel 3 x 1024, stride
 1024 -- the input span of each output step -- giving one weight per feature step (for L = 33,792
 this is exactly the code's ``AvgPool1d(3072, 1024)``). Weights < 0.5 are set to 0; the others
-are kept as they are (not rounded to 1, as in the code); the pooled feature is
+keep their fractional value (the code's rounding to 1 is commented out); the pooled feature is
 ``sum_t m_t f_t / (sum_t m_t + 1e-8)``.
 
 Known property, not a bug of this port: GroupNorm with one group per channel normalises each

@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import torch
+
+from ecg_pipeline.data.balance import cap_per_class
+from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.data.splits import split_beats
+from ecg_pipeline.defenses.batches import Batches
+from ecg_pipeline.defenses.objectives import CrossEntropy, build_objective
+from ecg_pipeline.defenses.trainer import CHECKPOINT_FILE, TrainingDiverged, resolve_device, train
+from ecg_pipeline.models import build_model
+
+
+@pytest.fixture(scope="module")
+def small_sets(kachuee_beats):
+    parts = split_beats(cap_per_class(kachuee_beats, 300, seed=0), seed=0)
+    return Batches(parts["train"]), Batches(parts["validation"])
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _fit(sets, epochs, checkpoint_dir=None, objective=None, **kw):
+    torch.manual_seed(0)
+    model = build_model("mlp")
+    return train(model, *sets, objective=objective or CrossEntropy(), epochs=epochs, batch_size=64, seed=0,
+                 device="cpu", checkpoint_dir=checkpoint_dir, run_fingerprint="test", progress=False, **kw)
+
+
+def test_training_learns_and_logs_history(small_sets):
+    model, history = _fit(small_sets, 3)
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["val_balanced_accuracy"] > 0.45  # 5 classes: chance is 0.2 (45 Adamax steps so far)
+    assert not model.training
+
+
+def test_seeded_runs_are_identical(small_sets):
+    a, _ = _fit(small_sets, 1)
+    b, _ = _fit(small_sets, 1)
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(v, b.state_dict()[k], rtol=0, atol=0)
+
+
+def test_killed_run_resumes_from_its_checkpoint_to_the_same_result(small_sets, tmp_path):
+    uninterrupted, full_history = _fit(small_sets, 3)
+
+    class KilledAtEpoch3(CrossEntropy):
+        def __call__(self, model, x, y, mask, epoch):
+            if epoch == 3:
+                raise KeyboardInterrupt  # what a killed process looks like from the inside
+            return super().__call__(model, x, y, mask, epoch)
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(small_sets, 3, checkpoint_dir=tmp_path, objective=KilledAtEpoch3())
+    saved = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    assert saved["epoch"] == 2
+    resumed, history = _fit(small_sets, 3, checkpoint_dir=tmp_path)
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    for k, v in uninterrupted.state_dict().items():
+        torch.testing.assert_close(v, resumed.state_dict()[k], rtol=0, atol=0)
+    assert history[-1]["train_loss"] == pytest.approx(full_history[-1]["train_loss"])
+
+
+def test_nan_loss_names_epoch_and_batch_and_keeps_the_last_good_checkpoint(small_sets, tmp_path):
+    class DivergesAtEpoch2Batch3(CrossEntropy):
+        batch = 0
+
+        def __call__(self, model, x, y, mask, epoch):
+            loss, logits, stats = super().__call__(model, x, y, mask, epoch)
+            if epoch == 2:
+                self.batch += 1
+                if self.batch == 3:
+                    loss = loss * float("nan")
+            return loss, logits, stats
+
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at epoch 2, batch 3/\d+; the last good checkpoint"):
+        _fit(small_sets, 3, checkpoint_dir=tmp_path, objective=DivergesAtEpoch2Batch3())
+    assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["epoch"] == 1
+
+
+def test_bad_configuration_errors(small_sets):
+    with pytest.raises(EcgDataError, match="unknown optimizer 'adagrad2'"):
+        _fit(small_sets, 1, optimizer="adagrad2")
+    with pytest.raises(EcgDataError, match="unknown training objective 'mixup'"):
+        build_objective("mixup")
+    with pytest.raises(EcgDataError, match="epochs must be a positive integer"):
+        _fit(small_sets, 0)
+    assert resolve_device("auto").type in ("cpu", "cuda")
+
+
+def test_padded_sets_batch_with_masks(shared_data):
+    from ecg_pipeline.data.cinc2017 import read_cinc2017
+    from ecg_pipeline.data.padding import pad_cinc2017
+
+    padded = pad_cinc2017(read_cinc2017(shared_data / "cinc2017" / "training2017.zip", max_records=20))
+    batches = Batches(padded)
+    x, y, mask = next(batches.epoch(8, generator=torch.Generator().manual_seed(0)))
+    assert x.shape == (8, 1, 18000) and mask.shape == (8, 1, 18000) and y.shape == (8,)
+    assert (x[mask == 0] == 0).all()
+    assert np.isin(y.numpy(), [0, 1, 2, 3]).all()
