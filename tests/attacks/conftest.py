@@ -54,7 +54,7 @@ def trained_mlp(beat_data):
     model.eval()
     with torch.no_grad():
         acc = (model(x_test).argmax(1) == y_test).float().mean().item()
-    assert acc > 0.8, f"test model too weak to test attacks on (clean accuracy {acc:.3f})"
+    assert acc > 0.7, f"test model too weak to test attacks on (clean accuracy {acc:.3f})"
     return model
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import AttackError, logits_of
+from .base import AttackError, check_attack_inputs, logits_of, project
 
 #: Absolute slack when comparing an L-inf distance with eps (float32 rounding of x + delta).
 EPS_BALL_ATOL = 1e-6
@@ -128,3 +128,97 @@ def within_eps_ball(x: torch.Tensor, result: DecisionResult, eps: float) -> torc
     inside = result.linf(x) <= float(eps) + EPS_BALL_ATOL
     shape = (-1,) + (1,) * (x.dim() - 1)
     return torch.where(inside.view(shape), result.x_adv, x)
+
+
+# --- helpers shared by the decision-based attacks -------------------------------------------------
+
+
+def check_decision_inputs(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    mask: torch.Tensor | None,
+    bounds,
+    max_queries,
+    integers: dict[str, object],
+    **positive: float | None,
+) -> None:
+    """Input checks of a decision-based attack, before any query (eps, mask, bounds, budget, knobs)."""
+    check_attack_inputs(x, y, eps, mask=mask, bounds=bounds, **positive)
+    for name, value in {"max_queries": max_queries, **integers}.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise AttackError(f"{name} must be a positive integer, got {value!r}")
+
+
+def domain_of(x: torch.Tensor, bounds) -> tuple[float, float]:
+    """The box random starting points are drawn from: ``bounds``, or the batch's value range."""
+    if bounds is not None:
+        return float(bounds[0]), float(bounds[1])
+    return float(x.min()), float(x.max())
+
+
+def uniform_starts(
+    oracle: LabelOracle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    idx: torch.Tensor,
+    *,
+    domain: tuple[float, float],
+    mask: torch.Tensor | None,
+    bounds,
+    tries: int,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Misclassified starting points for samples ``idx``: uniform noise in ``domain`` (at masked
+    positions only), redrawn up to ``tries`` times. Returns ``(start [n, ...], found bool [n])``
+    over all ``n`` samples (rows outside ``idx`` are left as ``x``, not found)."""
+    start = x.clone()
+    found = torch.zeros(x.shape[0], dtype=torch.bool)
+    pending = idx.clone()
+    low, high = domain
+    for _ in range(tries):
+        pending = pending[(oracle.remaining()[pending] >= 1) & ~found[pending]]
+        if pending.numel() == 0:
+            break
+        u = torch.rand((pending.numel(), *x.shape[1:]), generator=gen, dtype=x.dtype).to(x.device) * (high - low) + low
+        m = None if mask is None else mask[pending]
+        cand = project(u, x[pending], float("inf"), m, bounds)
+        adv = oracle.is_adversarial(cand, pending, y)
+        start[pending[adv]] = cand[adv]
+        found[pending[adv]] = True
+    return start, found
+
+
+def blend_search(
+    oracle: LabelOracle,
+    x: torch.Tensor,
+    start: torch.Tensor,
+    y: torch.Tensor,
+    idx: torch.Tensor,
+    *,
+    steps: int,
+) -> torch.Tensor:
+    """Binary search along the segment ``(1 - a) x + a start`` (``start`` adversarial) for the
+    smallest adversarial ``a``, ``steps`` halvings (fewer where the budget runs out). Returns the
+    adversarial end of the final bracket for the rows in ``idx`` (other rows: ``start``)."""
+    hi = torch.ones(x.shape[0], dtype=x.dtype)
+    lo = torch.zeros(x.shape[0], dtype=x.dtype)
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    for _ in range(steps):
+        rows = idx[oracle.remaining()[idx] >= 1]
+        if rows.numel() == 0:
+            break
+        mid = (lo[rows] + hi[rows]) / 2
+        cand = x[rows] + mid.view(shape) * (start[rows] - x[rows])
+        adv = oracle.is_adversarial(cand, rows, y)
+        hi[rows] = torch.where(adv, mid, hi[rows])
+        lo[rows] = torch.where(adv, lo[rows], mid)
+    out = start.clone()
+    out[idx] = x[idx] + hi[idx].view(shape) * (start[idx] - x[idx])
+    return out
+
+
+def split_rows(counts: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``idx[i]`` repeated ``counts[i]`` times: the sample each query row is charged to."""
+    return torch.repeat_interleave(idx, counts)

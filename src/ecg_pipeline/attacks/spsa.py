@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import AttackError, Bounds, check_attack_inputs, frozen, logits_of, margin, project
+from .base import AttackError, Bounds, check_attack_call, frozen, logits_of, margin, project
 
 
 def _margin_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -50,7 +50,7 @@ def _spsa_gradient(
         done = 0
         while done < samples:
             k = min(per_chunk, samples - done)
-            v = torch.randint(0, 2, (k, *xb.shape), generator=gen).to(x.dtype).mul_(2).sub_(1)
+            v = torch.where(torch.rand((k, *xb.shape), generator=gen) < 0.5, -1.0, 1.0).to(device=x.device, dtype=x.dtype)
             if mb is not None:
                 v = v * mb
             both = torch.cat([xb + delta * v, xb - delta * v]).reshape(2 * k * nb, *xb.shape[1:])
@@ -89,12 +89,13 @@ def spsa(
     at the first iterate that is misclassified. Deterministic for a ``seed`` (a local
     ``torch.Generator``); the model is queried under ``torch.no_grad`` inside ``frozen(model)``.
     """
-    check_attack_inputs(x, y, eps, mask=mask, bounds=bounds, delta=delta, lr=lr)
     for name, value in (("iterations", iterations), ("samples", samples), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise AttackError(f"{name} must be a positive integer, got {value!r}")
     if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
         raise AttackError(f"betas must lie in [0, 1), got {betas}")
+    # input checks, then the label range against the model's output count (one forward on one input)
+    check_attack_call(model, x, y, eps, mask=mask, bounds=bounds, delta=delta, lr=lr)
     eps = float(eps)
     x = x.detach()
     x_adv = x.clone()
@@ -104,8 +105,6 @@ def spsa(
     b1, b2 = betas
     with torch.no_grad(), frozen(model):
         logits = logits_of(model, x, mask)
-        if int(y.min()) < 0 or int(y.max()) >= logits.shape[-1]:
-            raise AttackError(f"labels must lie in 0..{logits.shape[-1] - 1} (the model has {logits.shape[-1]} outputs)")
         active = margin(logits, y) > 0
         exp_avg = torch.zeros_like(x)
         exp_inf = torch.zeros_like(x)

@@ -214,6 +214,8 @@ def segment_beats(
     out["record_id"] = out["record_id"].astype(str)
     out["synthetic"] = np.zeros(out["y"].shape[0], dtype=bool)
     out["classes"] = np.asarray(classes, dtype=str)
+    out["scheme"] = np.asarray(scheme)
+    out["fs"] = np.asarray(KachueeScheme().fs if scheme == "kachuee" else float(records["fs"].iloc[0]))
     per_class = {c: int((out["y"] == i).sum()) for i, c in enumerate(classes)}
     log.info(
         "segmented %d beats (%s scheme, %s) from %d records: %s; dropped %d on NaN/flat-line, %d off the record edge",

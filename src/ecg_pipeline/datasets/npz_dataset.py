@@ -195,7 +195,8 @@ class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.nd
         save created, e.g. a version folder: no partial artifact or empty version remains.
         """
         parent, _, name = save_path.rpartition("/")
-        tmp_path = f"{parent}/.{name}.{uuid.uuid4().hex[:12]}.tmp" if parent else f".{name}.tmp"
+        tmp_name = f".{name}.{uuid.uuid4().hex[:12]}.tmp"
+        tmp_path = f"{parent}/{tmp_name}" if parent else tmp_name
         created: list[str] = []  # folders this save creates (deepest first), removed again on failure
         folder = parent
         while folder and folder not in created and not self._fs.exists(folder):

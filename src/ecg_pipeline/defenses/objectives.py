@@ -28,7 +28,182 @@ class CrossEntropy:
         return F.cross_entropy(logits, y), logits, {}
 
 
-OBJECTIVES: dict[str, Callable[..., Callable]] = {"ce": CrossEntropy}
+def _check_non_negative(**values: float) -> None:
+    for name, value in values.items():
+        if value is None or not float(value) >= 0:
+            raise EcgDataError(f"{name} must be >= 0, got {value}")
+
+
+def _input_gradient(outputs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """d(sum of outputs)/dx with the graph kept, so a loss on the gradient trains the weights (double backprop).
+
+    Each sample's output depends only on its own input (no batch statistics in train mode for the
+    models this is used with), so one backward pass gives every sample's gradient at once.
+    """
+    (grad,) = torch.autograd.grad(outputs.sum(), x, create_graph=True)
+    return grad
+
+
+class NSR:
+    """Noise-to-signal-ratio regularised loss, seed 001 eq. (7) with R of eq. (6).
+
+    Per sample: ``(z_y - 1)^2 + sum_{i != y} z_i^2`` (MSE on the logits) and, for correctly
+    classified samples only, the margin ``sum_{i != y} max(0, 1 - z_y + z_i)`` and
+    ``beta * log(1 + R)``, ``R = ||dz_y/dx||_1 * eps_max / (|z_y| + 0.01)`` (eq. 6; the 0.01 keeps R
+    finite, as in the authors' code). ``||dz_y/dx||_1`` is ``||w_y||_1`` of the active linear piece,
+    obtained by double backpropagation.
+
+    Options:
+    - ``signal="abs"`` (MIT-BIH code, default) or ``"relu"`` (CPSC code: ReLU(z_y) in the denominator);
+    - ``start_epoch``: margin and regulariser only from this epoch on (CPSC: 11); before, MSE alone;
+    - ``reduction="paper"`` (default): every term averaged over the whole batch, as eq. (7) is a
+      per-sample loss; ``"code"``: the authors' code, which averages the margin over its kept terms
+      (those in (0, 2)) and the regulariser over the correctly classified samples.
+    A batch without a correctly classified sample has zero margin and regulariser, never NaN.
+    """
+
+    name = "nsr"
+
+    def __init__(self, beta: float = 0.4, eps_max: float = 1.0, signal: str = "abs", start_epoch: int = 1,
+                 reduction: str = "paper"):
+        _check_non_negative(beta=beta, eps_max=eps_max)
+        if signal not in ("abs", "relu"):
+            raise EcgDataError(f"NSR signal must be 'abs' or 'relu', got {signal!r}")
+        if reduction not in ("paper", "code"):
+            raise EcgDataError(f"NSR reduction must be 'paper' or 'code', got {reduction!r}")
+        self.beta, self.eps_max, self.signal, self.start_epoch, self.reduction = beta, eps_max, signal, start_epoch, reduction
+
+    def regulariser(self, z_y: torch.Tensor, grad_y: torch.Tensor) -> torch.Tensor:
+        """R of eq. (6) per sample, from the true-class logit and its input gradient."""
+        signal = z_y.abs() if self.signal == "abs" else torch.relu(z_y)
+        return grad_y.flatten(1).abs().sum(1) * self.eps_max / (signal + 0.01)
+
+    def __call__(self, model, x, y, mask, epoch) -> ObjectiveResult:
+        active = epoch >= self.start_epoch
+        if active and self.beta > 0:
+            x = x.detach().requires_grad_(True)
+        logits = logits_of(model, x, mask)
+        onehot = F.one_hot(y, logits.shape[1]).to(logits.dtype)
+        mse = ((logits - onehot) ** 2).sum(1).mean()
+        stats = {"mse": mse.item()}
+        if not active:
+            return mse, logits, stats
+        n = logits.shape[0]
+        correct = logits.detach().argmax(1) == y
+        z_y = logits.gather(1, y[:, None]).squeeze(1)
+        hinge = (1 - z_y[:, None] + logits).scatter(1, y[:, None], 0.0)  # i != y terms only
+        hinge = torch.relu(hinge) * correct[:, None]
+        if self.reduction == "paper":
+            margin = hinge.sum() / n
+        else:
+            kept = (hinge > 0) & (hinge < 2)
+            margin = (hinge * kept).sum() / kept.sum().clamp(min=1)
+        loss = mse + margin
+        stats["margin"] = margin.item()
+        if self.beta > 0:
+            grad_y = _input_gradient(z_y * correct, x)
+            log_r = torch.log1p(self.regulariser(z_y, grad_y)) * correct
+            reg = log_r.sum() / (n if self.reduction == "paper" else correct.sum().clamp(min=1))
+            loss = loss + self.beta * reg
+            stats["log1p_nsr"] = reg.item()
+        return loss, logits, stats
+
+
+def logit_jacobian(model, x: torch.Tensor, mask: torch.Tensor | None = None, *, create_graph: bool = True):
+    """(logits, J) with ``J[n, k, ...] = dz_k(x_n)/dx_n``: K vector-Jacobian products batched in one
+    vmapped backward pass (``is_grads_batched``) instead of K separate double-backprop passes."""
+    x = x.detach().requires_grad_(True)
+    logits = logits_of(model, x, mask)
+    k = logits.shape[1]
+    basis = torch.eye(k, dtype=logits.dtype, device=logits.device)[:, None, :].expand(k, *logits.shape)
+    (jac,) = torch.autograd.grad(logits, x, grad_outputs=basis, is_grads_batched=True, create_graph=create_graph)
+    return logits, jac.movedim(0, 1)
+
+
+class Jacobian:
+    """Jacobian regularisation (Hoffman et al.), seed 001.
+
+    - ``form="eq12"`` (MIT-BIH, default): ``sum_n CE + lambda * ||J||_F`` over the batch, eq. (12);
+    - ``form="eq13"`` (CPSC): ``mean_n CE + lambda / (N K) * ||J||_F``, eq. (13);
+    - ``form="l1_code"``: the authors' MIT-BIH code, ``mean CE + lambda * sum |J| / (N * D)``.
+    ``start_epoch``: the regulariser only from this epoch on (CPSC: 11).
+    """
+
+    name = "jacobian"
+
+    def __init__(self, lam: float = 0.9, form: str = "eq12", start_epoch: int = 1):
+        _check_non_negative(lam=lam)
+        if form not in ("eq12", "eq13", "l1_code"):
+            raise EcgDataError(f"Jacobian form must be 'eq12', 'eq13' or 'l1_code', got {form!r}")
+        self.lam, self.form, self.start_epoch = lam, form, start_epoch
+
+    def penalty(self, jac: torch.Tensor) -> torch.Tensor:
+        n, k = jac.shape[:2]
+        if self.form == "eq12":
+            return jac.pow(2).sum().sqrt()
+        if self.form == "eq13":
+            return jac.pow(2).sum().sqrt() / (n * k)
+        return jac.abs().sum() / (n * jac[0, 0].numel())
+
+    def __call__(self, model, x, y, mask, epoch) -> ObjectiveResult:
+        reduction = "sum" if self.form == "eq12" else "mean"
+        if epoch < self.start_epoch or self.lam == 0:
+            logits = logits_of(model, x, mask)
+            return F.cross_entropy(logits, y, reduction=reduction), logits, {}
+        logits, jac = logit_jacobian(model, x, mask)
+        ce = F.cross_entropy(logits, y, reduction=reduction)
+        penalty = self.penalty(jac)
+        return ce + self.lam * penalty, logits, {"ce": ce.item(), "jacobian": penalty.item()}
+
+
+class Adversarial:
+    """PGD adversarial training, seed 001 eq. (10): ``0.5 CE(x) + 0.5 CE(x_adv)``.
+
+    ``x_adv`` from ``steps``-step PGD of the attack library (step ``step_size``, uniform random start in
+    [-eps, eps], clamped to ``bounds``). ``start_epoch``: CE alone before it (CPSC: 11); with
+    ``ramp=True`` eps grows linearly per eq. (11): ``eps_t = eps (t - (start_epoch - 1)) / (epochs - (start_epoch - 1))``.
+    """
+
+    name = "adversarial"
+
+    def __init__(self, eps: float = 0.1, steps: int = 10, step_size: float = 0.01, bounds=(0.0, 1.0),
+                 start_epoch: int = 1, ramp: bool = False, epochs: int | None = None, seed: int = 0):
+        _check_non_negative(eps=eps)
+        if not step_size > 0:
+            raise EcgDataError(f"step_size must be > 0, got {step_size}")
+        if ramp and not epochs:
+            raise EcgDataError("the eps ramp of eq. (11) needs 'epochs' (the total number of epochs)")
+        self.eps, self.steps, self.step_size, self.start_epoch, self.ramp, self.epochs = eps, steps, step_size, start_epoch, ramp, epochs
+        self.bounds = tuple(bounds) if bounds is not None else None
+        self.seed = seed
+        self._epoch, self._batch = None, 0
+
+    def eps_at(self, epoch: int) -> float:
+        """eq. (11) when ramping, else eps."""
+        if not self.ramp:
+            return self.eps
+        warm = self.start_epoch - 1
+        return self.eps * (epoch - warm) / max(self.epochs - warm, 1)
+
+    def __call__(self, model, x, y, mask, epoch) -> ObjectiveResult:
+        from ecg_pipeline.attacks.pgd import pgd
+
+        logits = logits_of(model, x, mask)
+        ce_clean = F.cross_entropy(logits, y)
+        if epoch < self.start_epoch or self.eps == 0:
+            return ce_clean, logits, {}
+        eps = self.eps_at(epoch)
+        # A new random start per batch, derived from (seed, epoch, batch) so a resumed run draws the same.
+        self._batch = self._batch + 1 if epoch == self._epoch else 1
+        self._epoch = epoch
+        seed = (self.seed * 1_000_003 + epoch * 100_003 + self._batch) % 2**63
+        x_adv = pgd(model, x, y, eps, steps=self.steps, step_size=self.step_size, random_start=True,
+                    mask=mask, bounds=self.bounds, seed=seed)
+        ce_adv = F.cross_entropy(logits_of(model, x_adv, mask), y)
+        return 0.5 * ce_clean + 0.5 * ce_adv, logits, {"ce_clean": ce_clean.item(), "ce_adv": ce_adv.item(), "eps": eps}
+
+
+OBJECTIVES: dict[str, Callable[..., Callable]] = {"ce": CrossEntropy, "nsr": NSR, "jacobian": Jacobian, "adversarial": Adversarial}
 
 
 def build_objective(name: str, **params) -> Callable:

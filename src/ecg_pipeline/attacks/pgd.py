@@ -1,0 +1,317 @@
+"""Projected gradient descent, L-inf: the one iterative gradient attack of the project.
+
+Madry, Makelov, Schmidt, Tsipras & Vladu, "Towards Deep Learning Models Resistant to Adversarial
+Attacks", ICLR 2018, eq. (2)::
+
+    x^{t+1} = Pi_{x + S} ( x^t + alpha * sign(grad_x L(theta, x^t, y)) ),   S = {delta : ||delta||_inf <= eps}
+
+started at ``x^0 = x + U(-eps, eps)`` (projected), optionally restarted from several random points.
+Pi also clips into the domain ``bounds`` and collapses the ball to ``x`` where ``mask`` is 0.
+
+The other sign-gradient attacks are this function with named settings, not copies of it:
+
+- FGSM (:mod:`.fgsm`): one step of size eps from ``x`` (Goodfellow et al., 2015, eq. 3);
+- BIM (:mod:`.bim`): no random start (Kurakin et al., 2017, eq. 1) - exactly PGD with
+  ``random_start=False``, since BIM's ``Clip_{x,eps}`` is the same projection;
+- CW L-inf (:mod:`.cw`): ``loss="cw"``, the margin loss of Carlini & Wagner (2017, f_6) with
+  confidence ``kappa``, ascended by the same sign steps (the "PGD on the CW loss" of Madry et al.'s
+  MNIST challenge and Croce & Hein 2020);
+- the NSR papers' MIT-BIH "100-PGD" (Ma & Liang, seed 001 code; docs/reference-notes.md):
+  ``variant="nsr_adamax"``, exposed as :func:`pgd_nsr`.
+
+Speed (an attack runs 100+ forward/backward passes per batch): the weights are frozen (no parameter
+gradients), ``torch.autograd.grad`` is taken w.r.t. the input only with no retained graph, the loss is
+summed (its sign step is invariant to a positive scale, so no rescaling), the step and projection are
+two in-place ops on a precomputed feasible box (:func:`~.base.feasible_box`), and predictions used for
+bookkeeping run under ``torch.inference_mode``. The sign-step map ``x^t -> x^{t+1}`` is deterministic
+per sample, so a sample whose iterate repeats (``x^t == x^{t-p}``, p <= ``cycle_check``) is on a cycle
+for good: its final iterate ``x^T`` is known without further steps (``x^{t-p+((T-t) mod p)}``) and it
+leaves the working batch. This is exact as long as the model's output for a sample does not depend on
+which other samples share its batch (true in eval mode, up to float re-association inside BLAS/oneDNN
+kernels); ``cycle_check=0`` switches it off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, logits_of, margin
+
+VARIANTS = ("sign", "nsr_adamax")
+LOSSES = ("ce", "cw")
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+#: Fraction of the working batch that must have finished before the batch is compacted (compacting
+#: on every single finished sample would give the convolution backend a new batch shape each step).
+_COMPACT_FRACTION = 1 / 16
+
+
+def _int_param(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise AttackError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def loss_sum(kind: str, kappa: float = 0.0) -> LossFn:
+    """The attack objective to ascend, summed over the batch (one scalar for ``autograd.grad``).
+
+    ``"ce"``: cross-entropy. ``"cw"``: ``-max(z_y - max_{j != y} z_j + kappa, 0)``, Carlini & Wagner's
+    f_6 (their eq. for the untargeted case, confidence ``kappa``), flat once the sample is misclassified
+    by ``kappa``.
+    """
+    if kind == "ce":
+        return lambda logits, y: F.cross_entropy(logits, y, reduction="sum")
+    return lambda logits, y: -(margin(logits, y) + kappa).clamp_min(0).sum()
+
+
+def loss_per_sample(kind: str, kappa: float, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if kind == "ce":
+        return F.cross_entropy(logits, y, reduction="none")
+    return -(margin(logits, y) + kappa).clamp_min(0)
+
+
+def _input_grad(model: nn.Module, xa: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, loss_fn: LossFn):
+    """d loss / d input for a leaf ``xa``; returns (gradient, detached logits)."""
+    with torch.enable_grad():
+        logits = logits_of(model, xa, mask)
+        (grad,) = torch.autograd.grad(loss_fn(logits, y), xa)
+    return grad, logits.detach()
+
+
+def _sign_ascent(
+    model: nn.Module,
+    x0: torch.Tensor,
+    y: torch.Tensor,
+    low: torch.Tensor,
+    high: torch.Tensor,
+    mask: torch.Tensor | None,
+    *,
+    steps: int,
+    step: float,
+    loss_fn: LossFn,
+    cycle_check: int,
+) -> torch.Tensor:
+    """``steps`` projected sign steps from ``x0`` (already feasible); returns the last iterates."""
+    xa = x0.clone().requires_grad_(True)
+    if cycle_check == 0:
+        for _ in range(steps):
+            grad, _ = _input_grad(model, xa, y, mask, loss_fn)
+            with torch.no_grad():
+                xa.add_(grad.sign_(), alpha=step).clamp_(low, high)
+        return xa.detach()
+
+    period = cycle_check
+    out = x0.clone()
+    rows = torch.arange(x0.shape[0], device=x0.device)  # global row of each working row
+    live = torch.ones(x0.shape[0], dtype=torch.bool, device=x0.device)  # working rows not yet finished
+    ring = x0.new_empty((period, *x0.shape))  # ring[s % period] = x^s for the last `period` iterates
+    for t in range(1, steps + 1):
+        grad, _ = _input_grad(model, xa, y, mask, loss_fn)
+        with torch.no_grad():
+            ring[(t - 1) % period].copy_(xa)
+            xa.add_(grad.sign_(), alpha=step).clamp_(low, high)
+            if t == steps:
+                break
+            flat = xa.flatten(1)
+            found = torch.zeros_like(live)
+            for p in range(1, min(period, t) + 1):
+                same = (flat == ring[(t - p) % period].flatten(1)).all(dim=1) & live & ~found
+                if not bool(same.any()):
+                    continue
+                found |= same
+                # x^t == x^{t-p}  =>  x^T = x^{t-p+r}, r = (T - t) mod p
+                r = (steps - t) % p
+                hit = same.nonzero().squeeze(1)
+                out[rows[hit]] = (xa if r == 0 else ring[(t - p + r) % period])[hit]
+            if not bool(found.any()):
+                continue
+            live &= ~found
+            n_live = int(live.sum())
+            if n_live == 0:
+                return out
+            if live.numel() - n_live >= max(1, int(live.numel() * _COMPACT_FRACTION)):
+                keep = live.nonzero().squeeze(1)
+                xa = xa.detach()[keep].requires_grad_(True)
+                ring = ring[:, keep]
+                low, high, y, rows = low[keep], high[keep], y[keep], rows[keep]
+                mask = None if mask is None else mask[keep]
+                live = torch.ones(keep.numel(), dtype=torch.bool, device=live.device)
+    out[rows[live]] = xa.detach()[live]
+    return out
+
+
+def _nsr_adamax(
+    model: nn.Module,
+    x: torch.Tensor,
+    x0: torch.Tensor,
+    y: torch.Tensor,
+    low: torch.Tensor,
+    high: torch.Tensor,
+    mask: torch.Tensor | None,
+    *,
+    steps: int,
+    step: float,
+    loss_fn: LossFn,
+) -> torch.Tensor:
+    """The NSR code's 100-PGD: Adamax on the noise driven by -sign(grad), per-sample stop on a flip.
+
+    Only the samples still classified correctly are forwarded (the per-sample Adamax state makes that
+    exact); a clean-misclassified sample is returned unchanged, so it counts as wrong.
+    """
+    with torch.inference_mode():
+        clean_ok = logits_of(model, x, mask).argmax(dim=1) == y
+    clean_ok = clean_ok.clone()
+    x_adv = torch.where(clean_ok.view(-1, *([1] * (x.dim() - 1))), x0, x.clamp(low, high))
+    noise = x0 - x
+    noise.grad = torch.zeros_like(noise)
+    opt = torch.optim.Adamax([noise], lr=step)
+    active = clean_ok.nonzero().squeeze(1)
+    for _ in range(steps):
+        if active.numel() == 0:
+            break
+        xa = x_adv[active].requires_grad_(True)
+        grad, logits = _input_grad(model, xa, y[active], None if mask is None else mask[active], loss_fn)
+        with torch.no_grad():
+            still = logits.argmax(dim=1) == y[active]  # prediction at the current iterate, as coded
+            noise.grad.zero_()
+            noise.grad[active] = grad.sign_().neg_()  # descend -sign(grad) = ascend the loss
+            opt.step()
+            moved = (x + noise).clamp_(low, high)  # eps-ball, mask and domain
+            noise.copy_(moved - x)
+            active = active[still]
+            x_adv[active] = moved[active]
+    return x_adv
+
+
+def _one_run(
+    model, x, y, low, high, mask, gen, *, eps, steps, step, random_start, variant, loss_fn, cycle_check
+) -> torch.Tensor:
+    if random_start:
+        x0 = torch.empty_like(x).uniform_(-eps, eps, generator=gen).add_(x).clamp_(low, high)
+    else:
+        x0 = x.clamp(low, high)
+    if variant == "nsr_adamax":
+        return _nsr_adamax(model, x, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn)
+    return _sign_ascent(model, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn, cycle_check=cycle_check)
+
+
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    mask: torch.Tensor | None = None,
+    bounds: Bounds = None,
+    seed: int = 0,
+    steps: int = 40,
+    step_size: float | None = None,
+    random_start: bool = True,
+    restarts: int = 1,
+    variant: str = "sign",
+    loss: str = "ce",
+    kappa: float = 0.0,
+    cycle_check: int = 4,
+) -> torch.Tensor:
+    """L-inf PGD (Madry et al., 2018, eq. 2) on the whole batch ``x``; returns ``x_adv``.
+
+    Args:
+        steps: iterations (Madry et al. used 40 on MNIST; the NSR evaluation uses 100).
+        step_size: alpha; default ``2.5 * eps / steps``, the rule of Madry et al.'s ``robustness``
+            library (the iterate can cross the ball and come back). The NSR papers use 0.01 at every eps.
+        random_start: start at ``x + U(-eps, eps)``, projected (Madry et al.); else at ``x`` (= BIM).
+        restarts: independent random starts; per sample the first restart that misclassifies is kept,
+            otherwise the one with the highest final loss. Only still-correct samples are restarted.
+        variant: ``"sign"`` (the paper's update) or ``"nsr_adamax"`` (the NSR code's 100-PGD, see
+            :func:`pgd_nsr`).
+        loss: ``"ce"`` (cross-entropy) or ``"cw"`` (Carlini-Wagner margin with confidence ``kappa``).
+        cycle_check: detect per-sample cycles of period up to this and finish those samples early
+            (exact, see the module docstring); 0 disables it.
+
+    Deterministic for a ``seed`` (a local ``torch.Generator``); the model's weights, ``requires_grad``
+    flags and train/eval mode are left as found (``frozen``). All checks run before any attack compute.
+    """
+    check_attack_call(model, x, y, eps, mask=mask, bounds=bounds, step_size=step_size)
+    steps = _int_param("steps", steps, 1)
+    restarts = _int_param("restarts", restarts, 1)
+    cycle_check = _int_param("cycle_check", cycle_check, 0)
+    if variant not in VARIANTS:
+        raise AttackError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if loss not in LOSSES:
+        raise AttackError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if not float(kappa) >= 0 or float(kappa) == float("inf"):
+        raise AttackError(f"kappa must be a finite number >= 0, got {kappa}")
+    if restarts > 1 and not random_start:
+        raise AttackError("restarts > 1 needs random_start=True (every restart would be the same run)")
+    eps = float(eps)
+    x = x.detach()
+    y = y.detach().long()
+    mask = None if mask is None else mask.detach()
+    low, high = feasible_box(x, eps, mask, bounds)
+    if eps == 0 or x.shape[0] == 0:
+        return x.clamp(low, high)
+    step = 2.5 * eps / steps if step_size is None else float(step_size)
+    gen = torch.Generator(device=x.device).manual_seed(int(seed))
+    loss_fn = loss_sum(loss, float(kappa))
+    settings = dict(eps=eps, steps=steps, step=step, random_start=bool(random_start), variant=variant, loss_fn=loss_fn, cycle_check=cycle_check)
+
+    with frozen(model):
+        if restarts == 1:
+            return _one_run(model, x, y, low, high, mask, gen, **settings)
+        result = torch.empty_like(x)
+        best = torch.full((x.shape[0],), float("-inf"), dtype=x.dtype, device=x.device)
+        rows = torch.arange(x.shape[0], device=x.device)
+        for _ in range(restarts):
+            sub_mask = None if mask is None else mask[rows]
+            x_r = _one_run(model, x[rows], y[rows], low[rows], high[rows], sub_mask, gen, **settings)
+            with torch.inference_mode():
+                logits = logits_of(model, x_r, sub_mask)
+                fooled = logits.argmax(dim=1) != y[rows]
+                value = loss_per_sample(loss, float(kappa), logits, y[rows])
+            fooled, value = fooled.clone(), value.clone()
+            take = fooled | (value > best[rows])
+            result[rows[take]] = x_r[take]
+            best[rows[take]] = value[take]
+            rows = rows[~fooled]
+            if rows.numel() == 0:
+                break
+        return result
+
+
+def pgd_nsr(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    mask: torch.Tensor | None = None,
+    bounds: Bounds = (0.0, 1.0),
+    seed: int = 0,
+    steps: int = 100,
+    step_size: float = 0.01,
+    restarts: int = 1,
+    loss: str = "ce",
+) -> torch.Tensor:
+    """The NSR papers' MIT-BIH "100-PGD" (Ma & Liang; seed 001 code, ``pgd_attack`` with
+    ``use_optimizer=True, stop_if_label_change=True``; docs/reference-notes.md, Evaluation):
+
+    - the noise starts uniform in ``[-eps, eps]`` and is updated by ``torch.optim.Adamax(lr=step_size)``
+      whose gradient is ``-sign(grad_x CE)`` (so it ascends the loss), then clipped to ``+-eps`` and to
+      the domain (``bounds``, default ``[0, 1]`` as coded);
+    - a sample stops updating as soon as its prediction flips (checked at the current iterate before
+      each update, as coded), so it stays flipped;
+    - a sample misclassified clean is never attacked and is returned as ``x``: it counts as wrong.
+
+    Defaults: 100 steps of 0.01 at every eps (the paper's evaluation). One deviation: the random start
+    is projected into the domain before the first forward pass (the code projects after the first step).
+    This is :func:`pgd` with ``variant="nsr_adamax", random_start=True``.
+    """
+    return pgd(
+        model, x, y, eps, mask=mask, bounds=bounds, seed=seed, steps=steps, step_size=step_size,
+        random_start=True, restarts=restarts, variant="nsr_adamax", loss=loss,
+    )

@@ -1,0 +1,116 @@
+"""Robustness evaluation: one attack over a grid of strengths on one model and one data split.
+
+For every grid value (eps, or e.g. snr_db for real noise) the attack runs batch by batch over the
+(optionally class-balanced) evaluation subset, the model predicts on the result, and the metrics of
+:mod:`ecg_pipeline.evaluation.metrics` are computed. For eps grids, ACC_robust and F1_robust of
+seed 001 eq. (8) summarise the curve (with balanced accuracy, the papers' class-balanced accuracy,
+and with plain accuracy).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ecg_pipeline.attacks.base import logits_of
+from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.defenses.batches import Batches
+
+from .metrics import classification_metrics, robust_score
+
+log = logging.getLogger(__name__)
+
+
+def balanced_subset(y: np.ndarray, per_class: int | None, seed: int = 0) -> np.ndarray:
+    """Indices of a seeded subset with at most ``per_class`` samples of each class (all if None)."""
+    if per_class is None:
+        return np.arange(y.shape[0])
+    rng = np.random.default_rng(seed)
+    parts = [
+        idx if idx.size <= per_class else rng.choice(idx, per_class, replace=False)
+        for idx in (np.flatnonzero(y == c) for c in np.unique(y))
+    ]
+    return np.sort(np.concatenate(parts))
+
+
+def evaluate_attack(
+    model: nn.Module,
+    data: Batches,
+    attack: Callable[..., torch.Tensor],
+    *,
+    grid: Sequence[float],
+    grid_param: str = "eps",
+    attack_params: dict | None = None,
+    eps: float | None = None,
+    bounds: tuple[float, float] | None = None,
+    eps_max: float | None = None,
+    per_class: int | None = None,
+    batch_size: int = 512,
+    seed: int = 0,
+    keep_per_class: int = 2,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    name: str = "attack",
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Attack ``model`` on ``data`` at every grid value; returns (metrics, kept adversarial examples)."""
+    if not len(grid):
+        raise EcgDataError(f"{name}: the grid of {grid_param} values is empty")
+    if grid_param == "eps" and min(grid) < 0:
+        raise EcgDataError(f"{name}: eps must be >= 0, the grid has {min(grid)}")
+    device = torch.device(device)
+    model = model.to(device).eval()
+    classes = data.classes or [str(i) for i in range(data.n_classes)]
+    y_all = data.y.numpy()
+    subset = balanced_subset(y_all, per_class, seed)
+    keep = balanced_subset(y_all[subset], keep_per_class, seed)  # positions within the subset
+    params = dict(attack_params or {})
+    rows, examples = [], {"index": subset[keep], "y": y_all[subset][keep], "grid": np.asarray(grid, dtype=np.float64)}
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(grid) * -(-subset.size // batch_size), desc=name, disable=not progress, leave=False, unit="batch")
+    for g, value in enumerate(grid):
+        preds, kept_x, kept_pred = [], [], []
+        call = {**params, grid_param: value} if grid_param != "eps" else params
+        eps_value = value if grid_param == "eps" else (eps if eps is not None else 0.0)
+        for b, start in enumerate(range(0, subset.size, batch_size)):
+            index = subset[start : start + batch_size]
+            x, y, mask = data.take(index)
+            x, y = x.to(device), y.to(device)
+            mask = mask.to(device) if mask is not None else None
+            x_adv = attack(model, x, y, eps_value, mask=mask, bounds=bounds, seed=seed + b, **call)
+            with torch.inference_mode():
+                pred = logits_of(model, x_adv, mask).argmax(1).cpu().numpy()
+            preds.append(pred)
+            in_batch = (keep >= start) & (keep < start + index.size)
+            if in_batch.any():
+                local = keep[in_batch] - start
+                kept_x.append(x_adv[local].cpu().numpy())
+                kept_pred.append(pred[local])
+            bar.update()
+        pred = np.concatenate(preds)
+        m = classification_metrics(y_all[subset], pred, len(classes), classes)
+        rows.append({grid_param: float(value), **{k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1")},
+                     "per_class": m["per_class"], "confusion": m["confusion"]})
+        examples[f"x_adv_{g}"] = np.concatenate(kept_x) if kept_x else np.zeros((0,))
+        examples[f"pred_adv_{g}"] = np.concatenate(kept_pred) if kept_pred else np.zeros((0,), dtype=np.int64)
+    bar.close()
+    x_clean, _, mask_clean = data.take(subset[keep])
+    examples["x_clean"] = x_clean.numpy()
+    with torch.inference_mode():
+        mask_clean = mask_clean.to(device) if mask_clean is not None else None
+        examples["pred_clean"] = logits_of(model, x_clean.to(device), mask_clean).argmax(1).cpu().numpy()
+    result = {"grid_param": grid_param, "grid": [float(v) for v in grid], "classes": classes, "n": int(subset.size),
+              "per_class_subset": per_class, "seconds": time.perf_counter() - t0, "curve": rows}
+    if grid_param == "eps" and eps_max is not None and 0 in list(grid):
+        for metric, label in (("balanced_accuracy", "acc_robust_balanced"), ("accuracy", "acc_robust"), ("macro_f1", "f1_robust")):
+            result[label] = robust_score([r["eps"] for r in rows], [r[metric] for r in rows], eps_max)["robust"]
+        result["eps_max"] = eps_max
+    summary = ", ".join(f"{r[grid_param]:g}: {r['balanced_accuracy']:.3f}" for r in rows)
+    log.info("%s on %d samples, balanced accuracy by %s {%s}%s (%.1f s)", name, subset.size, grid_param, summary,
+             f"; ACC_robust {result['acc_robust_balanced']:.4f}" if "acc_robust_balanced" in result else "", result["seconds"])
+    return result, examples
