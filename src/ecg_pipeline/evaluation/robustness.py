@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ecg_pipeline.attacks.base import logits_of
+from ecg_pipeline.attacks.oracle import within_eps_ball
 from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.defenses.batches import Batches
 
@@ -57,8 +58,13 @@ def evaluate_attack(
     device: torch.device | str = "cpu",
     progress: bool = True,
     name: str = "attack",
+    search: Callable | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """Attack ``model`` on ``data`` at every grid value; returns (metrics, kept adversarial examples)."""
+    """Attack ``model`` on ``data`` at every grid value; returns (metrics, kept adversarial examples).
+
+    ``search`` (decision-based attacks): an eps-free search run once per batch; each eps then keeps
+    the found point where it lies in the eps-ball, the clean input elsewhere.
+    """
     if not len(grid):
         raise EcgDataError(f"{name}: the grid of {grid_param} values is empty")
     if grid_param == "eps" and min(grid) < 0:
@@ -70,35 +76,43 @@ def evaluate_attack(
     subset = balanced_subset(y_all, per_class, seed)
     keep = balanced_subset(y_all[subset], keep_per_class, seed)  # positions within the subset
     params = dict(attack_params or {})
-    rows, examples = [], {"index": subset[keep], "y": y_all[subset][keep], "grid": np.asarray(grid, dtype=np.float64)}
+    n_grid = len(grid)
+    preds = [[] for _ in range(n_grid)]
+    kept_x = [[] for _ in range(n_grid)]
+    kept_pred = [[] for _ in range(n_grid)]
     t0 = time.perf_counter()
-    bar = tqdm(total=len(grid) * -(-subset.size // batch_size), desc=name, disable=not progress, leave=False, unit="batch")
-    for g, value in enumerate(grid):
-        preds, kept_x, kept_pred = [], [], []
-        call = {**params, grid_param: value} if grid_param != "eps" else params
-        eps_value = value if grid_param == "eps" else (eps if eps is not None else 0.0)
-        for b, start in enumerate(range(0, subset.size, batch_size)):
-            index = subset[start : start + batch_size]
-            x, y, mask = data.take(index)
-            x, y = x.to(device), y.to(device)
-            mask = mask.to(device) if mask is not None else None
-            x_adv = attack(model, x, y, eps_value, mask=mask, bounds=bounds, seed=seed + b, **call)
+    n_batches = -(-subset.size // batch_size)
+    bar = tqdm(total=n_grid * n_batches, desc=name, disable=not progress, leave=False, unit="attack-batch")
+    for b, start in enumerate(range(0, subset.size, batch_size)):
+        index = subset[start : start + batch_size]
+        x, y, mask = data.take(index)
+        x, y = x.to(device), y.to(device)
+        mask = mask.to(device) if mask is not None else None
+        in_batch = (keep >= start) & (keep < start + index.size)
+        local = keep[in_batch] - start
+        found = search(model, x, y, mask=mask, bounds=bounds, seed=seed + b, **params) if search is not None else None
+        for g, value in enumerate(grid):
+            eps_value = float(value) if grid_param == "eps" else (eps if eps is not None else 0.0)
+            if found is not None:
+                x_adv = within_eps_ball(x, found, eps_value)
+            else:
+                call = params if grid_param == "eps" else {**params, grid_param: value}
+                x_adv = attack(model, x, y, eps_value, mask=mask, bounds=bounds, seed=seed + b, **call)
             with torch.inference_mode():
                 pred = logits_of(model, x_adv, mask).argmax(1).cpu().numpy()
-            preds.append(pred)
-            in_batch = (keep >= start) & (keep < start + index.size)
-            if in_batch.any():
-                local = keep[in_batch] - start
-                kept_x.append(x_adv[local].cpu().numpy())
-                kept_pred.append(pred[local])
+            preds[g].append(pred)
+            if local.size:
+                kept_x[g].append(x_adv[local].detach().cpu().numpy())
+                kept_pred[g].append(pred[local])
             bar.update()
-        pred = np.concatenate(preds)
-        m = classification_metrics(y_all[subset], pred, len(classes), classes)
+    bar.close()
+    rows, examples = [], {"index": subset[keep], "y": y_all[subset][keep], "grid": np.asarray(grid, dtype=np.float64)}
+    for g, value in enumerate(grid):
+        m = classification_metrics(y_all[subset], np.concatenate(preds[g]), len(classes), classes)
         rows.append({grid_param: float(value), **{k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1")},
                      "per_class": m["per_class"], "confusion": m["confusion"]})
-        examples[f"x_adv_{g}"] = np.concatenate(kept_x) if kept_x else np.zeros((0,))
-        examples[f"pred_adv_{g}"] = np.concatenate(kept_pred) if kept_pred else np.zeros((0,), dtype=np.int64)
-    bar.close()
+        examples[f"x_adv_{g}"] = np.concatenate(kept_x[g]) if kept_x[g] else np.zeros((0,), dtype=np.float32)
+        examples[f"pred_adv_{g}"] = np.concatenate(kept_pred[g]) if kept_pred[g] else np.zeros((0,), dtype=np.int64)
     x_clean, _, mask_clean = data.take(subset[keep])
     examples["x_clean"] = x_clean.numpy()
     with torch.inference_mode():

@@ -13,7 +13,7 @@ import pandas as pd
 from kedro.pipeline import Node, Pipeline
 
 from ecg_pipeline.attacks.noise import resample_noise
-from ecg_pipeline.attacks.registry import get_attack
+from ecg_pipeline.attacks.registry import SEARCHES, get_attack
 from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.defenses.batches import Batches
 from ecg_pipeline.defenses.trainer import resolve_device
@@ -47,6 +47,7 @@ def evaluate(model, data: dict, params: dict, name: str, noise: pd.DataFrame | N
             raise EcgDataError(f"{name}: NSTDB noise {record}/{channel} is not in nstdb_noise (records {sorted(set(noise['record_id']))})")
         fs_to = float(data["fs"]) if "fs" in data else float(rows["fs"].iloc[0])
         attack_params["noise"] = resample_noise(np.asarray(rows["signal"].iloc[0]), float(rows["fs"].iloc[0]), fs_to)
+        attack_params.setdefault("fs", fs_to)
     bounds = tuple(params["bounds"]) if params.get("bounds") is not None else None
     metrics, examples = evaluate_attack(
         model, batches, attack,
@@ -54,7 +55,7 @@ def evaluate(model, data: dict, params: dict, name: str, noise: pd.DataFrame | N
         eps=params.get("eps"), bounds=bounds, eps_max=params.get("eps_max"), per_class=params.get("per_class"),
         batch_size=params.get("batch_size", 512), seed=params.get("seed", 0),
         keep_per_class=params.get("keep_per_class", 2), device=resolve_device(params.get("device", "auto")),
-        progress=params.get("progress", True), name=name,
+        progress=params.get("progress", True), name=name, search=SEARCHES.get(params["attack"]),
     )
     metrics = {"run": name, "attack": params["attack"], "params": {k: v for k, v in attack_params.items() if k != "noise"},
                "model": getattr(model, "meta", {}), **metrics}

@@ -1,0 +1,41 @@
+"""Fast gradient sign method.
+
+Goodfellow, Shlens & Szegedy, "Explaining and Harnessing Adversarial Examples", ICLR 2015, eq. (3)::
+
+    x_adv = x + eps * sign(grad_x J(theta, x, y))
+
+then clipped into the domain ``bounds`` (and zero where ``mask`` is 0). It is one projected sign step
+of size eps from ``x``, so it is :func:`~.pgd.pgd` with ``steps=1, step_size=eps, random_start=False``
+(the projection onto the eps-ball is the identity after a step of exactly eps).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import Bounds
+from .pgd import pgd
+
+
+def fgsm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    mask: torch.Tensor | None = None,
+    bounds: Bounds = None,
+    seed: int = 0,
+    loss: str = "ce",
+) -> torch.Tensor:
+    """FGSM (Goodfellow et al., 2015, eq. 3) on the whole batch; ``loss`` ``"ce"`` (the paper's) or
+    ``"cw"``. ``seed`` is accepted for the common call shape (FGSM draws no random numbers)."""
+    try:
+        step_size = float(eps) if float(eps) > 0 else None  # eps <= 0 is refused (or short-cut) by pgd
+    except (TypeError, ValueError):
+        step_size = None
+    return pgd(
+        model, x, y, eps, mask=mask, bounds=bounds, seed=seed, steps=1, step_size=step_size,
+        random_start=False, loss=loss, cycle_check=0,
+    )

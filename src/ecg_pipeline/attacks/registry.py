@@ -1,0 +1,43 @@
+"""Every attack by name, one call shape: ``attack(model, x, y, eps, *, mask, bounds, seed, **hyper)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .base import AttackError
+from .bim import bim
+from .boundary import boundary, boundary_search
+from .cw import cw_linf
+from .fgsm import fgsm
+from .hopskipjump import hopskipjump, hopskipjump_search
+from .noise import real_noise, white_noise
+from .pgd import pgd, pgd_nsr
+from .sap import sap
+from .spsa import spsa
+
+ATTACKS: dict[str, Callable] = {
+    "fgsm": fgsm,
+    "bim": bim,
+    "pgd": pgd,
+    "pgd_nsr": pgd_nsr,  # the NSR paper's MIT-BIH "100-PGD" (Adamax sign updates, per-sample stop)
+    "cw_linf": cw_linf,
+    "sap": sap,
+    "white_noise": white_noise,
+    "real_noise": real_noise,
+    "spsa": spsa,
+    "boundary": boundary,
+    "hopskipjump": hopskipjump,
+}
+
+#: Decision-based attacks (label queries only). Their search does not depend on eps: run it once
+#: and keep, for each eps of a grid, the found point where it lies in the eps-ball (oracle.within_eps_ball).
+SEARCHES: dict[str, Callable] = {"boundary": boundary_search, "hopskipjump": hopskipjump_search}
+DECISION_BASED = frozenset(SEARCHES)
+
+
+def get_attack(name: str) -> Callable:
+    """The attack called ``name``; a clear error for an unknown one."""
+    try:
+        return ATTACKS[name]
+    except KeyError:
+        raise AttackError(f"unknown attack {name!r}; expected one of {sorted(ATTACKS)}") from None
