@@ -55,12 +55,24 @@ def acc(model, x, y) -> float:
         return (model(x).argmax(1) == y).float().mean().item()
 
 
+class _Counting(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.rows = []
+
+    def forward(self, x):
+        self.rows.append(x.shape[0])
+        return self.inner(x)
+
+
 # every attack with small settings; each takes (model, x, y, eps, **common)
 ATTACKS = {
     "fgsm": lambda m, x, y, eps, **kw: fgsm(m, x, y, eps, **kw),
     "bim": lambda m, x, y, eps, **kw: bim(m, x, y, eps, steps=10, **kw),
     "pgd": lambda m, x, y, eps, **kw: pgd(m, x, y, eps, steps=10, **kw),
     "pgd_restarts": lambda m, x, y, eps, **kw: pgd(m, x, y, eps, steps=10, restarts=2, **kw),
+    "pgd_early_stop": lambda m, x, y, eps, **kw: pgd(m, x, y, eps, steps=10, early_stop=True, **kw),
     "pgd_nsr": lambda m, x, y, eps, **kw: pgd_nsr(m, x, y, eps, steps=20, **kw),
     "cw_linf": lambda m, x, y, eps, **kw: cw_linf(m, x, y, eps, steps=10, **kw),
     "sap": lambda m, x, y, eps, **kw: sap(m, x, y, eps, pgd_steps=5, steps=10, **kw),
@@ -309,12 +321,29 @@ def test_restarts_keep_the_first_success(trained_mlp, data):
 def test_cycle_check_is_exact(trained_mlp, data):
     x, y = data
     kw = dict(bounds=BOUNDS, steps=60, step_size=0.01, random_start=False)
-    fast = pgd(trained_mlp, x, y, 0.05, cycle_check=4, **kw)
-    slow = pgd(trained_mlp, x, y, 0.05, cycle_check=0, **kw)
+    counted_fast, counted_slow = _Counting(trained_mlp), _Counting(trained_mlp)
+    fast = pgd(counted_fast, x, y, 0.05, cycle_check=8, **kw)
+    slow = pgd(counted_slow, x, y, 0.05, cycle_check=0, **kw)
     same_rows = (fast == slow).flatten(1).all(1).float().mean().item()
-    print(f"cycle_check: {same_rows:.4f} of rows bit-identical")
+    saved = 1 - sum(counted_fast.rows) / sum(counted_slow.rows)
+    print(f"cycle_check: {same_rows:.4f} of rows bit-identical, {saved:.1%} of sample-steps saved")
+    assert saved > 0.05  # the check does kick in on this model
     assert same_rows >= 0.99
     assert acc(trained_mlp, fast, y) == pytest.approx(acc(trained_mlp, slow, y), abs=0.004)
+
+
+def test_early_stop_never_raises_robust_accuracy(trained_mlp, data):
+    x, y = data
+    kw = dict(bounds=BOUNDS, steps=40, step_size=0.01, random_start=False)
+    last = pgd(trained_mlp, x, y, 0.03, **kw)
+    first = pgd(trained_mlp, x, y, 0.03, early_stop=True, **kw)
+    with torch.no_grad():
+        fooled_first = trained_mlp(first).argmax(1) != y
+    assert acc(trained_mlp, first, y) <= acc(trained_mlp, last, y)
+    # a sample never fooled on the way ends at the same last iterate
+    same = (first == last).flatten(1).all(1)
+    assert bool((fooled_first | same).float().mean() >= 0.99)
+    print(f"PGD early_stop: last iterate {acc(trained_mlp, last, y):.4f}, first misclassified {acc(trained_mlp, first, y):.4f}")
 
 
 def test_pgd_nsr_flipped_stays_flipped_and_stops(trained_mlp, data):
@@ -367,17 +396,6 @@ def test_sap_is_smooth_compared_with_pgd(trained_mlp, data):
 
 
 # ---------------------------------------------------------------- bad input, refused before compute
-
-
-class _Counting(nn.Module):
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-        self.rows = []
-
-    def forward(self, x):
-        self.rows.append(x.shape[0])
-        return self.inner(x)
 
 
 BAD = {

@@ -31,7 +31,7 @@ def bim(
     steps: int = 10,
     step_size: float | None = None,
     loss: str = "ce",
-    cycle_check: int = 4,
+    cycle_check: int = 8,
 ) -> torch.Tensor:
     """BIM (Kurakin et al., 2017, eq. 1) on the whole batch; returns ``x_adv``.
 

@@ -40,7 +40,7 @@ def cw_linf(
     kappa: float = 0.0,
     random_start: bool = False,
     restarts: int = 1,
-    cycle_check: int = 4,
+    cycle_check: int = 8,
 ) -> torch.Tensor:
     """CW L-inf as PGD on the margin loss f_6 (Carlini & Wagner, 2017) with confidence ``kappa``.
 

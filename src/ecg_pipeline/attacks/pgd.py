@@ -28,7 +28,9 @@ per sample, so a sample whose iterate repeats (``x^t == x^{t-p}``, p <= ``cycle_
 for good: its final iterate ``x^T`` is known without further steps (``x^{t-p+((T-t) mod p)}``) and it
 leaves the working batch. This is exact as long as the model's output for a sample does not depend on
 which other samples share its batch (true in eval mode, up to float re-association inside BLAS/oneDNN
-kernels); ``cycle_check=0`` switches it off.
+kernels); ``cycle_check=0`` switches it off. ``early_stop=True`` (off by default) returns each
+sample's first misclassified iterate instead of its last one: never a higher robust accuracy, and far
+fewer steps when most samples break early.
 """
 
 from __future__ import annotations
@@ -95,10 +97,12 @@ def _sign_ascent(
     step: float,
     loss_fn: LossFn,
     cycle_check: int,
+    early_stop: bool = False,
 ) -> torch.Tensor:
-    """``steps`` projected sign steps from ``x0`` (already feasible); returns the last iterates."""
+    """``steps`` projected sign steps from ``x0`` (already feasible); returns the last iterates (with
+    ``early_stop``, a sample's first misclassified iterate instead)."""
     xa = x0.clone().requires_grad_(True)
-    if cycle_check == 0:
+    if cycle_check == 0 and not early_stop:  # the plain loop
         for _ in range(steps):
             grad, _ = _input_grad(model, xa, y, mask, loss_fn)
             with torch.no_grad():
@@ -109,16 +113,22 @@ def _sign_ascent(
     out = x0.clone()
     rows = torch.arange(x0.shape[0], device=x0.device)  # global row of each working row
     live = torch.ones(x0.shape[0], dtype=torch.bool, device=x0.device)  # working rows not yet finished
-    ring = x0.new_empty((period, *x0.shape))  # ring[s % period] = x^s for the last `period` iterates
+    ring = x0.new_empty((period, *x0.shape)) if period else None  # ring[s % period] = x^s, last `period` s
     for t in range(1, steps + 1):
-        grad, _ = _input_grad(model, xa, y, mask, loss_fn)
+        grad, logits = _input_grad(model, xa, y, mask, loss_fn)
         with torch.no_grad():
-            ring[(t - 1) % period].copy_(xa)
+            found = torch.zeros_like(live)
+            if early_stop:  # x^{t-1} is misclassified: it is the answer (the logits are at hand)
+                found = (logits.argmax(dim=1) != y) & live
+                hit = found.nonzero().squeeze(1)
+                out[rows[hit]] = xa[hit]
+            if period:
+                ring[(t - 1) % period].copy_(xa)
             xa.add_(grad.sign_(), alpha=step).clamp_(low, high)
             if t == steps:
+                live &= ~found
                 break
             flat = xa.flatten(1)
-            found = torch.zeros_like(live)
             for p in range(1, min(period, t) + 1):
                 same = (flat == ring[(t - p) % period].flatten(1)).all(dim=1) & live & ~found
                 if not bool(same.any()):
@@ -137,7 +147,7 @@ def _sign_ascent(
             if live.numel() - n_live >= max(1, int(live.numel() * _COMPACT_FRACTION)):
                 keep = live.nonzero().squeeze(1)
                 xa = xa.detach()[keep].requires_grad_(True)
-                ring = ring[:, keep]
+                ring = None if ring is None else ring[:, keep]
                 low, high, y, rows = low[keep], high[keep], y[keep], rows[keep]
                 mask = None if mask is None else mask[keep]
                 live = torch.ones(keep.numel(), dtype=torch.bool, device=live.device)
@@ -189,7 +199,7 @@ def _nsr_adamax(
 
 
 def _one_run(
-    model, x, y, low, high, mask, gen, *, eps, steps, step, random_start, variant, loss_fn, cycle_check
+    model, x, y, low, high, mask, gen, *, eps, steps, step, random_start, variant, loss_fn, cycle_check, early_stop
 ) -> torch.Tensor:
     if random_start:
         x0 = torch.empty_like(x).uniform_(-eps, eps, generator=gen).add_(x).clamp_(low, high)
@@ -197,7 +207,9 @@ def _one_run(
         x0 = x.clamp(low, high)
     if variant == "nsr_adamax":
         return _nsr_adamax(model, x, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn)
-    return _sign_ascent(model, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn, cycle_check=cycle_check)
+    return _sign_ascent(
+        model, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn, cycle_check=cycle_check, early_stop=early_stop
+    )
 
 
 def pgd(
@@ -216,7 +228,8 @@ def pgd(
     variant: str = "sign",
     loss: str = "ce",
     kappa: float = 0.0,
-    cycle_check: int = 4,
+    cycle_check: int = 8,
+    early_stop: bool = False,
 ) -> torch.Tensor:
     """L-inf PGD (Madry et al., 2018, eq. 2) on the whole batch ``x``; returns ``x_adv``.
 
@@ -232,6 +245,12 @@ def pgd(
         loss: ``"ce"`` (cross-entropy) or ``"cw"`` (Carlini-Wagner margin with confidence ``kappa``).
         cycle_check: detect per-sample cycles of period up to this and finish those samples early
             (exact, see the module docstring); 0 disables it.
+        early_stop: return, per sample, the first iterate that is misclassified instead of the last
+            one (the prediction comes free with the next step's forward pass). Robust accuracy can only
+            go down (a sample whose last iterate is misclassified has a first one) and most samples
+            stop early, so evaluations run much faster; ``x_adv`` is then not the textbook last
+            iterate. Off by default (Madry et al. return the last iterate); the ``nsr_adamax``
+            variant always stops, as coded.
 
     Deterministic for a ``seed`` (a local ``torch.Generator``); the model's weights, ``requires_grad``
     flags and train/eval mode are left as found (``frozen``). All checks run before any attack compute.
@@ -258,7 +277,10 @@ def pgd(
     step = 2.5 * eps / steps if step_size is None else float(step_size)
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     loss_fn = loss_sum(loss, float(kappa))
-    settings = dict(eps=eps, steps=steps, step=step, random_start=bool(random_start), variant=variant, loss_fn=loss_fn, cycle_check=cycle_check)
+    settings = dict(
+        eps=eps, steps=steps, step=step, random_start=bool(random_start), variant=variant, loss_fn=loss_fn,
+        cycle_check=cycle_check, early_stop=bool(early_stop),
+    )
 
     with frozen(model):
         if restarts == 1:
