@@ -77,3 +77,23 @@ def test_missing_lead_names_record_and_leads(shared_data):
         read_mitdb(shared_data / "mitdb", records=["102"], lead="V1")
     with pytest.raises(EcgDataError, match=r"record 102: lead 'MLII' not found"):
         read_mitdb(shared_data / "mitdb", records=["102"], lead_fallback={})
+
+
+def test_annotation_decoder_matches_wfdb_on_all_48_records(shared_data):
+    import wfdb
+
+    from ecg_pipeline.data.mitdb import list_records, read_mit_annotations
+
+    root = shared_data / "mitdb"
+    for record in list_records(root):
+        samples, symbols = read_mit_annotations(root / f"{record}.atr", record=record)
+        reference = wfdb.rdann(str(root / record), "atr")
+        np.testing.assert_array_equal(samples, reference.sample, err_msg=record)
+        assert symbols.tolist() == list(reference.symbol), record
+
+
+def test_missing_annotation_file_is_named(shared_data, tmp_path):
+    _copy_record(shared_data, tmp_path)
+    (tmp_path / "100.atr").unlink()
+    with pytest.raises(EcgDataError, match=r"record 100: annotation file .*100\.atr not found"):
+        read_mitdb(tmp_path, records=["100"])

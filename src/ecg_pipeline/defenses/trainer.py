@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from ecg_pipeline.attacks.base import logits_of
 from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.evaluation.metrics import classification_metrics
+from ecg_pipeline.runtime import resolve_device, torch_threads
 
 from .batches import Batches
 
@@ -38,16 +39,6 @@ CHECKPOINT_FILE = "checkpoint.pt"
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the epoch and batch."""
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto``: CUDA when available, else CPU. Anything else is passed to torch.device."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as err:
-        raise EcgDataError(f"device={device!r}: {err}") from None
 
 
 def build_optimizer(name: str, params, **kwargs) -> torch.optim.Optimizer:
@@ -115,8 +106,18 @@ def train(
     max_batches_per_epoch: int | None = None,
     progress: bool = True,
     run_name: str = "training",
+    num_threads: int | None = None,
 ) -> tuple[nn.Module, list[dict]]:
     """Train ``model`` in place for ``epochs`` epochs; returns the model (eval mode) and per-epoch history."""
+    with torch_threads(num_threads):
+        return _train(model, train_data, validation_data, objective=objective, epochs=epochs, batch_size=batch_size,
+                      optimizer=optimizer, lr=lr, optimizer_args=optimizer_args, seed=seed, device=device,
+                      checkpoint_dir=checkpoint_dir, run_fingerprint=run_fingerprint,
+                      max_batches_per_epoch=max_batches_per_epoch, progress=progress, run_name=run_name)
+
+
+def _train(model, train_data, validation_data, *, objective, epochs, batch_size, optimizer, lr, optimizer_args, seed,
+           device, checkpoint_dir, run_fingerprint, max_batches_per_epoch, progress, run_name):
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise EcgDataError(f"{name} must be a positive integer, got {value!r}")

@@ -16,11 +16,12 @@ from ecg_pipeline.attacks.noise import resample_noise
 from ecg_pipeline.attacks.registry import SEARCHES, get_attack
 from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.defenses.batches import Batches
-from ecg_pipeline.defenses.trainer import resolve_device
+from ecg_pipeline.runtime import resolve_device, torch_threads
 from ecg_pipeline.evaluation.robustness import evaluate_attack
 
 EVALUATION_KEYS = {"attack", "grid", "grid_param", "params", "eps", "bounds", "eps_max", "per_class", "batch_size",
-                   "seed", "keep_per_class", "device", "progress", "noise_record", "noise_channel"}
+                   "seed", "keep_per_class", "device", "progress", "noise_record", "noise_channel",
+                   "num_threads"}
 
 
 def _check_params(params: dict, where: str) -> None:
@@ -49,14 +50,15 @@ def evaluate(model, data: dict, params: dict, name: str, noise: pd.DataFrame | N
         attack_params["noise"] = resample_noise(np.asarray(rows["signal"].iloc[0]), float(rows["fs"].iloc[0]), fs_to)
         attack_params.setdefault("fs", fs_to)
     bounds = tuple(params["bounds"]) if params.get("bounds") is not None else None
-    metrics, examples = evaluate_attack(
-        model, batches, attack,
-        grid=params["grid"], grid_param=params.get("grid_param", "eps"), attack_params=attack_params,
-        eps=params.get("eps"), bounds=bounds, eps_max=params.get("eps_max"), per_class=params.get("per_class"),
-        batch_size=params.get("batch_size", 512), seed=params.get("seed", 0),
-        keep_per_class=params.get("keep_per_class", 2), device=resolve_device(params.get("device", "auto")),
-        progress=params.get("progress", True), name=name, search=SEARCHES.get(params["attack"]),
-    )
+    with torch_threads(params.get("num_threads")):
+        metrics, examples = evaluate_attack(
+            model, batches, attack,
+            grid=params["grid"], grid_param=params.get("grid_param", "eps"), attack_params=attack_params,
+            eps=params.get("eps"), bounds=bounds, eps_max=params.get("eps_max"), per_class=params.get("per_class"),
+            batch_size=params.get("batch_size", 512), seed=params.get("seed", 0),
+            keep_per_class=params.get("keep_per_class", 2), device=resolve_device(params.get("device", "auto")),
+            progress=params.get("progress", True), name=name, search=SEARCHES.get(params["attack"]),
+        )
     metrics = {"run": name, "attack": params["attack"], "params": {k: v for k, v in attack_params.items() if k != "noise"},
                "model": getattr(model, "meta", {}), **metrics}
     examples["classes"] = np.asarray(batches.classes or [], dtype=str)

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 TRAINING_KEYS = {
     "model", "objective", "optimizer", "lr", "optimizer_args", "batch_size", "epochs", "seed", "device",
-    "max_batches_per_epoch", "max_shift", "progress",
+    "max_batches_per_epoch", "max_shift", "progress", "num_threads",
 }
 
 
@@ -47,7 +47,7 @@ def train_model(train_set: dict, validation_set: dict, checkpoints: Path, params
     if n_out is not None and n_out != train_data.n_classes:
         raise EcgDataError(f"{run_name}: model has {n_out} outputs but the training set has {train_data.n_classes} classes")
     run_id = fingerprint(
-        {k: v for k, v in params.items() if k not in ("epochs", "progress", "device")},
+        {k: v for k, v in params.items() if k not in ("epochs", "progress", "device", "num_threads")},
         train_set["y"], train_set.get("x", train_set.get("values")),
     )
     model, history = train(
@@ -65,6 +65,7 @@ def train_model(train_set: dict, validation_set: dict, checkpoints: Path, params
         max_batches_per_epoch=params.get("max_batches_per_epoch"),
         progress=params.get("progress", True),
         run_name=run_name,
+        num_threads=params.get("num_threads"),
     )
     model.cpu()
     last = history[-1] if history else {}
