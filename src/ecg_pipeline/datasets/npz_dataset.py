@@ -14,22 +14,14 @@ version that looks complete).
 from __future__ import annotations
 
 import os
-import uuid
 import zipfile
-from collections.abc import Callable, Mapping
-from copy import deepcopy
-from pathlib import PurePosixPath
+from collections.abc import Mapping
 from typing import Any
 
-import fsspec
 import numpy as np
-from kedro.io.core import (
-    AbstractVersionedDataset,
-    DatasetError,
-    Version,
-    get_filepath_str,
-    get_protocol_and_path,
-)
+from kedro.io.core import DatasetError, Version, get_filepath_str
+
+from ._fsspec_file import FsspecFileDataset
 
 try:  # kedro-viz preview type; optional so the dataset works without kedro-datasets
     from kedro_datasets._typing import TablePreview
@@ -40,7 +32,7 @@ _ALLOWED_KINDS = frozenset("biufcUSMm")  # bool, ints, floats, complex, str, byt
 _SAVE_ARG_KEYS = frozenset({"compress"})
 
 
-class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
+class NpzDataset(FsspecFileDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
     """``NpzDataset`` loads/saves a ``dict[str, np.ndarray]`` from/to one ``.npz`` file.
 
     Examples:
@@ -67,11 +59,6 @@ class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.nd
 
     DEFAULT_LOAD_ARGS: dict[str, Any] = {}
     DEFAULT_SAVE_ARGS: dict[str, Any] = {"compress": False}
-    DEFAULT_FS_ARGS: dict[str, Any] = {
-        "open_args_load": {"mode": "rb"},
-        "open_args_save": {"mode": "wb"},
-    }
-
     def __init__(  # noqa: PLR0913
         self,
         *,
@@ -110,26 +97,8 @@ class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.nd
             DatasetError: for an unknown ``save_args`` key or ``load_args`` setting
                 ``allow_pickle``.
         """
-        _fs_args = deepcopy(fs_args) or {}
-        _fs_open_args_load = _fs_args.pop("open_args_load", {})
-        _fs_open_args_save = _fs_args.pop("open_args_save", {})
-        _credentials = deepcopy(credentials) or {}
-
-        protocol, path = get_protocol_and_path(filepath, version)
-        if protocol == "file":
-            _fs_args.setdefault("auto_mkdir", True)
-
-        self._protocol = protocol
-        self._fs = fsspec.filesystem(self._protocol, **_credentials, **_fs_args)
-        self.metadata = metadata
-
-        super().__init__(
-            filepath=PurePosixPath(path),
-            version=version,
-            exists_function=self._fs.exists,
-            glob_function=self._fs.glob,
-        )
-
+        super().__init__(filepath=filepath, version=version, fs_args=fs_args, credentials=credentials,
+                         metadata=metadata)
         self._load_args = {**self.DEFAULT_LOAD_ARGS, **(load_args or {})}
         self._save_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
         if "allow_pickle" in self._load_args:
@@ -143,14 +112,6 @@ class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.nd
                 f"NpzDataset '{filepath}': unknown save_args {unknown}; expected only "
                 f"{sorted(_SAVE_ARG_KEYS)}"
             )
-        self._fs_open_args_load = {
-            **self.DEFAULT_FS_ARGS.get("open_args_load", {}),
-            **(_fs_open_args_load or {}),
-        }
-        self._fs_open_args_save = {
-            **self.DEFAULT_FS_ARGS.get("open_args_save", {}),
-            **(_fs_open_args_save or {}),
-        }
 
     def _describe(self) -> dict[str, Any]:
         return {
@@ -188,38 +149,6 @@ class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.nd
         self._write_atomically(save_path, write)
         self._invalidate_cache()
 
-    def _write_atomically(self, save_path: str, write: Callable[[Any], None]) -> None:
-        """``write(file)`` into a hidden temporary sibling, then rename it to ``save_path``.
-
-        On any failure the temporary file is removed, and so are the (empty) folders this
-        save created, e.g. a version folder: no partial artifact or empty version remains.
-        """
-        parent, _, name = save_path.rpartition("/")
-        tmp_name = f".{name}.{uuid.uuid4().hex[:12]}.tmp"
-        tmp_path = f"{parent}/{tmp_name}" if parent else tmp_name
-        created: list[str] = []  # folders this save creates (deepest first), removed again on failure
-        folder = parent
-        while folder and folder not in created and not self._fs.exists(folder):
-            created.append(folder)
-            folder = folder.rpartition("/")[0]
-        try:
-            with self._fs.open(tmp_path, **self._fs_open_args_save) as fs_file:
-                write(fs_file)
-            if self._protocol == "file":
-                os.replace(tmp_path, save_path)  # atomic on POSIX, replaces on Windows too
-            else:
-                self._fs.mv(tmp_path, save_path)  # object stores: never a partial object
-        except BaseException:
-            try:
-                if self._fs.exists(tmp_path):
-                    self._fs.rm(tmp_path)
-                for folder in created:
-                    if self._fs.exists(folder) and not self._fs.ls(folder):
-                        self._fs.rmdir(folder)
-            except Exception:  # noqa: BLE001, S110 - best-effort cleanup, keep the real error
-                pass
-            raise
-
     @staticmethod
     def _validate(data: Any, save_path: str) -> dict[str, np.ndarray]:
         """The arrays to write, or a ``DatasetError`` naming the path and the bad key."""
@@ -256,22 +185,6 @@ class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.nd
                 )
             arrays[key] = value
         return arrays
-
-    def _exists(self) -> bool:
-        try:
-            load_path = get_filepath_str(self._get_load_path(), self._protocol)
-        except DatasetError:
-            return False
-        return self._fs.exists(load_path)
-
-    def _release(self) -> None:
-        super()._release()
-        self._invalidate_cache()
-
-    def _invalidate_cache(self) -> None:
-        """Invalidate underlying filesystem caches."""
-        filepath = get_filepath_str(self._filepath, self._protocol)
-        self._fs.invalidate_cache(filepath)
 
     def preview(self) -> TablePreview:
         """One row per array (key, shape, dtype), read from the ``.npy`` headers only.

@@ -24,25 +24,17 @@ import io
 import json
 import os
 import pickle
-import uuid
-from collections.abc import Callable, Mapping
-from copy import deepcopy
-from pathlib import PurePosixPath
+from collections.abc import Mapping
 from typing import Any
 
-import fsspec
 import torch
-from kedro.io.core import (
-    AbstractVersionedDataset,
-    DatasetError,
-    Version,
-    get_filepath_str,
-    get_protocol_and_path,
-)
+from kedro.io.core import DatasetError, Version, get_filepath_str
 from torch import nn
 
 from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.models.registry import build_model, model_spec
+
+from ._fsspec_file import FsspecFileDataset
 
 CHECKPOINT_KEYS = ("name", "config", "state_dict", "meta")
 
@@ -54,7 +46,7 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-class TorchModelDataset(AbstractVersionedDataset[Any, nn.Module]):
+class TorchModelDataset(FsspecFileDataset[Any, nn.Module]):
     """``TorchModelDataset`` saves a registry model (plus a small ``meta`` dict) to one ``.pt`` file and
     loads it back as a ready-to-use model in eval mode.
 
@@ -85,11 +77,6 @@ class TorchModelDataset(AbstractVersionedDataset[Any, nn.Module]):
         >>> assert reloaded.meta == {"epochs": 50} and not reloaded.training
     """
 
-    DEFAULT_FS_ARGS: dict[str, Any] = {
-        "open_args_load": {"mode": "rb"},
-        "open_args_save": {"mode": "wb"},
-    }
-
     def __init__(  # noqa: PLR0913
         self,
         *,
@@ -117,34 +104,8 @@ class TorchModelDataset(AbstractVersionedDataset[Any, nn.Module]):
             credentials: Credentials required to get access to the underlying filesystem.
                 E.g. for ``GCSFileSystem`` it should look like ``{"token": None}``.
         """
-        _fs_args = deepcopy(fs_args) or {}
-        _fs_open_args_load = _fs_args.pop("open_args_load", {})
-        _fs_open_args_save = _fs_args.pop("open_args_save", {})
-        _credentials = deepcopy(credentials) or {}
-
-        protocol, path = get_protocol_and_path(filepath, version)
-        if protocol == "file":
-            _fs_args.setdefault("auto_mkdir", True)
-
-        self._protocol = protocol
-        self._fs = fsspec.filesystem(self._protocol, **_credentials, **_fs_args)
-        self.metadata = metadata
-
-        super().__init__(
-            filepath=PurePosixPath(path),
-            version=version,
-            exists_function=self._fs.exists,
-            glob_function=self._fs.glob,
-        )
-
-        self._fs_open_args_load = {
-            **self.DEFAULT_FS_ARGS.get("open_args_load", {}),
-            **(_fs_open_args_load or {}),
-        }
-        self._fs_open_args_save = {
-            **self.DEFAULT_FS_ARGS.get("open_args_save", {}),
-            **(_fs_open_args_save or {}),
-        }
+        super().__init__(filepath=filepath, version=version, fs_args=fs_args, credentials=credentials,
+                         metadata=metadata)
 
     def _describe(self) -> dict[str, Any]:
         return {
@@ -231,49 +192,3 @@ class TorchModelDataset(AbstractVersionedDataset[Any, nn.Module]):
         state_dict = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
         return {"name": spec["name"], "config": spec["config"], "state_dict": state_dict, "meta": meta}
 
-    def _write_atomically(self, save_path: str, write: Callable[[Any], None]) -> None:
-        """``write(file)`` into a hidden temporary sibling, then rename it to ``save_path``.
-
-        On any failure the temporary file is removed, and so are the (empty) folders this save
-        created, e.g. a version folder: no partial checkpoint or empty version remains.
-        """
-        parent, _, name = save_path.rpartition("/")
-        tmp_path = f"{parent}/.{name}.{uuid.uuid4().hex[:12]}.tmp" if parent else f".{name}.tmp"
-        created: list[str] = []  # folders this save creates (deepest first), removed on failure
-        folder = parent
-        while folder and folder not in created and not self._fs.exists(folder):
-            created.append(folder)
-            folder = folder.rpartition("/")[0]
-        try:
-            with self._fs.open(tmp_path, **self._fs_open_args_save) as fs_file:
-                write(fs_file)
-            if self._protocol == "file":
-                os.replace(tmp_path, save_path)  # atomic on POSIX, replaces on Windows too
-            else:
-                self._fs.mv(tmp_path, save_path)  # object stores: never a partial object
-        except BaseException:
-            try:
-                if self._fs.exists(tmp_path):
-                    self._fs.rm(tmp_path)
-                for folder in created:
-                    if self._fs.exists(folder) and not self._fs.ls(folder):
-                        self._fs.rmdir(folder)
-            except Exception:  # noqa: BLE001, S110 - best-effort cleanup, keep the real error
-                pass
-            raise
-
-    def _exists(self) -> bool:
-        try:
-            load_path = get_filepath_str(self._get_load_path(), self._protocol)
-        except DatasetError:
-            return False
-        return self._fs.exists(load_path)
-
-    def _release(self) -> None:
-        super()._release()
-        self._invalidate_cache()
-
-    def _invalidate_cache(self) -> None:
-        """Invalidate underlying filesystem caches."""
-        filepath = get_filepath_str(self._filepath, self._protocol)
-        self._fs.invalidate_cache(filepath)
