@@ -112,6 +112,49 @@ def test_pgd_random_start_matches_torchattacks_over_seeds(trained_mlp, data):
     assert abs(np.mean(ours) - np.mean(ref)) <= TOL
 
 
+@pytest.fixture(scope="module")
+def trained_cnn(beat_data):
+    """The Kachuee CNN (conv + max-pool, unlike the MLP), one epoch on the shared training beats."""
+    from ecg_pipeline.models.kachuee_cnn import KachueeCNN
+
+    x, y, _, _ = beat_data
+    torch.manual_seed(0)
+    model = KachueeCNN()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    for i in range(0, len(y), 128):
+        idx = order[i : i + 128]
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+        opt.step()
+    return model.eval()
+
+
+def test_pgd_matches_torchattacks_on_the_cnn(trained_cnn, data):
+    import torchattacks
+
+    x, y = data
+    x, y = x[::2], y[::2]
+    eps, steps, alpha = 0.03, 20, 0.005
+    ours = pgd(trained_cnn, x, y, eps, bounds=BOUNDS, steps=steps, step_size=alpha, random_start=False)
+    ref = torchattacks.PGD(trained_cnn, eps=eps, alpha=alpha, steps=steps, random_start=False)(x, y)
+    a_clean, a_ours, a_ref = acc(trained_cnn, x, y), acc(trained_cnn, ours, y), acc(trained_cnn, ref, y)
+    close_rows = ((ours - ref).abs().flatten(1).max(1).values <= 1e-6).float().mean().item()
+    print(f"PGD on KachueeCNN eps={eps}: clean {a_clean:.4f}, ours {a_ours:.4f} torchattacks {a_ref:.4f}, rows within 1e-6: {close_rows:.4f}")
+    assert abs(a_ours - a_ref) <= TOL
+    assert close_rows >= 0.95
+    assert a_ours < a_clean - 0.1
+
+
+def test_attacks_work_inside_no_grad(trained_mlp, data):
+    x, y = data
+    with torch.no_grad():
+        inside = pgd(trained_mlp, x[:64], y[:64], 0.05, bounds=BOUNDS, steps=5, random_start=False)
+        smooth_inside = sap(trained_mlp, x[:64], y[:64], 0.05, bounds=BOUNDS, pgd_steps=2, steps=2)
+    assert torch.equal(inside, pgd(trained_mlp, x[:64], y[:64], 0.05, bounds=BOUNDS, steps=5, random_start=False))
+    assert torch.equal(smooth_inside, sap(trained_mlp, x[:64], y[:64], 0.05, bounds=BOUNDS, pgd_steps=2, steps=2))
+
+
 @pytest.mark.parametrize("eps", [0.01, 0.03, 0.05])
 def test_fgsm_matches_torchattacks(trained_mlp, data, eps):
     import torchattacks

@@ -21,7 +21,7 @@ def test_ingestion_writes_record_tables(ingested):
     assert set(mitdb["lead"]) == {"MLII"} and set(mitdb["fs"]) == {360.0}
     assert mitdb["signal"].iloc[0].dtype == np.float32 and mitdb["signal"].iloc[0].shape == (650000,)
     noise = catalog.load("nstdb_noise")
-    assert set(noise["record_id"]) == {"em"}
+    assert set(noise["record_id"]) == {"bw", "em", "ma"} and len(noise) == 6  # two channels each
     cinc = catalog.load("cinc2017_records")
     assert len(cinc) == 300 and set(cinc["label"]) <= {"N", "A", "O", "~"}
     cpsc = catalog.load("cpsc2018_records")

@@ -185,20 +185,24 @@ class Adversarial:
         warm = self.start_epoch - 1
         return self.eps * (epoch - warm) / max(self.epochs - warm, 1)
 
-    def __call__(self, model, x, y, mask, epoch) -> ObjectiveResult:
+    def examples(self, model, x, y, mask, epoch) -> torch.Tensor:
+        """The PGD adversarial examples this objective trains on at ``epoch``."""
         from ecg_pipeline.attacks.pgd import pgd
 
+        # A new random start per batch, derived from (seed, epoch, batch) so a resumed run draws the same.
+        self._batch = self._batch + 1 if epoch == self._epoch else 1
+        self._epoch = epoch
+        seed = (self.seed * 1_000_003 + epoch * 100_003 + self._batch) % 2**63
+        return pgd(model, x, y, self.eps_at(epoch), steps=self.steps, step_size=self.step_size, random_start=True,
+                   mask=mask, bounds=self.bounds, seed=seed)
+
+    def __call__(self, model, x, y, mask, epoch) -> ObjectiveResult:
         logits = logits_of(model, x, mask)
         ce_clean = F.cross_entropy(logits, y)
         if epoch < self.start_epoch or self.eps == 0:
             return ce_clean, logits, {}
         eps = self.eps_at(epoch)
-        # A new random start per batch, derived from (seed, epoch, batch) so a resumed run draws the same.
-        self._batch = self._batch + 1 if epoch == self._epoch else 1
-        self._epoch = epoch
-        seed = (self.seed * 1_000_003 + epoch * 100_003 + self._batch) % 2**63
-        x_adv = pgd(model, x, y, eps, steps=self.steps, step_size=self.step_size, random_start=True,
-                    mask=mask, bounds=self.bounds, seed=seed)
+        x_adv = self.examples(model, x, y, mask, epoch)
         ce_adv = F.cross_entropy(logits_of(model, x_adv, mask), y)
         return 0.5 * ce_clean + 0.5 * ce_adv, logits, {"ce_clean": ce_clean.item(), "ce_adv": ce_adv.item(), "eps": eps}
 
