@@ -12,7 +12,10 @@ class-balanced test beats.
 Settings: eps 0.05, step 0.01, no random start (so both runs are deterministic and comparable to the
 sample), inputs clipped to [0, 1]. Runs are interleaved (the order alternates every repeat) and the
 median wall time per implementation is reported as throughput (attacked samples per second), with
-the ratio to torchattacks, both robust accuracies, and how many adversarial rows agree.
+the ratio to torchattacks (of medians, and of best runs: on a shared machine the best run is the least
+disturbed one), both robust accuracies, and how many adversarial rows agree. The load average is
+printed before and after: other processes on a 2-core machine distort two-thread runs badly
+(``--threads 1`` is much less sensitive).
 
 Same algorithm, timed against each other: torchattacks.PGD; the project's ``pgd`` with
 ``cycle_check=0`` (the plain loop: frozen weights, input-only ``autograd.grad``, summed loss, in-place
@@ -26,6 +29,7 @@ random start).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -99,6 +103,7 @@ def main() -> None:
 
     import torchattacks  # test/benchmark-only reference
 
+    load_before = os.getloadavg()
     model, x, y, info = prepare(args.data, args.batch, args.epochs)
     print(
         f"data {info['data s']:.1f} s; trained KachueeCNN {args.epochs} epoch(s) on {info['train beats']} beats "
@@ -126,7 +131,11 @@ def main() -> None:
     ref_name = names[0]
     ref = outputs[ref_name]
     ref_tp = len(y) / statistics.median(times[ref_name])
-    print(f"{'implementation':<22} {'median s':>9} {'min s':>7} {'max s':>7} {'samples/s':>10} {'ratio':>6} {'robust acc':>11} {'rows = ref':>11} {'max|diff|':>10}")
+    ref_best = len(y) / min(times[ref_name])
+    print(
+        f"{'implementation':<22} {'median s':>9} {'min s':>7} {'max s':>7} {'samples/s':>10} {'ratio':>6} "
+        f"{'best ratio':>10} {'robust acc':>11} {'rows = ref':>11} {'max|diff|':>10}"
+    )
     for name in names:
         med = statistics.median(times[name])
         if name.endswith("*"):
@@ -136,10 +145,12 @@ def main() -> None:
             diff = f"{float((outputs[name] - ref).abs().max()):.2e}"
         print(
             f"{name:<22} {med:>9.2f} {min(times[name]):>7.2f} {max(times[name]):>7.2f} {len(y) / med:>10.1f} "
-            f"{len(y) / med / ref_tp:>5.2f}x {accuracy(model, outputs[name], y):>11.4f} {same:>11} {diff:>10}"
+            f"{len(y) / med / ref_tp:>5.2f}x {len(y) / min(times[name]) / ref_best:>9.2f}x "
+            f"{accuracy(model, outputs[name], y):>11.4f} {same:>11} {diff:>10}"
         )
     print("* different algorithm (first misclassified iterate / Adamax with per-sample stop), for information")
-    print(f"\nper-run seconds: " + "; ".join(f"{k}: {', '.join(f'{v:.2f}' for v in vs)}" for k, vs in times.items()))
+    print("\nper-run seconds: " + "; ".join(f"{k}: {', '.join(f'{v:.2f}' for v in vs)}" for k, vs in times.items()))
+    print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
 
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
