@@ -336,8 +336,10 @@ def evaluate_detector(
             at or beyond that point are dropped. ``None`` = whole records.
         n_jobs: worker processes. ``> 1`` uses a ``ProcessPoolExecutor`` with the
             ``spawn`` start method (no fork of a parent that may hold torch/BLAS threads;
-            costs ~2 s of imports per worker, once). Measured speed-up with 2 on a 2-core
-            machine: 1.96x on the whole MIT-BIH (312 s -> 159 s of XQRS).
+            costs ~2.3 s of imports per worker, once). Measured on the 2-vCPU dev machine,
+            first 120 s of the 48 MIT-BIH records: serial 12.8 s, ``n_jobs=2`` 8.7-10.8 s
+            (~1.2-1.5x: the two vCPUs slow each other down when both are busy, and spawn's
+            imports cost); whole MIT-BIH with ``n_jobs=2``: 158 s on a quiet machine.
             As with any ``spawn`` pool, a script calling this at import time needs the
             ``if __name__ == "__main__":`` guard (pytest, Kedro nodes, notebooks are fine).
             Under Kedro's ``ParallelRunner`` nodes already run in parallel processes;
