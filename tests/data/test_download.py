@@ -13,7 +13,7 @@ def test_offline_download_stops_with_what_to_fetch_and_leaves_nothing(tmp_path, 
     folder = tmp_path / "cinc2017"
     with pytest.raises(EcgDataError, match=r"cinc2017: no data at .*cinc2017.*Fetch http://127.0.0.1:9/training2017.zip and put it in .*Download failed"):
         download.fetch("cinc2017", folder)
-    assert not any(folder.rglob("*"))  # no partial archive left behind
+    assert not folder.exists()  # no partial archive, not even the empty folder, left behind
 
 
 def test_cpsc_reference_from_challenge_2020_headers(shared_data, tmp_path):

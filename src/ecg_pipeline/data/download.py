@@ -101,6 +101,7 @@ def fetch(database: str, folder: str | Path) -> Path:
     if database not in DATABASES:
         raise EcgDataError(f"unknown database {database!r}; expected one of {list(DATABASES)}")
     log.info("downloading %s into %s", database, folder)
+    created = not folder.exists()
     try:
         if database in ("mitdb", "nstdb"):
             import wfdb
@@ -123,9 +124,11 @@ def fetch(database: str, folder: str | Path) -> Path:
             archive.unlink()
             cpsc_reference_from_headers(folder / "records")
             (folder / "records" / "REFERENCE.csv").replace(folder / "REFERENCE.csv")
-    except EcgDataError:
-        raise
     except Exception as err:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # leave nothing behind but what was there before
+        if isinstance(err, EcgDataError):
+            raise
         raise EcgDataError(f"{missing_data_message(database, folder)} Download failed: {err}") from err
     if not is_present(database, folder):
         raise EcgDataError(missing_data_message(database, folder))
