@@ -66,3 +66,15 @@ def test_bad_attack_parameters_fail_before_compute(trained):
         trained.run("attack", namespaces=["ce_mlp.fgsm"], runtime_params={"attacks": {"fgsm": {"attack": "pgd2"}}})
     with pytest.raises(EcgDataError, match=r"eps must be >= 0"):
         trained.run("attack", namespaces=["ce_mlp.fgsm"], runtime_params={"attacks": {"fgsm": {"grid": [0.0, -0.1]}}})
+
+
+@pytest.mark.parametrize("pipeline, run", [("train_nsr", "nsr_mlp"), ("train_jacob", "jacob_mlp"), ("train_adv", "adv_mlp")])
+def test_robust_training_pipelines_are_the_same_template(trained, pipeline, run):
+    before = trained.versions(f"data/06_models/{run}.pt")
+    trained.run(pipeline, node_names=[f"{run}.train"])
+    trained.run(pipeline, node_names=[f"{run}.train"])
+    assert len(trained.versions(f"data/06_models/{run}.pt")) == len(before) + 2  # a rerun adds a version
+    model = trained.catalog().load(f"{run}.model")
+    assert model.meta["objective"]["name"] == {"train_nsr": "nsr", "train_jacob": "jacobian", "train_adv": "adversarial"}[pipeline]
+    history = trained.catalog().load(f"{run}.history")
+    assert history["train_loss"].notna().all()
