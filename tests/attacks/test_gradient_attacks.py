@@ -452,8 +452,15 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD))
-@pytest.mark.parametrize("name", ["fgsm", "bim", "pgd", "pgd_nsr", "cw_linf", "sap"])
+BAD_CASES = [
+    (name, case)
+    for name in ["fgsm", "bim", "pgd", "pgd_nsr", "cw_linf", "sap"]
+    for case in sorted(BAD)
+    if not (name == "fgsm" and "step_size" in BAD[case])  # FGSM's step is eps: no step size to refuse
+]
+
+
+@pytest.mark.parametrize("name, case", BAD_CASES)
 def test_bad_input_raises_before_compute(trained_mlp, data, name, case):
     x, y = data
     x, y = x[:32], y[:32].clone()
@@ -461,8 +468,6 @@ def test_bad_input_raises_before_compute(trained_mlp, data, name, case):
     eps = bad.pop("eps", 0.03)
     if "y_shift" in bad:
         y = y + bad.pop("y_shift")
-    if "step_size" in bad and name == "fgsm":
-        pytest.skip("FGSM's step is eps")
     model = _Counting(trained_mlp)
     fn = {"fgsm": fgsm, "bim": bim, "pgd": pgd, "pgd_nsr": pgd_nsr, "cw_linf": cw_linf, "sap": sap}[name]
     with pytest.raises(AttackError):
