@@ -40,6 +40,7 @@ from torch import nn
 
 from .base import AttackError, Bounds, frozen, project
 from .oracle import (
+    eps_ball_attack,
     DecisionResult,
     LabelOracle,
     blend_search,
@@ -47,7 +48,6 @@ from .oracle import (
     domain_of,
     split_rows,
     uniform_starts,
-    within_eps_ball,
 )
 
 BOUNDARY_INITS = ("blend_uniform", "uniform", "other_class")
@@ -242,25 +242,8 @@ def _walk(
         x_adv[samples[closer]] = good[pick[closer]]
 
 
-def boundary(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    eps: float,
-    *,
-    mask: torch.Tensor | None = None,
-    bounds: Bounds = None,
-    seed: int = 0,
-    max_queries: int = 5000,
-    **hyper,
-) -> torch.Tensor:
-    """Boundary attack (Brendel et al., 2018) scored in the L-inf eps-ball: the adversarial point the
-    L2-minimising search found where it lies within ``eps`` (L-inf) of ``x``, else ``x`` unchanged
-    (see the module docstring). ``eps == 0`` returns ``x`` without querying the model."""
-    check_decision_inputs(x, y, eps, mask=mask, bounds=bounds, max_queries=max_queries, integers={})
-    if float(eps) == 0:
-        return x.detach().clone()
-    result = boundary_search(
-        model, x, y, mask=mask, bounds=bounds, seed=seed, max_queries=max_queries, **hyper
-    )
-    return within_eps_ball(x.detach(), result, float(eps))
+boundary = eps_ball_attack(
+    boundary_search,
+    "boundary",
+    """Boundary attack (Brendel et al., 2018) scored in the L-inf eps-ball: the adversarial point the L2-minimising search found where it lies within ``eps`` (L-inf) of ``x``, else ``x`` unchanged (see the module docstring). ``eps == 0`` returns ``x`` without querying the model.""",
+)

@@ -39,6 +39,7 @@ from torch import nn
 
 from .base import Bounds, frozen, project
 from .oracle import (
+    eps_ball_attack,
     DecisionResult,
     LabelOracle,
     blend_search,
@@ -46,7 +47,6 @@ from .oracle import (
     domain_of,
     split_rows,
     uniform_starts,
-    within_eps_ball,
 )
 
 
@@ -195,25 +195,8 @@ def hopskipjump_search(
     return DecisionResult(x_adv=best, success=success, queries=oracle.queries.clone())
 
 
-def hopskipjump(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    eps: float,
-    *,
-    mask: torch.Tensor | None = None,
-    bounds: Bounds = None,
-    seed: int = 0,
-    max_queries: int = 5000,
-    **hyper,
-) -> torch.Tensor:
-    """HopSkipJumpAttack (Chen, Jordan & Wainwright, 2020), L-inf, scored in the eps-ball: the found
-    adversarial point where it lies within ``eps`` (L-inf) of ``x``, else ``x`` unchanged (see the
-    module docstring). ``eps == 0`` returns ``x`` without querying the model."""
-    check_decision_inputs(x, y, eps, mask=mask, bounds=bounds, max_queries=max_queries, integers={})
-    if float(eps) == 0:
-        return x.detach().clone()
-    result = hopskipjump_search(
-        model, x, y, mask=mask, bounds=bounds, seed=seed, max_queries=max_queries, **hyper
-    )
-    return within_eps_ball(x.detach(), result, float(eps))
+hopskipjump = eps_ball_attack(
+    hopskipjump_search,
+    "hopskipjump",
+    """HopSkipJumpAttack (Chen, Jordan & Wainwright, 2020), L-inf, scored in the eps-ball: the found adversarial point where it lies within ``eps`` (L-inf) of ``x``, else ``x`` unchanged (see the module docstring). ``eps == 0`` returns ``x`` without querying the model.""",
+)

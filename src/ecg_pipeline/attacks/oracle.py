@@ -130,6 +130,33 @@ def within_eps_ball(x: torch.Tensor, result: DecisionResult, eps: float) -> torc
     return torch.where(inside.view(shape), result.x_adv, x)
 
 
+def eps_ball_attack(search, name: str, doc: str):
+    """The attack-call form of an eps-free decision-based ``search``: the found point where it lies in
+    the L-inf eps-ball (:func:`within_eps_ball`), else ``x``; ``eps == 0`` returns ``x`` unqueried."""
+
+    def attack(
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        eps: float,
+        *,
+        mask: torch.Tensor | None = None,
+        bounds=None,
+        seed: int = 0,
+        max_queries: int = 5000,
+        **hyper,
+    ) -> torch.Tensor:
+        check_decision_inputs(x, y, eps, mask=mask, bounds=bounds, max_queries=max_queries, integers={})
+        if float(eps) == 0:
+            return x.detach().clone()
+        result = search(model, x, y, mask=mask, bounds=bounds, seed=seed, max_queries=max_queries, **hyper)
+        return within_eps_ball(x.detach(), result, float(eps))
+
+    attack.__name__ = attack.__qualname__ = name
+    attack.__doc__ = doc
+    return attack
+
+
 # --- helpers shared by the decision-based attacks -------------------------------------------------
 
 
