@@ -44,6 +44,11 @@ def test_inter_patient_has_no_shared_record(kachuee_beats):
     assert records["train"] | records["validation"] == set(DS1_RECORDS)
     for paced in ("102", "104", "107", "217"):
         assert all(paced not in r for r in records.values())
+    # Validation records are chosen so that every class keeps most of its DS1 beats for training.
+    train_counts = np.bincount(parts["train"]["y"], minlength=5)
+    ds1_counts = train_counts + np.bincount(parts["validation"]["y"], minlength=5)
+    present = ds1_counts > 0
+    assert (train_counts[present] / ds1_counts[present] >= 0.5).all(), (train_counts, ds1_counts)
 
 
 def test_unknown_split_is_an_error(kachuee_beats):

@@ -4,7 +4,8 @@
   80/20 train/test, then 80/20 of train into train/validation. Beats of one patient land on both
   sides, so accuracy is optimistic.
 - ``inter_patient``: de Chazal et al. (2004) DS1 (train) / DS2 (test) record lists, paced records
-  excluded; validation is a seeded choice of whole DS1 records, so no record is in two splits.
+  excluded; validation is a seeded choice of whole DS1 records whose per-class beat shares are
+  closest to ``validation_fraction``, so no record is in two splits and no class is starved.
 """
 
 from __future__ import annotations
@@ -46,6 +47,25 @@ def _stratified(y: np.ndarray, index: np.ndarray, fraction: float, seed: int, na
     return train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
 
 
+def _balanced_record_choice(records, y, candidates, n_val, fraction, seed, tries: int = 500):
+    """``n_val`` whole records for validation, among seeded random draws the one whose per-class beat
+    shares are closest to ``fraction`` (worst class first): a plain random draw can put most of a
+    rare class (e.g. the F beats of record 208) into validation and starve training of it."""
+    rng = np.random.default_rng(seed)
+    n_classes = int(y.max()) + 1
+    per_record = np.stack([np.bincount(y[records == r], minlength=n_classes) for r in candidates])
+    total = per_record.sum(axis=0)
+    present = total > 0
+    best, best_score = None, np.inf
+    for _ in range(tries):
+        pick = rng.choice(candidates.size, size=n_val, replace=False)
+        share = per_record[pick].sum(axis=0)[present] / total[present]
+        score = np.abs(share - fraction).max()
+        if score < best_score:
+            best, best_score = pick, score
+    return candidates[np.sort(best)]
+
+
 def split_beats(
     beats: dict[str, np.ndarray],
     *,
@@ -75,7 +95,7 @@ def split_beats(
         if ds1_present.size < 2:
             raise EcgDataError(f"inter_patient split needs at least two DS1 records, found {list(ds1_present)}")
         n_val = max(1, int(round(validation_fraction * ds1_present.size)))
-        val_records = np.random.default_rng(seed).choice(ds1_present, size=n_val, replace=False)
+        val_records = _balanced_record_choice(records, y, ds1_present, n_val, validation_fraction, seed)
         train = all_index[np.isin(records, ds1_present) & ~np.isin(records, val_records)]
         val = all_index[np.isin(records, val_records)]
         test = all_index[np.isin(records, list(ds2))]
