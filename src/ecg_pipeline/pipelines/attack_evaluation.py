@@ -8,6 +8,8 @@ clean and adversarial versions of a few beats per class, for the report's figure
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from kedro.pipeline import Node, Pipeline
@@ -65,17 +67,17 @@ def evaluate(model, data: dict, params: dict, name: str, noise: pd.DataFrame | N
     return metrics, examples
 
 
+def _evaluate_node(model, data, params, noise=None, *, name: str):
+    return evaluate(model, data, params, name=name, noise=noise)
+
+
 def attack_pipeline(run: str, attack: str, *, split: str = "mitdb_test", suffix: str = "", tags: tuple[str, ...] = ()) -> Pipeline:
     """Instance ``<run>.<attack><suffix>`` of the template (parameters: ``params:attacks.<attack>``)."""
     name = f"{run}.{attack}{suffix}"
     needs_noise = attack.startswith("real_noise")
     inputs = ["model", "data", "params:attack"] + (["nstdb_noise"] if needs_noise else [])
 
-    def _evaluate(model, data, params, noise=None):
-        return evaluate(model, data, params, name=name, noise=noise)
-
-    _evaluate.__name__ = "evaluate_attack"
-    template = Pipeline([Node(_evaluate, inputs, ["metrics", "examples"], name="evaluate")])
+    template = Pipeline([Node(partial(_evaluate_node, name=name), inputs, ["metrics", "examples"], name="evaluate")])
     return Pipeline(
         template,
         namespace=name,

@@ -7,7 +7,9 @@ and checkpoints in the folder ``<run>.checkpoints`` (resumed when the same run i
 
 from __future__ import annotations
 
+import copy
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -76,18 +78,47 @@ def train_model(train_set: dict, validation_set: dict, checkpoints: Path, params
     return {"model": model, "meta": meta}, pd.DataFrame(history)
 
 
-def training_pipeline(run: str, *, train: str = "mitdb_train_balanced", validation: str = "mitdb_validation",
-                      tags: tuple[str, ...] = ()) -> Pipeline:
-    """Instance ``run`` of the training template (parameters: ``params:<run>``)."""
-    def _train(train_set, validation_set, checkpoints, params):
-        return train_model(train_set, validation_set, checkpoints, params, run_name=run)
+def _train_node(train_set, validation_set, checkpoints, params, *, run_name: str, overrides: dict | None = None):
+    return train_model(train_set, validation_set, checkpoints, with_overrides(params, overrides, run_name), run_name=run_name)
 
-    _train.__name__ = "train_model"
-    template = Pipeline([Node(_train, ["train", "validation", "checkpoints", "params:training"], ["model", "history"], name="train")])
+
+def with_overrides(params: dict, overrides: dict | None, run_name: str) -> dict:
+    """``params`` with dotted keys of ``overrides`` replaced (``{"objective.beta": 0.2}``); a key that
+    does not address an existing entry is an error naming the run."""
+    if not overrides:
+        return params
+    params = copy.deepcopy(dict(params))
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        section = params
+        for key in parents:
+            if not isinstance(section.get(key), dict):
+                raise EcgDataError(f"{run_name}: cannot set '{dotted}': the base parameters have no section '{key}'")
+            section = section[key]
+        if leaf not in section:
+            raise EcgDataError(f"{run_name}: cannot set '{dotted}': the base parameters have no key '{leaf}' there "
+                               f"(it has {sorted(section)})")
+        section[leaf] = value
+    return params
+
+
+def training_pipeline(run: str, *, train: str = "mitdb_train_balanced", validation: str = "mitdb_validation",
+                      params_from: str | None = None, overrides: dict | None = None,
+                      tags: tuple[str, ...] = ()) -> Pipeline:
+    """Instance ``run`` of the training template.
+
+    Parameters come from ``params:<params_from or run>``, with ``overrides`` (dotted keys) applied:
+    that is how a sweep member shares its base run's settings and changes one value.
+    The node function is a ``functools.partial`` of a module-level function so that it pickles
+    (``ParallelRunner`` ships nodes to worker processes).
+    """
+    node_func = partial(_train_node, run_name=run, overrides=overrides)
+    template = Pipeline([Node(node_func, ["train", "validation", "checkpoints", "params:training"], ["model", "history"],
+                              name="train")])
     return Pipeline(
         template,
         namespace=run,
         inputs={"train": train, "validation": validation},
-        parameters={"params:training": f"params:{run}"},
+        parameters={"params:training": f"params:{params_from or run}"},
         tags=(run, *tags),
     )
