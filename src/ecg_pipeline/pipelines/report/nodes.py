@@ -37,17 +37,30 @@ class Producers:
 
     def command(self, dataset: str) -> str:
         """The command that produces ``dataset`` (``<run>.<attack>.metrics|examples`` or ``<run>.history``)."""
-        parts = dataset.split(".")
-        if parts[-1] == "history":
-            run = parts[0]
+        return self.commands([dataset])[0]
+
+    def commands(self, datasets: list[str]) -> list[str]:
+        """The fewest commands that produce ``datasets``: one attack run per model run, one training run per run."""
+        attacks_of: dict[str, list[str]] = {}
+        trained: list[str] = []
+        for dataset in datasets:
+            parts = dataset.split(".")
+            if parts[-1] == "history":
+                trained.append(parts[0])
+            elif f"{parts[0]}.{parts[1]}" not in attacks_of.setdefault(parts[0], []):
+                attacks_of[parts[0]].append(f"{parts[0]}.{parts[1]}")
+        lines = []
+        for run, namespaces in attacks_of.items():
+            line = f"kedro run --pipeline=attack --namespaces={','.join(namespaces)}"
+            if run not in self.evaluated_runs:
+                line += (f"   # first add '{run}' to MODEL_RUNS in src/ecg_pipeline/pipelines/attack/pipeline.py: "
+                         "the attack pipeline does not evaluate it yet")
+            lines.append(line)
+        for run in dict.fromkeys(trained):
             pipeline = self.trained_runs.get(run)
-            return f"kedro run --pipeline={pipeline} --nodes={run}.train" if pipeline else f"no registered pipeline trains '{run}'"
-        run, attack = parts[0], parts[1]
-        command = f"kedro run --pipeline=attack --namespaces={run}.{attack}"
-        if run not in self.evaluated_runs:
-            command += (f"  (first add '{run}' to MODEL_RUNS in src/ecg_pipeline/pipelines/attack/pipeline.py: "
-                        "the attack pipeline does not evaluate it yet)")
-        return command
+            lines.append(f"kedro run --pipeline={pipeline} --nodes={run}.train" if pipeline
+                         else f"# no registered pipeline trains '{run}'")
+        return lines
 
 
 def _spec(params: dict, producers: Producers) -> ReportSpec:
@@ -118,8 +131,12 @@ def inventory(params: dict, producers: Producers, **artifacts: StoredArtifact) -
     requested = set(requested_datasets(spec, producers))
     inputs = [{"dataset": name, "version": a.version, "filepath": a.filepath}
               for name, a in sorted(artifacts.items()) if name in requested and a.present]
+    coverage = [{"family": family.title, "run": run, "label": label,
+                 "attacks": {attack: artifacts[f"{run}.{attack}.metrics"].present for attack in spec.attacks}}
+                for family in spec.families for run, label in family.runs.items()]
     log.info("report: %d stored artifacts read, %d requested ones absent", len(inputs), len(missing))
-    return {"built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "inputs": inputs, "missing": missing}
+    return {"built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "inputs": inputs, "missing": missing,
+            "commands": producers.commands([m["dataset"] for m in missing]), "coverage": coverage}
 
 
 def robustness_curves(params: dict, producers: Producers, **artifacts: StoredArtifact) -> dict:
@@ -194,16 +211,24 @@ def training_curves(params: dict, producers: Producers, **artifacts: StoredArtif
     return result
 
 
-def html_report(inventory: dict, robustness: pd.DataFrame, per_class: pd.DataFrame, curves: StoredArtifact,
-                examples: StoredArtifact, training: StoredArtifact) -> str:
+def _report_order(spec: ReportSpec):
+    """Sort key of a figure name: families, then attacks, then runs in the order ``params:report`` lists them."""
+    order = {key: i for i, key in enumerate([*(f.key for f in spec.families), *spec.attacks, *spec.runs])}
+    return lambda name: [order.get(part, len(order)) for part in name.removesuffix(".png").split("__")]
+
+
+def html_report(params: dict, inventory: dict, robustness: pd.DataFrame, per_class: pd.DataFrame,
+                curves: StoredArtifact, examples: StoredArtifact, training: StoredArtifact) -> str:
     """The self-contained HTML page: inputs and their versions, what is missing, tables and figures."""
+    in_order = _report_order(ReportSpec.from_params(params))
     figure_sets = {"curves": curves, "examples": examples, "training": training}
     versions = ", ".join(f"{k} {v.version}" for k, v in figure_sets.items() if v.present)
 
     def figures_of(stored: StoredArtifact) -> str:
         if not stored.present or not stored.data:
             return '<p class="note">No figures: none of the requested artifacts is stored yet.</p>'
-        return html.figures_html(stored.data, caption=figure_caption)
+        return html.figures_html({name: stored.data[name] for name in sorted(stored.data, key=in_order)},
+                                 caption=figure_caption)
 
     def tables_of(cells: pd.DataFrame) -> str:
         if cells.empty:
@@ -211,7 +236,8 @@ def html_report(inventory: dict, robustness: pd.DataFrame, per_class: pd.DataFra
         return "\n".join(html.table_html(title, table) for title, table in tables.layout(cells).items())
 
     sections = [
-        ("Missing evaluations", html.missing_html(inventory["missing"])),
+        ("Which evaluations are stored", html.coverage_html(inventory["coverage"])
+         + html.missing_html(inventory["missing"], inventory["commands"])),
         ("Robustness curves", figures_of(curves)),
         ("Robustness tables (seed 001 Tables 4-6 layout)",
          '<p class="note">Accuracy is class-balanced accuracy (the papers\' accuracy on an up-sampled test '

@@ -24,7 +24,6 @@ rebuilds the page from stored figures alone.
 from __future__ import annotations
 
 import warnings
-from functools import partial
 
 from kedro.pipeline import Node, Pipeline
 
@@ -62,9 +61,13 @@ def report_inputs(producers: nodes.Producers = PRODUCERS) -> dict[str, list[str]
 def _node(func, inputs: dict[str, str], outputs, name: str, *, reads_params: bool = True) -> Node:
     """Node ``report.<name>``; a node that reads params:report also gets the producers (for its commands)."""
     if reads_params:
-        bound = partial(func, producers=PRODUCERS)
-        bound.__name__ = func.__name__  # kedro-viz and the logs show the function's name
-        func, inputs = bound, {"params": "params:report", **inputs}
+        report_func = func
+
+        def func(params: dict, **artifacts):
+            return report_func(params, PRODUCERS, **artifacts)
+
+        func.__name__, func.__doc__ = report_func.__name__, report_func.__doc__  # what logs and kedro-viz show
+        inputs = {"params": "params:report", **inputs}
     with warnings.catch_warnings():
         # The project's dataset names are dotted on purpose (<run>.<attack>.metrics, the namespaces of
         # their producers); Kedro warns about dots in names given to a Node directly.
@@ -86,7 +89,7 @@ def create_pipeline(**kwargs) -> Pipeline:
               "adversarial_examples"),
         _node(nodes.training_curves, history, "report.training_figures@matplotlib", "training_curves"),
         _node(nodes.html_report,
-              {"inventory": "report.inventory", "robustness": "report.robustness_tables",
+              {"params": "params:report", "inventory": "report.inventory", "robustness": "report.robustness_tables",
                "per_class": "report.per_class_tables", "curves": "report.curve_figures@png",
                "examples": "report.example_figures@png", "training": "report.training_figures@png"},
               "report.html", "html", reads_params=False),
