@@ -35,6 +35,13 @@ class Producers:
     def report_runs(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((*self.evaluated_runs, *self.trained_runs)))
 
+    def produces(self, dataset: str) -> bool:
+        """Whether a registered pipeline writes ``dataset`` (only those are report inputs)."""
+        parts = dataset.split(".")
+        if parts[-1] == "history":
+            return parts[0] in self.trained_runs
+        return parts[0] in self.evaluated_runs and parts[1] in self.attacks
+
     def command(self, dataset: str) -> str:
         """The command that produces ``dataset`` (``<run>.<attack>.metrics|examples`` or ``<run>.history``)."""
         return self.commands([dataset])[0]
@@ -90,12 +97,20 @@ def requested_datasets(spec: ReportSpec, producers: Producers) -> list[str]:
 
 
 def _missing(spec: ReportSpec, producers: Producers, artifacts: dict[str, StoredArtifact]) -> list[dict]:
-    """The requested artifacts among ``artifacts`` that are absent; raises in strict mode."""
-    missing = [
-        {"dataset": name, "filepath": artifacts[name].filepath, "command": producers.command(name)}
-        for name in requested_datasets(spec, producers)
-        if name in artifacts and not artifacts[name].present
-    ]
+    """The requested artifacts of the kinds in ``artifacts`` that are absent; raises in strict mode.
+
+    A requested evaluation that no pipeline writes yet (its run is not in the attack pipeline's
+    MODEL_RUNS) is not a node input at all; it is reported as absent all the same.
+    """
+    kinds = {name.rpartition(".")[2] for name in artifacts}
+    missing = []
+    for name in requested_datasets(spec, producers):
+        if name.rpartition(".")[2] not in kinds:
+            continue
+        if not producers.produces(name):
+            missing.append({"dataset": name, "filepath": "(no pipeline writes it yet)", "command": producers.command(name)})
+        elif not artifacts[name].present:
+            missing.append({"dataset": name, "filepath": artifacts[name].filepath, "command": producers.command(name)})
     if missing and spec.strict:
         lines = "\n".join(f"  - {m['dataset']} (expected at {m['filepath']}): {m['command']}" for m in missing)
         raise EcgDataError(f"report: {len(missing)} requested artifact(s) have not been produced "
@@ -103,12 +118,18 @@ def _missing(spec: ReportSpec, producers: Producers, artifacts: dict[str, Stored
     return missing
 
 
+def _stored(artifacts: dict[str, StoredArtifact], name: str) -> StoredArtifact | None:
+    """``artifacts[name]`` if it is an input of this node and is stored, else None."""
+    stored = artifacts.get(name)
+    return stored if stored is not None and stored.present else None
+
+
 def _evaluations(spec: ReportSpec, family: Family, attack: str, artifacts: dict[str, StoredArtifact]) -> dict:
     """run -> (label, metrics, version) of the family's runs that have a stored evaluation of ``attack``."""
     found = {}
     for run, label in family.runs.items():
-        stored = artifacts.get(f"{run}.{attack}.metrics")
-        if stored is not None and stored.present:
+        stored = _stored(artifacts, f"{run}.{attack}.metrics")
+        if stored is not None:
             found[run] = (label, stored.data, stored.version)
     return found
 
@@ -132,7 +153,7 @@ def inventory(params: dict, producers: Producers, **artifacts: StoredArtifact) -
     inputs = [{"dataset": name, "version": a.version, "filepath": a.filepath}
               for name, a in sorted(artifacts.items()) if name in requested and a.present]
     coverage = [{"family": family.title, "run": run, "label": label,
-                 "attacks": {attack: artifacts[f"{run}.{attack}.metrics"].present for attack in spec.attacks}}
+                 "attacks": {attack: _stored(artifacts, f"{run}.{attack}.metrics") is not None for attack in spec.attacks}}
                 for family in spec.families for run, label in family.runs.items()]
     log.info("report: %d stored artifacts read, %d requested ones absent", len(inputs), len(missing))
     return {"built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "inputs": inputs, "missing": missing,
@@ -187,8 +208,8 @@ def adversarial_examples(params: dict, producers: Producers, **artifacts: Stored
     for family in spec.families:
         for attack in spec.attacks:
             for run, (label, metrics, _) in _evaluations(spec, family, attack, artifacts).items():
-                stored = artifacts.get(f"{run}.{attack}.examples")
-                if stored is None or not stored.present:
+                stored = _stored(artifacts, f"{run}.{attack}.examples")
+                if stored is None:
                     continue
                 grid_param = metrics["grid_param"]
                 strength = float(spec.examples.get(grid_param, metrics["grid"][-1]))
@@ -204,8 +225,8 @@ def training_curves(params: dict, producers: Producers, **artifacts: StoredArtif
     result = {}
     for family in spec.families:
         for run, label in family.runs.items():
-            stored = artifacts.get(f"{run}.history")
-            if stored is not None and stored.present:
+            stored = _stored(artifacts, f"{run}.history")
+            if stored is not None:
                 result[figure_name(family.key, run)] = figures.training_curves(
                     f"{family.title}: {label} ({run}), training version {stored.version}", stored.data, spec.style)
     return result

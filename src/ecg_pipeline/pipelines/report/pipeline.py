@@ -2,10 +2,13 @@
 
 Inputs. Kedro builds pipelines before it reads parameters, so the node inputs cannot come from
 ``params:report``. They come from the module constants of the pipelines that produce them: every
-``<run>.<attack>.metrics`` / ``.examples`` for the attack pipeline's ``MODEL_RUNS`` (plus every trained
-run) x its ``ATTACKS``, and every trained run's ``<run>.history``. ``params:report``
-(``conf/base/parameters_report.yml``) then chooses, at run time, which of them the report shows.
-A run or attack added to those constants is available to the report with no change here.
+``<run>.<attack>.metrics`` / ``.examples`` for the attack pipeline's ``MODEL_RUNS`` x ``ATTACKS``, and
+every trained run's ``<run>.history`` (``RUNS`` of train_ce/nsr/jacob/adv): exactly what a
+registered pipeline writes, so every input has a producer in the lineage. ``params:report``
+(``conf/base/parameters_report.yml``) then chooses, at run time, which of them the report shows;
+a requested run the attack pipeline does not evaluate yet is reported as absent, with the change
+that makes it evaluated. A run or attack added to those constants is available to the report with
+no change here.
 
 The inputs are read under the transcoded names ``<dataset>@report``
 (``ecg_pipeline.datasets.OptionalDataset``, ``conf/base/catalog_report.yml``): the same file as the
@@ -49,8 +52,8 @@ def _stored(names: list[str]) -> dict[str, str]:
 
 
 def report_inputs(producers: nodes.Producers = PRODUCERS) -> dict[str, list[str]]:
-    """Every stored artifact the report can read, by kind."""
-    runs, attacks = producers.report_runs, producers.attacks
+    """Every stored artifact the report can read, by kind: exactly those a registered pipeline writes."""
+    runs, attacks = producers.evaluated_runs, producers.attacks
     return {
         "metrics": [f"{run}.{attack}.metrics" for run in runs for attack in attacks],
         "examples": [f"{run}.{attack}.examples" for run in runs for attack in attacks],
