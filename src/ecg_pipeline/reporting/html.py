@@ -80,12 +80,11 @@ def missing_html(missing: list[dict], commands: list[str]) -> str:
     """The absent artifacts: the commands that produce them, then (folded) every artifact and its path."""
     if not missing:
         return '<p class="note">Every requested artifact was found.</p>'
-    items = "".join(f"<li><b>{html.escape(m['dataset'])}</b>: expected at {html.escape(m['filepath'])}</li>"
-                    for m in missing)
+    items = "".join(f"<li><b>{html.escape(m['dataset'])}</b>: {html.escape(m['filepath'])}</li>" for m in missing)
     return (f'<div class="missing"><p><b>{len(missing)} requested artifact(s) have not been produced;</b> '
             "the report leaves them out. These commands produce them:</p>"
             f"<pre>{html.escape(chr(10).join(commands))}</pre>"
-            f"<details><summary>every missing artifact and where it was expected</summary><ul>{items}</ul></details></div>")
+            f"<details><summary>every missing artifact and its file</summary><ul>{items}</ul></details></div>")
 
 
 def page(title: str, sections: list[tuple[str, str]], subtitle: str = "") -> str:

@@ -108,13 +108,14 @@ def _missing(spec: ReportSpec, producers: Producers, artifacts: dict[str, Stored
         if name.rpartition(".")[2] not in kinds:
             continue
         if not producers.produces(name):
-            missing.append({"dataset": name, "filepath": "(no pipeline writes it yet)", "command": producers.command(name)})
+            missing.append({"dataset": name, "filepath": "no pipeline writes it yet", "command": producers.command(name)})
         elif not artifacts[name].present:
             missing.append({"dataset": name, "filepath": artifacts[name].filepath, "command": producers.command(name)})
     if missing and spec.strict:
-        lines = "\n".join(f"  - {m['dataset']} (expected at {m['filepath']}): {m['command']}" for m in missing)
+        lines = "\n".join(f"  - {m['dataset']}: {m['filepath']}" for m in missing)
+        commands = "\n".join(f"  {c}" for c in producers.commands([m["dataset"] for m in missing]))
         raise EcgDataError(f"report: {len(missing)} requested artifact(s) have not been produced "
-                           f"(report.strict is true):\n{lines}")
+                           f"(report.strict is true):\n{lines}\nProduce them with:\n{commands}")
     return missing
 
 
@@ -148,7 +149,7 @@ def inventory(params: dict, producers: Producers, **artifacts: StoredArtifact) -
     spec = _spec(params, producers)
     missing = _missing(spec, producers, artifacts)
     for m in missing:
-        log.warning("report: %s is absent (expected at %s); produce it with: %s", m["dataset"], m["filepath"], m["command"])
+        log.warning("report: %s is absent (%s); produce it with: %s", m["dataset"], m["filepath"], m["command"])
     requested = set(requested_datasets(spec, producers))
     inputs = [{"dataset": name, "version": a.version, "filepath": a.filepath}
               for name, a in sorted(artifacts.items()) if name in requested and a.present]
