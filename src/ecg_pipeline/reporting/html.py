@@ -16,7 +16,7 @@ h1 { font-size: 1.7rem; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2
 table { border-collapse: collapse; margin: .5rem 0 1.5rem; font-size: .85rem; }
 th, td { border: 1px solid #ccc; padding: .2rem .45rem; text-align: right; }
 th { background: #f0f0f0; text-align: center; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child { text-align: left; white-space: nowrap; }
 tr.published td { color: #555; font-style: italic; background: #f6f6f6; }
 figure { margin: 1rem 0 2rem; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .85rem; color: #555; }

@@ -70,7 +70,9 @@ class Producers:
         return lines
 
 
-def _spec(params: dict, producers: Producers) -> ReportSpec:
+def _spec(params: dict, producers: Producers, artifacts: dict[str, StoredArtifact]) -> tuple[ReportSpec, list[dict]]:
+    """The report's parameters, checked against what the pipelines produce, and the absent artifacts among
+    ``artifacts`` (in strict mode, an error)."""
     spec = ReportSpec.from_params(params)
     unknown_runs = [run for run in spec.runs if run not in producers.report_runs]
     unknown_attacks = [attack for attack in spec.attacks if attack not in producers.attacks]
@@ -82,7 +84,7 @@ def _spec(params: dict, producers: Producers) -> ReportSpec:
             + (f"attack(s) {unknown_attacks} are not run by the attack pipeline (known: {list(producers.attacks)})"
                if unknown_attacks else "")
         )
-    return spec
+    return spec, _missing(spec, producers, artifacts)
 
 
 def requested_datasets(spec: ReportSpec, producers: Producers) -> list[str]:
@@ -125,7 +127,7 @@ def _stored(artifacts: dict[str, StoredArtifact], name: str) -> StoredArtifact |
     return stored if stored is not None and stored.present else None
 
 
-def _evaluations(spec: ReportSpec, family: Family, attack: str, artifacts: dict[str, StoredArtifact]) -> dict:
+def _evaluations(family: Family, attack: str, artifacts: dict[str, StoredArtifact]) -> dict:
     """run -> (label, metrics, version) of the family's runs that have a stored evaluation of ``attack``."""
     found = {}
     for run, label in family.runs.items():
@@ -146,8 +148,7 @@ def figure_caption(name: str) -> str:
 
 def inventory(params: dict, producers: Producers, **artifacts: StoredArtifact) -> dict:
     """The versions the report reads and the requested artifacts that are absent (with their commands)."""
-    spec = _spec(params, producers)
-    missing = _missing(spec, producers, artifacts)
+    spec, missing = _spec(params, producers, artifacts)
     for m in missing:
         log.warning("report: %s is absent (%s); produce it with: %s", m["dataset"], m["filepath"], m["command"])
     requested = set(requested_datasets(spec, producers))
@@ -162,53 +163,52 @@ def inventory(params: dict, producers: Producers, **artifacts: StoredArtifact) -
 
 
 def robustness_curves(params: dict, producers: Producers, **artifacts: StoredArtifact) -> dict:
-    spec = _spec(params, producers)
-    _missing(spec, producers, artifacts)
+    spec, _ = _spec(params, producers, artifacts)
     result = {}
     for family in spec.families:
         for attack in spec.attacks:
-            evaluations = _evaluations(spec, family, attack, artifacts)
+            evaluations = _evaluations(family, attack, artifacts)
             if evaluations:
                 curves = {f"{label} ({run})": metrics for run, (label, metrics, _) in evaluations.items()}
                 result[figure_name(family.key, attack)] = figures.robustness_curves(family.title, attack, curves, spec.style)
     return result
 
 
+def _csv_and_markdown(parts: list[pd.DataFrame]) -> tuple[pd.DataFrame, str]:
+    cells = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=tables.CELL_COLUMNS)
+    return cells, tables.to_markdown(tables.layout(cells))
+
+
 def robustness_tables(params: dict, producers: Producers, **artifacts: StoredArtifact) -> tuple[pd.DataFrame, str]:
     """Seed 001 Tables 4-6 layout: (cells for the CSV, Markdown)."""
-    spec = _spec(params, producers)
-    _missing(spec, producers, artifacts)
+    spec, _ = _spec(params, producers, artifacts)
     cells = [tables.robustness_cells(family.key, family.title, attack, evaluations)
              for family in spec.families for attack in spec.attacks
-             if (evaluations := _evaluations(spec, family, attack, artifacts))]
-    cells = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame(columns=tables.CELL_COLUMNS)
-    return cells, tables.to_markdown(tables.layout(cells))
+             if (evaluations := _evaluations(family, attack, artifacts))]
+    return _csv_and_markdown(cells)
 
 
 def per_class_tables(params: dict, producers: Producers, **artifacts: StoredArtifact) -> tuple[pd.DataFrame, str]:
     """Seed 002 Table 1 layout: (cells for the CSV, Markdown)."""
-    spec = _spec(params, producers)
-    _missing(spec, producers, artifacts)
+    spec, _ = _spec(params, producers, artifacts)
     cells = []
     for family in spec.families:
         for attack in spec.attacks:
-            evaluations = _evaluations(spec, family, attack, artifacts)
+            evaluations = _evaluations(family, attack, artifacts)
             if evaluations:
-                grid_param = next(iter(evaluations.values()))[1]["grid_param"]
-                strengths = spec.per_class.get(grid_param) or [next(iter(evaluations.values()))[1]["grid"][-1]]
+                first = next(iter(evaluations.values()))[1]
+                strengths = spec.per_class.get(first["grid_param"]) or [first["grid"][-1]]
                 cells.append(tables.per_class_cells(family.key, family.title, attack, evaluations, strengths))
-    cells = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame(columns=tables.CELL_COLUMNS)
-    return cells, tables.to_markdown(tables.layout(cells))
+    return _csv_and_markdown(cells)
 
 
 def adversarial_examples(params: dict, producers: Producers, **artifacts: StoredArtifact) -> dict:
     """One figure per (run, attack): clean beats and their attacked versions."""
-    spec = _spec(params, producers)
-    _missing(spec, producers, artifacts)
+    spec, _ = _spec(params, producers, artifacts)
     result = {}
     for family in spec.families:
         for attack in spec.attacks:
-            for run, (label, metrics, _) in _evaluations(spec, family, attack, artifacts).items():
+            for run, (label, metrics, _) in _evaluations(family, attack, artifacts).items():
                 stored = _stored(artifacts, f"{run}.{attack}.examples")
                 if stored is None:
                     continue
@@ -221,8 +221,7 @@ def adversarial_examples(params: dict, producers: Producers, **artifacts: Stored
 
 
 def training_curves(params: dict, producers: Producers, **artifacts: StoredArtifact) -> dict:
-    spec = _spec(params, producers)
-    _missing(spec, producers, artifacts)
+    spec, _ = _spec(params, producers, artifacts)
     result = {}
     for family in spec.families:
         for run, label in family.runs.items():
