@@ -137,7 +137,7 @@ def test_figures_are_png_files_for_every_stored_evaluation(reported):
         for path in paths.values():
             content = path.read_bytes()
             assert content.startswith(PNG_SIGNATURE) and len(content) > 5_000, path
-    assert "mitdb_mlp__nsr_mlp.png" not in files["training"]  # nsr_mlp was never trained in this project copy
+    assert "mitdb_cnn__nsr_cnn.png" not in files["training"]  # nsr_cnn is never trained in the test project
 
 
 def test_html_embeds_every_figure_and_names_the_input_versions(reported):
@@ -160,9 +160,7 @@ def test_missing_evaluations_are_listed_with_the_commands_that_produce_them(repo
     missing = {m["dataset"]: m for m in inventory["missing"]}
     assert missing["ce_cnn.sap.metrics"]["filepath"].endswith("data/08_reporting/attacks/ce_cnn/sap.json")
     assert missing["ce_cnn.sap.metrics"]["command"] == "kedro run --pipeline=attack --namespaces=ce_cnn.sap"
-    assert missing["nsr_mlp.pgd_nsr.metrics"]["command"].startswith(
-        "kedro run --pipeline=attack --namespaces=nsr_mlp.pgd_nsr   # first add 'nsr_mlp' to MODEL_RUNS")
-    assert missing["nsr_mlp.history"]["command"] == "kedro run --pipeline=train_nsr --nodes=nsr_mlp.train"
+    assert missing["nsr_cnn.history"]["command"] == "kedro run --pipeline=train_nsr --nodes=nsr_cnn.train"
     assert "ce_mlp.pgd_nsr.metrics" not in missing
     page = latest(reported, "data/08_reporting/report/report.html").read_text()
     assert "ce_cnn.sap.metrics" in page and "--namespaces=ce_cnn.pgd,ce_cnn.fgsm,ce_cnn.bim," in page
@@ -171,10 +169,24 @@ def test_missing_evaluations_are_listed_with_the_commands_that_produce_them(repo
         reported.run("report", runtime_params={"report": {"strict": True}})
     message = str(error.value)
     assert re.search(r"^  - ce_cnn\.sap\.metrics: \S+/data/08_reporting/attacks/ce_cnn/sap\.json$", message, re.M)
-    assert re.search(r"^  - nsr_mlp\.pgd\.metrics: no pipeline writes it yet$", message, re.M)
     assert re.search(r"^  kedro run --pipeline=attack --namespaces=ce_cnn\.pgd,ce_cnn\.fgsm,\S*ce_cnn\.sap,", message, re.M)
     with pytest.raises(EcgDataError, match=r"run\(s\) \['ce_mpl'\] are not trained or evaluated by any pipeline"):
         reported.run("report", runtime_params={"report": {"families": {"mitdb_mlp": {"runs": {"ce_mpl": "CE"}}}}})
+
+
+def test_commands_for_absent_artifacts():
+    from ecg_pipeline.pipelines.report.nodes import Producers
+
+    producers = Producers(evaluated_runs=("ce_mlp",), trained_runs={"ce_mlp": "train_ce", "nsr_mlp": "train_nsr"},
+                          attacks=("pgd", "sap"))
+    assert producers.produces("ce_mlp.sap.examples") and not producers.produces("nsr_mlp.pgd.metrics")
+    assert producers.commands(["ce_mlp.pgd.metrics", "ce_mlp.pgd.examples", "ce_mlp.sap.metrics", "nsr_mlp.pgd.metrics",
+                               "nsr_mlp.history"]) == [
+        "kedro run --pipeline=attack --namespaces=ce_mlp.pgd,ce_mlp.sap",
+        "kedro run --pipeline=attack --namespaces=nsr_mlp.pgd   # first add 'nsr_mlp' to MODEL_RUNS in "
+        "src/ecg_pipeline/pipelines/attack/pipeline.py: the attack pipeline does not evaluate it yet",
+        "kedro run --pipeline=train_nsr --nodes=nsr_mlp.train",
+    ]
 
 
 def test_a_plotting_parameter_change_rebuilds_the_report_from_stored_artifacts(reported):
