@@ -35,8 +35,8 @@ def grid_title(grid_param: str) -> str:
     return "SNR (dB)" if grid_param == "snr_db" else "eps (L-inf bound, normalised amplitude)"
 
 
-def robustness_cells(family: str, family_title: str, attack: str, evaluations: dict[str, tuple[str, dict, str | None]],
-                     ) -> pd.DataFrame:
+def robustness_cells(family: str, family_title: str, attack: str,
+                     evaluations: dict[str, tuple[str, dict, str | None]]) -> pd.DataFrame:
     """Cells of the seed 001 Table 4-6 layout for one family and attack.
 
     ``evaluations``: run -> (label, metrics JSON, version), in the order of the rows.
