@@ -285,3 +285,13 @@ def test_notebook_runs_top_to_bottom_on_the_stored_artifacts(reported, project_r
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # one curve, one adversarial example
     assert any("CE (ce_mlp)" in o.get("data", {}).get("text/html", "") for o in outputs)  # the report's table
     np.testing.assert_(any("metrics version" in o.get("text", "") for o in outputs))
+
+
+def test_report_of_a_project_with_nothing_stored_lists_everything_as_missing(empty_project):
+    empty_project.run("report")
+    page = latest(empty_project, "data/08_reporting/report/report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 3  # one "nothing stored" figure per figure set
+    assert "nothing_stored" in page
+    assert "kedro run --pipeline=train_ce --nodes=ce_mlp.train" in page
+    assert "kedro run --pipeline=attack --namespaces=ce_mlp.pgd_nsr,ce_mlp.pgd," in page
+    assert empty_project.catalog().load("report.robustness_tables").empty

@@ -107,3 +107,10 @@ def training_curves(title: str, history: pd.DataFrame, style: FigureStyle) -> Fi
         ax.set_xlabel("epoch", fontsize=style.font_size)
     fig.suptitle(title, fontsize=style.font_size * 1.15)
     return fig
+
+
+def placeholder(text: str, style: FigureStyle) -> Figure:
+    """A figure that says why there is nothing to draw (a versioned figure folder cannot be empty)."""
+    fig = Figure(figsize=(style.width, style.height / 2), dpi=style.dpi)
+    fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=style.font_size * 1.1)
+    return fig

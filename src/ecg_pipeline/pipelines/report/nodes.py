@@ -146,6 +146,17 @@ def figure_caption(name: str) -> str:
     return name.removesuffix(".png").replace("__", " · ")
 
 
+NOTHING_STORED = figure_name("nothing_stored")
+
+
+def _never_empty(figures_by_name: dict, what: str, spec: ReportSpec) -> dict:
+    """The figures, or one that says none could be drawn: MatplotlibDataset cannot version an empty folder."""
+    if figures_by_name:
+        return figures_by_name
+    text = f"No {what}: none of the requested artifacts is stored yet (see the missing evaluations)."
+    return {NOTHING_STORED: figures.placeholder(text, spec.style)}
+
+
 def inventory(params: dict, producers: Producers, **artifacts: StoredArtifact) -> dict:
     """The versions the report reads and the requested artifacts that are absent (with their commands)."""
     spec, missing = _spec(params, producers, artifacts)
@@ -171,7 +182,7 @@ def robustness_curves(params: dict, producers: Producers, **artifacts: StoredArt
             if evaluations:
                 curves = {f"{label} ({run})": metrics for run, (label, metrics, _) in evaluations.items()}
                 result[figure_name(family.key, attack)] = figures.robustness_curves(family.title, attack, curves, spec.style)
-    return result
+    return _never_empty(result, "robustness curves", spec)
 
 
 def _csv_and_markdown(parts: list[pd.DataFrame]) -> tuple[pd.DataFrame, str]:
@@ -217,7 +228,7 @@ def adversarial_examples(params: dict, producers: Producers, **artifacts: Stored
                 result[figure_name(family.key, attack, run)] = figures.adversarial_examples(
                     f"{label} ({run})", attack, stored.data, grid_param, strength, beats=int(spec.examples.get("beats", 3)),
                     fs_hz=spec.fs_hz, amplitude=spec.amplitude, style=spec.style)
-    return result
+    return _never_empty(result, "adversarial examples", spec)
 
 
 def training_curves(params: dict, producers: Producers, **artifacts: StoredArtifact) -> dict:
@@ -229,7 +240,7 @@ def training_curves(params: dict, producers: Producers, **artifacts: StoredArtif
             if stored is not None:
                 result[figure_name(family.key, run)] = figures.training_curves(
                     f"{family.title}: {label} ({run}), training version {stored.version}", stored.data, spec.style)
-    return result
+    return _never_empty(result, "training curves", spec)
 
 
 def _report_order(spec: ReportSpec):
