@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from ecg_pipeline.reporting import figures
 from ecg_pipeline.reporting.spec import FigureStyle
@@ -59,3 +60,17 @@ def test_training_curves():
     assert loss.get_xlabel() == accuracy.get_xlabel() == "epoch"
     assert list(loss.lines[0].get_ydata()) == [0.9, 0.5, 0.3]
     assert len(accuracy.get_legend().get_texts()) == 3
+
+
+def test_published_curve_drawn_dashed_in_the_model_colour(paper_grid_metrics):
+    from ecg_pipeline.reporting.published import published_curve
+
+    published = {"CE (ce_mlp)": {"accuracy": None, "f1": published_curve("mitdb_mlp", "pgd_nsr", "f1", "CE")}}
+    fig = figures.robustness_curves("MIT-BIH, MLP", "pgd_nsr", {"CE (ce_mlp)": paper_grid_metrics}, STYLE,
+                                    published=published)
+    accuracy, f1 = fig.axes
+    assert len(accuracy.lines) == 1  # Table 4 A has no legible CE row
+    ours, paper = f1.lines
+    assert paper.get_linestyle() == "--" and paper.get_color() == ours.get_color()
+    assert list(paper.get_ydata()) == pytest.approx([0.9219, 0.7014, 0.1958, 0.0263, 0.0001, 0.0, 0.0])
+    assert [t.get_text() for t in f1.get_legend().get_texts()] == ["CE (ce_mlp)", "CE: published (seed 001 Table 4 B)"]

@@ -26,22 +26,35 @@ def _figure(style: FigureStyle, ncols: int = 1, nrows: int = 1, height_scale: fl
     return fig, axes
 
 
-def robustness_curves(title: str, attack: str, curves: dict[str, dict], style: FigureStyle) -> Figure:
-    """Class-balanced accuracy and macro F1 vs strength; ``curves``: legend label -> metrics JSON."""
+def robustness_curves(title: str, attack: str, curves: dict[str, dict], style: FigureStyle,
+                      published: dict[str, dict[str, tuple]] | None = None) -> Figure:
+    """Class-balanced accuracy and macro F1 vs strength; ``curves``: legend label -> metrics JSON.
+
+    ``published``: legend label -> {"accuracy" | "f1": (eps values, values, source)}, seed 001's curve
+    for that model, drawn dashed in the model's colour.
+    """
     fig, (acc_ax, f1_ax) = _figure(style, ncols=2)
     grid_param = "eps"
     for label, metrics in curves.items():
         grid_param = metrics["grid_param"]
         x = [point[grid_param] for point in metrics["curve"]]
-        acc_ax.plot(x, [p["balanced_accuracy"] for p in metrics["curve"]], marker="o", label=label)
-        f1_ax.plot(x, [p["macro_f1"] for p in metrics["curve"]], marker="o", label=label)
+        line, = acc_ax.plot(x, [p["balanced_accuracy"] for p in metrics["curve"]], marker="o", label=label)
+        f1_ax.plot(x, [p["macro_f1"] for p in metrics["curve"]], marker="o", label=label, color=line.get_color())
+        for metric, ax in (("accuracy", acc_ax), ("f1", f1_ax)):
+            if (published or {}).get(label, {}).get(metric):
+                eps, values, source = published[label][metric]
+                ax.plot(eps, values, linestyle="--", marker="x", color=line.get_color(), alpha=0.7,
+                        label=f"{label.split(' (')[0]}: published ({source})")
     for ax, ylabel in ((acc_ax, "accuracy (class-balanced)"), (f1_ax, "macro F1")):
         ax.set_xlabel(grid_title(grid_param), fontsize=style.font_size)
         ax.set_ylabel(ylabel, fontsize=style.font_size)
         ax.set_ylim(-0.02, 1.02)
         if grid_param == "snr_db":
             ax.invert_xaxis()  # stronger noise (lower SNR) to the right, as a larger eps
-    acc_ax.legend(fontsize=style.font_size * 0.85, title="model", title_fontsize=style.font_size * 0.85)
+        if published:
+            ax.legend(fontsize=style.font_size * 0.75)
+    if not published:
+        acc_ax.legend(fontsize=style.font_size * 0.85, title="model", title_fontsize=style.font_size * 0.85)
     fig.suptitle(f"{title}: {attack}", fontsize=style.font_size * 1.15)
     return fig
 

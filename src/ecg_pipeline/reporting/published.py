@@ -134,3 +134,11 @@ def published_table(family: str, attack: str, metric: str) -> PublishedTable | N
     if attack not in LIKE_FOR_LIKE_ATTACKS:
         return None
     return _TABLES.get((family, LIKE_FOR_LIKE_ATTACKS[attack][1], metric))
+
+
+def published_curve(family: str, attack: str, metric: str, label: str) -> tuple[list[float], list[float], str] | None:
+    """Seed 001's curve for one model row as (eps values, fractions, source), or None if not published."""
+    table = published_table(family, attack, metric)
+    if table is None or label not in table.rows:
+        return None
+    return list(EPS_GRID), [v / 100 for v in table.rows[label][:-1]], table.source

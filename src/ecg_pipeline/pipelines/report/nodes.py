@@ -18,6 +18,7 @@ import pandas as pd
 from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.datasets.optional import StoredArtifact
 from ecg_pipeline.reporting import figures, html, tables
+from ecg_pipeline.reporting.published import published_curve
 from ecg_pipeline.reporting.spec import Family, ReportSpec
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,11 @@ def robustness_curves(params: dict, producers: Producers, **artifacts: StoredArt
             evaluations = _evaluations(family, attack, artifacts)
             if evaluations:
                 curves = {f"{label} ({run})": metrics for run, (label, metrics, _) in evaluations.items()}
-                result[figure_name(family.key, attack)] = figures.robustness_curves(family.title, attack, curves, spec.style)
+                published = {f"{label} ({run})": {metric: published_curve(family.key, attack, metric, label)
+                                                  for metric in ("accuracy", "f1")}
+                             for run, (label, _, _) in evaluations.items()}
+                result[figure_name(family.key, attack)] = figures.robustness_curves(
+                    family.title, attack, curves, spec.style, published={k: v for k, v in published.items() if any(v.values())})
     return _never_empty(result, "robustness curves", spec)
 
 
