@@ -183,8 +183,8 @@ def test_commands_for_absent_artifacts():
     assert producers.commands(["ce_mlp.pgd.metrics", "ce_mlp.pgd.examples", "ce_mlp.sap.metrics", "nsr_mlp.pgd.metrics",
                                "nsr_mlp.history"]) == [
         "kedro run --pipeline=attack --namespaces=ce_mlp.pgd,ce_mlp.sap",
-        "kedro run --pipeline=attack --namespaces=nsr_mlp.pgd   # first add 'nsr_mlp' to MODEL_RUNS in "
-        "src/ecg_pipeline/pipelines/attack/pipeline.py: the attack pipeline does not evaluate it yet",
+        "kedro run --pipeline=attack --namespaces=nsr_mlp.pgd   # the attack pipeline does not evaluate 'nsr_mlp' yet: "
+        "add it to model_runs() in src/ecg_pipeline/pipelines/attack/pipeline.py first",
         "kedro run --pipeline=train_nsr --nodes=nsr_mlp.train",
     ]
 

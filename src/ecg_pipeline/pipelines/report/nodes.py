@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class Producers:
     """Which pipeline produces each artifact the report can read (fixed when pipelines are registered)."""
 
-    evaluated_runs: tuple[str, ...]      # runs the attack pipeline evaluates (its MODEL_RUNS)
+    evaluated_runs: tuple[str, ...]      # runs the attack pipeline evaluates (its model_runs())
     trained_runs: dict[str, str]         # run -> the training pipeline that trains it
     attacks: tuple[str, ...]             # attacks the attack pipeline runs (its ATTACKS)
 
@@ -61,8 +61,8 @@ class Producers:
         for run, namespaces in attacks_of.items():
             line = f"kedro run --pipeline=attack --namespaces={','.join(namespaces)}"
             if run not in self.evaluated_runs:
-                line += (f"   # first add '{run}' to MODEL_RUNS in src/ecg_pipeline/pipelines/attack/pipeline.py: "
-                         "the attack pipeline does not evaluate it yet")
+                line += (f"   # the attack pipeline does not evaluate '{run}' yet: add it to model_runs() in "
+                         "src/ecg_pipeline/pipelines/attack/pipeline.py first")
             lines.append(line)
         for run in dict.fromkeys(trained):
             pipeline = self.trained_runs.get(run)
@@ -103,7 +103,7 @@ def _missing(spec: ReportSpec, producers: Producers, artifacts: dict[str, Stored
     """The requested artifacts of the kinds in ``artifacts`` that are absent; raises in strict mode.
 
     A requested evaluation that no pipeline writes yet (its run is not in the attack pipeline's
-    MODEL_RUNS) is not a node input at all; it is reported as absent all the same.
+    model_runs()) is not a node input at all; it is reported as absent all the same.
     """
     kinds = {name.rpartition(".")[2] for name in artifacts}
     missing = []

@@ -1,8 +1,8 @@
 """``report``: the robustness report, from stored artifacts only (never recomputes an attack).
 
 Inputs. Kedro builds pipelines before it reads parameters, so the node inputs cannot come from
-``params:report``. They come from the module constants of the pipelines that produce them: every
-``<run>.<attack>.metrics`` / ``.examples`` for the attack pipeline's ``MODEL_RUNS`` x ``ATTACKS``, and
+``params:report``. They come from the pipelines that produce them: every ``<run>.<attack>.metrics`` /
+``.examples`` for the attack pipeline's ``model_runs()`` (trained runs and sweep selections) x ``ATTACKS``, and
 every trained run's ``<run>.history`` (``RUNS`` of train_ce/nsr/jacob/adv): exactly what a
 registered pipeline writes, so every input has a producer in the lineage. ``params:report``
 (``conf/base/parameters_report.yml``) then chooses, at run time, which of them the report shows;
@@ -30,7 +30,7 @@ import warnings
 
 from kedro.pipeline import Node, Pipeline
 
-from ..attack.pipeline import ATTACKS, MODEL_RUNS
+from ..attack.pipeline import ATTACKS, model_runs
 from ..train_adv.pipeline import RUNS as ADV_RUNS
 from ..train_ce.pipeline import RUNS as CE_RUNS
 from ..train_jacob.pipeline import RUNS as JACOB_RUNS
@@ -38,7 +38,7 @@ from ..train_nsr.pipeline import RUNS as NSR_RUNS
 from . import nodes
 
 PRODUCERS = nodes.Producers(
-    evaluated_runs=tuple(MODEL_RUNS),
+    evaluated_runs=model_runs(),
     trained_runs={run: pipeline for pipeline, runs in (("train_ce", CE_RUNS), ("train_nsr", NSR_RUNS),
                                                        ("train_jacob", JACOB_RUNS), ("train_adv", ADV_RUNS))
                   for run in runs},
