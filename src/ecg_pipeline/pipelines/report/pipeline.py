@@ -27,6 +27,7 @@ rebuilds the page from stored figures alone.
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 from kedro.pipeline import Node, Pipeline
 
@@ -64,13 +65,10 @@ def report_inputs(producers: nodes.Producers = PRODUCERS) -> dict[str, list[str]
 def _node(func, inputs: dict[str, str], outputs, name: str, *, reads_params: bool = True) -> Node:
     """Node ``report.<name>``; a node that reads params:report also gets the producers (for its commands)."""
     if reads_params:
-        report_func = func
-
-        def func(params: dict, **artifacts):
-            return report_func(params, PRODUCERS, **artifacts)
-
-        func.__name__, func.__doc__ = report_func.__name__, report_func.__doc__  # what logs and kedro-viz show
-        inputs = {"params": "params:report", **inputs}
+        # A partial of a module-level function (not a closure) so that the node pickles for ParallelRunner.
+        bound = partial(func, producers=PRODUCERS)
+        bound.__name__ = func.__name__  # what logs and kedro-viz show
+        func, inputs = bound, {"params": "params:report", **inputs}
     with warnings.catch_warnings():
         # The project's dataset names are dotted on purpose (<run>.<attack>.metrics, the namespaces of
         # their producers); Kedro warns about dots in names given to a Node directly.
