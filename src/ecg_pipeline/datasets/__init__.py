@@ -1,8 +1,11 @@
 """Custom Kedro datasets for the project (``type: ecg_pipeline.datasets.<Name>`` in the catalog)."""
 
 from .folder import FolderDataset
+from .image_folder import ImageFolderDataset
 from .npz_dataset import NpzDataset
+from .optional import OptionalDataset, StoredArtifact
 from .physionet_source import PhysioNetSource
 from .torch_model import TorchModelDataset
 
-__all__ = ["FolderDataset", "NpzDataset", "PhysioNetSource", "TorchModelDataset"]
+__all__ = ["FolderDataset", "ImageFolderDataset", "NpzDataset", "OptionalDataset", "PhysioNetSource", "StoredArtifact",
+           "TorchModelDataset"]

@@ -1,0 +1,87 @@
+"""``OptionalDataset`` reads the stored version of another dataset's file, or says it is absent.
+
+The report reads every (run, attack) evaluation it may show; some have not been produced yet.
+A plain dataset would stop the run at the first absent file; this one loads a
+:class:`StoredArtifact` instead: the data, the file and the version it came from (what the report
+prints), or ``present=False`` with the path that was expected (what the report lists as missing).
+
+It is meant to be used under a transcoded name of the producing dataset, so that Kedro and
+kedro-viz see one dataset, written by its producer and read by the report:
+
+```yaml
+"{run}.{attack}.metrics@report":
+  type: ecg_pipeline.datasets.OptionalDataset
+  dataset: json.JSONDataset
+  filepath: data/08_reporting/attacks/{run}/{attack}.json
+  versioned: true
+```
+
+``exists()`` is always True: loading never fails for an absent file, so the project's
+``MissingInputsHook`` lets the run start and the report decides what an absence means.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from kedro.io.core import AbstractDataset, DatasetError, Version, VersionNotFoundError, get_filepath_str
+
+from ._fsspec_file import FsspecFileDataset
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    """One stored artifact as the report sees it."""
+
+    filepath: str            # the file read, or the (unversioned) path where it was expected
+    version: str | None      # the version folder read (None: unversioned, or absent)
+    present: bool
+    data: Any = None
+
+
+class OptionalDataset(FsspecFileDataset[StoredArtifact, Any]):
+    """Loads ``dataset`` (a kedro dataset type) from the latest or pinned version, tolerating absence."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        dataset: str | dict[str, Any],
+        filepath: str | os.PathLike,
+        version: Version | None = None,
+        fs_args: dict[str, Any] | None = None,
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(filepath=filepath, version=version, fs_args=fs_args, credentials=credentials,
+                         metadata=metadata)
+        config = {"type": dataset} if isinstance(dataset, str) else dict(dataset)
+        if "filepath" in config:
+            raise DatasetError(f"OptionalDataset '{filepath}': give 'filepath' once, outside 'dataset'")
+        self._dataset_config = config
+
+    def _describe(self) -> dict[str, Any]:
+        return {"dataset": self._dataset_config.get("type"), "filepath": self._filepath, "version": self._version}
+
+    def load(self) -> StoredArtifact:
+        expected = get_filepath_str(self._filepath, self._protocol)
+        try:
+            load_path = get_filepath_str(self._get_load_path(), self._protocol)
+        except VersionNotFoundError:
+            return StoredArtifact(filepath=expected, version=None, present=False)
+        version = self.resolve_load_version() if self._version is not None else None
+        if not self._fs.exists(load_path):  # unversioned and absent, or a pinned version that is not there
+            return StoredArtifact(filepath=load_path if version else expected, version=version, present=False)
+        inner = AbstractDataset.from_config(f"{expected} (read by OptionalDataset)",
+                                            {**self._dataset_config, "filepath": self._full_path(load_path)})
+        return StoredArtifact(filepath=load_path, version=version, present=True, data=inner.load())
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(f"OptionalDataset '{self._filepath}' only reads; the producing dataset writes the file")
+
+    def _exists(self) -> bool:
+        return True
+
+    def _full_path(self, path: str) -> str:
+        return path if self._protocol == "file" else f"{self._protocol}://{path}"

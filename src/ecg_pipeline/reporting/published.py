@@ -1,0 +1,144 @@
+"""Published numbers of seed 001 (Ma & Liang, NSR regularisation), transcribed from
+``shared/seeds/001_ab1d3f766b56f9ce.txt``, Appendix Tables 4-6, in percent exactly as printed.
+
+Only like-for-like settings are here: MIT-BIH beats (Kachuee rows, class-balanced test stream),
+the MLP and the Kachuee CNN, methods CE / NSR / Jacobian / adversarial training at the paper's best
+hyperparameters, eps grid {0, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3}, ACC_robust / F1_robust up to 0.1.
+The paper's "Accuracy" is accuracy on an up-sampled (class-balanced) test stream, i.e. this
+project's ``balanced_accuracy``; its "F1" is computed on that same balanced stream, while this
+project's ``macro_f1`` is on the natural test split (comparable in trend, not to the digit).
+
+Rows whose text is garbled by the seed's text extraction are left out, never guessed:
+Table 4 A keeps only 0.4NSR; Table 6 A lacks CE and 0.4NSR. Table 4 D lost its row labels in
+the text; its six rows are in the order every other table of the paper uses (that of Table 4 C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EPS_GRID = (0.0, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3)
+EPS_MAX = 0.1
+
+# This project's attack -> the paper's attack it reproduces like-for-like, and the table holding it.
+LIKE_FOR_LIKE_ATTACKS = {
+    "pgd_nsr": ("100-PGD", 4),   # the paper's Adamax-driven 100-PGD (Table 4); textbook `pgd` is not it
+    "sap": ("100-SAP", 5),
+    "white_noise": ("white noise", 6),
+}
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    source: str                                # e.g. "seed 001 Table 4 A"
+    rows: dict[str, tuple[float, ...]]         # paper's model name -> 7 values at EPS_GRID, then the robust score (%)
+    note: str = ""
+
+
+# (family, table number, metric) with metric "accuracy" (class-balanced) or "f1".
+_TABLES: dict[tuple[str, int, str], PublishedTable] = {
+    ("mitdb_mlp", 4, "accuracy"): PublishedTable("seed 001 Table 4 A", {
+        "0.4NSR": (89.99, 86.86, 84.35, 81.92, 73.43, 55.27, 40.14, 85.60),
+    }, note="other rows of Table 4 A are garbled in the seed text"),
+    ("mitdb_mlp", 4, "f1"): PublishedTable("seed 001 Table 4 B", {
+        "adv0.1": (90.93, 81.28, 75.77, 73.76, 57.67, 1.42, 0.01, 80.98),
+        "adv0.2": (89.55, 68.46, 61.32, 59.34, 52.21, 9.94, 0.80, 73.81),
+        "adv0.3": (90.04, 67.95, 44.93, 40.25, 34.12, 13.69, 0.92, 64.57),
+        "0.9Jacob": (87.29, 84.72, 78.66, 71.15, 39.34, 4.10, 0.06, 76.79),
+        "CE": (92.19, 70.14, 19.58, 2.63, 0.01, 0.00, 0.00, 42.91),
+        "0.4NSR": (90.16, 87.21, 84.75, 82.38, 74.11, 55.88, 40.23, 85.93),
+    }),
+    ("mitdb_cnn", 4, "accuracy"): PublishedTable("seed 001 Table 4 C", {
+        "adv0.1": (91.17, 89.96, 86.47, 82.69, 64.74, 0.65, 0.06, 85.66),
+        "adv0.2": (91.91, 74.36, 65.09, 58.69, 45.75, 6.03, 0.40, 74.72),
+        "adv0.3": (93.23, 82.22, 33.03, 14.49, 13.48, 2.58, 0.40, 54.66),
+        "0.7Jacob": (88.53, 86.17, 81.15, 74.52, 50.11, 2.20, 0.00, 79.94),
+        "CE": (93.83, 76.34, 17.71, 1.56, 0.00, 0.00, 0.00, 43.57),
+        "0.3NSR": (93.33, 90.58, 88.75, 86.00, 72.36, 38.99, 22.02, 88.64),
+    }),
+    ("mitdb_cnn", 4, "f1"): PublishedTable("seed 001 Table 4 D", {
+        "adv0.1": (91.21, 90.02, 86.59, 82.85, 65.13, 0.65, 0.05, 85.77),
+        "adv0.2": (91.93, 74.52, 64.83, 58.48, 45.73, 6.11, 0.37, 74.67),
+        "adv0.3": (93.24, 82.34, 31.83, 14.73, 14.37, 2.73, 0.34, 54.73),
+        "0.7Jacob": (88.55, 86.20, 81.13, 74.38, 49.81, 2.52, 0.00, 79.88),
+        "CE": (93.83, 76.54, 19.19, 2.08, 0.00, 0.00, 0.00, 44.11),
+        "0.3NSR": (93.36, 90.61, 88.77, 86.03, 72.07, 35.05, 14.20, 88.63),
+    }, note="row labels lost in the seed text; rows in Table 4 C's order"),
+    ("mitdb_mlp", 5, "accuracy"): PublishedTable("seed 001 Table 5 A", {
+        "adv0.1": (90.87, 75.88, 61.39, 49.30, 24.47, 0.88, 0.07, 68.46),
+        "adv0.2": (89.42, 42.00, 31.88, 23.25, 11.65, 1.51, 0.78, 50.21),
+        "adv0.3": (89.91, 48.08, 22.35, 14.75, 5.04, 0.67, 0.10, 45.08),
+        "0.9Jacob": (87.20, 85.10, 80.55, 74.69, 50.25, 7.26, 0.95, 79.20),
+        "CE": (92.16, 82.56, 41.13, 20.37, 1.62, 0.00, 0.00, 54.94),
+        "0.4NSR": (89.99, 87.23, 85.57, 84.26, 81.15, 74.60, 64.01, 87.19),
+    }),
+    ("mitdb_mlp", 5, "f1"): PublishedTable("seed 001 Table 5 B", {
+        "adv0.1": (90.93, 76.03, 62.36, 51.34, 26.35, 1.00, 0.07, 69.41),
+        "adv0.2": (89.55, 40.05, 30.48, 23.32, 12.75, 1.40, 0.44, 50.01),
+        "adv0.3": (90.04, 47.57, 21.72, 15.01, 5.84, 0.84, 0.07, 45.21),
+        "0.9Jacob": (87.29, 85.21, 80.71, 74.89, 50.90, 7.78, 1.14, 79.40),
+        "CE": (92.19, 82.70, 41.03, 21.42, 2.50, 0.00, 0.00, 55.44),
+        "0.4NSR": (90.16, 87.55, 85.95, 84.69, 81.57, 75.35, 64.28, 87.47),
+    }),
+    ("mitdb_cnn", 5, "accuracy"): PublishedTable("seed 001 Table 5 C", {
+        "adv0.1": (91.34, 90.11, 87.83, 85.04, 73.80, 16.43, 1.56, 87.52),
+        "adv0.2": (92.56, 87.27, 67.05, 52.79, 31.90, 4.83, 0.12, 73.01),
+        "adv0.3": (93.08, 87.19, 62.59, 31.21, 2.20, 0.01, 0.00, 62.32),
+        "0.7Jacob": (88.53, 86.83, 83.27, 78.99, 63.77, 14.92, 0.68, 82.93),
+        "CE": (93.38, 84.88, 47.99, 18.00, 2.25, 0.00, 0.00, 56.23),
+        "0.3NSR": (93.33, 91.68, 89.84, 88.78, 85.39, 80.48, 77.71, 91.04),
+    }),
+    ("mitdb_cnn", 5, "f1"): PublishedTable("seed 001 Table 5 D", {
+        "adv0.1": (91.36, 90.14, 87.90, 85.14, 73.91, 18.16, 1.47, 87.57),
+        "adv0.2": (92.60, 87.42, 66.96, 51.92, 30.45, 5.78, 0.13, 72.60),
+        "adv0.3": (93.09, 87.22, 63.02, 32.11, 1.87, 0.01, 0.00, 62.57),
+        "0.7Jacob": (88.55, 86.86, 83.28, 78.98, 63.64, 15.79, 0.74, 82.93),
+        "CE": (93.38, 84.91, 48.22, 19.66, 3.26, 0.00, 0.00, 56.96),
+        "0.3NSR": (93.36, 91.73, 89.86, 88.83, 85.45, 80.50, 77.68, 91.08),
+    }),
+    ("mitdb_mlp", 6, "accuracy"): PublishedTable("seed 001 Table 6 A", {
+        "adv0.1": (90.87, 90.87, 90.54, 89.04, 87.62, 86.79, 86.38, 90.11),
+        "adv0.2": (89.42, 89.42, 88.99, 84.26, 83.00, 82.14, 81.78, 87.65),
+        "adv0.3": (89.91, 89.91, 89.34, 83.18, 81.49, 80.15, 79.83, 87.59),
+        "0.9Jacob": (87.20, 87.20, 87.06, 86.73, 86.25, 84.92, 83.09, 86.99),
+    }, note="the CE and 0.4NSR rows of Table 6 A are garbled in the seed text"),
+    ("mitdb_mlp", 6, "f1"): PublishedTable("seed 001 Table 6 B", {
+        "adv0.1": (90.93, 90.93, 90.56, 89.07, 87.73, 86.95, 86.54, 90.16),
+        "adv0.2": (89.55, 89.55, 89.00, 84.50, 83.36, 82.50, 82.14, 87.82),
+        "adv0.3": (90.04, 90.04, 89.41, 83.31, 81.69, 80.24, 79.85, 87.73),
+        "0.9Jacob": (87.29, 87.29, 87.15, 86.82, 86.36, 85.05, 83.26, 87.08),
+        "CE": (92.19, 92.19, 92.38, 91.58, 89.78, 80.88, 69.07, 91.80),
+        "0.4NSR": (90.16, 90.16, 90.02, 89.68, 89.00, 85.63, 79.93, 89.92),
+    }),
+    ("mitdb_cnn", 6, "accuracy"): PublishedTable("seed 001 Table 6 C", {
+        "adv0.1": (91.17, 91.17, 91.21, 91.10, 91.10, 90.74, 89.17, 91.16),
+        "adv0.2": (91.91, 91.91, 92.23, 86.30, 85.69, 85.37, 85.11, 90.17),
+        "adv0.3": (93.23, 93.23, 93.12, 92.40, 89.83, 82.12, 81.47, 92.65),
+        "0.7Jacob": (88.53, 88.53, 88.39, 88.12, 87.79, 86.81, 85.68, 88.35),
+        "CE": (93.83, 93.83, 93.79, 93.18, 91.96, 85.94, 74.31, 93.47),
+        "0.3NSR": (93.33, 93.33, 93.14, 92.47, 91.08, 84.64, 72.47, 92.88),
+    }),
+    ("mitdb_cnn", 6, "f1"): PublishedTable("seed 001 Table 6 D", {
+        "adv0.1": (91.21, 91.21, 91.24, 91.13, 91.13, 90.78, 89.24, 91.19),
+        "adv0.2": (91.93, 91.93, 92.27, 86.45, 85.86, 85.54, 85.29, 90.23),
+        "adv0.3": (93.24, 93.24, 93.13, 92.43, 90.00, 82.43, 81.74, 92.68),
+        "0.7Jacob": (88.55, 88.55, 88.41, 88.15, 87.81, 86.83, 85.71, 88.37),
+        "CE": (93.83, 93.83, 93.79, 93.18, 91.99, 86.13, 74.35, 93.48),
+        "0.3NSR": (93.36, 93.36, 93.17, 92.51, 91.12, 84.79, 72.46, 92.91),
+    }),
+}
+
+
+def published_table(family: str, attack: str, metric: str) -> PublishedTable | None:
+    """Seed 001's table for (family, this project's attack, "accuracy" | "f1"), or None if not like-for-like."""
+    if attack not in LIKE_FOR_LIKE_ATTACKS:
+        return None
+    return _TABLES.get((family, LIKE_FOR_LIKE_ATTACKS[attack][1], metric))
+
+
+def published_curve(family: str, attack: str, metric: str, label: str) -> tuple[list[float], list[float], str] | None:
+    """Seed 001's curve for one model row as (eps values, fractions, source), or None if not published."""
+    table = published_table(family, attack, metric)
+    if table is None or label not in table.rows:
+        return None
+    return list(EPS_GRID), [v / 100 for v in table.rows[label][:-1]], table.source

@@ -1,0 +1,297 @@
+"""The report pipeline through real KedroSessions (ci env): stored evaluations -> figures, tables, HTML;
+partial reruns, missing evaluations, the lineage site and the notebook."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecg_pipeline.data.errors import EcgDataError
+
+pytestmark = pytest.mark.slow
+
+EVALUATED = ["ce_mlp.pgd_nsr", "ce_mlp.sap", "ce_mlp.real_noise_em", "ce_cnn.pgd_nsr"]
+FIGURE_SETS = ("curve", "example", "training")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def reported(kedro_project):
+    kedro_project.run("data_processing", only_missing_outputs=True)
+    kedro_project.run("train_ce", only_missing_outputs=True)
+    kedro_project.run("attack", namespaces=EVALUATED)
+    kedro_project.run("report")
+    return kedro_project
+
+
+def latest(project, relative: str) -> Path:
+    """The newest version folder's file of a versioned dataset (``relative``: its filepath)."""
+    versions = project.versions(relative)
+    assert versions, f"no version of {relative}"
+    return project.path / relative / versions[-1] / Path(relative).name
+
+
+def figure_files(project) -> dict[str, list[Path]]:
+    return {name: sorted(latest(project, f"data/08_reporting/report/figures/{name}").glob("*.png")) for name in FIGURE_SETS}
+
+
+def png_width(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[16:20], "big")  # IHDR width
+
+
+def table_row(cells, title_start: str, row: str) -> dict:
+    part = cells[cells["table"].str.startswith(title_start) & (cells["row"] == row)]
+    assert not part.empty, f"no row {row!r} in a table {title_start!r}"
+    return dict(zip(part["column"], part["value"]))
+
+
+def chromium(*args: str) -> bytes:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: `apt-get install -y chromium` (.ci/run does it)")
+    with tempfile.TemporaryDirectory() as profile:
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}"]
+        return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, timeout=120, check=True).stdout
+
+
+def absolute_pythonpath() -> str:
+    """PYTHONPATH with absolute entries, for child processes started in another folder."""
+    return os.pathsep.join(str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
+
+
+@contextmanager
+def http_server(folder: Path):
+    """A local static server (the kedro-viz app fetches its JSON, which file:// does not allow)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=folder,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_tables_hold_the_stored_metrics_and_published_rows(reported):
+    catalog = reported.catalog()
+    metrics = catalog.load("ce_mlp.pgd_nsr.metrics")
+    cells = catalog.load("report.robustness_tables")
+    accuracy = table_row(cells, "MIT-BIH, MLP · pgd_nsr · Accuracy", "CE (ce_mlp)")
+    assert list(accuracy) == ["0", "0.05", "ACC_robust"]
+    for point in metrics["curve"]:
+        assert accuracy[f"{point['eps']:g}"] == pytest.approx(point["balanced_accuracy"], abs=1e-12)
+    assert accuracy["ACC_robust"] == pytest.approx(metrics["acc_robust_balanced"], abs=1e-12)
+    f1 = table_row(cells, "MIT-BIH, MLP · pgd_nsr · Macro F1", "CE (ce_mlp)")
+    assert f1["0.05"] == pytest.approx(metrics["curve"][1]["macro_f1"], abs=1e-12)
+    assert f1["F1_robust"] == pytest.approx(metrics["f1_robust"], abs=1e-12)
+    # Seed 001 Table 4 B, row CE, at the eps values the ci grid shares; no F1_robust (ci eps_max 0.05, paper 0.1).
+    published = table_row(cells, "MIT-BIH, MLP · pgd_nsr · Macro F1", "CE: published (seed 001 Table 4 B)")
+    assert published == pytest.approx({"0": 0.9219, "0.05": 0.0263})
+    assert table_row(cells, "MIT-BIH, Kachuee CNN · pgd_nsr · Accuracy", "CE: published (seed 001 Table 4 C)")["0"] == \
+        pytest.approx(0.9383)
+    assert not cells["row"].str.contains("published").loc[cells["attack"] == "real_noise_em"].any()
+    markdown = catalog.load("report.robustness_tables_md")
+    assert "### MIT-BIH, MLP · pgd_nsr · Accuracy (class-balanced)" in markdown
+    assert "| model | 0 | 0.05 | ACC_robust |" in markdown
+
+    per_class = catalog.load("report.per_class_tables")
+    row = table_row(per_class, "MIT-BIH, MLP · pgd_nsr · per-class", "eps 0.05 · CE (ce_mlp)")
+    for cls, stats in metrics["curve"][1]["per_class"].items():
+        assert row[f"{cls} sensitivity"] == pytest.approx(stats["sensitivity"], abs=1e-12)
+        assert row[f"{cls} specificity"] == pytest.approx(stats["specificity"], abs=1e-12)
+    noise = catalog.load("ce_mlp.real_noise_em.metrics")
+    row = table_row(per_class, "MIT-BIH, MLP · real_noise_em · per-class", "snr_db 0 dB · CE (ce_mlp)")
+    assert row["accuracy"] == pytest.approx(noise["curve"][1]["accuracy"], abs=1e-12)
+
+
+def test_figures_are_png_files_for_every_stored_evaluation(reported):
+    files = {name: {p.name: p for p in paths} for name, paths in figure_files(reported).items()}
+    assert {"mitdb_mlp__pgd_nsr.png", "mitdb_mlp__sap.png", "mitdb_mlp__real_noise_em.png",
+            "mitdb_cnn__pgd_nsr.png"} <= set(files["curve"])
+    assert {"mitdb_mlp__pgd_nsr__ce_mlp.png", "mitdb_mlp__sap__ce_mlp.png", "mitdb_mlp__real_noise_em__ce_mlp.png",
+            "mitdb_cnn__pgd_nsr__ce_cnn.png"} <= set(files["example"])
+    assert {"mitdb_mlp__ce_mlp.png", "mitdb_cnn__ce_cnn.png"} <= set(files["training"])
+    for paths in files.values():
+        for path in paths.values():
+            content = path.read_bytes()
+            assert content.startswith(PNG_SIGNATURE) and len(content) > 5_000, path
+    assert "mitdb_cnn__nsr_cnn.png" not in files["training"]  # nsr_cnn is never trained in the test project
+
+
+def test_html_embeds_every_figure_and_names_the_input_versions(reported):
+    page = latest(reported, "data/08_reporting/report/report.html").read_text()
+    n_figures = sum(len(paths) for paths in figure_files(reported).values())
+    assert page.count('src="data:image/png;base64,') == n_figures > 0
+    assert "<script" not in page and 'src="http' not in page and "href=\"http" not in page  # opens with no server
+    metrics_version = reported.versions("data/08_reporting/attacks/ce_mlp/pgd_nsr.json")[-1]
+    history_version = reported.versions("data/08_reporting/training/ce_mlp_history.csv")[-1]
+    assert metrics_version in page and history_version in page
+    inventory = reported.catalog().load("report.inventory")
+    assert {"dataset": "ce_mlp.pgd_nsr.metrics", "version": metrics_version} in [
+        {k: i[k] for k in ("dataset", "version")} for i in inventory["inputs"]]
+    for item in inventory["inputs"]:
+        assert item["version"] in page
+
+
+def test_missing_evaluations_are_listed_with_the_commands_that_produce_them(reported):
+    inventory = reported.catalog().load("report.inventory")
+    missing = {m["dataset"]: m for m in inventory["missing"]}
+    assert missing["ce_cnn.sap.metrics"]["filepath"].endswith("data/08_reporting/attacks/ce_cnn/sap.json")
+    assert missing["ce_cnn.sap.metrics"]["command"] == "kedro run --pipeline=attack --namespaces=ce_cnn.sap"
+    assert missing["nsr_cnn.history"]["command"] == "kedro run --pipeline=train_nsr --nodes=nsr_cnn.train"
+    assert "ce_mlp.pgd_nsr.metrics" not in missing
+    page = latest(reported, "data/08_reporting/report/report.html").read_text()
+    assert "ce_cnn.sap.metrics" in page and "--namespaces=ce_cnn.pgd,ce_cnn.fgsm,ce_cnn.bim," in page
+
+    with pytest.raises(EcgDataError) as error:
+        reported.run("report", runtime_params={"report": {"strict": True}})
+    message = str(error.value)
+    assert re.search(r"^  - ce_cnn\.sap\.metrics: \S+/data/08_reporting/attacks/ce_cnn/sap\.json$", message, re.M)
+    assert re.search(r"^  kedro run --pipeline=attack --namespaces=ce_cnn\.pgd,ce_cnn\.fgsm,\S*ce_cnn\.sap,", message, re.M)
+    with pytest.raises(EcgDataError, match=r"run\(s\) \['ce_mpl'\] are not trained or evaluated by any pipeline"):
+        reported.run("report", runtime_params={"report": {"families": {"mitdb_mlp": {"runs": {"ce_mpl": "CE"}}}}})
+
+
+def test_commands_for_absent_artifacts():
+    from ecg_pipeline.pipelines.report.nodes import Producers
+
+    producers = Producers(evaluated_runs=("ce_mlp",), trained_runs={"ce_mlp": "train_ce", "nsr_mlp": "train_nsr"},
+                          attacks=("pgd", "sap"))
+    assert producers.produces("ce_mlp.sap.examples") and not producers.produces("nsr_mlp.pgd.metrics")
+    assert producers.commands(["ce_mlp.pgd.metrics", "ce_mlp.pgd.examples", "ce_mlp.sap.metrics", "nsr_mlp.pgd.metrics",
+                               "nsr_mlp.history"]) == [
+        "kedro run --pipeline=attack --namespaces=ce_mlp.pgd,ce_mlp.sap",
+        "kedro run --pipeline=attack --namespaces=nsr_mlp.pgd   # the attack pipeline does not evaluate 'nsr_mlp' yet: "
+        "add it to model_runs() in src/ecg_pipeline/pipelines/attack/pipeline.py first",
+        "kedro run --pipeline=train_nsr --nodes=nsr_mlp.train",
+    ]
+
+
+def test_a_plotting_parameter_change_rebuilds_the_report_from_stored_artifacts(reported):
+    stored = ["data/08_reporting/attacks/ce_mlp/pgd_nsr.json", "data/06_models/ce_mlp.pt"]
+    before = {path: reported.versions(path) for path in stored}
+    reported.run("report", runtime_params={"report": {"figure": {"dpi": 30, "width": 10.0}}})
+    assert {path: reported.versions(path) for path in stored} == before  # nothing upstream recomputed
+    assert png_width(latest(reported, "data/08_reporting/report/figures/curve") / "mitdb_mlp__pgd_nsr.png") == 300
+
+
+def test_from_nodes_rebuilds_the_page_from_stored_figures(reported):
+    figures_before = reported.versions("data/08_reporting/report/figures/curve")
+    pages_before = reported.versions("data/08_reporting/report/report.html")
+    reported.run("report", from_nodes=["report.html"])
+    assert reported.versions("data/08_reporting/report/figures/curve") == figures_before
+    assert len(reported.versions("data/08_reporting/report/report.html")) == len(pages_before) + 1
+    page = latest(reported, "data/08_reporting/report/report.html").read_text()
+    assert figures_before[-1] in page  # the page says which figure version it embeds
+
+
+def test_load_versions_pins_an_older_model_and_an_older_evaluation(reported):
+    oldest_model = reported.versions("data/06_models/ce_mlp.pt")[0]
+    reported.run("attack", namespaces=["ce_mlp.pgd_nsr"], load_versions={"ce_mlp.model": oldest_model})
+    older, newer = reported.versions("data/08_reporting/attacks/ce_mlp/pgd_nsr.json")[-2:]
+    reported.run("report", load_versions={"ce_mlp.pgd_nsr.metrics@report": older})
+    inventory = reported.catalog().load("report.inventory")
+    versions = {i["dataset"]: i["version"] for i in inventory["inputs"]}
+    assert versions["ce_mlp.pgd_nsr.metrics"] == older != newer
+    assert older in latest(reported, "data/08_reporting/report/report.html").read_text()
+
+
+def test_only_missing_outputs_runs_only_what_is_not_stored(reported):
+    report_outputs = ["data/08_reporting/report/report.html", "data/08_reporting/report/figures/curve"]
+    before = {path: reported.versions(path) for path in report_outputs}
+    reported.run("report", only_missing_outputs=True)
+    assert {path: reported.versions(path) for path in report_outputs} == before
+    evaluated = reported.versions("data/08_reporting/attacks/ce_mlp/pgd_nsr.json")
+    assert reported.versions("data/08_reporting/attacks/ce_mlp/cw_linf.json") == []
+    reported.run("attack", namespaces=["ce_mlp.pgd_nsr", "ce_mlp.cw_linf"], only_missing_outputs=True)
+    assert reported.versions("data/08_reporting/attacks/ce_mlp/pgd_nsr.json") == evaluated
+    assert len(reported.versions("data/08_reporting/attacks/ce_mlp/cw_linf.json")) == 1
+
+
+def test_report_renders_in_headless_chromium(reported, tmp_path):
+    from matplotlib.image import imread
+
+    page = latest(reported, "data/08_reporting/report/report.html")
+    shot = tmp_path / "report.png"
+    chromium("--hide-scrollbars", "--window-size=1280,4000", f"--screenshot={shot}", page.as_uri())
+    image = imread(shot)
+    assert image.shape[:2] == (4000, 1280)
+    dark = (image[..., :3].mean(axis=2) < 0.5).mean()
+    assert dark > 0.01  # text, tables and figures drawn, not a blank page
+    dom = chromium("--dump-dom", page.as_uri()).decode()
+    assert dom.count("<img") == page.read_text().count("<img") > 0
+
+
+def test_kedro_viz_build_shows_every_pipeline_and_the_report_inputs(reported):
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(reported.path)
+    registered = set(pipelines)
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONPATH": absolute_pythonpath()}
+    build = reported.path / "build"
+    shutil.rmtree(build, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "kedro", "viz", "build"], cwd=reported.path, env=env, check=True,
+                   capture_output=True, timeout=300)
+    main = json.loads((build / "api" / "main").read_text())
+    assert {p["id"] for p in main["pipelines"]} == registered
+    report = json.loads((build / "api" / "pipelines" / "report").read_text())
+    datasets = {n["name"]: n for n in report["nodes"] if n["type"] == "data"}
+    # One dataset node between the attack that writes it and the report that reads it.
+    assert {"attack", "report"} <= set(datasets["ce_mlp.pgd_nsr.metrics"]["pipelines"])
+    assert {"train_ce", "report"} <= set(datasets["ce_cnn.history"]["pipelines"])
+    with http_server(build) as url:
+        dom = chromium("--virtual-time-budget=15000", "--dump-dom", f"{url}/?pid=report").decode()
+    for name in registered:
+        assert f">{name}<" in dom, f"pipeline {name} not in the rendered lineage site"
+    assert "ce_mlp.pgd_nsr.metrics" in dom and "ce_cnn.history" in dom
+
+
+def test_notebook_runs_top_to_bottom_on_the_stored_artifacts(reported, project_root, monkeypatch):
+    import nbclient
+    import nbformat
+
+    monkeypatch.setenv("ECG_PROJECT_PATH", str(reported.path))
+    monkeypatch.setenv("KEDRO_ENV", "ci")
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("PYTHONPATH", absolute_pythonpath())
+    notebook = nbformat.read(project_root / "notebooks" / "robustness_artifacts.ipynb", as_version=4)
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(project_root / "notebooks")}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # one curve, one adversarial example
+    assert any("CE (ce_mlp)" in o.get("data", {}).get("text/html", "") for o in outputs)  # the report's table
+    np.testing.assert_(any("metrics version" in o.get("text", "") for o in outputs))
+
+
+def test_report_of_a_project_with_nothing_stored_lists_everything_as_missing(empty_project):
+    empty_project.run("report")
+    page = latest(empty_project, "data/08_reporting/report/report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 3  # one "nothing stored" figure per figure set
+    assert "nothing_stored" in page
+    assert "kedro run --pipeline=train_ce --nodes=ce_mlp.train" in page
+    assert "kedro run --pipeline=attack --namespaces=ce_mlp.pgd_nsr,ce_mlp.pgd," in page
+    assert empty_project.catalog().load("report.robustness_tables").empty
