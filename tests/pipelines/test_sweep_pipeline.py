@@ -49,6 +49,9 @@ def swept(kedro_project):
     kedro_project.run("data_processing", only_missing_outputs=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KEDRO_ENV", "ci")  # the ci sweep: two members
+        # This pytest process has already trained models: its OpenMP threads make forked workers hang
+        # (a CLI run forks before any torch work and is fine). Kedro's own switch picks spawn.
+        mp.setenv("KEDRO_MP_CONTEXT", "spawn")
         mp.chdir(kedro_project.path)  # pipelines read ./conf when registered, as under `kedro run`
         kedro_project.run("sweep", namespaces=["nsr_mlp_sweep"], runner=ParallelRunner(max_workers=2))
     return kedro_project

@@ -8,8 +8,6 @@ clean and adversarial versions of a few beats per class, for the report's figure
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import pandas as pd
 from kedro.pipeline import Node, Pipeline
@@ -20,6 +18,8 @@ from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.defenses.batches import Batches
 from ecg_pipeline.runtime import resolve_device, torch_threads
 from ecg_pipeline.evaluation.robustness import evaluate_attack
+
+from .params import bound_node_function
 
 EVALUATION_KEYS = {"attack", "grid", "grid_param", "params", "eps", "bounds", "eps_max", "per_class", "batch_size",
                    "seed", "keep_per_class", "device", "progress", "noise_record", "noise_channel",
@@ -77,7 +77,7 @@ def attack_pipeline(run: str, attack: str, *, split: str = "mitdb_test", suffix:
     needs_noise = attack.startswith("real_noise")
     inputs = ["model", "data", "params:attack"] + (["nstdb_noise"] if needs_noise else [])
 
-    template = Pipeline([Node(partial(_evaluate_node, name=name), inputs, ["metrics", "examples"], name="evaluate")])
+    template = Pipeline([Node(bound_node_function(_evaluate_node, name=name), inputs, ["metrics", "examples"], name="evaluate")])
     return Pipeline(
         template,
         namespace=name,

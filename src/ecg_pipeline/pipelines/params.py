@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from functools import partial, update_wrapper
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,3 +20,10 @@ def call_with_params(func: Callable[..., Any], *args: Any, params: Mapping[str, 
             options = [n for n, p in accepted.items() if p.kind is p.KEYWORD_ONLY]
             raise EcgDataError(f"parameters '{section}': unknown key(s) {unknown}; {func.__name__} accepts {options}")
     return func(*args, **params)
+
+
+def bound_node_function(func: Callable[..., Any], **bound: Any) -> Callable[..., Any]:
+    """``func`` with keyword arguments fixed, for a Node: a ``functools.partial`` of a module-level
+    function (unlike a closure it pickles, which ``ParallelRunner`` needs) that keeps ``func``'s name
+    for logs and kedro-viz."""
+    return update_wrapper(partial(func, **bound), func)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,8 @@ from ecg_pipeline.defenses.objectives import build_objective
 from ecg_pipeline.defenses.trainer import fingerprint, train
 from ecg_pipeline.models import build_model
 from ecg_pipeline.models.registry import model_spec
+
+from .params import bound_node_function
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +110,10 @@ def training_pipeline(run: str, *, train: str = "mitdb_train_balanced", validati
 
     Parameters come from ``params:<params_from or run>``, with ``overrides`` (dotted keys) applied:
     that is how a sweep member shares its base run's settings and changes one value.
-    The node function is a ``functools.partial`` of a module-level function so that it pickles
-    (``ParallelRunner`` ships nodes to worker processes).
+    The node function pickles (``ParallelRunner`` ships nodes to worker processes): see
+    :func:`~ecg_pipeline.pipelines.params.bound_node_function`.
     """
-    node_func = partial(_train_node, run_name=run, overrides=overrides)
+    node_func = bound_node_function(_train_node, run_name=run, overrides=overrides)
     template = Pipeline([Node(node_func, ["train", "validation", "checkpoints", "params:training"], ["model", "history"],
                               name="train")])
     return Pipeline(

@@ -27,7 +27,6 @@ rebuilds the page from stored figures alone.
 from __future__ import annotations
 
 import warnings
-from functools import partial
 
 from kedro.pipeline import Node, Pipeline
 
@@ -36,6 +35,7 @@ from ..train_adv.pipeline import RUNS as ADV_RUNS
 from ..train_ce.pipeline import RUNS as CE_RUNS
 from ..train_jacob.pipeline import RUNS as JACOB_RUNS
 from ..train_nsr.pipeline import RUNS as NSR_RUNS
+from ..params import bound_node_function
 from . import nodes
 
 PRODUCERS = nodes.Producers(
@@ -65,10 +65,7 @@ def report_inputs(producers: nodes.Producers = PRODUCERS) -> dict[str, list[str]
 def _node(func, inputs: dict[str, str], outputs, name: str, *, reads_params: bool = True) -> Node:
     """Node ``report.<name>``; a node that reads params:report also gets the producers (for its commands)."""
     if reads_params:
-        # A partial of a module-level function (not a closure) so that the node pickles for ParallelRunner.
-        bound = partial(func, producers=PRODUCERS)
-        bound.__name__ = func.__name__  # what logs and kedro-viz show
-        func, inputs = bound, {"params": "params:report", **inputs}
+        func, inputs = bound_node_function(func, producers=PRODUCERS), {"params": "params:report", **inputs}
     with warnings.catch_warnings():
         # The project's dataset names are dotted on purpose (<run>.<attack>.metrics, the namespaces of
         # their producers); Kedro warns about dots in names given to a Node directly.

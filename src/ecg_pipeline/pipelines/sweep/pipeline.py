@@ -7,13 +7,12 @@ the members (``<s>.selection``) and saves the winner as ``<s>.model``. Members a
 so ``--runner=ParallelRunner`` trains them side by side.
 """
 
-from functools import partial
-
 from kedro.pipeline import Node, Pipeline
 
 from ecg_pipeline.evaluation.selection import member_name
 
 from ..attack_evaluation import attack_pipeline
+from ..params import bound_node_function
 from ..training import training_pipeline
 from .nodes import read_sweeps, select_member
 
@@ -32,7 +31,7 @@ def sweep_pipeline(name: str, spec: dict) -> Pipeline:
         metrics.append(f"{run}.{SELECTION_ATTACK}_validation.metrics")
         models.append(f"{run}.model")
     select = Node(
-        partial(select_member, sweep=name, names=list(values), values=values, vary=spec["vary"],
+        bound_node_function(select_member, sweep=name, names=list(values), values=values, vary=spec["vary"],
                 criterion=spec.get("criterion", "acc_robust_balanced")),
         metrics + models, [f"{name}.selection", f"{name}.model"], name="select", namespace=name, tags=("sweep", name),
     )
