@@ -1,11 +1,11 @@
 """``train_nsr``: NSR-regularised training (seed 001 eq. 7) of the MIT-BIH MLP (beta 0.4) and CNN (beta 0.3),
-and of the MLP with the authors' code reduction (``nsr_mlp_code``)."""
+and of both with the authors' code reduction (``nsr_mlp_code``, ``nsr_cnn_code``)."""
 
 from kedro.pipeline import Pipeline
 
 from ..training import training_pipeline
 
-RUNS = ("nsr_mlp", "nsr_cnn", "nsr_mlp_code")  # nsr_mlp_code: the authors' code reduction of eq. (7)
+RUNS = ("nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code")  # *_code: the authors' code reduction of eq. (7)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
