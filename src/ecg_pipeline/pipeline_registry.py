@@ -1,17 +1,34 @@
-"""Project pipelines. Each stage runs alone (`kedro run --pipeline=<name>`); `data_processing` chains them."""
+"""Project pipelines: the data stages, and the families, attacks, sweeps and report of the one declaration
+(``conf/base/parameters_training.yml``, ``parameters_attack.yml``, ``parameters_sweeps.yml``)."""
 
 from __future__ import annotations
 
-from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 DEFAULT_PIPELINE = "data_processing"
 
 
+def build_pipelines(declaration=None) -> dict[str, Pipeline]:
+    """Every pipeline of the project, built from ``declaration`` (default: the project's configuration)."""
+    from ecg_pipeline.pipelines import attack, data_processing, ingestion, padding_masking, report, resampling
+    from ecg_pipeline.pipelines import segmentation, sweep, training
+    from ecg_pipeline.pipelines.declaration import load_declaration
+
+    declaration = declaration or load_declaration()
+    return {
+        "ingestion": ingestion.create_pipeline(),
+        "segmentation": segmentation.create_pipeline(),
+        "resampling": resampling.create_pipeline(),
+        "padding_masking": padding_masking.create_pipeline(),
+        "data_processing": data_processing.create_pipeline(),
+        **training.create_pipelines(declaration),
+        "sweep": sweep.create_pipeline(declaration),
+        "attack": attack.create_pipeline(declaration),
+        "report": report.create_pipeline(declaration),
+    }
+
+
 def register_pipelines() -> dict[str, Pipeline]:
-    pipelines = find_pipelines(raise_errors=True)
-    # Kedro loads only the requested pipelines for `--pipeline=x`; `__default__` is there only
-    # when all of them were loaded.
-    if "__default__" in pipelines:
-        pipelines["__default__"] = pipelines[DEFAULT_PIPELINE]
+    pipelines = build_pipelines()
+    pipelines["__default__"] = pipelines[DEFAULT_PIPELINE]
     return pipelines

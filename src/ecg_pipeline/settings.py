@@ -13,9 +13,9 @@ CONFIG_LOADER_ARGS["merge_strategy"] = {
     "globals": "soft",
 }
 
-from ecg_pipeline.hooks import MissingInputsHook  # noqa: E402
+from ecg_pipeline.hooks import DeclarationHook, MissingInputsHook  # noqa: E402
 
-HOOKS = (MissingInputsHook(),)
+HOOKS = (DeclarationHook(), MissingInputsHook())
 
 # kedro-viz (a test dependency) would rewrite .viz/stats.json on every run, tests included.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

@@ -6,6 +6,7 @@ from ecg_pipeline.data.balance import cap_per_class
 from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.data.splits import split_beats
 from ecg_pipeline.defenses.batches import Batches
+from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import CrossEntropy, build_objective
 from ecg_pipeline.defenses.trainer import CHECKPOINT_FILE, TrainingDiverged, train
 from ecg_pipeline.runtime import resolve_device
@@ -25,8 +26,9 @@ def _state(model):
 def _fit(sets, epochs, checkpoint_dir=None, objective=None, **kw):
     torch.manual_seed(0)
     model = build_model("mlp")
-    return train(model, *sets, objective=objective or CrossEntropy(), epochs=epochs, batch_size=64, seed=0,
-                 device="cpu", checkpoint_dir=checkpoint_dir, run_fingerprint="test", progress=False, **kw)
+    config = TrainingConfig(epochs=epochs, batch_size=64, seed=0, device="cpu", progress=False, **kw)
+    return train(model, *sets, config, objective=objective or CrossEntropy(), checkpoint_dir=checkpoint_dir,
+                 run_fingerprint="test")
 
 
 def test_training_learns_and_logs_history(small_sets):
@@ -86,7 +88,7 @@ def test_bad_configuration_errors(small_sets):
         _fit(small_sets, 1, optimizer="adagrad2")
     with pytest.raises(EcgDataError, match="unknown training objective 'mixup'"):
         build_objective("mixup")
-    with pytest.raises(EcgDataError, match="epochs must be a positive integer"):
+    with pytest.raises(EcgDataError, match=r"'training.epochs': expected a positive integer, got 0"):
         _fit(small_sets, 0)
     assert resolve_device("auto").type in ("cpu", "cuda")
 

@@ -56,3 +56,15 @@ def kedro_project(tmp_path_factory, project_root, shared_data) -> KedroProject:
 def empty_project(tmp_path, project_root, shared_data) -> KedroProject:
     """A project copy with nothing produced yet."""
     return new_project(tmp_path, project_root, shared_data)
+
+
+@pytest.fixture(scope="session")
+def base_parameters(project_root):
+    """The merged parameters of conf/base alone (what a project with no local overrides declares)."""
+    from kedro.config import OmegaConfigLoader
+
+    from ecg_pipeline.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(conf_source=str(project_root / "conf"), env="base",
+                               **{**CONFIG_LOADER_ARGS, "default_run_env": "base"})
+    return loader["parameters"]

@@ -1,5 +1,5 @@
-"""The one exception type for bad input data or parameters."""
+"""Moved to :mod:`ecg_pipeline.errors`."""
 
+from ecg_pipeline.errors import EcgDataError
 
-class EcgDataError(ValueError):
-    """Bad input: the message names the record, file, class or parameter and what was expected."""
+__all__ = ["EcgDataError"]

@@ -23,7 +23,8 @@ kedro-viz see one dataset, written by its producer and read by the report:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError, Version, VersionNotFoundError, get_filepath_str
@@ -38,7 +39,17 @@ class StoredArtifact:
     filepath: str            # the file read, or the (unversioned) path where it was expected
     version: str | None      # the version folder read (None: unversioned, or absent)
     present: bool
-    data: Any = None
+    data: Any = field(default=None, repr=False)
+    versions: tuple[str, ...] = ()                      # every stored version, oldest first (when known)
+    reader: Callable[[str], StoredArtifact] | None = field(default=None, repr=False, compare=False)
+
+    def at(self, version: str) -> StoredArtifact:
+        """The same artifact at another stored ``version`` (an error lists the stored ones)."""
+        if version == self.version:
+            return self
+        if self.reader is None or version not in self.versions:
+            raise DatasetError(f"{self.filepath}: version {version!r} is not stored; stored versions: {list(self.versions)}")
+        return self.reader(version)
 
 
 class OptionalDataset(FsspecFileDataset[StoredArtifact, Any]):

@@ -30,6 +30,7 @@ from ecg_pipeline.evaluation.metrics import classification_metrics
 from ecg_pipeline.runtime import resolve_device, torch_threads
 
 from .batches import Batches
+from .config import TrainingConfig
 
 log = logging.getLogger(__name__)
 
@@ -92,28 +93,17 @@ def train(
     model: nn.Module,
     train_data: Batches,
     validation_data: Batches | None,
+    config: TrainingConfig,
     *,
     objective: Callable,
-    epochs: int,
-    batch_size: int = 128,
-    optimizer: str = "adamax",
-    lr: float = 1e-3,
-    optimizer_args: dict | None = None,
-    seed: int = 0,
-    device: str = "auto",
     checkpoint_dir: str | Path | None = None,
     run_fingerprint: str = "",
-    max_batches_per_epoch: int | None = None,
-    progress: bool = True,
     run_name: str = "training",
-    num_threads: int | None = None,
 ) -> tuple[nn.Module, list[dict]]:
-    """Train ``model`` in place for ``epochs`` epochs; returns the model (eval mode) and per-epoch history."""
-    with torch_threads(num_threads):
-        return _train(model, train_data, validation_data, objective=objective, epochs=epochs, batch_size=batch_size,
-                      optimizer=optimizer, lr=lr, optimizer_args=optimizer_args, seed=seed, device=device,
-                      checkpoint_dir=checkpoint_dir, run_fingerprint=run_fingerprint,
-                      max_batches_per_epoch=max_batches_per_epoch, progress=progress, run_name=run_name)
+    """Train ``model`` in place as ``config`` says; returns the model (eval mode) and per-epoch history."""
+    with torch_threads(config.num_threads):
+        return _train(model, train_data, validation_data, config, objective=objective, checkpoint_dir=checkpoint_dir,
+                      run_fingerprint=run_fingerprint, run_name=run_name)
 
 
 def descend(loss: torch.Tensor, opt: torch.optim.Optimizer, weights: list[torch.Tensor]) -> None:
@@ -127,17 +117,14 @@ def descend(loss: torch.Tensor, opt: torch.optim.Optimizer, weights: list[torch.
     opt.step()
 
 
-def _train(model, train_data, validation_data, *, objective, epochs, batch_size, optimizer, lr, optimizer_args, seed,
-           device, checkpoint_dir, run_fingerprint, max_batches_per_epoch, progress, run_name):
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise EcgDataError(f"{name} must be a positive integer, got {value!r}")
-    if not lr > 0:
-        raise EcgDataError(f"lr must be > 0, got {lr}")
-    dev = resolve_device(device)
+def _train(model, train_data, validation_data, config: TrainingConfig, *, objective, checkpoint_dir, run_fingerprint,
+           run_name):
+    epochs, batch_size, seed, progress = config.epochs, config.batch_size, config.seed, config.progress
+    max_batches_per_epoch = config.max_batches_per_epoch
+    dev = resolve_device(config.device)
     torch.manual_seed(seed)
     model.to(dev)
-    opt = build_optimizer(optimizer, model.parameters(), lr=lr, **(optimizer_args or {}))
+    opt = build_optimizer(config.optimizer, model.parameters(), lr=config.lr, **(config.optimizer_args or {}))
     weights = [p for p in model.parameters() if p.requires_grad]
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -62,29 +62,24 @@ def inputs_html(inputs: list[dict]) -> str:
 
 
 def coverage_html(coverage: list[dict]) -> str:
-    """Attacks x models: which evaluations the report found."""
+    """One row per model: how many of its attacks are stored, which are not, and the one command that adds them."""
     if not coverage:
-        return ""
-    attacks = list(coverage[0]["attacks"])
-    head = "".join(f"<th>{html.escape(c['family'])}<br>{html.escape(c['label'])} ({html.escape(c['run'])})</th>"
-                   for c in coverage)
-    rows = "".join(
-        f"<tr><td>{html.escape(a)}</td>"
-        + "".join("<td>&#10003;</td>" if c["attacks"][a] else '<td class="absent">missing</td>' for c in coverage)
-        + "</tr>" for a in attacks
-    )
-    return f'<div class="wide"><table><thead><tr><th>attack</th>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
-
-
-def missing_html(missing: list[dict], commands: list[str]) -> str:
-    """The absent artifacts: the commands that produce them, then (folded) every artifact and its path."""
-    if not missing:
-        return '<p class="note">Every requested artifact was found.</p>'
-    items = "".join(f"<li><b>{html.escape(m['dataset'])}</b>: {html.escape(m['filepath'])}</li>" for m in missing)
-    return (f'<div class="missing"><p><b>{len(missing)} requested artifact(s) have not been produced;</b> '
-            "the report leaves them out. These commands produce them:</p>"
-            f"<pre>{html.escape(chr(10).join(commands))}</pre>"
-            f"<details><summary>every missing artifact and its file</summary><ul>{items}</ul></details></div>")
+        return '<p class="note">No model runs are declared.</p>'
+    rows = []
+    for c in coverage:
+        n = len(c["attacks"])
+        if c["missing"]:
+            missing = ", ".join(c["missing"]) if len(c["missing"]) < n else "all"
+            rows.append(f'<tr><td>{html.escape(c["label"])} ({html.escape(c["run"])})</td><td>{n - len(c["missing"])} / {n}</td>'
+                        f'<td class="absent">{html.escape(missing)}</td><td><code>{html.escape(c["command"])}</code></td></tr>')
+        else:
+            rows.append(f'<tr><td>{html.escape(c["label"])} ({html.escape(c["run"])})</td><td>{n} / {n}</td>'
+                        "<td>&#10003;</td><td></td></tr>")
+    incomplete = sum(1 for c in coverage if c["missing"])
+    note = (f'<p class="note">{incomplete} of {len(coverage)} models lack evaluations; the report leaves them out. '
+            "One command per model adds them.</p>" if incomplete else '<p class="note">Every declared evaluation is stored.</p>')
+    return (note + '<div class="wide"><table><thead><tr><th>model</th><th>attacks stored</th><th>not evaluated yet</th>'
+            f'<th>command</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def page(title: str, sections: list[tuple[str, str]], subtitle: str = "") -> str:

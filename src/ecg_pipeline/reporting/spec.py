@@ -1,22 +1,35 @@
-"""What a report shows, read from ``params:report`` (``conf/base/parameters_report.yml``)."""
+"""What a report shows: ``params:report`` (``conf/base/parameters_report.yml``) over the declared model runs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
-REPORT_KEYS = {"strict", "families", "attacks", "per_class", "examples", "beat", "figure"}
+REPORT_KEYS = {"strict", "groups", "runs", "attacks", "pin", "per_class", "examples", "beat", "figure"}
 
 
 @dataclass(frozen=True)
-class Family:
-    """Models of one dataset and architecture, compared with each other (one figure / table per attack)."""
+class ModelRun:
+    """A model run as the report knows it (from the project's declaration)."""
+
+    run: str
+    label: str                    # name in legends and tables, e.g. "0.4NSR" (seed 001's row names)
+    data: str                     # e.g. "mitdb"
+    data_title: str               # e.g. "MIT-BIH"
+    model: str                    # model registry name, e.g. "mlp"
+    attacks: tuple[str, ...]      # the attacks that judge it (the attack pipeline's instances)
+    train_command: str            # what produces its model
+
+
+@dataclass(frozen=True)
+class Group:
+    """Runs of one dataset and architecture, compared with each other (one figure / table per attack)."""
 
     key: str                      # e.g. "mitdb_mlp"; also the key of seed 001's published tables
     title: str                    # e.g. "MIT-BIH, MLP"
-    runs: dict[str, str]          # run (namespace) -> label in legends and tables, e.g. {"nsr_mlp": "0.4NSR"}
+    runs: dict[str, str]          # run (namespace) -> label, e.g. {"nsr_mlp": "0.4NSR"}
 
 
 @dataclass(frozen=True)
@@ -29,9 +42,11 @@ class FigureStyle:
 
 @dataclass(frozen=True)
 class ReportSpec:
-    families: tuple[Family, ...]
+    groups: tuple[Group, ...]
     attacks: tuple[str, ...]
-    strict: bool = False                                    # a requested artifact that is absent stops the run
+    model_runs: tuple[ModelRun, ...] = ()                   # the runs shown, report order
+    strict: bool = False                                    # a declared evaluation that is not stored stops the run
+    pin: dict[str, str] = field(default_factory=dict)       # "<run>.<attack>" -> version to read instead of the newest
     per_class: dict[str, list[float]] = field(default_factory=dict)   # grid_param -> strengths in the per-class tables
     examples: dict[str, Any] = field(default_factory=dict)  # grid_param -> strength drawn; "beats": beats per figure
     fs_hz: float = 125.0                                    # sampling rate of the stored beats (time axis)
@@ -40,30 +55,69 @@ class ReportSpec:
 
     @property
     def runs(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(run for family in self.families for run in family.runs))
+        return tuple(r.run for r in self.model_runs)
 
     @classmethod
-    def from_params(cls, params: dict) -> ReportSpec:
+    def from_params(cls, params: dict, model_runs: tuple[ModelRun, ...] | list[ModelRun]) -> ReportSpec:
+        """The report over ``model_runs`` (every declared model run), narrowed and laid out by ``params``."""
+        params = dict(params or {})
         unknown = sorted(set(params) - REPORT_KEYS)
         if unknown:
             raise EcgDataError(f"parameters 'report': unknown key(s) {unknown}; expected some of {sorted(REPORT_KEYS)}")
-        families = []
-        for key, family in (params.get("families") or {}).items():
-            runs = family.get("runs") if isinstance(family, dict) else None
-            if not runs or not isinstance(runs, dict):
-                raise EcgDataError(f"parameters 'report.families.{key}': expected 'runs' as a mapping run -> label, "
-                                   f"e.g. {{ce_mlp: CE}}; got {runs!r}")
-            families.append(Family(key, str(family.get("title", key)), {str(r): str(label) for r, label in runs.items()}))
-        if not families:
-            raise EcgDataError("parameters 'report.families': no family of runs to report")
+        declared = {r.run: r for r in model_runs}
+        chosen = params.get("runs")
+        if chosen is not None:
+            unknown_runs = [r for r in chosen if r not in declared]
+            if unknown_runs:
+                raise EcgDataError(f"parameters 'report.runs': {unknown_runs} are not declared model runs "
+                                   f"(declared: {list(declared)})")
+            runs = [declared[r] for r in chosen]
+        else:
+            runs = list(declared.values())
+        all_attacks = list(dict.fromkeys(a for r in runs for a in r.attacks))
+        attacks = params.get("attacks")
+        if attacks is not None:
+            unknown_attacks = [a for a in attacks if a not in all_attacks]
+            if unknown_attacks:
+                raise EcgDataError(f"parameters 'report.attacks': {unknown_attacks} judge none of the reported runs "
+                                   f"(their attacks: {all_attacks})")
+        attacks = tuple(attacks if attacks is not None else all_attacks)
         beat = params.get("beat") or {}
         return cls(
-            families=tuple(families),
-            attacks=tuple(params.get("attacks") or ()),
+            groups=_groups(runs, params.get("groups") or {}),
+            attacks=attacks,
+            model_runs=tuple(runs),
             strict=bool(params.get("strict", False)),
+            pin=_flat_pins(params.get("pin") or {}),
             per_class={k: [float(v) for v in values] for k, values in (params.get("per_class") or {}).items()},
             examples=dict(params.get("examples") or {}),
             fs_hz=float(beat.get("fs_hz", 125.0)),
             amplitude=str(beat.get("amplitude", "normalised amplitude")),
             style=FigureStyle(**(params.get("figure") or {})),
         )
+
+
+def _groups(runs: list[ModelRun], declared: dict) -> tuple[Group, ...]:
+    """Runs grouped by (data, model): a declared group's key and title where one matches, else ``<data>_<model>``."""
+    by_match = {}
+    for key, group in declared.items():
+        if not isinstance(group, dict) or "data" not in group or "model" not in group:
+            raise EcgDataError(f"parameters 'report.groups.{key}': expected {{title, data, model}}, got {group!r}")
+        by_match[(group["data"], group["model"])] = (key, str(group.get("title", key)))
+    groups: dict[str, tuple[str, dict[str, str]]] = {}
+    for run in runs:
+        key, title = by_match.get((run.data, run.model), (f"{run.data}_{run.model}", f"{run.data_title}, {run.model}"))
+        groups.setdefault(key, (title, {}))[1][run.run] = run.label
+    return tuple(Group(key, title, members) for key, (title, members) in groups.items())
+
+
+def _flat_pins(pins: dict, prefix: str = "") -> dict[str, str]:
+    """``{run: {attack: version}}`` (how ``--params=report.pin.<run>.<attack>=<version>`` nests) -> ``{"run.attack": version}``."""
+    flat = {}
+    for key, value in pins.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            flat.update(_flat_pins(value, name))
+        else:
+            flat[name] = str(value)
+    return flat

@@ -1,3 +1,5 @@
-from .pipeline import create_pipeline
+"""The attack-evaluation template and the ``attack`` pipeline (every model run x the attacks that judge it)."""
 
-__all__ = ["create_pipeline"]
+from .pipeline import attack_pipeline, create_pipeline
+
+__all__ = ["attack_pipeline", "create_pipeline"]

@@ -1,138 +1,71 @@
 """Thin adapters between the catalog and :mod:`ecg_pipeline.reporting`.
 
-Every node receives ``params:report`` and the stored artifacts it may show, by dataset name
-(``ce_mlp.pgd.metrics`` -> :class:`~ecg_pipeline.datasets.StoredArtifact`), and reports on the ones
-``params:report`` asks for. A requested artifact that is absent is left out and listed, with the
-command that produces it, in the report's inventory and HTML; with ``report.strict: true`` it is an
-error instead.
+Every node receives ``params:report``, the declared model runs (bound when pipelines are registered)
+and the stored artifacts as collections (``attack_evaluations``, ``attack_examples``,
+``training_histories``: ``{"<run>.<attack>" or "<run>": StoredArtifact}``, newest version unless
+``report.pin`` names another). Sections are built from what is stored; what a declared run lacks is
+listed in one table, one row and one command per model (``report.strict: true``: an error instead).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pandas as pd
 
-from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.datasets.optional import StoredArtifact
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.reporting import figures, html, tables
 from ecg_pipeline.reporting.published import published_curve
-from ecg_pipeline.reporting.spec import Family, ReportSpec
+from ecg_pipeline.reporting.spec import Group, ModelRun, ReportSpec
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Producers:
-    """Which pipeline produces each artifact the report can read (fixed when pipelines are registered)."""
-
-    evaluated_runs: tuple[str, ...]      # runs the attack pipeline evaluates (its model_runs())
-    trained_runs: dict[str, str]         # run -> the training pipeline that trains it
-    attacks: tuple[str, ...]             # attacks the attack pipeline runs (its ATTACKS)
-
-    @property
-    def report_runs(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((*self.evaluated_runs, *self.trained_runs)))
-
-    def produces(self, dataset: str) -> bool:
-        """Whether a registered pipeline writes ``dataset`` (only those are report inputs)."""
-        parts = dataset.split(".")
-        if parts[-1] == "history":
-            return parts[0] in self.trained_runs
-        return parts[0] in self.evaluated_runs and parts[1] in self.attacks
-
-    def command(self, dataset: str) -> str:
-        """The command that produces ``dataset`` (``<run>.<attack>.metrics|examples`` or ``<run>.history``)."""
-        return self.commands([dataset])[0]
-
-    def commands(self, datasets: list[str]) -> list[str]:
-        """The fewest commands that produce ``datasets``: one attack run per model run, one training run per run."""
-        attacks_of: dict[str, list[str]] = {}
-        trained: list[str] = []
-        for dataset in datasets:
-            parts = dataset.split(".")
-            if parts[-1] == "history":
-                trained.append(parts[0])
-            elif f"{parts[0]}.{parts[1]}" not in attacks_of.setdefault(parts[0], []):
-                attacks_of[parts[0]].append(f"{parts[0]}.{parts[1]}")
-        lines = []
-        for run, namespaces in attacks_of.items():
-            line = f"kedro run --pipeline=attack --namespaces={','.join(namespaces)}"
-            if run not in self.evaluated_runs:
-                line += (f"   # the attack pipeline does not evaluate '{run}' yet: add it to model_runs() in "
-                         "src/ecg_pipeline/pipelines/attack/pipeline.py first")
-            lines.append(line)
-        for run in dict.fromkeys(trained):
-            pipeline = self.trained_runs.get(run)
-            lines.append(f"kedro run --pipeline={pipeline} --nodes={run}.train" if pipeline
-                         else f"# no registered pipeline trains '{run}'")
-        return lines
+Stored = dict[str, StoredArtifact]
 
 
-def _spec(params: dict, producers: Producers, artifacts: dict[str, StoredArtifact]) -> tuple[ReportSpec, list[dict]]:
-    """The report's parameters, checked against what the pipelines produce, and the absent artifacts among
-    ``artifacts`` (in strict mode, an error)."""
-    spec = ReportSpec.from_params(params)
-    unknown_runs = [run for run in spec.runs if run not in producers.report_runs]
-    unknown_attacks = [attack for attack in spec.attacks if attack not in producers.attacks]
-    if unknown_runs or unknown_attacks:
-        raise EcgDataError(
-            "parameters 'report': "
-            + (f"run(s) {unknown_runs} are not trained or evaluated by any pipeline (known: {list(producers.report_runs)}); "
-               if unknown_runs else "")
-            + (f"attack(s) {unknown_attacks} are not run by the attack pipeline (known: {list(producers.attacks)})"
-               if unknown_attacks else "")
-        )
-    return spec, _missing(spec, producers, artifacts)
+def _pinned(spec: ReportSpec, stored: Stored, key: str, *, strict_pin: bool = True) -> StoredArtifact | None:
+    """``stored[key]``, at the version ``report.pin`` names for it (else the newest); None when absent."""
+    artifact = stored.get(key)
+    version = spec.pin.get(key)
+    if version is None or (artifact is not None and version == artifact.version):
+        return artifact
+    if artifact is None:
+        if strict_pin:
+            raise EcgDataError(f"parameters 'report.pin.{key}': {version} is pinned but no version of {key} is stored")
+        return None
+    if not strict_pin and version not in artifact.versions:
+        return artifact
+    return artifact.at(version)
 
 
-def requested_datasets(spec: ReportSpec, producers: Producers) -> list[str]:
-    """Every artifact ``spec`` asks for, in report order."""
-    names = []
-    for family in spec.families:
-        for run in family.runs:
-            names += [f"{run}.{attack}.{kind}" for attack in spec.attacks for kind in ("metrics", "examples")]
-            if run in producers.trained_runs:
-                names.append(f"{run}.history")
-    return names
+def coverage(spec: ReportSpec, evaluations: Stored, histories: Stored) -> list[dict]:
+    """One row per reported model: which of its attacks are stored, and the one command that adds the rest."""
+    rows = []
+    for run in spec.model_runs:
+        judged = [a for a in spec.attacks if a in run.attacks]
+        stored = {a: f"{run.run}.{a}" in evaluations for a in judged}
+        missing = [a for a, found in stored.items() if not found]
+        command = None
+        if missing:
+            namespaces = run.run if len(missing) == len(judged) else ",".join(f"{run.run}.{a}" for a in missing)
+            command = f"kedro run --pipelines=attack --namespaces={namespaces}"
+            if run.run not in histories and not any(stored.values()):
+                command = f"{run.train_command} && {command}"
+        rows.append({"run": run.run, "label": run.label, "attacks": stored, "missing": missing, "command": command})
+    return rows
 
 
-def _missing(spec: ReportSpec, producers: Producers, artifacts: dict[str, StoredArtifact]) -> list[dict]:
-    """The requested artifacts of the kinds in ``artifacts`` that are absent; raises in strict mode.
-
-    A requested evaluation that no pipeline writes yet (its run is not in the attack pipeline's
-    model_runs()) is not a node input at all; it is reported as absent all the same.
-    """
-    kinds = {name.rpartition(".")[2] for name in artifacts}
-    missing = []
-    for name in requested_datasets(spec, producers):
-        if name.rpartition(".")[2] not in kinds:
-            continue
-        if not producers.produces(name):
-            missing.append({"dataset": name, "filepath": "no pipeline writes it yet", "command": producers.command(name)})
-        elif not artifacts[name].present:
-            missing.append({"dataset": name, "filepath": artifacts[name].filepath, "command": producers.command(name)})
-    if missing and spec.strict:
-        lines = "\n".join(f"  - {m['dataset']}: {m['filepath']}" for m in missing)
-        commands = "\n".join(f"  {c}" for c in producers.commands([m["dataset"] for m in missing]))
-        raise EcgDataError(f"report: {len(missing)} requested artifact(s) have not been produced "
-                           f"(report.strict is true):\n{lines}\nProduce them with:\n{commands}")
-    return missing
+def _spec(params: dict, model_runs: tuple[ModelRun, ...]) -> ReportSpec:
+    return ReportSpec.from_params(params, model_runs)
 
 
-def _stored(artifacts: dict[str, StoredArtifact], name: str) -> StoredArtifact | None:
-    """``artifacts[name]`` if it is an input of this node and is stored, else None."""
-    stored = artifacts.get(name)
-    return stored if stored is not None and stored.present else None
-
-
-def _evaluations(family: Family, attack: str, artifacts: dict[str, StoredArtifact]) -> dict:
-    """run -> (label, metrics, version) of the family's runs that have a stored evaluation of ``attack``."""
+def _evaluations(spec: ReportSpec, group: Group, attack: str, evaluations: Stored) -> dict:
+    """run -> (label, metrics, version) of the group's runs that have a stored evaluation of ``attack``."""
     found = {}
-    for run, label in family.runs.items():
-        stored = _stored(artifacts, f"{run}.{attack}.metrics")
+    for run, label in group.runs.items():
+        stored = _pinned(spec, evaluations, f"{run}.{attack}")
         if stored is not None:
             found[run] = (label, stored.data, stored.version)
     return found
@@ -158,35 +91,49 @@ def _never_empty(figures_by_name: dict, what: str, spec: ReportSpec) -> dict:
     return {NOTHING_STORED: figures.placeholder(text, spec.style)}
 
 
-def inventory(params: dict, producers: Producers, **artifacts: StoredArtifact) -> dict:
-    """The versions the report reads and the requested artifacts that are absent (with their commands)."""
-    spec, missing = _spec(params, producers, artifacts)
-    for m in missing:
-        log.warning("report: %s is absent (%s); produce it with: %s", m["dataset"], m["filepath"], m["command"])
-    requested = set(requested_datasets(spec, producers))
-    inputs = [{"dataset": name, "version": a.version, "filepath": a.filepath}
-              for name, a in sorted(artifacts.items()) if name in requested and a.present]
-    coverage = [{"family": family.title, "run": run, "label": label,
-                 "attacks": {attack: _stored(artifacts, f"{run}.{attack}.metrics") is not None for attack in spec.attacks}}
-                for family in spec.families for run, label in family.runs.items()]
-    log.info("report: %d stored artifacts read, %d requested ones absent", len(inputs), len(missing))
-    return {"built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "inputs": inputs, "missing": missing,
-            "commands": producers.commands([m["dataset"] for m in missing]), "coverage": coverage}
-
-
-def robustness_curves(params: dict, producers: Producers, **artifacts: StoredArtifact) -> dict:
-    spec, _ = _spec(params, producers, artifacts)
-    result = {}
-    for family in spec.families:
+def inventory(params: dict, evaluations: Stored, histories: Stored, *, model_runs: tuple[ModelRun, ...]) -> dict:
+    """The versions the report reads, and one row per model with evaluations still missing (with its command)."""
+    spec = _spec(params, model_runs)
+    rows = coverage(spec, evaluations, histories)
+    incomplete = [row for row in rows if row["missing"]]
+    n_declared = sum(len(row["attacks"]) for row in rows)
+    n_missing = sum(len(row["missing"]) for row in incomplete)
+    if incomplete and spec.strict:
+        lines = "\n".join(f"  {row['run']}: {', '.join(row['missing'])}\n    {row['command']}" for row in incomplete)
+        raise EcgDataError(f"report: {n_missing} declared evaluation(s) of {len(incomplete)} model(s) are not stored "
+                           f"(report.strict is true); produce them with:\n{lines}")
+    inputs = []
+    for run in spec.model_runs:
         for attack in spec.attacks:
-            evaluations = _evaluations(family, attack, artifacts)
-            if evaluations:
-                curves = {f"{label} ({run})": metrics for run, (label, metrics, _) in evaluations.items()}
-                published = {f"{label} ({run})": {metric: published_curve(family.key, attack, metric, label)
+            stored = _pinned(spec, evaluations, f"{run.run}.{attack}")
+            if stored is not None:
+                inputs.append({"dataset": f"{run.run}.{attack}.metrics", "version": stored.version,
+                               "filepath": stored.filepath})
+        if run.run in histories:
+            stored = histories[run.run]
+            inputs.append({"dataset": f"{run.run}.history", "version": stored.version, "filepath": stored.filepath})
+    if incomplete:
+        log.warning("report: %d of %d declared evaluations stored; %d model(s) lack some (listed in the report, "
+                    "one command each)", n_declared - n_missing, n_declared, len(incomplete))
+    else:
+        log.info("report: all %d declared evaluations stored", n_declared)
+    return {"built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "inputs": inputs,
+            "missing": incomplete, "coverage": rows}
+
+
+def robustness_curves(params: dict, evaluations: Stored, *, model_runs: tuple[ModelRun, ...]) -> dict:
+    spec = _spec(params, model_runs)
+    result = {}
+    for group in spec.groups:
+        for attack in spec.attacks:
+            found = _evaluations(spec, group, attack, evaluations)
+            if found:
+                curves = {f"{label} ({run})": metrics for run, (label, metrics, _) in found.items()}
+                published = {f"{label} ({run})": {metric: published_curve(group.key, attack, metric, label)
                                                   for metric in ("accuracy", "f1")}
-                             for run, (label, _, _) in evaluations.items()}
-                result[figure_name(family.key, attack)] = figures.robustness_curves(
-                    family.title, attack, curves, spec.style, published={k: v for k, v in published.items() if any(v.values())})
+                             for run, (label, _, _) in found.items()}
+                result[figure_name(group.key, attack)] = figures.robustness_curves(
+                    group.title, attack, curves, spec.style, published={k: v for k, v in published.items() if any(v.values())})
     return _never_empty(result, "robustness curves", spec)
 
 
@@ -195,69 +142,71 @@ def _csv_and_markdown(parts: list[pd.DataFrame]) -> tuple[pd.DataFrame, str]:
     return cells, tables.to_markdown(tables.layout(cells))
 
 
-def robustness_tables(params: dict, producers: Producers, **artifacts: StoredArtifact) -> tuple[pd.DataFrame, str]:
+def robustness_tables(params: dict, evaluations: Stored, *, model_runs: tuple[ModelRun, ...]) -> tuple[pd.DataFrame, str]:
     """Seed 001 Tables 4-6 layout: (cells for the CSV, Markdown)."""
-    spec, _ = _spec(params, producers, artifacts)
-    cells = [tables.robustness_cells(family.key, family.title, attack, evaluations)
-             for family in spec.families for attack in spec.attacks
-             if (evaluations := _evaluations(family, attack, artifacts))]
+    spec = _spec(params, model_runs)
+    cells = [tables.robustness_cells(group.key, group.title, attack, found)
+             for group in spec.groups for attack in spec.attacks
+             if (found := _evaluations(spec, group, attack, evaluations))]
     return _csv_and_markdown(cells)
 
 
-def per_class_tables(params: dict, producers: Producers, **artifacts: StoredArtifact) -> tuple[pd.DataFrame, str]:
+def per_class_tables(params: dict, evaluations: Stored, *, model_runs: tuple[ModelRun, ...]) -> tuple[pd.DataFrame, str]:
     """Seed 002 Table 1 layout: (cells for the CSV, Markdown)."""
-    spec, _ = _spec(params, producers, artifacts)
+    spec = _spec(params, model_runs)
     cells = []
-    for family in spec.families:
+    for group in spec.groups:
         for attack in spec.attacks:
-            evaluations = _evaluations(family, attack, artifacts)
-            if evaluations:
-                first = next(iter(evaluations.values()))[1]
+            found = _evaluations(spec, group, attack, evaluations)
+            if found:
+                first = next(iter(found.values()))[1]
                 strengths = spec.per_class.get(first["grid_param"]) or [first["grid"][-1]]
-                cells.append(tables.per_class_cells(family.key, family.title, attack, evaluations, strengths))
+                cells.append(tables.per_class_cells(group.key, group.title, attack, found, strengths))
     return _csv_and_markdown(cells)
 
 
-def adversarial_examples(params: dict, producers: Producers, **artifacts: StoredArtifact) -> dict:
+def adversarial_examples(params: dict, evaluations: Stored, examples: Stored, *,
+                         model_runs: tuple[ModelRun, ...]) -> dict:
     """One figure per (run, attack): clean beats and their attacked versions."""
-    spec, _ = _spec(params, producers, artifacts)
+    spec = _spec(params, model_runs)
     result = {}
-    for family in spec.families:
+    for group in spec.groups:
         for attack in spec.attacks:
-            for run, (label, metrics, _) in _evaluations(family, attack, artifacts).items():
-                stored = _stored(artifacts, f"{run}.{attack}.examples")
+            for run, (label, metrics, _) in _evaluations(spec, group, attack, evaluations).items():
+                stored = _pinned(spec, examples, f"{run}.{attack}", strict_pin=False)
                 if stored is None:
                     continue
                 grid_param = metrics["grid_param"]
                 strength = float(spec.examples.get(grid_param, metrics["grid"][-1]))
-                result[figure_name(family.key, attack, run)] = figures.adversarial_examples(
+                result[figure_name(group.key, attack, run)] = figures.adversarial_examples(
                     f"{label} ({run})", attack, stored.data, grid_param, strength, beats=int(spec.examples.get("beats", 3)),
                     fs_hz=spec.fs_hz, amplitude=spec.amplitude, style=spec.style)
     return _never_empty(result, "adversarial examples", spec)
 
 
-def training_curves(params: dict, producers: Producers, **artifacts: StoredArtifact) -> dict:
-    spec, _ = _spec(params, producers, artifacts)
+def training_curves(params: dict, histories: Stored, *, model_runs: tuple[ModelRun, ...]) -> dict:
+    spec = _spec(params, model_runs)
     result = {}
-    for family in spec.families:
-        for run, label in family.runs.items():
-            stored = _stored(artifacts, f"{run}.history")
+    for group in spec.groups:
+        for run, label in group.runs.items():
+            stored = histories.get(run)
             if stored is not None:
-                result[figure_name(family.key, run)] = figures.training_curves(
-                    f"{family.title}: {label} ({run}), training version {stored.version}", stored.data, spec.style)
+                result[figure_name(group.key, run)] = figures.training_curves(
+                    f"{group.title}: {label} ({run}), training version {stored.version}", stored.data, spec.style)
     return _never_empty(result, "training curves", spec)
 
 
 def _report_order(spec: ReportSpec):
     """Sort key of a figure name: families, then attacks, then runs in the order ``params:report`` lists them."""
-    order = {key: i for i, key in enumerate([*(f.key for f in spec.families), *spec.attacks, *spec.runs])}
+    order = {key: i for i, key in enumerate([*(g.key for g in spec.groups), *spec.attacks, *spec.runs])}
     return lambda name: [order.get(part, len(order)) for part in name.removesuffix(".png").split("__")]
 
 
 def html_report(params: dict, inventory: dict, robustness: pd.DataFrame, per_class: pd.DataFrame,
-                curves: StoredArtifact, examples: StoredArtifact, training: StoredArtifact) -> str:
+                curves: StoredArtifact, examples: StoredArtifact, training: StoredArtifact, *,
+                model_runs: tuple[ModelRun, ...]) -> str:
     """The self-contained HTML page: inputs and their versions, what is missing, tables and figures."""
-    in_order = _report_order(ReportSpec.from_params(params))
+    in_order = _report_order(_spec(params, model_runs))
     figure_sets = {"curves": curves, "examples": examples, "training": training}
     versions = ", ".join(f"{k} {v.version}" for k, v in figure_sets.items() if v.present)
 
@@ -273,8 +222,7 @@ def html_report(params: dict, inventory: dict, robustness: pd.DataFrame, per_cla
         return "\n".join(html.table_html(title, table) for title, table in tables.layout(cells).items())
 
     sections = [
-        ("Which evaluations are stored", html.coverage_html(inventory["coverage"])
-         + html.missing_html(inventory["missing"], inventory["commands"])),
+        ("Which evaluations are stored", html.coverage_html(inventory["coverage"])),
         ("Robustness curves", figures_of(curves)),
         ("Robustness tables (seed 001 Tables 4-6 layout)",
          '<p class="note">Accuracy is class-balanced accuracy (the papers\' accuracy on an up-sampled test '

@@ -1,23 +1,11 @@
 """``report``: the robustness report, from stored artifacts only (never recomputes an attack).
 
-Inputs. Kedro builds pipelines before it reads parameters, so the node inputs cannot come from
-``params:report``. They come from the pipelines that produce them: every ``<run>.<attack>.metrics`` /
-``.examples`` for the attack pipeline's ``model_runs()`` (trained runs and sweep selections) x ``ATTACKS``, and
-every trained run's ``<run>.history`` (``RUNS`` of train_ce/nsr/jacob/adv): exactly what a
-registered pipeline writes, so every input has a producer in the lineage. ``params:report``
-(``conf/base/parameters_report.yml``) then chooses, at run time, which of them the report shows;
-a requested run the attack pipeline does not evaluate yet is reported as absent, with the change
-that makes it evaluated. A run or attack added to those constants is available to the report with
-no change here.
-
-The inputs are read under the transcoded names ``<dataset>@report``
-(``ecg_pipeline.datasets.OptionalDataset``, ``conf/base/catalog_report.yml``): the same file as the
-producer's dataset, so kedro-viz draws one dataset node between the attack node and the report, but
-a file that does not exist yet loads as "absent" instead of stopping the run. The report then lists
-it with the command that produces it (``report.strict: true`` makes it an error). One consequence
-of transcoding: a single Pipeline object may not contain both the report and the attack or
-training pipelines (Kedro refuses a dataset named with and without ``@``); run them one after the
-other.
+Inputs are three collections (``conf/base/catalog.yml``): ``attack_evaluations`` and
+``attack_examples`` (every stored ``<run>.<attack>`` of the attack template) and
+``training_histories`` (every stored ``<run>.history``), each globbing its producer's own path
+pattern. The declared model runs (labels, data, model, the attacks that judge them) are bound to the
+nodes when pipelines are registered, so a run or attack added to the declaration appears with no
+change here; ``params:report`` (``conf/base/parameters_report.yml``) narrows and lays out the page.
 
 Figures go through ``matplotlib.MatplotlibDataset`` (``report.<set>_figures@matplotlib``, versioned
 folders); the HTML node reads them back as ``report.<set>_figures@png``, so ``--from-nodes=report.html``
@@ -30,65 +18,53 @@ import warnings
 
 from kedro.pipeline import Node, Pipeline
 
-from ..attack.pipeline import ATTACKS, model_runs
-from ..train_adv.pipeline import RUNS as ADV_RUNS
-from ..train_ce.pipeline import RUNS as CE_RUNS
-from ..train_jacob.pipeline import RUNS as JACOB_RUNS
-from ..train_nsr.pipeline import RUNS as NSR_RUNS
+from ecg_pipeline.reporting.spec import ModelRun
+
+from ..declaration import Declaration
 from ..params import bound_node_function
 from . import nodes
 
-PRODUCERS = nodes.Producers(
-    evaluated_runs=model_runs(),
-    trained_runs={run: pipeline for pipeline, runs in (("train_ce", CE_RUNS), ("train_nsr", NSR_RUNS),
-                                                       ("train_jacob", JACOB_RUNS), ("train_adv", ADV_RUNS))
-                  for run in runs},
-    attacks=tuple(ATTACKS),
-)
+EVALUATIONS, EXAMPLES, HISTORIES = "attack_evaluations", "attack_examples", "training_histories"
 
 
-def _stored(names: list[str]) -> dict[str, str]:
-    """Node inputs ``{dataset name: its transcoded, absence-tolerant catalog entry}``."""
-    return {name: f"{name}@report" for name in names}
+def model_runs(declaration: Declaration) -> tuple[ModelRun, ...]:
+    """What the report needs to know of every declared model run."""
+    runs = []
+    for run in declaration.model_runs.values():
+        if run.sweep is not None:
+            train = f"kedro run --pipelines=sweep --namespaces={run.name}"
+        else:
+            train = f"kedro run --pipelines={declaration.families[run.family].pipeline} --namespaces={run.name}"
+        runs.append(ModelRun(run.name, run.label, run.data.name, run.data.title, run.model,
+                             declaration.attacks_for(run), train))
+    return tuple(runs)
 
 
-def report_inputs(producers: nodes.Producers = PRODUCERS) -> dict[str, list[str]]:
-    """Every stored artifact the report can read, by kind: exactly those a registered pipeline writes."""
-    runs, attacks = producers.evaluated_runs, producers.attacks
-    return {
-        "metrics": [f"{run}.{attack}.metrics" for run in runs for attack in attacks],
-        "examples": [f"{run}.{attack}.examples" for run in runs for attack in attacks],
-        "history": [f"{run}.history" for run in producers.trained_runs],
-    }
-
-
-def _node(func, inputs: dict[str, str], outputs, name: str, *, reads_params: bool = True) -> Node:
-    """Node ``report.<name>``; a node that reads params:report also gets the producers (for its commands)."""
-    if reads_params:
-        func, inputs = bound_node_function(func, producers=PRODUCERS), {"params": "params:report", **inputs}
+def _node(func, inputs: dict[str, str], outputs, name: str, runs: tuple[ModelRun, ...]) -> Node:
     with warnings.catch_warnings():
-        # The project's dataset names are dotted on purpose (<run>.<attack>.metrics, the namespaces of
-        # their producers); Kedro warns about dots in names given to a Node directly.
+        # Dataset names are dotted on purpose (report.<output>); Kedro warns about dots in names given to a Node.
         warnings.filterwarnings("ignore", message="One or more dataset names contain", category=UserWarning)
-        return Node(func, inputs, outputs, name=name, namespace="report", tags=("report",))
+        return Node(bound_node_function(func, model_runs=runs), {"params": "params:report", **inputs}, outputs,
+                    name=name, namespace="report", tags=("report",))
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    stored = report_inputs()
-    metrics, examples, history = _stored(stored["metrics"]), _stored(stored["examples"]), _stored(stored["history"])
+def create_pipeline(declaration: Declaration) -> Pipeline:
+    runs = model_runs(declaration)
     return Pipeline([
-        _node(nodes.inventory, {**metrics, **examples, **history}, "report.inventory", "inventory"),
-        _node(nodes.robustness_curves, metrics, "report.curve_figures@matplotlib", "robustness_curves"),
-        _node(nodes.robustness_tables, metrics, ["report.robustness_tables", "report.robustness_tables_md"],
-              "robustness_tables"),
-        _node(nodes.per_class_tables, metrics, ["report.per_class_tables", "report.per_class_tables_md"],
-              "per_class_tables"),
-        _node(nodes.adversarial_examples, {**metrics, **examples}, "report.example_figures@matplotlib",
-              "adversarial_examples"),
-        _node(nodes.training_curves, history, "report.training_figures@matplotlib", "training_curves"),
+        _node(nodes.inventory, {"evaluations": EVALUATIONS, "histories": HISTORIES}, "report.inventory", "inventory", runs),
+        _node(nodes.robustness_curves, {"evaluations": EVALUATIONS}, "report.curve_figures@matplotlib",
+              "robustness_curves", runs),
+        _node(nodes.robustness_tables, {"evaluations": EVALUATIONS},
+              ["report.robustness_tables", "report.robustness_tables_md"], "robustness_tables", runs),
+        _node(nodes.per_class_tables, {"evaluations": EVALUATIONS},
+              ["report.per_class_tables", "report.per_class_tables_md"], "per_class_tables", runs),
+        _node(nodes.adversarial_examples, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
+              "report.example_figures@matplotlib", "adversarial_examples", runs),
+        _node(nodes.training_curves, {"histories": HISTORIES}, "report.training_figures@matplotlib",
+              "training_curves", runs),
         _node(nodes.html_report,
-              {"params": "params:report", "inventory": "report.inventory", "robustness": "report.robustness_tables",
+              {"inventory": "report.inventory", "robustness": "report.robustness_tables",
                "per_class": "report.per_class_tables", "curves": "report.curve_figures@png",
                "examples": "report.example_figures@png", "training": "report.training_figures@png"},
-              "report.html", "html", reads_params=False),
+              "report.html", "html", runs),
     ])

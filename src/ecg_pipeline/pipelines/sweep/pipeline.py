@@ -1,42 +1,44 @@
-"""``sweep``: every sweep of ``conf/base/parameters_sweeps.yml`` as one namespace.
+"""``sweep``: every declared sweep as one namespace.
 
 Sweep ``<s>`` over ``vary`` with values ``v1..vn`` is, per value, an instance of the training template
-(``<s>.<key>_<v>``, parameters of the base run with ``vary`` set to ``v``) and of the attack template
-on the validation split (``<s>.<key>_<v>.pgd_validation``), then one node ``<s>.select`` that ranks
-the members (``<s>.selection``) and saves the winner as ``<s>.model``. Members are independent nodes,
-so ``--runner=ParallelRunner`` trains them side by side.
+(``<s>.<key>_<v>``: the base run's parameters with ``vary`` set to ``v``) and of the attack template
+with the model-selection attack on the validation split (``<s>.<key>_<v>.<attack>_validation``), then
+one node ``<s>.select`` that ranks the members (``<s>.selection``) and saves the winner as
+``<s>.model``. Members are independent nodes, so ``--runner=ParallelRunner`` trains them side by side.
 """
+
+from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from ecg_pipeline.evaluation.selection import member_name
-
-from ..attack_evaluation import attack_pipeline
+from ..attack import attack_pipeline
+from ..attack.pipeline import VALIDATION_SUFFIX
+from ..declaration import Declaration, Sweep
 from ..params import bound_node_function
 from ..training import training_pipeline
-from .nodes import read_sweeps, select_member
-
-SELECTION_ATTACK = "pgd"
+from .nodes import select_member
 
 
-def sweep_pipeline(name: str, spec: dict) -> Pipeline:
-    """The pipeline of one sweep (``spec``: run, vary, values, optional criterion)."""
-    values = {member_name(spec["vary"], v): v for v in spec["values"]}
+def sweep_pipeline(sweep: Sweep, declaration: Declaration) -> Pipeline:
+    base = declaration.runs[sweep.run]
+    attack = declaration.selection_attack
     parts, metrics, models = [], [], []
-    for member, value in values.items():
-        run = f"{name}.{member}"
-        parts.append(training_pipeline(run, params_from=spec["run"], overrides={spec["vary"]: value}, tags=("sweep", name)))
-        parts.append(attack_pipeline(run, SELECTION_ATTACK, split="mitdb_validation", suffix="_validation",
-                                     tags=("sweep", name, "validation")))
-        metrics.append(f"{run}.{SELECTION_ATTACK}_validation.metrics")
-        models.append(f"{run}.model")
+    for member, value in sweep.members.items():
+        name = f"{sweep.name}.{member}"
+        parts.append(training_pipeline(base, name=name, overrides={sweep.vary: value}, tags=("sweep", sweep.name)))
+        parts.append(attack_pipeline(name, attack, split=base.data.validation, suffix=VALIDATION_SUFFIX,
+                                     needs_noise=declaration.attacks[attack].needs_noise,
+                                     tags=("sweep", sweep.name, "validation")))
+        metrics.append(f"{name}.{attack}{VALIDATION_SUFFIX}.metrics")
+        models.append(f"{name}.model")
     select = Node(
-        bound_node_function(select_member, sweep=name, names=list(values), values=values, vary=spec["vary"],
-                criterion=spec.get("criterion", "acc_robust_balanced")),
-        metrics + models, [f"{name}.selection", f"{name}.model"], name="select", namespace=name, tags=("sweep", name),
+        bound_node_function(select_member, sweep=sweep.name, names=list(sweep.members), values=sweep.members,
+                            vary=sweep.vary, criterion=sweep.criterion),
+        metrics + models, [f"{sweep.name}.selection", f"{sweep.name}.model"], name="select", namespace=sweep.name,
+        tags=("sweep", sweep.name),
     )
     return Pipeline([*parts, Pipeline([select])])
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([sweep_pipeline(name, spec) for name, spec in read_sweeps().items()])
+def create_pipeline(declaration: Declaration) -> Pipeline:
+    return Pipeline([sweep_pipeline(sweep, declaration) for sweep in declaration.sweeps.values()])

@@ -1,0 +1,53 @@
+"""The training configuration of one run: every key a run may set, each default held here once."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecg_pipeline.config import from_mapping, positive_int
+from ecg_pipeline.errors import EcgDataError
+
+# Keys that change what a run computes are in its checkpoint fingerprint; these do not.
+NOT_FINGERPRINTED = ("epochs", "progress", "device", "num_threads")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """One training run (seed 001's MIT-BIH defaults: Adamax, lr 1e-3, batch 128, 50 epochs)."""
+
+    model: dict[str, Any] = field(default_factory=dict)          # {name: <registry name>, **its arguments}
+    objective: dict[str, Any] = field(default_factory=lambda: {"name": "ce"})   # {name: ce|nsr|jacobian|adversarial, ...}
+    optimizer: str = "adamax"
+    lr: float = 1e-3
+    optimizer_args: dict[str, Any] | None = None
+    batch_size: int = 128
+    epochs: int = 50
+    seed: int = 0
+    device: str = "auto"                      # CUDA when available, else CPU
+    max_batches_per_epoch: int | None = None  # cap (ci env, smoke runs)
+    max_shift: int | None = None              # random placement offset of padded records in training
+    progress: bool = True
+    num_threads: int | None = None            # intra-op CPU threads (None: torch's default)
+    section: str = field(default="training", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "epochs"):
+            positive_int(getattr(self, key), key, self.section)
+        for key in ("max_batches_per_epoch", "num_threads"):
+            positive_int(getattr(self, key), key, self.section, allow_none=True)
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise EcgDataError(f"parameters '{self.section}.lr': expected a number > 0, got {self.lr!r}")
+        if not isinstance(self.objective, dict) or "name" not in self.objective:
+            raise EcgDataError(f"parameters '{self.section}.objective': expected a mapping with a 'name', "
+                               f"got {self.objective!r}")
+
+    @classmethod
+    def from_params(cls, params: dict, section: str, *, ignore=()) -> TrainingConfig:
+        return from_mapping(cls, {**params, "section": section}, section, ignore=ignore)
+
+    def fingerprinted(self) -> dict[str, Any]:
+        """The settings a checkpoint belongs to (a change in any of them starts the run over)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in (*NOT_FINGERPRINTED, "section")}

@@ -1,0 +1,55 @@
+"""``fit``: the domain entry point of training: a model-input set and a configuration in, a trained model out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecg_pipeline.defenses.batches import Batches
+from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.models import build_model
+from ecg_pipeline.models.registry import model_spec
+
+from .config import TrainingConfig
+from .objectives import build_objective
+from .trainer import fingerprint, train
+
+log = logging.getLogger(__name__)
+
+
+def fit(config: TrainingConfig, train_set: dict, validation_set: dict | None, *, checkpoints: str | Path | None,
+        run_name: str) -> tuple[nn.Module, dict, list[dict]]:
+    """Build the model and objective of ``config``, train, and return (model on CPU, meta, history).
+
+    Checkpoints go to ``checkpoints/<fingerprint>``: rerunning the same configuration on the same data
+    resumes there. ``meta`` records the run, its fingerprint, classes and final validation scores.
+    """
+    if not config.model.get("name"):
+        raise EcgDataError(f"parameters '{config.section}.model': expected a mapping with a 'name', got {config.model!r}")
+    torch.manual_seed(config.seed)
+    model_args = dict(config.model)
+    model = build_model(model_args.pop("name"), **model_args)
+    objective_args = dict(config.objective)
+    objective = build_objective(objective_args.pop("name"), **objective_args)
+    train_data = Batches(train_set, max_shift=config.max_shift)
+    validation_data = Batches(validation_set) if validation_set is not None else None
+    if not getattr(model, "uses_mask", False):
+        n_out = model(train_data.take(np.arange(1))[0]).shape[-1]
+        if n_out != train_data.n_classes:
+            raise EcgDataError(f"{run_name}: model has {n_out} outputs but the training set has "
+                               f"{train_data.n_classes} classes")
+    run_id = fingerprint(config.fingerprinted(), train_set["y"], train_set.get("x", train_set.get("values")))
+    model, history = train(model, train_data, validation_data, config, objective=objective,
+                           checkpoint_dir=Path(checkpoints) / run_id if checkpoints is not None else None,
+                           run_fingerprint=run_id, run_name=run_name)
+    model.cpu()
+    last = history[-1] if history else {}
+    meta = {"run": run_name, "fingerprint": run_id, "epochs": len(history), "objective": config.objective,
+            "classes": train_data.classes, "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
+    log.info("%s: trained %s for %d epochs (%s)", run_name, model_spec(model)["name"], len(history),
+             ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_")))
+    return model, meta, history

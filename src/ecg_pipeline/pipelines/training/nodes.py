@@ -1,0 +1,19 @@
+"""The training node: parameters in, :func:`ecg_pipeline.defenses.fit` called, artifacts out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ecg_pipeline.defenses import TrainingConfig, fit
+
+from ..declaration import RUN_KEYS, with_overrides
+
+
+def train(train_set: dict, validation_set: dict, checkpoints: Path, params: dict, *, run_name: str,
+          section: str, overrides: dict | None = None) -> tuple[dict, pd.DataFrame]:
+    """Train run ``run_name`` (``params``: its section of conf/, with a sweep member's ``overrides``)."""
+    config = TrainingConfig.from_params(with_overrides(params, overrides, run_name), section, ignore=RUN_KEYS)
+    model, meta, history = fit(config, train_set, validation_set, checkpoints=checkpoints, run_name=run_name)
+    return {"model": model, "meta": meta}, pd.DataFrame(history)

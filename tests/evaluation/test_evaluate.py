@@ -1,0 +1,80 @@
+"""The evaluation entry point on a tiny model and synthetic beats (fast tier): the spec's defaults and
+checks, the curve's properties, noise preparation, class checks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.evaluation import AttackSpec, evaluate
+
+
+@pytest.fixture(scope="module")
+def tiny(synthetic_beats):
+    """An MLP fitted for a few steps on synthetic beats (mostly correct clean, breakable by PGD)."""
+    from ecg_pipeline.defenses import TrainingConfig, fit
+
+    data = synthetic_beats(30)
+    config = TrainingConfig(model={"name": "mlp"}, epochs=8, batch_size=32, progress=False, device="cpu")
+    model, meta, _ = fit(config, data, None, checkpoints=None, run_name="tiny")
+    model.meta = meta
+    return model, synthetic_beats(8, seed=1)
+
+
+def test_spec_defaults_and_validation():
+    spec = AttackSpec.from_params({"grid": [0, 0.05], "eps_max": 0.05}, "pgd")
+    assert (spec.attack, spec.grid, spec.batch_size, spec.seed, spec.per_class) == ("pgd", (0.0, 0.05), 512, 0, None)
+    with pytest.raises(EcgDataError, match=r"'attacks.pgd': unknown key\(s\) \['step'\]"):
+        AttackSpec.from_params({"grid": [0, 0.05], "step": 3}, "pgd")
+    with pytest.raises(EcgDataError, match=r"'attacks.pgd': missing required key\(s\) \['grid'\]"):
+        AttackSpec.from_params({}, "pgd")
+    with pytest.raises(EcgDataError, match=r"'attacks.pgd.eps_max': 0.1 must be a positive grid point"):
+        AttackSpec.from_params({"grid": [0, 0.05], "eps_max": 0.1}, "pgd")
+    with pytest.raises(EcgDataError, match=r"'attacks.pgd.per_class': expected a positive integer or null, got 0"):
+        AttackSpec.from_params({"grid": [0, 0.05], "per_class": 0}, "pgd")
+
+
+def test_pgd_curve_is_monotone_bounded_and_summarised(tiny):
+    model, data = tiny
+    spec = AttackSpec.from_params({"grid": [0, 0.02, 0.1], "eps_max": 0.1, "bounds": [0, 1], "progress": False,
+                                   "params": {"steps": 10, "step_size": 0.02}}, "pgd")
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    metrics, examples = evaluate(model, data, spec, name="tiny.pgd")
+    accuracy = [point["balanced_accuracy"] for point in metrics["curve"]]
+    assert accuracy[0] > 0.6 and accuracy == sorted(accuracy, reverse=True) and accuracy[-1] < accuracy[0]
+    assert 0 < metrics["acc_robust_balanced"] <= accuracy[0]
+    assert metrics["run"] == "tiny.pgd" and metrics["attack"] == "pgd" and metrics["n"] == 40
+    assert metrics["model"]["run"] == "tiny" and list(examples["classes"]) == ["N", "S", "V", "F", "Q"]
+    delta = examples["x_adv_2"] - examples["x_clean"]
+    assert np.abs(delta).max() <= 0.1 + 1e-6 and examples["x_adv_2"].min() >= 0 and examples["x_adv_2"].max() <= 1
+    for key, value in model.state_dict().items():
+        assert torch.equal(weights[key], value)  # the attack never trains the model
+
+
+def test_real_noise_takes_the_record_from_the_noise_table(tiny):
+    model, data = tiny
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"record_id": ["em", "ma"], "lead": ["noise1", "noise1"], "fs": [360.0, 360.0],
+                          "signal": [rng.standard_normal(36_000), np.zeros(36_000)]})
+    spec = AttackSpec.from_params({"attack": "real_noise", "grid_param": "snr_db", "grid": [24, -6], "progress": False,
+                                   "noise_record": "em", "params": {"definition": "nst", "r_index": 0}}, "real_noise_em")
+    metrics, _ = evaluate(model, data, spec, name="tiny.real_noise_em", noise_table=table)
+    assert metrics["params"]["fs"] == 125.0 and "noise" not in metrics["params"]
+    assert metrics["curve"][1]["balanced_accuracy"] <= metrics["curve"][0]["balanced_accuracy"]
+    with pytest.raises(EcgDataError, match=r"NSTDB noise bw/noise1 is not in nstdb_noise"):
+        evaluate(model, data, dataclasses.replace(spec, noise_record="bw"), name="tiny.real_noise_bw", noise_table=table)
+    with pytest.raises(EcgDataError, match=r"no noise table was given"):
+        evaluate(model, data, spec, name="tiny.real_noise_em")
+
+
+def test_classes_of_the_model_and_the_split_must_agree(tiny, synthetic_beats):
+    model, _ = tiny
+    other = synthetic_beats(4, classes=("N", "S", "V", "Q", "F"))
+    spec = AttackSpec.from_params({"grid": [0.0], "progress": False}, "fgsm")
+    with pytest.raises(EcgDataError, match=r"trained on classes \['N', 'S', 'V', 'F', 'Q'\], the evaluation set has"):
+        evaluate(model, other, spec, name="tiny.fgsm")

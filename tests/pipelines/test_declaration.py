@@ -1,0 +1,117 @@
+"""The one declaration (fast tier, no data): validation before any node runs, what each run and attack
+turns into, and what adding one block changes."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.pipeline_registry import build_pipelines
+from ecg_pipeline.pipelines.declaration import load_declaration, read_declaration, with_overrides
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+@pytest.fixture
+def parameters(base_parameters):
+    return copy.deepcopy(dict(base_parameters))
+
+
+def test_the_project_declaration(parameters):
+    declaration = read_declaration(parameters)
+    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv"]
+    assert [r.name for r in declaration.runs_of("nsr")] == ["nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code"]
+    nsr = declaration.runs["nsr_mlp"]
+    assert (nsr.label, nsr.data.test, nsr.model, nsr.params) == ("0.4NSR", "mitdb_test", "mlp", "runs.nsr_mlp")
+    assert declaration.attacks_for(nsr) == tuple(parameters["attacks"])  # every attack declared for mitdb
+    assert declaration.attacks["real_noise_em"].needs_noise and not declaration.attacks["pgd"].needs_noise
+    assert declaration.attacks["bim"].attack == "bim"  # defaults to the block's name
+    selected = declaration.model_runs["nsr_mlp_sweep"]
+    assert selected.sweep.members["beta_0p4"] == 0.4 and selected.label == "0.4NSR (selected)"
+    assert list(declaration.model_runs)[: len(declaration.runs)] == list(declaration.runs)
+
+
+def _diff(before: dict, after: dict) -> dict[str, set]:
+    """Per pipeline: the node names added."""
+    def names(pipelines, name):
+        return {n.name for n in pipelines[name].nodes} if name in pipelines else set()
+
+    added = {name: names(after, name) - names(before, name) for name in after}
+    return {name: nodes for name, nodes in added.items() if nodes}
+
+
+def test_adding_a_run_is_one_block(parameters):
+    before = build_pipelines(read_declaration(parameters))
+    parameters["runs"]["nsr_mlp_b02"] = {**parameters["runs"]["nsr_mlp"], "label": "0.2NSR",
+                                         "objective": {"name": "nsr", "beta": 0.2, "eps_max": 1.0}}
+    after = build_pipelines(read_declaration(parameters))
+    added = _diff(before, after)
+    assert added["train_nsr"] == {"nsr_mlp_b02.train"}
+    n_attacks = len(parameters["attacks"])
+    assert len(added["attack"]) == n_attacks + 1  # every mitdb attack on the test split + PGD on validation
+    assert "nsr_mlp_b02.pgd.evaluate" in added["attack"] and "nsr_mlp_b02.pgd_validation.evaluate" in added["attack"]
+    assert set(added) == {"train_nsr", "attack"}  # the report reads collections: no new node, no new input
+    report = after["report"]
+    runs = {r.run for n in report.nodes for r in n.func.keywords["model_runs"]}
+    assert "nsr_mlp_b02" in runs
+
+
+def test_adding_an_attack_is_one_block(parameters):
+    before = build_pipelines(read_declaration(parameters))
+    parameters["attacks"]["pgd_200"] = {**parameters["attacks"]["pgd"], "attack": "pgd",
+                                        "params": {"steps": 200, "step_size": 0.005}}
+    after = build_pipelines(read_declaration(parameters))
+    added = _diff(before, after)
+    n_models = len(read_declaration(parameters).model_runs)
+    assert set(added) == {"attack"} and len(added["attack"]) == n_models
+    assert "ce_mlp.pgd_200.evaluate" in added["attack"]
+
+
+def test_adding_a_family_is_one_block_and_a_run(parameters):
+    parameters["families"]["nsr_margin"] = {"title": "NSR on the margin", "attacks": ["pgd", "cw_linf"]}
+    parameters["runs"]["nsrm_mlp"] = {**parameters["runs"]["nsr_mlp"], "family": "nsr_margin", "label": "mNSR"}
+    pipelines = build_pipelines(read_declaration(parameters))
+    assert {n.name for n in pipelines["train_nsr_margin"].nodes} == {"nsrm_mlp.train"}
+    judged = {n.name for n in pipelines["attack"].nodes if n.name.startswith("nsrm_mlp.")}
+    assert judged == {"nsrm_mlp.pgd.evaluate", "nsrm_mlp.cw_linf.evaluate", "nsrm_mlp.pgd_validation.evaluate"}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p["runs"]["nsr_mlp"].update(epoch=3), r"'runs.nsr_mlp': unknown key\(s\) \['epoch'\]"),
+    (lambda p: p["runs"]["nsr_mlp"].update(epochs=0), r"'runs.nsr_mlp.epochs': expected a positive integer, got 0"),
+    (lambda p: p["runs"]["nsr_mlp"].update(family="nrs"), r"'runs.nsr_mlp.family': expected one of \['adv', 'ce'"),
+    (lambda p: p["runs"]["nsr_mlp"]["objective"].update(beta=-1), r"'runs.nsr_mlp.objective'.*beta"),
+    (lambda p: p["runs"]["nsr_mlp"]["objective"].update(name="nsrr"), r"'runs.nsr_mlp.objective'.*unknown training objective 'nsrr'"),
+    (lambda p: p["attacks"]["pgd"].update(eps_max=0.15), r"'attacks.pgd.eps_max': 0.15 must be a positive grid point"),
+    (lambda p: p["attacks"]["pgd"].update(grid=[0.01, 0.1]), r"'attacks.pgd.grid': ACC_robust .* needs eps 0"),
+    (lambda p: p["attacks"]["pgd"].update(attack="pgd2"), r"'attacks.pgd.attack': unknown attack 'pgd2'"),
+    (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['mitdb'\]"),
+    (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(run="nsr_mpl"), r"sweep 'nsr_mlp_sweep': base run 'nsr_mpl'"),
+    (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(values=[0.2, -1]), r"every value of objective.beta must be a number >= 0"),
+    (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(vary="objective.lam"), r"nsr_mlp_sweep.lam_0p1: cannot set 'objective.lam'"),
+    (lambda p: p["runs"].update({"a.b": p["runs"]["ce_mlp"]}), r"run name 'a.b': must be a non-empty name without '.'"),
+    (lambda p: p["families"]["nsr"].update(attacks=["pgdd"]), r"'families.nsr.attacks': \['pgdd'\] are not declared"),
+])
+def test_a_bad_declaration_is_refused_naming_the_key(parameters, change, message):
+    change(parameters)
+    with pytest.raises(EcgDataError, match=message):
+        read_declaration(parameters)
+
+
+def test_the_kedro_env_chooses_the_sweep_members(monkeypatch):
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    assert load_declaration(CONF).sweeps["nsr_mlp_sweep"].values == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    assert load_declaration(CONF, env="ci").sweeps["nsr_mlp_sweep"].values == (0.1, 0.4)
+
+
+def test_a_sweep_member_that_sets_a_missing_key_names_the_run():
+    params = {"objective": {"name": "nsr", "beta": 0.4}, "epochs": 2}
+    assert with_overrides(params, {"objective.beta": 0.7}, "s.beta_0p7")["objective"]["beta"] == 0.7
+    assert params["objective"]["beta"] == 0.4  # the base run's parameters are not touched
+    with pytest.raises(EcgDataError, match=r"s.lam_1: cannot set 'objective.lam'.*no key 'lam'"):
+        with_overrides(params, {"objective.lam": 1}, "s.lam_1")
+    with pytest.raises(EcgDataError, match=r"cannot set 'model.depth.x'.*no section 'model'"):
+        with_overrides(params, {"model.depth.x": 1}, "s.x")
