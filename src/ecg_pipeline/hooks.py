@@ -7,7 +7,7 @@ import logging
 from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 log = logging.getLogger(__name__)
 

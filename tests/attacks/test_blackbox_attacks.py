@@ -36,8 +36,8 @@ from ecg_pipeline.attacks.noise import (
 )
 from ecg_pipeline.attacks.oracle import LabelOracle, QueryBudgetExceeded, within_eps_ball
 from ecg_pipeline.attacks.spsa import spsa
-from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.data.mitdb import read_nstdb_noise
+from ecg_pipeline.errors import EcgDataError
 
 
 FS = 125.0  # Kachuee beats

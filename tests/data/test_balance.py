@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from ecg_pipeline.data.balance import balance_training_set, cap_per_class
-from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.data.splits import split_beats
+from ecg_pipeline.errors import EcgDataError
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ecg_pipeline.data.cinc2017 import read_cinc2017, split_cinc2017
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 FEW = ["A00001", "A00004", "A05736"]  # N, A, and the longest record (18,286 samples)
 

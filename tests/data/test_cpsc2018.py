@@ -16,8 +16,8 @@ from ecg_pipeline.data.cpsc2018 import (
     read_cpsc2018_reference,
     split_cpsc2018,
 )
-from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.data.labels import CPSC2018_CLASS_NAMES
+from ecg_pipeline.errors import EcgDataError
 
 WFDB_IDS = [f"A{i:04d}" for i in range(1, 11)]
 ORIGINAL_IDS = [f"A{i:04d}" for i in range(1980, 1990)]

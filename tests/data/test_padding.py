@@ -14,7 +14,7 @@ import pytest
 
 from ecg_pipeline.data.cinc2017 import read_cinc2017
 from ecg_pipeline.data.cpsc2018 import read_cpsc2018
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.data.padding import (
     PADDED_SET_KEYS,
     materialize,

@@ -13,7 +13,8 @@ import logging
 
 import numpy as np
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
+
 from .splits import take
 
 log = logging.getLogger(__name__)

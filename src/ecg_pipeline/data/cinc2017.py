@@ -18,7 +18,8 @@ import pandas as pd
 import scipy.io
 from sklearn.model_selection import train_test_split
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
+
 from .labels import CLASS_SETS
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ import pandas as pd
 import scipy.io
 import wfdb
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
+
 from .labels import CLASS_SETS, encode
 
 logger = logging.getLogger(__name__)

@@ -34,7 +34,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
+
 from .labels import CLASS_SETS, encode
 
 logger = logging.getLogger(__name__)

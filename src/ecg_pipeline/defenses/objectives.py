@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ecg_pipeline.attacks.base import logits_of
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 ObjectiveResult = tuple[torch.Tensor, torch.Tensor, dict[str, float]]
 

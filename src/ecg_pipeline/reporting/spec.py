@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 REPORT_KEYS = {"strict", "families", "attacks", "per_class", "examples", "beat", "figure"}
 

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.datasets.optional import StoredArtifact
 from ecg_pipeline.reporting import figures, html, tables
 from ecg_pipeline.reporting.published import published_curve

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.selection import check_sweep, selection_table
 
 log = logging.getLogger(__name__)
