@@ -4,7 +4,7 @@ import torch
 
 from ecg_pipeline.data.balance import cap_per_class
 from ecg_pipeline.data.splits import split_beats
-from ecg_pipeline.defenses.batches import Batches
+from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.defenses.objectives import CrossEntropy, build_objective
 from ecg_pipeline.defenses.trainer import CHECKPOINT_FILE, TrainingDiverged, train
 from ecg_pipeline.errors import EcgDataError

@@ -29,7 +29,7 @@ from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.metrics import classification_metrics
 from ecg_pipeline.runtime import resolve_device, torch_threads
 
-from .batches import Batches
+from ecg_pipeline.data.batches import Batches
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ecg_pipeline.attacks.base import logits_of
 from ecg_pipeline.attacks.oracle import within_eps_ball
 from ecg_pipeline.errors import EcgDataError
-from ecg_pipeline.defenses.batches import Batches
+from ecg_pipeline.data.batches import Batches
 
 from .metrics import classification_metrics, robust_score
 

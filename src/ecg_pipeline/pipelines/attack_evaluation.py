@@ -15,7 +15,7 @@ from kedro.pipeline import Node, Pipeline
 from ecg_pipeline.attacks.noise import resample_noise
 from ecg_pipeline.attacks.registry import SEARCHES, get_attack
 from ecg_pipeline.errors import EcgDataError
-from ecg_pipeline.defenses.batches import Batches
+from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.runtime import resolve_device, torch_threads
 from ecg_pipeline.evaluation.robustness import evaluate_attack
 

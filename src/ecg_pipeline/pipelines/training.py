@@ -16,7 +16,7 @@ import pandas as pd
 from kedro.pipeline import Node, Pipeline
 
 from ecg_pipeline.errors import EcgDataError
-from ecg_pipeline.defenses.batches import Batches
+from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.defenses.objectives import build_objective
 from ecg_pipeline.defenses.trainer import fingerprint, train
 from ecg_pipeline.models import build_model
