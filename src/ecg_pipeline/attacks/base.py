@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.models import logits_of
 
 Bounds = tuple[float, float] | None
 
@@ -63,13 +64,6 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, mask: torch.Tensor
 
 def apply_mask(delta: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return delta if mask is None else delta * mask
-
-
-def logits_of(model: nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Forward pass; mask-aware models (``model.uses_mask``, e.g. the CPSC ResNet) also get the mask."""
-    if mask is not None and getattr(model, "uses_mask", False):
-        return model(x, mask)
-    return model(x)
 
 
 def check_attack_inputs(

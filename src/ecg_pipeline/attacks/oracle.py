@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import AttackError, check_attack_inputs, logits_of, project
+from ecg_pipeline.models import logits_of
+
+from .base import AttackError, check_attack_inputs, project
 
 #: Absolute slack when comparing an L-inf distance with eps (float32 rounding of x + delta).
 EPS_BALL_ATOL = 1e-6

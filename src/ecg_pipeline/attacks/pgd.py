@@ -41,7 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, logits_of, margin
+from ecg_pipeline.models import logits_of
+
+from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, margin
 
 VARIANTS = ("sign", "nsr_adamax")
 LOSSES = ("ce", "cw")

@@ -32,7 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, logits_of
+from ecg_pipeline.models import logits_of
+
+from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen
 from .pgd import _int_param, _sign_ascent, loss_sum
 
 SIZES = (5, 7, 11, 15, 19)

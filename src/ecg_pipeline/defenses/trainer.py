@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ecg_pipeline.attacks.base import logits_of
+from ecg_pipeline.models import logits_of
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.metrics import classification_metrics
 from ecg_pipeline.runtime import resolve_device, torch_threads

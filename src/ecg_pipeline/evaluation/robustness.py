@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ecg_pipeline.attacks.base import logits_of
+from ecg_pipeline.models import logits_of
 from ecg_pipeline.attacks.oracle import within_eps_ball
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.data.batches import Batches
