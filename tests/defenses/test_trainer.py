@@ -92,8 +92,7 @@ def test_bad_configuration_errors(small_sets):
 
 
 def test_padded_sets_batch_with_masks(shared_data):
-    from ecg_pipeline.data.cinc2017 import read_cinc2017
-    from ecg_pipeline.data.padding import pad_cinc2017
+    from ecg_pipeline.data.cinc2017 import pad_cinc2017, read_cinc2017
 
     padded = pad_cinc2017(read_cinc2017(shared_data / "cinc2017" / "training2017.zip", max_records=20))
     batches = Batches(padded)
