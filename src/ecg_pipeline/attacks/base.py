@@ -62,6 +62,11 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, mask: torch.Tensor
     return out
 
 
+def per_row(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A per-sample vector ``v`` [n] viewed as [n, 1, ..., 1] to broadcast against ``x`` [n, ...]."""
+    return v.view((-1,) + (1,) * (x.dim() - 1))
+
+
 def apply_mask(delta: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return delta if mask is None else delta * mask
 
