@@ -35,7 +35,8 @@ from torch import nn
 from ecg_pipeline.models import logits_of
 
 from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen
-from .pgd import _int_param, _sign_ascent, loss_sum
+from .losses import loss_sum
+from .pgd import _int_param, _sign_ascent
 
 SIZES = (5, 7, 11, 15, 19)
 SIGMAS = (1.0, 3.0, 5.0, 7.0, 10.0)
