@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 
 def resolve_device(device: str = "auto") -> torch.device:

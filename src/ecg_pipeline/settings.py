@@ -1,19 +1,7 @@
 """Kedro project settings."""
 
-from kedro.config import OmegaConfigLoader
-
-CONFIG_LOADER_CLASS = OmegaConfigLoader
-CONFIG_LOADER_ARGS = {
-    "base_env": "base",
-    "default_run_env": "local",
-}
-CONFIG_LOADER_ARGS["merge_strategy"] = {
-    # conf/ci and conf/local override single keys; the rest of a section comes from conf/base.
-    "parameters": "soft",
-    "globals": "soft",
-}
-
-from ecg_pipeline.hooks import DeclarationHook, MissingInputsHook  # noqa: E402
+from ecg_pipeline.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS  # noqa: F401
+from ecg_pipeline.hooks import DeclarationHook, MissingInputsHook
 
 HOOKS = (DeclarationHook(), MissingInputsHook())
 

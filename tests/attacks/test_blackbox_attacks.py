@@ -30,14 +30,15 @@ from ecg_pipeline.attacks.hopskipjump import hopskipjump, hopskipjump_search
 from ecg_pipeline.attacks.noise import (
     add_noise_at_snr,
     nstdb_noise,
+    read_nstdb_noise_channel,
     real_noise,
     resample_noise,
     white_noise,
 )
 from ecg_pipeline.attacks.oracle import LabelOracle, QueryBudgetExceeded, within_eps_ball
 from ecg_pipeline.attacks.spsa import spsa
-from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.data.mitdb import read_nstdb_noise
+from ecg_pipeline.errors import EcgDataError
 
 
 FS = 125.0  # Kachuee beats
@@ -115,6 +116,25 @@ def snr_nst(clean: np.ndarray, added: np.ndarray, fs: float = FS) -> np.ndarray:
 
 def snr_power(clean: np.ndarray, added: np.ndarray) -> np.ndarray:
     return 10 * np.log10(clean.var(axis=-1) / added.var(axis=-1))
+
+
+def test_nstdb_noise_picks_record_and_channel(shared_data, nstdb):
+    table = read_nstdb_noise(shared_data / "nstdb")
+    for record in ("bw", "em", "ma"):
+        for channel in table.loc[table["record_id"] == record, "lead"]:
+            # the selection the attack-evaluation node used to write inline
+            rows = table[(table["record_id"] == record) & (table["lead"] == channel)]
+            raw, fs = np.asarray(rows["signal"].iloc[0]), float(rows["fs"].iloc[0])
+            np.testing.assert_array_equal(nstdb_noise(table, record, channel, FS), resample_noise(raw, fs, FS))
+            own = nstdb_noise(table, record, channel)
+            np.testing.assert_array_equal(own, raw)
+            assert own.dtype == raw.dtype
+    # the file reader: channel 0 as float64, the same samples as the fixture
+    np.testing.assert_array_equal(read_nstdb_noise_channel(shared_data / "nstdb", "em", fs_to=FS), nstdb["em"])
+    with pytest.raises(EcgDataError, match=r"xx/noise1.*\['bw', 'em', 'ma'\]"):
+        nstdb_noise(table, "xx", "noise1")
+    with pytest.raises(EcgDataError, match=r"em/noise9.*channels of em"):
+        nstdb_noise(table, "em", "noise9", 125.0)
 
 
 def test_resample_noise_rate(nstdb, shared_data):
@@ -457,7 +477,7 @@ def test_bad_noise_and_budget_inputs(shared_data, beats50, nstdb):
     with pytest.raises(AttackError, match="snr_db"):
         add_noise_at_snr(x.numpy(), x.numpy(), float("nan"))
     with pytest.raises(AttackError, match="noise record"):
-        nstdb_noise(shared_data / "nstdb", "xx")
+        read_nstdb_noise_channel(shared_data / "nstdb", "xx")
     with pytest.raises(EcgDataError, match="unknown NSTDB noise record"):
         read_nstdb_noise(shared_data / "nstdb", records=["xx"])
     with pytest.raises(AttackError, match="noise must be"):

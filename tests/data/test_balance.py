@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from ecg_pipeline.data.balance import balance_training_set, cap_per_class
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.data.balance import balance_training_set, balanced_subset, cap_per_class
 from ecg_pipeline.data.splits import split_beats
+from ecg_pipeline.errors import EcgDataError
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +55,19 @@ def test_smote_refuses_a_class_smaller_than_k_plus_one(parts):
 def test_unknown_method_is_an_error(parts):
     with pytest.raises(EcgDataError, match=r"unknown resampling method 'adasyn'"):
         balance_training_set(parts["train"], method="adasyn")
+
+
+def test_balanced_subset_is_the_rule_behind_cap_per_class(parts):
+    train = parts["train"]
+    y = train["y"]
+    index = balanced_subset(y, 200, seed=3)
+    assert (np.diff(index) > 0).all()
+    counts = np.bincount(y[index], minlength=len(train["classes"]))
+    np.testing.assert_array_equal(counts, np.minimum(np.bincount(y, minlength=len(counts)), 200))
+    np.testing.assert_array_equal(index, balanced_subset(y, 200, seed=3))  # seeded
+    assert not np.array_equal(index, balanced_subset(y, 200, seed=4))
+    capped = cap_per_class(train, 200, seed=3)
+    np.testing.assert_array_equal(capped["x"], train["x"][index])
+    np.testing.assert_array_equal(balanced_subset(y, None), np.arange(y.shape[0]))
+    with pytest.raises(EcgDataError, match="positive"):
+        cap_per_class(train, 0)

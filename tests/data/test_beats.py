@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ecg_pipeline.data.beats import bad_sample_mask, segment_beats, segment_record
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 # Reference AAMI counts of the MIT-BIH annotations (../shared/data/README.md).
 README_COUNTS = {"N": 90631, "S": 2781, "V": 7236, "F": 803, "Q": 8043}

@@ -8,8 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from ecg_pipeline.data.cinc2017 import read_cinc2017, split_cinc2017
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.data.cinc2017 import pad_cinc2017, read_cinc2017, split_cinc2017
+from ecg_pipeline.data.padding import PADDED_SET_KEYS, materialize
+from ecg_pipeline.errors import EcgDataError
 
 FEW = ["A00001", "A00004", "A05736"]  # N, A, and the longest record (18,286 samples)
 
@@ -138,3 +139,95 @@ def test_bad_arguments(zip_path, tmp_path):
     table = read_cinc2017(zip_path, max_records=20)
     with pytest.raises(EcgDataError, match="test_fraction"):
         split_cinc2017(table, test_fraction=1.5)
+
+
+# --- padding recipe (Han et al. 2020) ------------------------------------------------------
+
+# short (A00001: 9,000 samples), odd-length (A00105: 18,170) and the longest (A05736: 18,286)
+CINC_IDS = ["A00001", "A00004", "A00022", "A00105", "A05736"]
+# a larger real sample for the dense comparison and the size ratio: the first 400 plus the longest
+CINC_MANY = [f"A{i:05d}" for i in range(1, 401)] + ["A05736"]
+
+
+@pytest.fixture(scope="module")
+def cinc(zip_path):
+    return read_cinc2017(zip_path, records=CINC_IDS)
+
+
+@pytest.fixture(scope="module")
+def cinc_many(zip_path):
+    return read_cinc2017(zip_path, records=CINC_MANY)
+
+
+def _dense_cinc(dense, table, length=18000, truncate="center"):
+    signals, starts = [], []
+    for sig in table["signal"]:
+        sig = np.asarray(sig, dtype=np.float32)
+        if len(sig) > length:
+            cut = (len(sig) - length) // 2 if truncate == "center" else 0
+            sig = sig[cut : cut + length]
+        signals.append(sig[None, :])
+        starts.append((length - len(sig)) // 2)
+    return dense(signals, length, starts)
+
+
+def test_pad_cinc2017_real_records(cinc):
+    out = pad_cinc2017(cinc)
+    assert set(out) == set(PADDED_SET_KEYS)
+    x, mask = materialize(out)
+    assert x.shape == (5, 1, 18000) and mask.shape == (5, 1, 18000)
+    assert out["record_id"].tolist() == CINC_IDS
+    np.testing.assert_array_equal(out["y"], [0, 1, 3, 0, 0])  # N A ~ N N in (N, A, O, ~)
+    assert out["y"].dtype == np.int64
+    assert out["classes"].tolist() == ["N", "A", "O", "~"] and out["leads"].tolist() == ["ECG"]
+    np.testing.assert_array_equal(mask.sum(axis=(1, 2)), np.minimum(cinc["n_samples"], 18000))
+    np.testing.assert_array_equal(np.diff(out["offsets"]), np.minimum(cinc["n_samples"], 18000))
+    assert (x[mask == 0] == 0).all()  # padded positions exactly zero
+    # short record: centred, raw amplitudes untouched
+    sig = cinc["signal"][0]
+    np.testing.assert_array_equal(x[0, 0, 4500:13500], sig)
+    assert mask[0, 0, 4499] == 0 and mask[0, 0, 4500] == 1 and mask[0, 0, 13500] == 0
+    assert out["start"][0] == 4500
+    # longest record 18,286: 143 samples cut from each end
+    sig = cinc["signal"][4]
+    np.testing.assert_array_equal(x[4, 0], sig[143:18143])
+    # the published code's variant keeps the head instead
+    head = pad_cinc2017(cinc, truncate="head")
+    x_head, _ = materialize(head)
+    np.testing.assert_array_equal(x_head[4, 0], sig[:18000])
+    np.testing.assert_array_equal(x_head[:3], x[:3])
+
+
+def test_pad_cinc2017_matches_dense_reference_and_is_compact(cinc_many, tmp_path, dense_windows):
+    assert (cinc_many["n_samples"] > 18000).any() and (cinc_many["n_samples"] % 2 == 1).any()
+    for truncate in ("center", "head"):
+        out = pad_cinc2017(cinc_many, truncate=truncate)
+        x, mask = materialize(out)
+        x_ref, mask_ref = _dense_cinc(dense_windows, cinc_many, truncate=truncate)
+        np.testing.assert_array_equal(x, x_ref)
+        np.testing.assert_array_equal(mask, mask_ref)
+    # the artifact: plain arrays, no pickle, and a fraction of the dense x + mask
+    np.savez(tmp_path / "cinc.npz", **out)
+    with np.load(tmp_path / "cinc.npz", allow_pickle=False) as f:
+        back = dict(f)
+    assert back["record_id"].dtype.kind == "U" and back["classes"].dtype.kind == "U"
+    assert back["length"].shape == () and back["offsets"].dtype == np.int64
+    assert back["values"].dtype == np.float32 and back["start"].dtype == np.int64
+    x_back, mask_back = materialize(back, [0, 400])
+    np.testing.assert_array_equal(x_back, x_ref[[0, 400]])
+    np.testing.assert_array_equal(mask_back, mask_ref[[0, 400]])
+    compact = (tmp_path / "cinc.npz").stat().st_size
+    dense = x_ref.nbytes + mask_ref.nbytes
+    # CinC records average ~32 s of the 60 s window: x alone would be ~0.55, x + mask ~0.27
+    assert compact / dense < 0.35
+    assert compact / x_ref.nbytes < 0.7
+
+
+def test_pad_cinc2017_unknown_label(cinc):
+    bad = cinc.assign(label=["N", "A", "X", "N", "N"])
+    with pytest.raises(EcgDataError, match="'X'"):
+        pad_cinc2017(bad)
+    with pytest.raises(EcgDataError, match="truncate"):
+        pad_cinc2017(cinc, truncate="tail")
+    with pytest.raises(EcgDataError, match="lacks column"):
+        pad_cinc2017(cinc.drop(columns="signal"))

@@ -12,12 +12,14 @@ import scipy.io
 
 from ecg_pipeline.data.cpsc2018 import (
     STANDARD_LEADS,
+    pad_cpsc2018,
     read_cpsc2018,
     read_cpsc2018_reference,
     split_cpsc2018,
 )
-from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.data.labels import CPSC2018_CLASS_NAMES
+from ecg_pipeline.data.padding import PADDED_SET_KEYS, materialize, replace_starts
+from ecg_pipeline.errors import EcgDataError
 
 WFDB_IDS = [f"A{i:04d}" for i in range(1, 11)]
 ORIGINAL_IDS = [f"A{i:04d}" for i in range(1980, 1990)]
@@ -181,3 +183,147 @@ def test_bad_original_file(root, tmp_path):
     shutil.copy(root / "REFERENCE.csv", tmp_path)
     with pytest.raises(EcgDataError, match=r"A0002\.mat.*\(8, 100\).*12"):
         read_cpsc2018(tmp_path)
+
+
+# --- padding recipe (Ma & Liang, seed 001) -------------------------------------------------
+
+KEEP = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+@pytest.fixture(scope="module")
+def cpsc(table):
+    return table
+
+
+def _leads(row):
+    return np.asarray(row["signal"]).reshape(len(row["leads"]), row["n_samples"])
+
+
+def _dense_cpsc(dense, table, starts=None, truncate=30720, length=33792):
+    signals = []
+    for _, row in table.iterrows():
+        leads = list(row["leads"])
+        sig = _leads(row)[[leads.index(lead) for lead in KEEP], :truncate]
+        peak = np.abs(sig).max(axis=1, keepdims=True)
+        signals.append(sig / np.where(peak == 0, 1, peak))
+    if starts is None:  # right-aligned
+        starts = [length - s.shape[1] for s in signals]
+    return dense(signals, length, starts)
+
+
+def _seeded_starts(kept, length, max_shift, seed):
+    """The paper's training placement: right-aligned, moved left by a uniform shift."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for n in kept:
+        slack = length - n
+        out.append(slack - int(rng.integers(0, min(max_shift, slack) + 1)))
+    return out
+
+
+def test_pad_cpsc2018_right_aligned_and_scaled(cpsc, dense_windows):
+    out = pad_cpsc2018(cpsc)
+    x, mask = materialize(out)
+    assert x.shape == (20, 8, 33792) and mask.shape == (20, 1, 33792)
+    assert x.dtype == np.float32 and mask.dtype == np.float32
+    assert out["values"].shape == (8, cpsc["n_samples"].clip(upper=30720).sum())
+    assert out["leads"].tolist() == list(KEEP) and out["classes"].tolist() == [str(i) for i in range(1, 10)]
+    n = cpsc["n_samples"].to_numpy()
+    np.testing.assert_array_equal(mask.sum(axis=(1, 2)), np.minimum(n, 30720))
+    assert (x * (1 - mask) == 0).all()
+    for i in range(20):
+        assert mask[i, 0, 33792 - n[i]:].all() and not mask[i, 0, : 33792 - n[i]].any()
+    # each lead scaled into [-1, 1], its largest |value| exactly 1
+    peaks = np.abs(x).max(axis=2)
+    np.testing.assert_array_equal(peaks, np.ones_like(peaks))
+    # leads chosen by name: output row 2 is V1 (input row 6)
+    row = cpsc.iloc[0]
+    v1 = _leads(row)[6]
+    np.testing.assert_allclose(x[0, 2, 33792 - n[0]:], v1 / np.abs(v1).max(), rtol=1e-6)
+    np.testing.assert_array_equal(out["y"], cpsc["label"].astype(int).to_numpy() - 1)
+    # the same as the dense reference
+    x_ref, mask_ref = _dense_cpsc(dense_windows, cpsc)
+    np.testing.assert_array_equal(x, x_ref)
+    np.testing.assert_array_equal(mask, mask_ref)
+
+
+def test_pad_cpsc2018_random_placement(cpsc, dense_windows):
+    a = pad_cpsc2018(cpsc, placement="random", max_shift=3072, seed=3)
+    b = pad_cpsc2018(cpsc, placement="random", max_shift=3072, seed=3)
+    c = pad_cpsc2018(cpsc, placement="random", max_shift=3072, seed=4)
+    xa, ma = materialize(a)
+    xb, mb = materialize(b)
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ma, mb)
+    assert not np.array_equal(ma, materialize(c)[1])
+    n = cpsc["n_samples"].to_numpy()
+    starts = ma[:, 0].argmax(axis=1)
+    right = 33792 - n
+    assert ((starts <= right) & (starts >= right - 3072)).all()
+    np.testing.assert_array_equal(ma.sum(axis=(1, 2)), n)
+    assert (xa * (1 - ma) == 0).all()
+    # the paper's rule, drawn record by record, gives the same arrays
+    x_ref, mask_ref = _dense_cpsc(dense_windows, cpsc, starts=_seeded_starts(n, 33792, 3072, 3))
+    np.testing.assert_array_equal(xa, x_ref)
+    np.testing.assert_array_equal(ma, mask_ref)
+    # re-drawing the evaluation set's starts with the same seed = building it randomly
+    redrawn = replace_starts(pad_cpsc2018(cpsc), max_shift=3072, rng=3)
+    np.testing.assert_array_equal(redrawn["start"], a["start"])
+    with pytest.raises(EcgDataError, match="seed"):
+        pad_cpsc2018(cpsc, placement="random", seed="x")
+
+
+def test_pad_cpsc2018_truncates_long_record_and_keeps_zero_lead(cpsc):
+    row = cpsc.iloc[[0]].copy()
+    sig = np.tile(_leads(row.iloc[0]), (1, 5))  # 37,500 samples
+    sig[6] = 0.0  # V1 flat
+    row["signal"] = [sig.ravel()]
+    row["n_samples"] = sig.shape[1]
+    out = pad_cpsc2018(row)
+    assert out["values"].shape == (8, 30720)
+    x, mask = materialize(out)
+    assert mask.sum() == 30720 and mask[0, 0, :3072].sum() == 0
+    assert (x[0, 2] == 0).all() and np.isfinite(x).all()
+    expected = sig[0, :30720] / np.abs(sig[0, :30720]).max()
+    np.testing.assert_allclose(x[0, 0, 3072:], expected, rtol=1e-6)
+
+
+def test_pad_cpsc2018_missing_lead(cpsc):
+    row = cpsc.iloc[[3]].copy()
+    sig = _leads(row.iloc[0])
+    leads = [lead for lead in row.iloc[0]["leads"] if lead != "V4"]
+    row["leads"] = [leads]
+    row["signal"] = [np.delete(sig, 9, axis=0).ravel()]
+    with pytest.raises(EcgDataError, match=r"record A0004.*'V4'"):
+        pad_cpsc2018(row)
+
+
+def test_pad_cpsc2018_after_parquet_and_npz(cpsc, tmp_path):
+    cpsc.to_parquet(tmp_path / "cpsc.parquet")
+    back = pd.read_parquet(tmp_path / "cpsc.parquet")
+    out = pad_cpsc2018(cpsc)
+    np.testing.assert_array_equal(materialize(pad_cpsc2018(back))[0], materialize(out)[0])
+    np.savez(tmp_path / "cpsc.npz", **out)
+    with np.load(tmp_path / "cpsc.npz", allow_pickle=False) as f:
+        loaded = dict(f)
+    for key in PADDED_SET_KEYS:
+        np.testing.assert_array_equal(loaded[key], out[key])
+    np.testing.assert_array_equal(materialize(loaded, [5, 1])[0], materialize(out, [5, 1])[0])
+
+
+def test_pad_cpsc2018_empty_table(cpsc):
+    out = pad_cpsc2018(cpsc.iloc[:0])  # e.g. a validation split with 0 records per class
+    assert out["values"].shape == (8, 0) and out["offsets"].tolist() == [0]
+    x, mask = materialize(out)
+    assert x.shape == (0, 8, 33792) and mask.shape == (0, 1, 33792)
+
+
+def test_pad_cpsc2018_bad_parameters(cpsc):
+    with pytest.raises(EcgDataError, match="placement"):
+        pad_cpsc2018(cpsc, placement="center")
+    with pytest.raises(EcgDataError, match="truncate"):
+        pad_cpsc2018(cpsc, truncate=40000)
+    with pytest.raises(EcgDataError, match="keep_leads"):
+        pad_cpsc2018(cpsc, keep_leads=())
+    with pytest.raises(EcgDataError, match="max_shift"):
+        pad_cpsc2018(cpsc, placement="random", max_shift=-1)

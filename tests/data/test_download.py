@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from ecg_pipeline.data import download
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 
 def test_offline_download_stops_with_what_to_fetch_and_leaves_nothing(tmp_path, monkeypatch):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.data.labels import AAMI_OF_SYMBOL, encode
+from ecg_pipeline.errors import EcgDataError
 
 
 def test_aami_map_covers_the_ec57_symbols():

@@ -3,8 +3,8 @@ import shutil
 import numpy as np
 import pytest
 
-from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.data.mitdb import read_mitdb, read_nstdb_noise
+from ecg_pipeline.errors import EcgDataError
 
 
 def test_all_48_records_read_by_lead_name(mitdb_table):

@@ -10,7 +10,7 @@ import wfdb
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.data.rpeaks import (
     BEAT_SYMBOLS,
     beat_samples,

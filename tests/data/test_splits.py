@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.data.splits import DS1_RECORDS, DS2_RECORDS, split_beats
+from ecg_pipeline.errors import EcgDataError
 
 KEYS = ("train", "validation", "test")
 

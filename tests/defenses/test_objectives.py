@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.defenses.objectives import NSR, Adversarial, Jacobian, build_objective, logit_jacobian
+from ecg_pipeline.errors import EcgDataError
 
 
 def tiny_relu_net(seed=0):

@@ -3,12 +3,12 @@ import pytest
 import torch
 
 from ecg_pipeline.data.balance import cap_per_class
-from ecg_pipeline.data.errors import EcgDataError
 from ecg_pipeline.data.splits import split_beats
-from ecg_pipeline.defenses.batches import Batches
+from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import CrossEntropy, build_objective
 from ecg_pipeline.defenses.trainer import CHECKPOINT_FILE, TrainingDiverged, train
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.runtime import resolve_device
 from ecg_pipeline.models import build_model
 
@@ -94,8 +94,7 @@ def test_bad_configuration_errors(small_sets):
 
 
 def test_padded_sets_batch_with_masks(shared_data):
-    from ecg_pipeline.data.cinc2017 import read_cinc2017
-    from ecg_pipeline.data.padding import pad_cinc2017
+    from ecg_pipeline.data.cinc2017 import pad_cinc2017, read_cinc2017
 
     padded = pad_cinc2017(read_cinc2017(shared_data / "cinc2017" / "training2017.zip", max_records=20))
     batches = Batches(padded)

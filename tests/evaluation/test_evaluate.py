@@ -66,7 +66,7 @@ def test_real_noise_takes_the_record_from_the_noise_table(tiny):
     metrics, _ = evaluate(model, data, spec, name="tiny.real_noise_em", noise_table=table)
     assert metrics["params"]["fs"] == 125.0 and "noise" not in metrics["params"]
     assert metrics["curve"][1]["balanced_accuracy"] <= metrics["curve"][0]["balanced_accuracy"]
-    with pytest.raises(EcgDataError, match=r"NSTDB noise bw/noise1 is not in nstdb_noise"):
+    with pytest.raises(EcgDataError, match=r"NSTDB noise bw/noise1 is not in the noise table"):
         evaluate(model, data, dataclasses.replace(spec, noise_record="bw"), name="tiny.real_noise_bw", noise_table=table)
     with pytest.raises(EcgDataError, match=r"no noise table was given"):
         evaluate(model, data, spec, name="tiny.real_noise_em")

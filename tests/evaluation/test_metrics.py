@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.metrics import classification_metrics, confusion, robust_score
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.selection import check_sweep, member_name, selection_table
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import MODELS, HanCNN, KachueeCNN, MaskedResNet, MLP, build_model, model_spec
 from ecg_pipeline.models.kachuee_cnn import pooled_lengths
 from ecg_pipeline.models.masked_resnet import feature_length, masked_average_pool, pool_mask

@@ -63,7 +63,7 @@ def base_parameters(project_root):
     """The merged parameters of conf/base alone (what a project with no local overrides declares)."""
     from kedro.config import OmegaConfigLoader
 
-    from ecg_pipeline.settings import CONFIG_LOADER_ARGS
+    from ecg_pipeline.config_loader import CONFIG_LOADER_ARGS
 
     loader = OmegaConfigLoader(conf_source=str(project_root / "conf"), env="base",
                                **{**CONFIG_LOADER_ARGS, "default_run_env": "base"})

@@ -93,7 +93,7 @@ def test_only_missing_outputs_skips_done_work(ingested):
 
 
 def test_bad_parameter_fails_cleanly_and_writes_nothing(ingested):
-    from ecg_pipeline.data.errors import EcgDataError
+    from ecg_pipeline.errors import EcgDataError
 
     before = ingested.versions("data/05_model_input/mitdb_test.npz")
     with pytest.raises(EcgDataError, match=r"unknown split method 'leave_one_out'"):
@@ -104,7 +104,7 @@ def test_bad_parameter_fails_cleanly_and_writes_nothing(ingested):
 
 
 def test_missing_stored_input_names_the_pipeline_that_makes_it(empty_project):
-    from ecg_pipeline.data.errors import EcgDataError
+    from ecg_pipeline.errors import EcgDataError
 
     with pytest.raises(EcgDataError, match=r"mitdb_train \(run `kedro run --pipeline=segmentation` first\)"):
         empty_project.run("resampling")

@@ -60,7 +60,7 @@ def test_single_attack_rerun_adds_a_version(trained):
 
 
 def test_bad_attack_parameters_fail_before_compute(trained):
-    from ecg_pipeline.data.errors import EcgDataError
+    from ecg_pipeline.errors import EcgDataError
 
     with pytest.raises(EcgDataError, match=r"unknown attack 'pgd2'"):
         trained.run("attack", namespaces=["ce_mlp.fgsm"], runtime_params={"attacks": {"fgsm": {"attack": "pgd2"}}})

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from multiprocessing.reduction import ForkingPickler
 import pytest
 from kedro.runner import ParallelRunner
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.pipelines.sweep.nodes import read_sweeps
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.models import logits_of
 
 Bounds = tuple[float, float] | None
 
@@ -61,15 +62,13 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, mask: torch.Tensor
     return out
 
 
+def per_row(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A per-sample vector ``v`` [n] viewed as [n, 1, ..., 1] to broadcast against ``x`` [n, ...]."""
+    return v.view((-1,) + (1,) * (x.dim() - 1))
+
+
 def apply_mask(delta: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return delta if mask is None else delta * mask
-
-
-def logits_of(model: nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Forward pass; mask-aware models (``model.uses_mask``, e.g. the CPSC ResNet) also get the mask."""
-    if mask is not None and getattr(model, "uses_mask", False):
-        return model(x, mask)
-    return model(x)
 
 
 def check_attack_inputs(

@@ -38,7 +38,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import AttackError, Bounds, frozen, project
+from .base import AttackError, Bounds, frozen, per_row, project
 from .oracle import (
     eps_ball_attack,
     DecisionResult,
@@ -55,10 +55,6 @@ BOUNDARY_INITS = ("blend_uniform", "uniform", "other_class")
 
 def _flat_norm(v: torch.Tensor) -> torch.Tensor:
     return v.flatten(1).norm(dim=1)
-
-
-def _per_row(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return v.view((-1,) + (1,) * (x.dim() - 1))
 
 
 def _ratio_per_sample(hits: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
@@ -192,16 +188,16 @@ def _walk(
         m = None if mask is None else mask[rows]
         diff = orig - cur
         dist = _flat_norm(diff).clamp_min(1e-12)
-        unit = diff / _per_row(dist, x)
+        unit = diff / per_row(dist, x)
 
         # 1. orthogonal step on the sphere of radius dist around the original
         eta = torch.randn(cur.shape, generator=gen, dtype=x.dtype).to(x.device)
         if m is not None:
             eta = eta * m
-        eta = eta / _per_row(_flat_norm(eta).clamp_min(1e-12), x) * _per_row(delta[rows].to(x.dtype) * dist, x)
-        eta = eta - _per_row((eta * unit).flatten(1).sum(dim=1), x) * unit
+        eta = eta / per_row(_flat_norm(eta).clamp_min(1e-12), x) * per_row(delta[rows].to(x.dtype) * dist, x)
+        eta = eta - per_row((eta * unit).flatten(1).sum(dim=1), x) * unit
         sphere = cur + eta - orig
-        sphere = orig + sphere * _per_row(dist / _flat_norm(sphere).clamp_min(1e-12), x)
+        sphere = orig + sphere * per_row(dist / _flat_norm(sphere).clamp_min(1e-12), x)
         sphere = project(sphere, orig, float("inf"), m, bounds)
         adv = oracle.is_adversarial(sphere, rows, y)
         _adapt(delta, _ratio_per_sample(adv, rows, n), active, step_adapt)
@@ -220,7 +216,7 @@ def _walk(
                 break
             take = torch.isin(surv_rows, pending)
             c, c_rows = surv[take], surv_rows[take]
-            src = c + _per_row(epsilon[c_rows].to(x.dtype), x) * (x[c_rows] - c)
+            src = c + per_row(epsilon[c_rows].to(x.dtype), x) * (x[c_rows] - c)
             src = project(src, x[c_rows], float("inf"), None if mask is None else mask[c_rows], bounds)
             adv2 = oracle.is_adversarial(src, c_rows, y)
             _adapt(epsilon, _ratio_per_sample(adv2, c_rows, n), pending, step_adapt)

@@ -37,7 +37,7 @@ import math
 import torch
 from torch import nn
 
-from .base import Bounds, frozen, project
+from .base import Bounds, frozen, per_row, project
 from .oracle import (
     eps_ball_attack,
     DecisionResult,
@@ -52,10 +52,6 @@ from .oracle import (
 
 def _linf(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).flatten(1).abs().amax(dim=1)
-
-
-def _per_row(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return v.view((-1,) + (1,) * (x.dim() - 1))
 
 
 def _linf_binary_search(oracle, x, y, point, idx, theta) -> torch.Tensor:
@@ -74,12 +70,12 @@ def _linf_binary_search(oracle, x, y, point, idx, theta) -> torch.Tensor:
         if open_.numel() == 0:
             break
         mid = (high[open_] + low[open_]) / 2
-        r = _per_row(mid, xi)
+        r = per_row(mid, xi)
         cand = xi[open_] + torch.maximum(torch.minimum(pi[open_] - xi[open_], r), -r)
         adv = oracle.is_adversarial(cand, idx[open_], y)
         high[open_] = torch.where(adv, mid, high[open_])
         low[open_] = torch.where(adv, low[open_], mid)
-    r = _per_row(high, xi)
+    r = per_row(high, xi)
     out[idx] = xi + torch.maximum(torch.minimum(pi - xi, r), -r)
     return out
 
@@ -154,9 +150,9 @@ def hopskipjump_search(
             u = torch.rand((rows.numel(), *x.shape[1:]), generator=gen, dtype=x.dtype).to(x.device) * 2 - 1
             if mask is not None:
                 u = u * mask[rows]
-            u = u / _per_row(u.flatten(1).norm(dim=1).clamp_min(1e-12), x)
+            u = u / per_row(u.flatten(1).norm(dim=1).clamp_min(1e-12), x)
             base = current[rows]
-            dr = _per_row(delta[rows], x)
+            dr = per_row(delta[rows], x)
             probe = project(base + dr * u, x[rows], float("inf"), None if mask is None else mask[rows], bounds)
             u = (probe - base) / dr
             phi = oracle.is_adversarial(probe, rows, y).to(x.dtype) * 2 - 1
@@ -164,7 +160,7 @@ def hopskipjump_search(
             m_rows = mean_phi[rows]
             # all probes on one side: the paper's plain average (sign of phi) instead of the baseline
             weight = torch.where(m_rows.abs() == 1, phi, phi - m_rows)
-            grad = torch.zeros_like(x).index_add_(0, rows, _per_row(weight, x) * u)
+            grad = torch.zeros_like(x).index_add_(0, rows, per_row(weight, x) * u)
             update = torch.sign(grad[active])
 
             # geometric step-size search
@@ -177,7 +173,7 @@ def hopskipjump_search(
                 if open_.numel() == 0:
                     break
                 rows_o = active[open_]
-                cand = current[rows_o] + _per_row(xi[open_], x) * update[open_]
+                cand = current[rows_o] + per_row(xi[open_], x) * update[open_]
                 cand = project(cand, x[rows_o], float("inf"), None if mask is None else mask[rows_o], bounds)
                 adv = oracle.is_adversarial(cand, rows_o, y)
                 stepped[open_[adv]] = cand[adv]

@@ -42,11 +42,13 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.signal import resample_poly
 from torch import nn
 
 from ecg_pipeline.data.mitdb import NSTDB_NOISE_RECORDS, read_nstdb_noise
+from ecg_pipeline.errors import EcgDataError
 
 from .base import AttackError, Bounds, check_attack_inputs, project
 
@@ -203,17 +205,41 @@ def resample_noise(noise: np.ndarray, fs_from: float, fs_to: float) -> np.ndarra
     return resample_poly(arr, ratio.numerator, ratio.denominator)
 
 
-def nstdb_noise(db_dir: str | Path, record: str, *, channel: int = 0, fs_to: float | None = None) -> np.ndarray:
-    """One channel of an NSTDB noise recording (``bw``, ``em`` or ``ma``, in mV), optionally resampled
-    to ``fs_to`` Hz. The record name is checked before anything is read."""
+def nstdb_noise(table: pd.DataFrame, record: str, channel: str, fs: float | None = None) -> np.ndarray:
+    """The NSTDB noise signal of ``record`` (``bw``, ``em`` or ``ma``) and ``channel`` (its lead name,
+    e.g. ``"noise1"``) from a noise table (:func:`ecg_pipeline.data.mitdb.read_nstdb_noise`, the
+    ``nstdb_noise`` dataset), resampled to ``fs`` Hz (:func:`resample_noise`; ``None``: at its own rate).
+
+    The signal keeps the table's dtype. Raises :class:`~ecg_pipeline.errors.EcgDataError` naming the
+    record and channel, and the records the table has, when the pair is not in the table.
+    """
+    missing = [c for c in ("record_id", "lead", "fs", "signal") if c not in table.columns]
+    if missing:
+        raise EcgDataError(f"not an NSTDB noise table: lacks column(s) {missing} (expected read_nstdb_noise's table)")
+    rows = table[(table["record_id"] == record) & (table["lead"] == channel)]
+    if rows.empty:
+        channels = sorted(set(table.loc[table["record_id"] == record, "lead"].astype(str)))
+        raise EcgDataError(
+            f"NSTDB noise {record}/{channel} is not in the noise table (records {sorted(set(table['record_id']))}"
+            + (f"; channels of {record}: {channels})" if channels else ")")
+        )
+    own_fs = float(rows["fs"].iloc[0])
+    return resample_noise(np.asarray(rows["signal"].iloc[0]), own_fs, own_fs if fs is None else fs)
+
+
+def read_nstdb_noise_channel(
+    db_dir: str | Path, record: str, *, channel: int = 0, fs_to: float | None = None
+) -> np.ndarray:
+    """Channel number ``channel`` of an NSTDB noise recording (``bw``, ``em`` or ``ma``, in mV) read
+    from ``db_dir``, as float64, optionally resampled to ``fs_to`` Hz (:func:`nstdb_noise`). The record
+    name is checked before anything is read."""
     if record not in NSTDB_NOISE_RECORDS:
         raise AttackError(f"unknown NSTDB noise record {record!r}; expected one of {list(NSTDB_NOISE_RECORDS)}")
     table = read_nstdb_noise(db_dir, records=[record])
     if not 0 <= channel < len(table):
         raise AttackError(f"NSTDB record {record!r} has {len(table)} channels, asked for channel {channel}")
-    row = table.iloc[channel]
-    signal = np.asarray(row["signal"], dtype=np.float64)
-    return signal if fs_to is None else resample_noise(signal, float(row["fs"]), fs_to)
+    table = table.assign(signal=[np.asarray(s, dtype=np.float64) for s in table["signal"]])
+    return nstdb_noise(table, record, table["lead"].iloc[channel], fs_to)
 
 
 def real_noise(
@@ -237,7 +263,7 @@ def real_noise(
     is drawn (``numpy.random.default_rng(seed)``) and the segment ``noise[start:start + L]`` is added to
     every channel of that sample by :func:`add_noise_at_snr` (``definition``, ``fs``, ``r_index``, see
     the module docstring). ``noise`` is a 1-D recording already at ``x``'s sampling rate (use
-    :func:`resample_noise` / :func:`nstdb_noise`), at least ``L`` samples long. ``eps`` is not used:
+    :func:`nstdb_noise` / :func:`resample_noise`), at least ``L`` samples long. ``eps`` is not used:
     the noise level is set by ``snr_db`` (accepted for the uniform call shape; must be None or >= 0).
     ``model`` is not used either.
     """
@@ -246,7 +272,7 @@ def real_noise(
     _check_definition(definition)
     if isinstance(noise, (str, bytes)) or not isinstance(noise, (np.ndarray, torch.Tensor)):
         raise AttackError(
-            f"noise must be a 1-D noise recording (array), got {type(noise).__name__}; read it with nstdb_noise()"
+            f"noise must be a 1-D noise recording (array), got {type(noise).__name__}; pick it with nstdb_noise()"
         )
     arr = noise.detach().cpu().numpy() if torch.is_tensor(noise) else noise
     if arr.ndim != 1:

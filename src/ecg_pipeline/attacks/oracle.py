@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import AttackError, check_attack_inputs, logits_of, project
+from ecg_pipeline.models import logits_of
+
+from .base import AttackError, check_attack_inputs, per_row, project
 
 #: Absolute slack when comparing an L-inf distance with eps (float32 rounding of x + delta).
 EPS_BALL_ATOL = 1e-6
@@ -126,8 +128,7 @@ def within_eps_ball(x: torch.Tensor, result: DecisionResult, eps: float) -> torc
     """The eps-grid convention: the found adversarial point where it lies in the L-inf eps-ball around
     ``x`` (``||x_adv - x||_inf <= eps + EPS_BALL_ATOL``), the clean input ``x`` everywhere else."""
     inside = result.linf(x) <= float(eps) + EPS_BALL_ATOL
-    shape = (-1,) + (1,) * (x.dim() - 1)
-    return torch.where(inside.view(shape), result.x_adv, x)
+    return torch.where(per_row(inside, x), result.x_adv, x)
 
 
 def eps_ball_attack(search, name: str, doc: str):
@@ -231,18 +232,17 @@ def blend_search(
     adversarial end of the final bracket for the rows in ``idx`` (other rows: ``start``)."""
     hi = torch.ones(x.shape[0], dtype=x.dtype)
     lo = torch.zeros(x.shape[0], dtype=x.dtype)
-    shape = (-1,) + (1,) * (x.dim() - 1)
     for _ in range(steps):
         rows = idx[oracle.remaining()[idx] >= 1]
         if rows.numel() == 0:
             break
         mid = (lo[rows] + hi[rows]) / 2
-        cand = x[rows] + mid.view(shape) * (start[rows] - x[rows])
+        cand = x[rows] + per_row(mid, x) * (start[rows] - x[rows])
         adv = oracle.is_adversarial(cand, rows, y)
         hi[rows] = torch.where(adv, mid, hi[rows])
         lo[rows] = torch.where(adv, lo[rows], mid)
     out = start.clone()
-    out[idx] = x[idx] + hi[idx].view(shape) * (start[idx] - x[idx])
+    out[idx] = x[idx] + per_row(hi[idx], x) * (start[idx] - x[idx])
     return out
 
 

@@ -35,18 +35,15 @@ fewer steps when most samples break early.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, logits_of, margin
+from ecg_pipeline.models import logits_of
+
+from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, per_row
+from .losses import LOSSES, LossFn, attack_loss, loss_sum
 
 VARIANTS = ("sign", "nsr_adamax")
-LOSSES = ("ce", "cw")
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: Fraction of the working batch that must have finished before the batch is compacted (compacting
 #: on every single finished sample would give the convolution backend a new batch shape each step).
@@ -57,24 +54,6 @@ def _int_param(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise AttackError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
-
-
-def loss_sum(kind: str, kappa: float = 0.0) -> LossFn:
-    """The attack objective to ascend, summed over the batch (one scalar for ``autograd.grad``).
-
-    ``"ce"``: cross-entropy. ``"cw"``: ``-max(z_y - max_{j != y} z_j + kappa, 0)``, Carlini & Wagner's
-    f_6 (their eq. for the untargeted case, confidence ``kappa``), flat once the sample is misclassified
-    by ``kappa``.
-    """
-    if kind == "ce":
-        return lambda logits, y: F.cross_entropy(logits, y, reduction="sum")
-    return lambda logits, y: -(margin(logits, y) + kappa).clamp_min(0).sum()
-
-
-def loss_per_sample(kind: str, kappa: float, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if kind == "ce":
-        return F.cross_entropy(logits, y, reduction="none")
-    return -(margin(logits, y) + kappa).clamp_min(0)
 
 
 def _input_grad(model: nn.Module, xa: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, loss_fn: LossFn):
@@ -176,7 +155,7 @@ def _nsr_adamax(
     with torch.inference_mode():
         clean_ok = logits_of(model, x, mask).argmax(dim=1) == y
     clean_ok = clean_ok.clone()
-    x_adv = torch.where(clean_ok.view(-1, *([1] * (x.dim() - 1))), x0, x.clamp(low, high))
+    x_adv = torch.where(per_row(clean_ok, x), x0, x.clamp(low, high))
     noise = x0 - x
     noise.grad = torch.zeros_like(noise)
     opt = torch.optim.Adamax([noise], lr=step)
@@ -294,7 +273,7 @@ def pgd(
             with torch.inference_mode():
                 logits = logits_of(model, x_r, sub_mask)
                 fooled = logits.argmax(dim=1) != y[rows]
-                value = loss_per_sample(loss, float(kappa), logits, y[rows])
+                value = attack_loss(loss, logits, y[rows], kappa=float(kappa))
             fooled, value = fooled.clone(), value.clone()
             take = fooled | (value > best[rows])
             result[rows[take]] = x_r[take]

@@ -32,8 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, logits_of
-from .pgd import _int_param, _sign_ascent, loss_sum
+from ecg_pipeline.models import logits_of
+
+from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen
+from .losses import loss_sum
+from .pgd import _int_param, _sign_ascent
 
 SIZES = (5, 7, 11, 15, 19)
 SIGMAS = (1.0, 3.0, 5.0, 7.0, 10.0)

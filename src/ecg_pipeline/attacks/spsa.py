@@ -20,7 +20,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import AttackError, Bounds, check_attack_call, frozen, logits_of, margin, project
+from ecg_pipeline.models import logits_of
+
+from .base import AttackError, Bounds, check_attack_call, frozen, margin, project
 
 
 def _margin_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

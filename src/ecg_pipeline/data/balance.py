@@ -13,7 +13,8 @@ import logging
 
 import numpy as np
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
+
 from .splits import take
 
 log = logging.getLogger(__name__)
@@ -107,16 +108,29 @@ def balance_training_set(
     return out
 
 
+def balanced_subset(y: np.ndarray, per_class: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded subset with at most ``per_class`` samples of each class (all if None).
+
+    Classes are visited in sorted order; a class with more than ``per_class`` members draws them
+    without replacement from one ``np.random.default_rng(seed)``, smaller classes are kept whole
+    (and draw nothing). The one selection rule behind :func:`cap_per_class` (beat sets) and the
+    evaluation subsets of :func:`ecg_pipeline.evaluation.robustness.evaluate_attack`.
+    """
+    if per_class is None:
+        return np.arange(y.shape[0])
+    rng = np.random.default_rng(seed)
+    parts = [
+        idx if idx.size <= per_class else rng.choice(idx, per_class, replace=False)
+        for idx in (np.flatnonzero(y == c) for c in np.unique(y))
+    ]
+    return np.sort(np.concatenate(parts))
+
+
 def cap_per_class(beats: dict[str, np.ndarray], max_per_class: int, *, seed: int = 0) -> dict[str, np.ndarray]:
     """A seeded subset with at most ``max_per_class`` beats of each class (small runs: tests, CI)."""
     if max_per_class < 1:
         raise EcgDataError(f"max_beats_per_class={max_per_class}: expected a positive count")
-    rng = np.random.default_rng(seed)
     y = beats["y"]
-    index = [
-        members if members.size <= max_per_class else rng.choice(members, size=max_per_class, replace=False)
-        for members in (np.flatnonzero(y == c) for c in np.unique(y))
-    ]
-    out = take(beats, np.sort(np.concatenate(index)))
+    out = take(beats, balanced_subset(y, max_per_class, seed))
     log.info("capped at %d beats per class: %d -> %d beats", max_per_class, y.shape[0], out["y"].shape[0])
     return out

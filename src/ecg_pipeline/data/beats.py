@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy.signal import resample_poly
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
+
 from .labels import AAMI_OF_SYMBOL, class_names
 
 log = logging.getLogger(__name__)

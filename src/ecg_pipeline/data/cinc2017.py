@@ -18,8 +18,10 @@ import pandas as pd
 import scipy.io
 from sklearn.model_selection import train_test_split
 
-from .errors import EcgDataError
-from .labels import CLASS_SETS
+from ecg_pipeline.errors import EcgDataError
+
+from .labels import CLASS_SETS, encode
+from .padding import _positive_int, _require_columns, _strings, pack_signals
 
 logger = logging.getLogger(__name__)
 
@@ -287,3 +289,53 @@ def split_cinc2017(
         len(table), seed, len(parts["train"]), len(parts["test"]),
     )
     return parts
+
+
+def pad_cinc2017(table: pd.DataFrame, *, length: int = 18000, truncate: str = "center") -> dict:
+    """CinC 2017 records -> padded set of raw-amplitude windows (Han et al. 2020).
+
+    Parameters
+    ----------
+    table
+        Record table from :func:`read_cinc2017` (single lead).
+    length
+        Window length; 18,000 samples = 60 s at 300 Hz.
+    truncate
+        ``"center"`` (the paper: symmetric) or ``"head"`` (the published code keeps the first
+        ``length`` samples). Only the 39 records longer than 60 s differ.
+
+    Returns
+    -------
+    dict
+        A padded set (:mod:`ecg_pipeline.data.padding`): 1 lead (the table's ``lead`` name, "ECG" without that
+        column), symmetric placement, ``y`` indices into ``("N", "A", "O", "~")``.
+    """
+    _require_columns(table, ("record_id", "signal", "label"), "pad_cinc2017")
+    if truncate not in ("center", "head"):
+        raise EcgDataError(f"truncate must be 'center' or 'head', got {truncate!r}")
+    length = _positive_int(length, "length")
+    y = encode(table["label"].to_numpy(), "cinc2017", source="CinC 2017 record table")
+    leads = ("ECG",)
+    if "lead" in table.columns and len(table):
+        names = pd.unique(table["lead"].astype(str))
+        if len(names) != 1:
+            raise EcgDataError(f"pad_cinc2017: records mix leads {list(names)}; expected one lead")
+        leads = (str(names[0]),)
+    signals = [np.asarray(s, dtype=np.float32) for s in table["signal"]]
+    n_cut = sum(s.shape[-1] > length for s in signals)
+    if truncate == "head":
+        signals = [s[..., :length] for s in signals]
+    out = pack_signals(signals, length, align="center", n_leads=1)
+    logger.info(
+        "padded %d CinC 2017 records to %d samples (symmetric zero padding, %d truncated %s): "
+        "%.0f MB of samples instead of %.0f MB dense",
+        len(signals), length, n_cut, truncate,
+        out["values"].nbytes / 1e6, len(signals) * 2 * length * 4 / 1e6,
+    )
+    return {
+        **out,
+        "y": y,
+        "record_id": _strings(table["record_id"]),
+        "classes": _strings(CLASS_SETS["cinc2017"]),
+        "leads": _strings(leads),
+    }

@@ -20,13 +20,19 @@ import pandas as pd
 import scipy.io
 import wfdb
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
+
 from .labels import CLASS_SETS, encode
+from .padding import _as_generator, _check_max_shift, _pack, _positive_int, _require_columns, _strings
 
 logger = logging.getLogger(__name__)
 
 #: Lead order of the original challenge files (they carry no lead names).
 STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+#: The 8 leads Ma & Liang keep: III, aVR, aVL and aVF are linear combinations of I and II.
+CPSC2018_KEEP_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+
 #: The original files state no rate; the challenge specifies 500 Hz.
 ORIGINAL_FS = 500.0
 
@@ -384,3 +390,98 @@ def split_cpsc2018(
         len(table), seed, len(train), len(val), len(test),
     )
     return parts
+
+
+def pad_cpsc2018(
+    table: pd.DataFrame,
+    *,
+    keep_leads: Sequence[str] = CPSC2018_KEEP_LEADS,
+    truncate: int = 30720,
+    length: int = 33792,
+    placement: str = "right",
+    max_shift: int = 3072,
+    seed: int | np.random.Generator = 0,
+) -> dict:
+    """CPSC 2018 records -> padded set of scaled 8-lead windows (Ma & Liang, seed 001).
+
+    Per record: select ``keep_leads`` by name, keep the first ``truncate`` samples, divide each
+    lead by its max |value| (an all-zero lead stays zero), then place it in ``length`` samples.
+
+    Parameters
+    ----------
+    table
+        Record table from :func:`read_cpsc2018`.
+    keep_leads
+        Lead names, in output order.
+    truncate, length
+        Samples kept per record, and window length (``truncate <= length``).
+    placement
+        ``"right"`` (evaluation) or ``"random"`` (training: shifted left from the right edge by
+        up to ``max_shift`` samples, drawn from ``seed``; :func:`~ecg_pipeline.data.padding.replace_starts` re-draws them).
+    max_shift, seed
+        Random placement parameters.
+
+    Returns
+    -------
+    dict
+        A padded set (:mod:`ecg_pipeline.data.padding`): ``len(keep_leads)`` leads, ``y`` indices into
+        ``("1", ..., "9")``.
+    """
+    _require_columns(
+        table, ("record_id", "leads", "n_samples", "signal", "label"), "pad_cpsc2018"
+    )
+    truncate = _positive_int(truncate, "truncate")
+    length = _positive_int(length, "length")
+    if truncate > length:
+        raise EcgDataError(f"truncate ({truncate}) must not exceed length ({length})")
+    if placement not in ("right", "random"):
+        raise EcgDataError(f"placement must be 'right' or 'random', got {placement!r}")
+    keep_leads = tuple(str(lead) for lead in keep_leads)
+    if not keep_leads:
+        raise EcgDataError("keep_leads is empty: expected at least one lead name")
+    rng = None
+    if placement == "random":
+        max_shift = _check_max_shift(max_shift)
+        rng = _as_generator(seed, "seed")
+    y = encode(table["label"].to_numpy(), "cpsc2018", source="CPSC 2018 record table")
+
+    n_samples = table["n_samples"].to_numpy().astype(np.int64)
+    kept = np.minimum(n_samples, truncate)
+
+    def scaled():
+        for rid, leads, n, flat in zip(
+            table["record_id"], table["leads"], n_samples, table["signal"]
+        ):
+            leads = [str(lead) for lead in leads]
+            flat = np.asarray(flat, dtype=np.float32)
+            if n <= 0 or flat.size != len(leads) * int(n):
+                raise EcgDataError(
+                    f"record {rid}: signal has {flat.size} values, expected "
+                    f"{len(leads)} leads x {n} samples"
+                )
+            missing = [lead for lead in keep_leads if lead not in leads]
+            if missing:
+                raise EcgDataError(
+                    f"record {rid}: lacks lead(s) {missing} (has {leads}); keep_leads={list(keep_leads)}"
+                )
+            sig = flat.reshape(len(leads), int(n))[[leads.index(lead) for lead in keep_leads], :truncate]
+            # Scale after truncation, as the reference code does (MaxAbsScaler on the kept part);
+            # a flat lead keeps scale 1 so it stays exactly zero instead of becoming NaN.
+            peak = np.abs(sig).max(axis=1, keepdims=True)
+            peak[peak == 0] = 1.0
+            yield sig / peak
+
+    out = _pack(scaled(), kept, len(keep_leads), length, placement, max_shift if rng is not None else None, rng)
+    logger.info(
+        "padded %d CPSC 2018 records: %d leads, truncated at %d, %s-placed in %d samples: "
+        "%.0f MB of samples instead of %.0f MB dense",
+        len(table), len(keep_leads), truncate, placement, length,
+        out["values"].nbytes / 1e6, len(table) * (len(keep_leads) + 1) * length * 4 / 1e6,
+    )
+    return {
+        **out,
+        "y": y,
+        "record_id": _strings(table["record_id"]),
+        "classes": _strings(CLASS_SETS["cpsc2018"]),
+        "leads": _strings(keep_leads),
+    }

@@ -17,7 +17,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 log = logging.getLogger(__name__)
 

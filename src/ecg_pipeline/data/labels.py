@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 #: MIT-BIH beat annotation symbol -> AAMI EC57 class (de Chazal et al. 2004, Table 1).
 AAMI_OF_SYMBOL: dict[str, str] = {

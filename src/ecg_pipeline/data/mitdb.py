@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import wfdb
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 log = logging.getLogger(__name__)
 

@@ -16,33 +16,28 @@ unicode):
 ``classes``    str: the label set's class names in index order
 ``leads``      str: the lead names, in row order of ``values``
 
-One placement rule (:func:`_offset`) serves building, :func:`replace_starts` and both datasets:
+One placement rule (:func:`_offset`) serves building, :func:`replace_starts` and both datasets.
+This module is the generic format only; the per-dataset recipes live with their readers:
 
 * CinC 2017 (Han et al. 2020): raw amplitudes, symmetric zero padding or truncation to
-  18,000 samples (:func:`pad_cinc2017`).
+  18,000 samples (:func:`ecg_pipeline.data.cinc2017.pad_cinc2017`).
 * CPSC 2018 (Ma & Liang, seed 001): 8 leads, each scaled by its max |value|, truncated at
   30,720 samples, zero padded to 33,792; right-aligned for evaluation, moved left by a
-  random shift of up to 3,072 samples for training (:func:`pad_cpsc2018`,
-  :func:`replace_starts` to re-draw the shift each epoch).
+  random shift of up to 3,072 samples for training
+  (:func:`ecg_pipeline.data.cpsc2018.pad_cpsc2018`, :func:`replace_starts` to re-draw the
+  shift each epoch).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import EcgDataError
-from .labels import CLASS_SETS, encode
-
-logger = logging.getLogger(__name__)
+from ecg_pipeline.errors import EcgDataError
 
 ALIGNS = ("center", "right", "left", "random")
-
-#: The 8 leads Ma & Liang keep: III, aVR, aVL and aVF are linear combinations of I and II.
-CPSC2018_KEEP_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 
 #: Keys of a padded set; the first four are what :func:`materialize` needs.
 PADDED_SET_KEYS = ("values", "offsets", "start", "length", "y", "record_id", "classes", "leads")
@@ -219,7 +214,8 @@ def materialize(padded_set: Mapping, index=None) -> tuple[np.ndarray, np.ndarray
     Parameters
     ----------
     padded_set
-        From :func:`pad_cinc2017`, :func:`pad_cpsc2018`, :func:`pack_signals` or
+        From :func:`ecg_pipeline.data.cinc2017.pad_cinc2017`,
+        :func:`ecg_pipeline.data.cpsc2018.pad_cpsc2018`, :func:`pack_signals` or
         :func:`replace_starts` (or loaded back from its npz).
     index
         Record indices (int array/sequence, slice, boolean mask or one int); ``None``: all.
@@ -286,148 +282,3 @@ def _strings(values) -> np.ndarray:
     """Fixed-width unicode (never object), so the npz needs no pickle."""
     out = np.asarray([str(v) for v in values], dtype=str)
     return out if out.size else np.zeros(0, dtype="<U1")
-
-
-def pad_cinc2017(table: pd.DataFrame, *, length: int = 18000, truncate: str = "center") -> dict:
-    """CinC 2017 records -> padded set of raw-amplitude windows (Han et al. 2020).
-
-    Parameters
-    ----------
-    table
-        Record table from :func:`ecg_pipeline.data.cinc2017.read_cinc2017` (single lead).
-    length
-        Window length; 18,000 samples = 60 s at 300 Hz.
-    truncate
-        ``"center"`` (the paper: symmetric) or ``"head"`` (the published code keeps the first
-        ``length`` samples). Only the 39 records longer than 60 s differ.
-
-    Returns
-    -------
-    dict
-        A padded set (module doc): 1 lead (the table's ``lead`` name, "ECG" without that
-        column), symmetric placement, ``y`` indices into ``("N", "A", "O", "~")``.
-    """
-    _require_columns(table, ("record_id", "signal", "label"), "pad_cinc2017")
-    if truncate not in ("center", "head"):
-        raise EcgDataError(f"truncate must be 'center' or 'head', got {truncate!r}")
-    length = _positive_int(length, "length")
-    y = encode(table["label"].to_numpy(), "cinc2017", source="CinC 2017 record table")
-    leads = ("ECG",)
-    if "lead" in table.columns and len(table):
-        names = pd.unique(table["lead"].astype(str))
-        if len(names) != 1:
-            raise EcgDataError(f"pad_cinc2017: records mix leads {list(names)}; expected one lead")
-        leads = (str(names[0]),)
-    signals = [np.asarray(s, dtype=np.float32) for s in table["signal"]]
-    n_cut = sum(s.shape[-1] > length for s in signals)
-    if truncate == "head":
-        signals = [s[..., :length] for s in signals]
-    out = pack_signals(signals, length, align="center", n_leads=1)
-    logger.info(
-        "padded %d CinC 2017 records to %d samples (symmetric zero padding, %d truncated %s): "
-        "%.0f MB of samples instead of %.0f MB dense",
-        len(signals), length, n_cut, truncate,
-        out["values"].nbytes / 1e6, len(signals) * 2 * length * 4 / 1e6,
-    )
-    return {
-        **out,
-        "y": y,
-        "record_id": _strings(table["record_id"]),
-        "classes": _strings(CLASS_SETS["cinc2017"]),
-        "leads": _strings(leads),
-    }
-
-
-def pad_cpsc2018(
-    table: pd.DataFrame,
-    *,
-    keep_leads: Sequence[str] = CPSC2018_KEEP_LEADS,
-    truncate: int = 30720,
-    length: int = 33792,
-    placement: str = "right",
-    max_shift: int = 3072,
-    seed: int | np.random.Generator = 0,
-) -> dict:
-    """CPSC 2018 records -> padded set of scaled 8-lead windows (Ma & Liang, seed 001).
-
-    Per record: select ``keep_leads`` by name, keep the first ``truncate`` samples, divide each
-    lead by its max |value| (an all-zero lead stays zero), then place it in ``length`` samples.
-
-    Parameters
-    ----------
-    table
-        Record table from :func:`ecg_pipeline.data.cpsc2018.read_cpsc2018`.
-    keep_leads
-        Lead names, in output order.
-    truncate, length
-        Samples kept per record, and window length (``truncate <= length``).
-    placement
-        ``"right"`` (evaluation) or ``"random"`` (training: shifted left from the right edge by
-        up to ``max_shift`` samples, drawn from ``seed``; :func:`replace_starts` re-draws them).
-    max_shift, seed
-        Random placement parameters.
-
-    Returns
-    -------
-    dict
-        A padded set (module doc): ``len(keep_leads)`` leads, ``y`` indices into
-        ``("1", ..., "9")``.
-    """
-    _require_columns(
-        table, ("record_id", "leads", "n_samples", "signal", "label"), "pad_cpsc2018"
-    )
-    truncate = _positive_int(truncate, "truncate")
-    length = _positive_int(length, "length")
-    if truncate > length:
-        raise EcgDataError(f"truncate ({truncate}) must not exceed length ({length})")
-    if placement not in ("right", "random"):
-        raise EcgDataError(f"placement must be 'right' or 'random', got {placement!r}")
-    keep_leads = tuple(str(lead) for lead in keep_leads)
-    if not keep_leads:
-        raise EcgDataError("keep_leads is empty: expected at least one lead name")
-    rng = None
-    if placement == "random":
-        max_shift = _check_max_shift(max_shift)
-        rng = _as_generator(seed, "seed")
-    y = encode(table["label"].to_numpy(), "cpsc2018", source="CPSC 2018 record table")
-
-    n_samples = table["n_samples"].to_numpy().astype(np.int64)
-    kept = np.minimum(n_samples, truncate)
-
-    def scaled():
-        for rid, leads, n, flat in zip(
-            table["record_id"], table["leads"], n_samples, table["signal"]
-        ):
-            leads = [str(lead) for lead in leads]
-            flat = np.asarray(flat, dtype=np.float32)
-            if n <= 0 or flat.size != len(leads) * int(n):
-                raise EcgDataError(
-                    f"record {rid}: signal has {flat.size} values, expected "
-                    f"{len(leads)} leads x {n} samples"
-                )
-            missing = [lead for lead in keep_leads if lead not in leads]
-            if missing:
-                raise EcgDataError(
-                    f"record {rid}: lacks lead(s) {missing} (has {leads}); keep_leads={list(keep_leads)}"
-                )
-            sig = flat.reshape(len(leads), int(n))[[leads.index(lead) for lead in keep_leads], :truncate]
-            # Scale after truncation, as the reference code does (MaxAbsScaler on the kept part);
-            # a flat lead keeps scale 1 so it stays exactly zero instead of becoming NaN.
-            peak = np.abs(sig).max(axis=1, keepdims=True)
-            peak[peak == 0] = 1.0
-            yield sig / peak
-
-    out = _pack(scaled(), kept, len(keep_leads), length, placement, max_shift if rng is not None else None, rng)
-    logger.info(
-        "padded %d CPSC 2018 records: %d leads, truncated at %d, %s-placed in %d samples: "
-        "%.0f MB of samples instead of %.0f MB dense",
-        len(table), len(keep_leads), truncate, placement, length,
-        out["values"].nbytes / 1e6, len(table) * (len(keep_leads) + 1) * length * 4 / 1e6,
-    )
-    return {
-        **out,
-        "y": y,
-        "record_id": _strings(table["record_id"]),
-        "classes": _strings(CLASS_SETS["cpsc2018"]),
-        "leads": _strings(keep_leads),
-    }

@@ -42,7 +42,8 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
+
 from .labels import AAMI_OF_SYMBOL
 
 logger = logging.getLogger(__name__)

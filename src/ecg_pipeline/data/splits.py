@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from .errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 log = logging.getLogger(__name__)
 

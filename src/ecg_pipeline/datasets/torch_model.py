@@ -31,7 +31,7 @@ import torch
 from kedro.io.core import DatasetError, Version, get_filepath_str
 from torch import nn
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models.registry import build_model, model_spec
 
 from ._fsspec_file import FsspecFileDataset

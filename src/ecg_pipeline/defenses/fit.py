@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecg_pipeline.defenses.batches import Batches
+from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import build_model
 from ecg_pipeline.models.registry import model_spec

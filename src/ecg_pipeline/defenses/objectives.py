@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ecg_pipeline.attacks.base import logits_of
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.models import logits_of
 
 ObjectiveResult = tuple[torch.Tensor, torch.Tensor, dict[str, float]]
 

@@ -24,12 +24,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ecg_pipeline.attacks.base import logits_of
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.models import logits_of
+from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.metrics import classification_metrics
 from ecg_pipeline.runtime import resolve_device, torch_threads
 
-from .batches import Batches
+from ecg_pipeline.data.batches import Batches
+
 from .config import TrainingConfig
 
 log = logging.getLogger(__name__)

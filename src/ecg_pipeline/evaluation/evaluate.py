@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from ecg_pipeline.attacks.noise import resample_noise
+from ecg_pipeline.attacks.noise import nstdb_noise
 from ecg_pipeline.attacks.registry import SEARCHES, get_attack
-from ecg_pipeline.defenses.batches import Batches  # TODO(merge): data.batches
+from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.runtime import resolve_device, torch_threads
 
@@ -38,13 +38,10 @@ def evaluate(model: nn.Module, data: dict, spec: AttackSpec, *, name: str,
         if noise_table is None:
             raise EcgDataError(f"{name}: attack {spec.attack!r} adds NSTDB noise {spec.noise_record}, but no noise table "
                                "was given (the nstdb_noise dataset)")
-        rows = noise_table[(noise_table["record_id"] == spec.noise_record) & (noise_table["lead"] == spec.noise_channel)]
-        if rows.empty:
-            raise EcgDataError(f"{name}: NSTDB noise {spec.noise_record}/{spec.noise_channel} is not in nstdb_noise "
-                               f"(records {sorted(set(noise_table['record_id']))})")
-        fs = float(data["fs"]) if "fs" in data else float(rows["fs"].iloc[0])
-        attack_params["noise"] = resample_noise(np.asarray(rows["signal"].iloc[0]), float(rows["fs"].iloc[0]), fs)
-        attack_params.setdefault("fs", fs)
+        fs = float(data["fs"]) if "fs" in data else None
+        attack_params["noise"] = nstdb_noise(noise_table, spec.noise_record, spec.noise_channel, fs)
+        if fs is not None:
+            attack_params.setdefault("fs", fs)
     with torch_threads(spec.num_threads):
         metrics, examples = evaluate_attack(
             model, batches, attack, grid=spec.grid, grid_param=spec.grid_param, attack_params=attack_params,

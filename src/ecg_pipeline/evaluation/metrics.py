@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

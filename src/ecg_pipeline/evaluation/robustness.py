@@ -18,26 +18,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ecg_pipeline.attacks.base import logits_of
 from ecg_pipeline.attacks.oracle import within_eps_ball
-from ecg_pipeline.data.errors import EcgDataError
-from ecg_pipeline.defenses.batches import Batches
+from ecg_pipeline.data.balance import balanced_subset
+from ecg_pipeline.data.batches import Batches
+from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.models import logits_of
 
 from .metrics import classification_metrics, robust_score
 
 log = logging.getLogger(__name__)
-
-
-def balanced_subset(y: np.ndarray, per_class: int | None, seed: int = 0) -> np.ndarray:
-    """Indices of a seeded subset with at most ``per_class`` samples of each class (all if None)."""
-    if per_class is None:
-        return np.arange(y.shape[0])
-    rng = np.random.default_rng(seed)
-    parts = [
-        idx if idx.size <= per_class else rng.choice(idx, per_class, replace=False)
-        for idx in (np.flatnonzero(y == c) for c in np.unique(y))
-    ]
-    return np.sort(np.concatenate(parts))
 
 
 def evaluate_attack(

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 CRITERIA = ("acc_robust_balanced", "acc_robust", "f1_robust")
 

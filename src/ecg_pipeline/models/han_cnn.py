@@ -33,7 +33,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 # (in, out, kernel, dilation, pool after); in-channels of c1 come from the config
 LAYERS: tuple[tuple[int | None, int, int, int, bool], ...] = (

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 WIDTHS = (64, 128, 256, 512)
 BLOCKS_PER_STAGE = 2

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 from .han_cnn import HanCNN
 from .kachuee_cnn import KachueeCNN

@@ -251,7 +251,7 @@ def load_declaration(conf_source: str | Path | None = None, env: str | None = No
         parameters = _session_config["loader"]["parameters"]
         _session_config["built_with"] = _session_config["key"]
     else:
-        from ecg_pipeline import settings  # the project's own loader settings, configured or not
+        from ecg_pipeline import config_loader as settings  # the project's own loader, configured or not
 
         conf_dir = Path(conf_source) if conf_source is not None else Path.cwd() / "conf"
         if not (conf_dir / "base").is_dir():

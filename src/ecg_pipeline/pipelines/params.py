@@ -7,7 +7,7 @@ from functools import partial, update_wrapper
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ecg_pipeline.data.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError
 
 
 def call_with_params(func: Callable[..., Any], *args: Any, params: Mapping[str, Any] | None, section: str) -> Any:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ecg_pipeline.data.cinc2017 import split_cinc2017
-from ecg_pipeline.data.cpsc2018 import split_cpsc2018
-from ecg_pipeline.data.padding import pad_cinc2017, pad_cpsc2018
+from ecg_pipeline.data.cinc2017 import pad_cinc2017, split_cinc2017
+from ecg_pipeline.data.cpsc2018 import pad_cpsc2018, split_cpsc2018
 from ecg_pipeline.pipelines.params import call_with_params
 
 

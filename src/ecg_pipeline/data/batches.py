@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ecg_pipeline.data.errors import EcgDataError
-from ecg_pipeline.data.padding import materialize, replace_starts
+from ecg_pipeline.errors import EcgDataError
+
+from .padding import materialize, replace_starts
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
 
