@@ -31,6 +31,18 @@ class DeclarationHook:
             pipelines.set_requested(["\0rebuild"])
             pipelines.set_requested(requested)
 
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        from ecg_pipeline.pipelines.declaration import forget_session_config
+
+        forget_session_config()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        from ecg_pipeline.pipelines.declaration import forget_session_config
+
+        forget_session_config()
+
 
 class MissingInputsHook:
     """Fail fast, before any node runs, when a pipeline's stored input has not been produced yet.

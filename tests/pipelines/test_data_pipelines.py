@@ -106,7 +106,7 @@ def test_bad_parameter_fails_cleanly_and_writes_nothing(ingested):
 def test_missing_stored_input_names_the_pipeline_that_makes_it(empty_project):
     from ecg_pipeline.errors import EcgDataError
 
-    with pytest.raises(EcgDataError, match=r"mitdb_train \(run `kedro run --pipeline=segmentation` first\)"):
+    with pytest.raises(EcgDataError, match=r"mitdb_train \(run `kedro run --pipelines=segmentation` first\)"):
         empty_project.run("resampling")
     assert not any(p.is_file() for p in (empty_project.path / "data").rglob("*"))
 

@@ -155,38 +155,27 @@ def test_html_embeds_every_figure_and_names_the_input_versions(reported):
         assert item["version"] in page
 
 
-def test_missing_evaluations_are_listed_with_the_commands_that_produce_them(reported):
+def test_missing_evaluations_are_one_table_with_one_command_per_model(reported, caplog):
     inventory = reported.catalog().load("report.inventory")
-    missing = {m["dataset"]: m for m in inventory["missing"]}
-    assert missing["ce_cnn.sap.metrics"]["filepath"].endswith("data/08_reporting/attacks/ce_cnn/sap.json")
-    assert missing["ce_cnn.sap.metrics"]["command"] == "kedro run --pipeline=attack --namespaces=ce_cnn.sap"
-    assert missing["nsr_cnn.history"]["command"] == "kedro run --pipeline=train_nsr --nodes=nsr_cnn.train"
-    assert "ce_mlp.pgd_nsr.metrics" not in missing
+    missing = {row["run"]: row for row in inventory["missing"]}
+    assert "sap" in missing["ce_cnn"]["missing"] and "pgd_nsr" not in missing["ce_cnn"]["missing"]
+    assert missing["ce_cnn"]["command"].startswith("kedro run --pipelines=attack --namespaces=ce_cnn.fgsm,ce_cnn.bim,")
+    assert missing["nsr_cnn"]["command"] == ("kedro run --pipelines=train_nsr --namespaces=nsr_cnn && "
+                                             "kedro run --pipelines=attack --namespaces=nsr_cnn")
+    assert missing["nsr_mlp_sweep"]["command"].startswith("kedro run --pipelines=sweep --namespaces=nsr_mlp_sweep && ")
+    assert "pgd_nsr" not in missing["ce_mlp"]["missing"]
     page = latest(reported, "data/08_reporting/report/report.html").read_text()
-    assert "ce_cnn.sap.metrics" in page and "--namespaces=ce_cnn.pgd,ce_cnn.fgsm,ce_cnn.bim," in page
+    assert page.count("kedro run --pipelines=attack") == len(missing)  # one command per model, nothing per artifact
+    assert missing["ce_cnn"]["command"] in page
 
+    caplog.clear()
     with pytest.raises(EcgDataError) as error:
         reported.run("report", runtime_params={"report": {"strict": True}})
     message = str(error.value)
-    assert re.search(r"^  - ce_cnn\.sap\.metrics: \S+/data/08_reporting/attacks/ce_cnn/sap\.json$", message, re.M)
-    assert re.search(r"^  kedro run --pipeline=attack --namespaces=ce_cnn\.pgd,ce_cnn\.fgsm,\S*ce_cnn\.sap,", message, re.M)
-    with pytest.raises(EcgDataError, match=r"run\(s\) \['ce_mpl'\] are not trained or evaluated by any pipeline"):
-        reported.run("report", runtime_params={"report": {"families": {"mitdb_mlp": {"runs": {"ce_mpl": "CE"}}}}})
-
-
-def test_commands_for_absent_artifacts():
-    from ecg_pipeline.pipelines.report.nodes import Producers
-
-    producers = Producers(evaluated_runs=("ce_mlp",), trained_runs={"ce_mlp": "train_ce", "nsr_mlp": "train_nsr"},
-                          attacks=("pgd", "sap"))
-    assert producers.produces("ce_mlp.sap.examples") and not producers.produces("nsr_mlp.pgd.metrics")
-    assert producers.commands(["ce_mlp.pgd.metrics", "ce_mlp.pgd.examples", "ce_mlp.sap.metrics", "nsr_mlp.pgd.metrics",
-                               "nsr_mlp.history"]) == [
-        "kedro run --pipeline=attack --namespaces=ce_mlp.pgd,ce_mlp.sap",
-        "kedro run --pipeline=attack --namespaces=nsr_mlp.pgd   # the attack pipeline does not evaluate 'nsr_mlp' yet: "
-        "add it to model_runs() in src/ecg_pipeline/pipelines/attack/pipeline.py first",
-        "kedro run --pipeline=train_nsr --nodes=nsr_mlp.train",
-    ]
+    assert re.search(r"^  ce_cnn: fgsm, bim, .*sap", message, re.M)
+    assert re.search(r"^    kedro run --pipelines=attack --namespaces=ce_cnn\.fgsm,ce_cnn\.bim,", message, re.M)
+    with pytest.raises(EcgDataError, match=r"'report.runs': \['ce_mpl'\] are not declared model runs"):
+        reported.run("report", runtime_params={"report": {"runs": ["ce_mpl"]}})
 
 
 def test_a_plotting_parameter_change_rebuilds_the_report_from_stored_artifacts(reported):
@@ -207,15 +196,17 @@ def test_from_nodes_rebuilds_the_page_from_stored_figures(reported):
     assert figures_before[-1] in page  # the page says which figure version it embeds
 
 
-def test_load_versions_pins_an_older_model_and_an_older_evaluation(reported):
+def test_pins_read_an_older_evaluation_after_load_versions_reevaluated_an_older_model(reported):
     oldest_model = reported.versions("data/06_models/ce_mlp.pt")[0]
     reported.run("attack", namespaces=["ce_mlp.pgd_nsr"], load_versions={"ce_mlp.model": oldest_model})
     older, newer = reported.versions("data/08_reporting/attacks/ce_mlp/pgd_nsr.json")[-2:]
-    reported.run("report", load_versions={"ce_mlp.pgd_nsr.metrics@report": older})
+    reported.run("report", runtime_params={"report": {"pin": {"ce_mlp": {"pgd_nsr": older}}}})
     inventory = reported.catalog().load("report.inventory")
     versions = {i["dataset"]: i["version"] for i in inventory["inputs"]}
     assert versions["ce_mlp.pgd_nsr.metrics"] == older != newer
     assert older in latest(reported, "data/08_reporting/report/report.html").read_text()
+    with pytest.raises(Exception, match=r"version '2020' is not stored; stored versions: \["):
+        reported.run("report", runtime_params={"report": {"pin": {"ce_mlp": {"pgd_nsr": "2020"}}}})
 
 
 def test_only_missing_outputs_runs_only_what_is_not_stored(reported):
@@ -259,14 +250,16 @@ def test_kedro_viz_build_shows_every_pipeline_and_the_report_inputs(reported):
     assert {p["id"] for p in main["pipelines"]} == registered
     report = json.loads((build / "api" / "pipelines" / "report").read_text())
     datasets = {n["name"]: n for n in report["nodes"] if n["type"] == "data"}
-    # One dataset node between the attack that writes it and the report that reads it.
-    assert {"attack", "report"} <= set(datasets["ce_mlp.pgd_nsr.metrics"]["pipelines"])
-    assert {"train_ce", "report"} <= set(datasets["ce_cnn.history"]["pipelines"])
+    # The report reads three collections (the attack and training templates' files), not 400 inputs.
+    assert {"attack_evaluations", "attack_examples", "training_histories"} <= set(datasets)
+    assert not any(name.endswith((".metrics", ".history")) for name in datasets)
+    attack = json.loads((build / "api" / "pipelines" / "attack").read_text())
+    assert "ce_mlp.pgd_nsr.metrics" in {n["name"] for n in attack["nodes"] if n["type"] == "data"}
     with http_server(build) as url:
         dom = chromium("--virtual-time-budget=15000", "--dump-dom", f"{url}/?pid=report").decode()
     for name in registered:
         assert f">{name}<" in dom, f"pipeline {name} not in the rendered lineage site"
-    assert "ce_mlp.pgd_nsr.metrics" in dom and "ce_cnn.history" in dom
+    assert "attack_evaluations" in dom and "training_histories" in dom
 
 
 def test_notebook_runs_top_to_bottom_on_the_stored_artifacts(reported, project_root, monkeypatch):
@@ -292,6 +285,6 @@ def test_report_of_a_project_with_nothing_stored_lists_everything_as_missing(emp
     page = latest(empty_project, "data/08_reporting/report/report.html").read_text()
     assert page.count('src="data:image/png;base64,') == 3  # one "nothing stored" figure per figure set
     assert "nothing_stored" in page
-    assert "kedro run --pipeline=train_ce --nodes=ce_mlp.train" in page
-    assert "kedro run --pipeline=attack --namespaces=ce_mlp.pgd_nsr,ce_mlp.pgd," in page
+    assert "kedro run --pipelines=train_ce --namespaces=ce_mlp &amp;&amp; kedro run --pipelines=attack --namespaces=ce_mlp<" \
+        in page
     assert empty_project.catalog().load("report.robustness_tables").empty

@@ -245,6 +245,12 @@ def use_session_config(config_loader, key: tuple) -> bool:
     return stale
 
 
+def forget_session_config() -> None:
+    """After a run: later registrations in this process read ``./conf`` again unless a new session says otherwise."""
+    _session_config.pop("loader", None)
+    _session_config.pop("key", None)
+
+
 def load_declaration(conf_source: str | Path | None = None, env: str | None = None) -> Declaration:
     """The project's declaration: from the recorded session config, else from ``./conf`` (+ ``$KEDRO_ENV``)."""
     if conf_source is None and "loader" in _session_config:
