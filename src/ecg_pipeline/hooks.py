@@ -44,6 +44,22 @@ class DeclarationHook:
         forget_session_config()
 
 
+class ReportOrderHook:
+    """The report reads stored collections, which no node outputs, so Kedro cannot order it after the attack
+    or training nodes of the same run: refuse such a run before anything starts, with the two commands."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        report = [n for n in pipeline.nodes if "report" in n.tags]
+        producers = [n for n in pipeline.nodes if "report" not in n.tags
+                     and (n.name.endswith((".train", ".evaluate")))]
+        if report and producers:
+            raise EcgDataError(
+                f"this run holds the report and {len(producers)} training/attack node(s) (e.g. {producers[0].name}); "
+                "the report reads what they store, so run it afterwards: "
+                "`kedro run --pipelines=attack && kedro run --pipelines=report`")
+
+
 class MissingInputsHook:
     """Fail fast, before any node runs, when a pipeline's stored input has not been produced yet.
 

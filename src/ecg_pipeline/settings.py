@@ -1,9 +1,9 @@
 """Kedro project settings."""
 
 from ecg_pipeline.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS  # noqa: F401
-from ecg_pipeline.hooks import DeclarationHook, MissingInputsHook
+from ecg_pipeline.hooks import DeclarationHook, MissingInputsHook, ReportOrderHook
 
-HOOKS = (DeclarationHook(), MissingInputsHook())
+HOOKS = (DeclarationHook(), ReportOrderHook(), MissingInputsHook())
 
 # kedro-viz (a test dependency) would rewrite .viz/stats.json on every run, tests included.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

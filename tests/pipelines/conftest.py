@@ -19,11 +19,13 @@ class KedroProject:
         self.path = path
         self.data_root = data_root
 
-    def run(self, pipeline: str | None = None, *, env: str = "ci", runtime_params: dict | None = None, **run_args):
+    def run(self, pipeline: str | list[str] | None = None, *, env: str = "ci", runtime_params: dict | None = None,
+            **run_args):
         bootstrap_project(self.path)
         params = {"data_root": str(self.data_root), **(runtime_params or {})}
+        names = [pipeline] if isinstance(pipeline, str) else pipeline
         with KedroSession.create(project_path=self.path, env=env, runtime_params=params) as session:
-            return session.run(pipeline_names=[pipeline] if pipeline else None, **run_args)
+            return session.run(pipeline_names=names or None, **run_args)
 
     def catalog(self, env: str = "ci", runtime_params: dict | None = None):
         bootstrap_project(self.path)

@@ -178,6 +178,13 @@ def test_missing_evaluations_are_one_table_with_one_command_per_model(reported, 
         reported.run("report", runtime_params={"report": {"runs": ["ce_mpl"]}})
 
 
+def test_the_report_and_the_attacks_it_reads_are_not_run_as_one(reported):
+    before = reported.versions("data/08_reporting/attacks/ce_mlp/fgsm.json")
+    with pytest.raises(EcgDataError, match=r"run it afterwards: `kedro run --pipelines=attack && kedro run --pipelines=report`"):
+        reported.run(["attack", "report"], namespaces=["ce_mlp.fgsm", "report"])
+    assert reported.versions("data/08_reporting/attacks/ce_mlp/fgsm.json") == before  # refused before anything ran
+
+
 def test_a_plotting_parameter_change_rebuilds_the_report_from_stored_artifacts(reported):
     stored = ["data/08_reporting/attacks/ce_mlp/pgd_nsr.json", "data/06_models/ce_mlp.pt"]
     before = {path: reported.versions(path) for path in stored}

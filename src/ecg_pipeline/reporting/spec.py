@@ -65,23 +65,9 @@ class ReportSpec:
         if unknown:
             raise EcgDataError(f"parameters 'report': unknown key(s) {unknown}; expected some of {sorted(REPORT_KEYS)}")
         declared = {r.run: r for r in model_runs}
-        chosen = params.get("runs")
-        if chosen is not None:
-            unknown_runs = [r for r in chosen if r not in declared]
-            if unknown_runs:
-                raise EcgDataError(f"parameters 'report.runs': {unknown_runs} are not declared model runs "
-                                   f"(declared: {list(declared)})")
-            runs = [declared[r] for r in chosen]
-        else:
-            runs = list(declared.values())
-        all_attacks = list(dict.fromkeys(a for r in runs for a in r.attacks))
-        attacks = params.get("attacks")
-        if attacks is not None:
-            unknown_attacks = [a for a in attacks if a not in all_attacks]
-            if unknown_attacks:
-                raise EcgDataError(f"parameters 'report.attacks': {unknown_attacks} judge none of the reported runs "
-                                   f"(their attacks: {all_attacks})")
-        attacks = tuple(attacks if attacks is not None else all_attacks)
+        runs = [declared[r] for r in _chosen(params.get("runs"), list(declared), "runs", "are not declared model runs")]
+        attacks = tuple(_chosen(params.get("attacks"), list(dict.fromkeys(a for r in runs for a in r.attacks)),
+                                "attacks", "judge none of the reported runs"))
         beat = params.get("beat") or {}
         return cls(
             groups=_groups(runs, params.get("groups") or {}),
@@ -95,6 +81,16 @@ class ReportSpec:
             amplitude=str(beat.get("amplitude", "normalised amplitude")),
             style=FigureStyle(**(params.get("figure") or {})),
         )
+
+
+def _chosen(requested: list | None, available: list[str], key: str, problem: str) -> list[str]:
+    """``requested`` (None: all of ``available``), refusing names that are not available."""
+    if requested is None:
+        return available
+    unknown = [name for name in requested if name not in available]
+    if unknown:
+        raise EcgDataError(f"parameters 'report.{key}': {unknown} {problem} (available: {available})")
+    return list(requested)
 
 
 def _groups(runs: list[ModelRun], declared: dict) -> tuple[Group, ...]:
