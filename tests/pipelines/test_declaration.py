@@ -30,7 +30,7 @@ def test_the_project_declaration(parameters):
     assert declaration.attacks["real_noise_em"].needs_noise and not declaration.attacks["pgd"].needs_noise
     assert declaration.attacks["bim"].attack == "bim"  # defaults to the block's name
     selected = declaration.model_runs["nsr_mlp_sweep"]
-    assert selected.sweep.members["beta_0p4"] == 0.4 and selected.label == "0.4NSR (selected)"
+    assert selected.sweep.members["beta_0p4"] == 0.4 and selected.label == "nsr: best beta on validation"
     assert list(declaration.model_runs)[: len(declaration.runs)] == list(declaration.runs)
 
 

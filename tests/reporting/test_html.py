@@ -29,5 +29,5 @@ def test_tables_mark_published_rows_and_the_coverage_table_has_one_row_per_model
     ])
     assert "1 of 2 models lack evaluations" in coverage
     assert coverage.count("<tr>") == 3  # header and one row per model, not one per missing artifact
-    assert "<td>1 / 2</td><td class=\"absent\">pgd</td><td><code>kedro run --pipelines=attack --namespaces=nsr_mlp.pgd" \
+    assert "<td>1 / 2</td><td class=\"absent\">pgd</td><td class=\"command\"><code>kedro run --pipelines=attack --namespaces=nsr_mlp.pgd" \
         in coverage

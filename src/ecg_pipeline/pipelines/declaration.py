@@ -97,8 +97,8 @@ class Declaration:
         selected = {}
         for sweep in self.sweeps.values():
             base = self.runs[sweep.run]
-            selected[sweep.name] = Run(sweep.name, base.family, sweep.label or f"{base.label} (selected)", base.data,
-                                       base.model, base.params, sweep)
+            label = sweep.label or f"{base.family}: best {sweep.vary.rsplit('.', 1)[-1]} on validation"
+            selected[sweep.name] = Run(sweep.name, base.family, label, base.data, base.model, base.params, sweep)
         return {**self.runs, **selected}
 
     def attacks_for(self, run: Run) -> tuple[str, ...]:

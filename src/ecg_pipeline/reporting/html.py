@@ -20,10 +20,9 @@ th:first-child, td:first-child { text-align: left; white-space: nowrap; }
 tr.published td { color: #555; font-style: italic; background: #f6f6f6; }
 figure { margin: 1rem 0 2rem; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .85rem; color: #555; }
-.missing { border: 2px solid #c0392b; background: #fdecea; padding: .5rem 1rem; }
-.missing pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: .8rem; }
 .wide { overflow-x: auto; }
-td.absent { color: #c0392b; }
+td.absent { color: #c0392b; text-align: left; }
+td.command { text-align: left; overflow-wrap: anywhere; font-size: .8rem; }
 .note { color: #555; font-size: .9rem; }
 """
 
@@ -71,10 +70,10 @@ def coverage_html(coverage: list[dict]) -> str:
         if c["missing"]:
             missing = ", ".join(c["missing"]) if len(c["missing"]) < n else "all"
             rows.append(f'<tr><td>{html.escape(c["label"])} ({html.escape(c["run"])})</td><td>{n - len(c["missing"])} / {n}</td>'
-                        f'<td class="absent">{html.escape(missing)}</td><td><code>{html.escape(c["command"])}</code></td></tr>')
+                        f'<td class="absent">{html.escape(missing)}</td><td class="command"><code>{html.escape(c["command"])}</code></td></tr>')
         else:
             rows.append(f'<tr><td>{html.escape(c["label"])} ({html.escape(c["run"])})</td><td>{n} / {n}</td>'
-                        "<td>&#10003;</td><td></td></tr>")
+                        "<td>&#10003;</td><td class=\"command\"></td></tr>")
     incomplete = sum(1 for c in coverage if c["missing"])
     note = (f'<p class="note">{incomplete} of {len(coverage)} models lack evaluations; the report leaves them out. '
             "One command per model adds them.</p>" if incomplete else '<p class="note">Every declared evaluation is stored.</p>')

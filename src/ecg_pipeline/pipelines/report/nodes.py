@@ -49,9 +49,10 @@ def coverage(spec: ReportSpec, evaluations: Stored, histories: Stored) -> list[d
         missing = [a for a, found in stored.items() if not found]
         command = None
         if missing:
-            namespaces = run.run if len(missing) == len(judged) else ",".join(f"{run.run}.{a}" for a in missing)
-            command = f"kedro run --pipelines=attack --namespaces={namespaces}"
-            if run.run not in histories and not any(stored.values()):
+            command = f"kedro run --pipelines=attack --namespaces={run.run}"
+            if any(stored.values()):  # some are stored: evaluate only the others
+                command += " --only-missing-outputs"
+            elif run.run not in histories:
                 command = f"{run.train_command} && {command}"
         rows.append({"run": run.run, "label": run.label, "attacks": stored, "missing": missing, "command": command})
     return rows
