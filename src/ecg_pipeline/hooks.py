@@ -1,5 +1,5 @@
-"""Project hooks: build pipelines from the session's own configuration; before a run, say which pipeline
-produces any stored input that is missing."""
+"""Project hooks: build pipelines from the session's own configuration; before a run, refuse a run that
+holds the report with what it reads, and say which pipeline produces any stored input that is missing."""
 
 from __future__ import annotations
 

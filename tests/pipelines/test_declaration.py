@@ -25,7 +25,7 @@ def test_the_project_declaration(parameters):
     assert list(declaration.families) == ["ce", "nsr", "jacob", "adv"]
     assert [r.name for r in declaration.runs_of("nsr")] == ["nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code"]
     nsr = declaration.runs["nsr_mlp"]
-    assert (nsr.label, nsr.data.test, nsr.model, nsr.params) == ("0.4NSR", "mitdb_test", "mlp", "runs.nsr_mlp")
+    assert (nsr.label, nsr.data.test, nsr.model, nsr.section) == ("0.4NSR", "mitdb_test", "mlp", "runs.nsr_mlp")
     assert declaration.attacks_for(nsr) == tuple(parameters["attacks"])  # every attack declared for mitdb
     assert declaration.attacks["real_noise_em"].needs_noise and not declaration.attacks["pgd"].needs_noise
     assert declaration.attacks["bim"].attack == "bim"  # defaults to the block's name

@@ -1,23 +1,22 @@
 """``OptionalDataset`` reads the stored version of another dataset's file, or says it is absent.
 
-The report reads every (run, attack) evaluation it may show; some have not been produced yet.
-A plain dataset would stop the run at the first absent file; this one loads a
-:class:`StoredArtifact` instead: the data, the file and the version it came from (what the report
-prints), or ``present=False`` with the path that was expected (what the report lists as missing).
-
-It is meant to be used under a transcoded name of the producing dataset, so that Kedro and
-kedro-viz see one dataset, written by its producer and read by the report:
+It loads a :class:`StoredArtifact` instead of failing on an absent file: the data, the file and the
+version it came from, or ``present=False`` with the path that was expected. It is used under a
+transcoded name of the producing dataset, so that Kedro and kedro-viz see one dataset, written by its
+producer and read back here; the report's HTML node reads its stored figure folders this way (so
+``--from-nodes=report.html`` rebuilds the page from stored figures, and says so when there are none):
 
 ```yaml
-"{run}.{attack}.metrics@report":
+"report.{figures}_figures@png":
   type: ecg_pipeline.datasets.OptionalDataset
-  dataset: json.JSONDataset
-  filepath: data/08_reporting/attacks/{run}/{attack}.json
+  dataset: ecg_pipeline.datasets.ImageFolderDataset
+  filepath: data/08_reporting/report/figures/{figures}
   versioned: true
 ```
 
 ``exists()`` is always True: loading never fails for an absent file, so the project's
-``MissingInputsHook`` lets the run start and the report decides what an absence means.
+``MissingInputsHook`` lets the run start and the reader decides what an absence means.
+:class:`StoredArtifact` is also what :class:`~ecg_pipeline.datasets.StoredCollection` returns per file.
 """
 
 from __future__ import annotations

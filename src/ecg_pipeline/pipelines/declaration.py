@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecg_pipeline.attacks.registry import ATTACKS
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import build_objective
 from ecg_pipeline.errors import EcgDataError
@@ -62,7 +63,7 @@ class Run:
     label: str
     data: DataSplits
     model: str                               # model registry name (report grouping)
-    params: str                              # the parameters section its training node reads
+    section: str                             # the parameters section its training node reads (runs.<run>)
     sweep: Sweep | None = None               # set for a sweep's selected model
 
 
@@ -98,13 +99,13 @@ class Declaration:
         for sweep in self.sweeps.values():
             base = self.runs[sweep.run]
             label = sweep.label or f"{base.family}: best {sweep.vary.rsplit('.', 1)[-1]} on validation"
-            selected[sweep.name] = Run(sweep.name, base.family, label, base.data, base.model, base.params, sweep)
+            selected[sweep.name] = Run(sweep.name, base.family, label, base.data, base.model, base.section, sweep)
         return {**self.runs, **selected}
 
     def attacks_for(self, run: Run) -> tuple[str, ...]:
         """The attacks that judge ``run``: its family's list, else every attack declared for its data."""
         chosen = self.families[run.family].attacks
-        return tuple(a for a in (chosen or self.attacks) if self.attack_data[a] == run.data.name)
+        return tuple(a for a in (self.attacks if chosen is None else chosen) if self.attack_data[a] == run.data.name)
 
     def runs_of(self, family: str) -> list[Run]:
         return [run for run in self.runs.values() if run.family == family]
@@ -153,7 +154,6 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
                                f"got {spec.get('data')!r}")
         attacks[name] = AttackSpec.from_params(spec, name)
         attack_data[name] = spec["data"]
-    from ecg_pipeline.attacks.registry import ATTACKS
     for name, spec in attacks.items():
         if spec.attack not in ATTACKS:
             raise EcgDataError(f"parameters 'attacks.{name}.attack': unknown attack {spec.attack!r}; "

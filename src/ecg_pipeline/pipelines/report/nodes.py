@@ -198,7 +198,7 @@ def training_curves(params: dict, histories: Stored, *, model_runs: tuple[ModelR
 
 
 def _report_order(spec: ReportSpec):
-    """Sort key of a figure name: families, then attacks, then runs in the order ``params:report`` lists them."""
+    """Sort key of a figure name: groups, then attacks, then runs, in report order."""
     order = {key: i for i, key in enumerate([*(g.key for g in spec.groups), *spec.attacks, *spec.runs])}
     return lambda name: [order.get(part, len(order)) for part in name.removesuffix(".png").split("__")]
 

@@ -21,13 +21,13 @@ def training_pipeline(run: Run, *, name: str | None = None, overrides: dict | No
     A sweep member is ``training_pipeline(base_run, name="<sweep>.<member>", overrides={key: value})``.
     """
     name = name or run.name
-    node = Node(bound_node_function(train, run_name=name, section=run.params, overrides=overrides),
+    node = Node(bound_node_function(train, run_name=name, section=run.section, overrides=overrides),
                 ["train", "validation", "checkpoints", "params:training"], ["model", "history"], name="train")
     return Pipeline(
         [node],
         namespace=name,
         inputs={"train": run.data.train, "validation": run.data.validation},
-        parameters={"params:training": f"params:{run.params}"},
+        parameters={"params:training": f"params:{run.section}"},
         tags=(name, *tags),
     )
 
