@@ -78,3 +78,26 @@ def test_classes_of_the_model_and_the_split_must_agree(tiny, synthetic_beats):
     spec = AttackSpec.from_params({"grid": [0.0], "progress": False}, "fgsm")
     with pytest.raises(EcgDataError, match=r"trained on classes \['N', 'S', 'V', 'F', 'Q'\], the evaluation set has"):
         evaluate(model, other, spec, name="tiny.fgsm")
+
+
+def test_a_beat_misclassified_clean_is_never_counted_robust(tiny):
+    """Audit fix: robust accuracy was plain accuracy on x_adv, so a perturbation that fixed a wrong beat
+    counted it as robust. Here the 'attack' replaces every beat by a clean beat of its own class."""
+    from ecg_pipeline.data.batches import Batches
+    from ecg_pipeline.evaluation.robustness import evaluate_attack
+
+    model, data = tiny
+    y = data["y"].copy()
+    y[:4] = (y[:4] + 1) % 5  # four beats the model now gets wrong clean
+    batches = Batches({**data, "y": y})
+    correct = torch.as_tensor(model(batches.x).argmax(1) == batches.y)
+    prototype = {int(c): batches.x[(batches.y == c) & correct][0] for c in batches.y.unique()}
+
+    def fixing_attack(model, x, y, eps, **_):
+        return torch.stack([prototype[int(c)] for c in y]) if eps > 0 else x
+
+    metrics, examples = evaluate_attack(model, batches, fixing_attack, grid=[0.0, 0.1], progress=False)
+    clean, attacked = (row["accuracy"] for row in metrics["curve"])
+    assert clean < 1.0 and attacked == pytest.approx(clean)
+    wrong = examples["pred"][0] != examples["subset_y"]
+    np.testing.assert_array_equal(examples["pred"][1][wrong], examples["pred"][0][wrong])

@@ -1,32 +1,44 @@
 """``evaluate``: the domain entry point of attack evaluation: a model, a split and an AttackSpec in, metrics out.
 
 It owns what the attack needs beyond the spec: the attack function, the NSTDB noise, the device and
-the thread count, so a strength travels from conf/ down to the attack without climbing back.
+the thread count, so a strength travels from conf/ down to the attack without climbing back; and,
+when the spec asks for them, the gradient-masking diagnostics of :mod:`.diagnostics`.
 """
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
 from ecg_pipeline.attacks.noise import nstdb_noise
 from ecg_pipeline.attacks.registry import SEARCHES, get_attack
+from ecg_pipeline.data.balance import balanced_subset
 from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.models import logits_of
 from ecg_pipeline.runtime import resolve_device, torch_threads
 
+from . import diagnostics
+from .gradients import logit_gradient_norms
 from .robustness import evaluate_attack
 from .spec import AttackSpec
 
+#: Hyper-parameters that set an attack's effort: the "more effort" check doubles each.
+EFFORT_KEYS = ("steps", "restarts", "max_queries", "iterations", "pgd_steps")
 
-def evaluate(model: nn.Module, data: dict, spec: AttackSpec, *, name: str,
-             noise_table: pd.DataFrame | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+
+def evaluate(model: nn.Module, data: dict, spec: AttackSpec, *, name: str, noise_table: pd.DataFrame | None = None,
+             reference: nn.Module | None = None, reference_name: str | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """Attack ``model`` on ``data`` (a model-input split) over ``spec``'s grid; returns (metrics, examples).
 
     ``metrics``: the curve over the grid, per-class sensitivity/specificity, ACC_robust / F1_robust,
-    the run, the attack and its parameters, the model's meta. ``examples``: clean and adversarial
-    versions of a few beats per class.
+    the run, the attack and its parameters, the model's meta, and with ``spec.diagnostics`` the masking
+    flags (``reference``: the model the transfer check crafts its examples on). ``examples``: the
+    per-beat outcome and clean/adversarial versions of a few beats per class.
     """
     attack = get_attack(spec.attack)
     batches = Batches(data)
@@ -42,14 +54,78 @@ def evaluate(model: nn.Module, data: dict, spec: AttackSpec, *, name: str,
         attack_params["noise"] = nstdb_noise(noise_table, spec.noise_record, spec.noise_channel, fs)
         if fs is not None:
             attack_params.setdefault("fs", fs)
+    device = resolve_device(spec.device)
     with torch_threads(spec.num_threads):
         metrics, examples = evaluate_attack(
             model, batches, attack, grid=spec.grid, grid_param=spec.grid_param, attack_params=attack_params,
             eps=spec.eps, bounds=spec.bounds, eps_max=spec.eps_max, per_class=spec.per_class,
             batch_size=spec.batch_size, seed=spec.seed, keep_per_class=spec.keep_per_class,
-            device=resolve_device(spec.device), progress=spec.progress, name=name, search=SEARCHES.get(spec.attack),
+            device=device, progress=spec.progress, name=name, search=SEARCHES.get(spec.attack),
         )
+        if spec.diagnostics:
+            metrics["flags"] = masking_flags(model, batches, spec, attack, attack_params, metrics, examples,
+                                             device=device, reference=reference, reference_name=reference_name)
     metrics = {"run": name, "attack": spec.attack, "params": {k: v for k, v in attack_params.items() if k != "noise"},
                "model": getattr(model, "meta", {}), **metrics}
     examples["classes"] = np.asarray(batches.classes or [], dtype=str)
     return metrics, examples
+
+
+def masking_flags(model: nn.Module, batches: Batches, spec: AttackSpec, attack, attack_params: dict, metrics: dict,
+                  examples: dict, *, device, reference: nn.Module | None = None,
+                  reference_name: str | None = None) -> list[dict]:
+    """The Carlini et al. checks for one evaluation (see :mod:`.diagnostics`); the costly ones on a seeded
+    class-balanced subsample of ``spec.diagnostics_per_class`` beats per class."""
+    if spec.grid_param != "eps":
+        return []
+    grid = list(spec.grid)
+    flags = diagnostics.curve_flags(grid, [row["balanced_accuracy"] for row in metrics["curve"]])
+    if "broken_by" in examples and "square" in attack_params.get("attacks", ("apgd_ce", "apgd_t", "square")):
+        index = list(attack_params.get("attacks", ("apgd_ce", "apgd_t", "square"))).index("square")
+        flags.append(diagnostics.gradient_free_flag(examples["subset"].size, (examples["broken_by"] == index).sum(1),
+                                                    grid))
+    picked = balanced_subset(examples["subset_y"], spec.diagnostics_per_class, spec.seed)
+    x, y, mask = batches.take(examples["subset"][picked])
+    x, y = x.to(device), y.to(device)
+    mask = mask.to(device) if mask is not None else None
+    flags.append(diagnostics.zero_gradient_flag(logit_gradient_norms(model, x, y, mask=mask)["ce_grad_zero_fraction"]))
+
+    def accuracy(x_adv) -> float:  # clean-wrong beats stay wrong
+        with torch.inference_mode():
+            pred = logits_of(model, x_adv, mask).argmax(1).cpu().numpy()
+        clean = examples["pred"][_index_of(grid, 0.0)][picked] if 0.0 in grid else pred
+        return float(np.mean((pred == y.cpu().numpy()) & (clean == y.cpu().numpy())))
+
+    eps = float(spec.eps_max if spec.eps_max is not None else max(grid))
+    configured = float(np.mean(examples["pred"][_index_of(grid, eps)][picked] == examples["subset_y"][picked]))
+    more = _doubled_effort(attack, attack_params)
+    found = attack(model, x, y, eps, mask=mask, bounds=spec.bounds, seed=spec.seed + 7919, **more)
+    flags.append(diagnostics.effort_flag(configured, accuracy(found[0] if isinstance(found, tuple) else found), eps))
+    if reference is not None:
+        from ecg_pipeline.attacks.apgd import apgd_ce
+
+        reference = reference.to(device)
+        white_box, transfer = [], []
+        for g, e in enumerate(grid):
+            white_box.append(float(np.mean(examples["pred"][g][picked] == examples["subset_y"][picked])))
+            crafted = apgd_ce(reference, x, y, e, mask=mask, bounds=spec.bounds, seed=spec.seed,
+                              steps=int(attack_params.get("steps", 100))) if e > 0 else x
+            transfer.append(accuracy(crafted))
+        flags.append(diagnostics.transfer_flag(grid, white_box, transfer, reference_name or "the reference model"))
+    return flags
+
+
+def _index_of(grid: list[float], value: float) -> int:
+    return int(np.argmin(np.abs(np.asarray(grid) - value)))
+
+
+def _doubled_effort(attack, params: dict) -> dict:
+    """``params`` with every effort hyper-parameter the attack takes doubled (its default where not set)."""
+    accepted = inspect.signature(attack).parameters
+    more = dict(params)
+    for key in EFFORT_KEYS:
+        if key in accepted:
+            value = params.get(key, accepted[key].default)
+            if isinstance(value, int) and not isinstance(value, bool):
+                more[key] = 2 * value
+    return more

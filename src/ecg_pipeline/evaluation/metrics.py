@@ -64,6 +64,10 @@ def classification_metrics(y_true, y_pred, n_classes: int, class_names: Sequence
     }
 
 
+# np.trapezoid is NumPy >= 2; NumPy 1.x (allowed by pyproject) calls it np.trapz.
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # noqa: NPY201
+
+
 def robust_score(eps: Sequence[float], score: Sequence[float], eps_max: float) -> dict:
     """ACC_robust of seed 001 eq. (8): sqrt(ACC_clean x AUC), and its AUC.
 
@@ -82,5 +86,5 @@ def robust_score(eps: Sequence[float], score: Sequence[float], eps_max: float) -
     if not eps_max > 0 or not np.isclose(eps, eps_max).any():
         raise EcgDataError(f"robust_score: eps_max={eps_max} must be a grid point; grid is {eps.tolist()}")
     inside = eps <= eps_max + 1e-12
-    auc = float(np.trapezoid(score[inside], eps[inside]) / eps_max)
+    auc = float(_trapezoid(score[inside], eps[inside]) / eps_max)
     return {"clean": float(score[0]), "auc": auc, "robust": float(np.sqrt(score[0] * auc))}

@@ -49,10 +49,20 @@ def evaluate_attack(
     name: str = "attack",
     search: Callable | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """Attack ``model`` on ``data`` at every grid value; returns (metrics, kept adversarial examples).
+    """Attack ``model`` on ``data`` at every grid value; returns (metrics, examples).
+
+    A beat counts as correct under attack only if it is also correct clean: a perturbation that happens
+    to fix a misclassified beat does not make it robust (the papers' protocol), so every curve starts
+    at clean accuracy and the metrics use the clean prediction for beats already wrong.
+    ``examples`` holds the per-beat outcome (``subset``: indices into ``data``, ``pred``: the
+    prediction so counted, one row per grid value; ``subset_y``: their labels), what the worst case over
+    attacks is built from,
+    and clean / adversarial versions of ``keep_per_class`` beats per class for figures.
 
     ``search`` (decision-based attacks): an eps-free search run once per batch; each eps then keeps
-    the found point where it lies in the eps-ball, the clean input elsewhere.
+    the found point where it lies in the eps-ball, the clean input elsewhere. An attack may return
+    ``(x_adv, info)`` with per-beat integer arrays in ``info`` (e.g. ``broken_by`` of an ensemble):
+    they are returned in ``examples`` as ``<key>`` rows per grid value.
     """
     if not len(grid):
         raise EcgDataError(f"{name}: the grid of {grid_param} values is empty")
@@ -67,6 +77,7 @@ def evaluate_attack(
     params = dict(attack_params or {})
     n_grid = len(grid)
     preds = [[] for _ in range(n_grid)]
+    infos: dict[str, list[list[np.ndarray]]] = {}
     kept_x = [[] for _ in range(n_grid)]
     kept_pred = [[] for _ in range(n_grid)]
     t0 = time.perf_counter()
@@ -79,6 +90,10 @@ def evaluate_attack(
         mask = mask.to(device) if mask is not None else None
         in_batch = (keep >= start) & (keep < start + index.size)
         local = keep[in_batch] - start
+        with torch.inference_mode():
+            clean = logits_of(model, x, mask).argmax(1)
+        wrong_clean = (clean != y).cpu().numpy()
+        clean = clean.cpu().numpy()
         found = search(model, x, y, mask=mask, bounds=bounds, seed=seed + b, **params) if search is not None else None
         for g, value in enumerate(grid):
             eps_value = float(value) if grid_param == "eps" else (eps if eps is not None else 0.0)
@@ -87,15 +102,24 @@ def evaluate_attack(
             else:
                 call = params if grid_param == "eps" else {**params, grid_param: value}
                 x_adv = attack(model, x, y, eps_value, mask=mask, bounds=bounds, seed=seed + b, **call)
+                if isinstance(x_adv, tuple):
+                    x_adv, info = x_adv
+                    for key, values in info.items():
+                        infos.setdefault(key, [[] for _ in range(n_grid)])[g].append(np.asarray(values.cpu()))
             with torch.inference_mode():
                 pred = logits_of(model, x_adv, mask).argmax(1).cpu().numpy()
+            pred = np.where(wrong_clean, clean, pred)  # wrong clean stays wrong
             preds[g].append(pred)
             if local.size:
                 kept_x[g].append(x_adv[local].detach().cpu().numpy())
                 kept_pred[g].append(pred[local])
             bar.update()
     bar.close()
-    rows, examples = [], {"index": subset[keep], "y": y_all[subset][keep], "grid": np.asarray(grid, dtype=np.float64)}
+    rows, examples = [], {"index": subset[keep], "y": y_all[subset][keep], "grid": np.asarray(grid, dtype=np.float64),
+                          "subset": subset, "subset_y": y_all[subset].astype(np.int16),
+                          "pred": np.stack([np.concatenate(p) for p in preds]).astype(np.int16)}
+    for key, per_grid in infos.items():
+        examples[key] = np.stack([np.concatenate(p) for p in per_grid])
     for g, value in enumerate(grid):
         m = classification_metrics(y_all[subset], np.concatenate(preds[g]), len(classes), classes)
         rows.append({grid_param: float(value), **{k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1")},

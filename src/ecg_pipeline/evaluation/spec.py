@@ -29,6 +29,10 @@ class AttackSpec:
     noise_record: str | None = None               # NSTDB record (em, ma, bw) for attacks that add real noise
     noise_channel: str = "noise1"
     num_threads: int | None = None
+    diagnostics: bool = False                     # gradient-masking flags (evaluation.diagnostics) in the metrics
+    diagnostics_per_class: int = 50               # beats per class for the costly checks (more effort, transfer)
+    transfer_from: str | None = None              # family whose model of the same data and architecture is the
+                                                  # source of the transfer check (e.g. "ce")
     section: str = field(default="attack", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -48,7 +52,7 @@ class AttackSpec:
                                    f"in the grid {list(self.grid)}")
             if not any(abs(v - self.eps_max) < 1e-12 for v in self.grid) or not self.eps_max > 0:
                 raise EcgDataError(f"{where}.eps_max': {self.eps_max} must be a positive grid point; grid is {list(self.grid)}")
-        for key in ("batch_size", "keep_per_class"):
+        for key in ("batch_size", "keep_per_class", "diagnostics_per_class"):
             positive_int(getattr(self, key), key, self.section)
         for key in ("per_class", "num_threads"):
             positive_int(getattr(self, key), key, self.section, allow_none=True)

@@ -107,6 +107,17 @@ class Declaration:
         chosen = self.families[run.family].attacks
         return tuple(a for a in (self.attacks if chosen is None else chosen) if self.attack_data[a] == run.data.name)
 
+    def transfer_source(self, run: Run, attack: str) -> str | None:
+        """The run whose model ``attack``'s transfer check crafts on: the first run of the family named by
+        its ``transfer_from`` with the same data and architecture (None: no check, or ``run`` is that run)."""
+        spec = self.attacks[attack]
+        if not spec.diagnostics or spec.transfer_from is None:
+            return None
+        for other in self.runs.values():
+            if other.family == spec.transfer_from and other.data == run.data and other.model == run.model:
+                return None if other.name == run.name else other.name
+        return None
+
     def runs_of(self, family: str) -> list[Run]:
         return [run for run in self.runs.values() if run.family == family]
 
@@ -158,6 +169,10 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
         if spec.attack not in ATTACKS:
             raise EcgDataError(f"parameters 'attacks.{name}.attack': unknown attack {spec.attack!r}; "
                                f"expected one of {sorted(ATTACKS)}")
+    for name, spec in attacks.items():
+        if spec.transfer_from is not None and spec.transfer_from not in families:
+            raise EcgDataError(f"parameters 'attacks.{name}.transfer_from': expected one of {sorted(families)}, "
+                               f"got {spec.transfer_from!r}")
     for family in families.values():
         unknown = [a for a in family.attacks or () if a not in attacks]
         if unknown:

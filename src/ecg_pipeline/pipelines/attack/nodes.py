@@ -5,6 +5,8 @@ from __future__ import annotations
 from ecg_pipeline.evaluation import AttackSpec, evaluate
 
 
-def evaluate_attack(model, data: dict, params: dict, noise=None, *, name: str, attack: str):
+def evaluate_attack(model, data: dict, params: dict, noise=None, reference=None, *, name: str, attack: str,
+                    reference_name: str | None = None):
     """Evaluate ``<name>`` = ``<run>.<attack>``: (metrics JSON, adversarial examples)."""
-    return evaluate(model, data, AttackSpec.from_params(params, attack), name=name, noise_table=noise)
+    return evaluate(model, data, AttackSpec.from_params(params, attack), name=name, noise_table=noise,
+                    reference=reference, reference_name=reference_name)

@@ -18,20 +18,21 @@ from .nodes import evaluate_attack
 VALIDATION_SUFFIX = "_validation"
 
 
-def attack_pipeline(run: str, attack: str, *, split: str, needs_noise: bool = False, suffix: str = "",
-                    tags: tuple[str, ...] = ()) -> Pipeline:
-    """Instance ``<run>.<attack><suffix>`` of the template."""
+def attack_pipeline(run: str, attack: str, *, split: str, needs_noise: bool = False, reference: str | None = None,
+                    suffix: str = "", tags: tuple[str, ...] = ()) -> Pipeline:
+    """Instance ``<run>.<attack><suffix>`` of the template (``reference``: the run whose model the transfer
+    check of the masking diagnostics crafts its examples on)."""
     name = f"{run}.{attack}{suffix}"
-    inputs = ["model", "data", "params:attack"] + (["nstdb_noise"] if needs_noise else [])
-    node = Node(bound_node_function(evaluate_attack, name=name, attack=attack), inputs, ["metrics", "examples"],
-                name="evaluate")
-    return Pipeline(
-        [node],
-        namespace=name,
-        inputs={"model": f"{run}.model", "data": split, **({"nstdb_noise": "nstdb_noise"} if needs_noise else {})},
-        parameters={"params:attack": f"params:attacks.{attack}"},
-        tags=(run, attack, *tags),
-    )
+    inputs = {"model": "model", "data": "data", "params": "params:attack"}
+    outer = {"model": f"{run}.model", "data": split}
+    if needs_noise:
+        inputs["noise"], outer["nstdb_noise"] = "nstdb_noise", "nstdb_noise"
+    if reference is not None:
+        inputs["reference"], outer["reference"] = "reference", f"{reference}.model"
+    node = Node(bound_node_function(evaluate_attack, name=name, attack=attack, reference_name=reference),
+                inputs, ["metrics", "examples"], name="evaluate")
+    return Pipeline([node], namespace=name, inputs=outer, parameters={"params:attack": f"params:attacks.{attack}"},
+                    tags=(run, attack, *tags))
 
 
 def create_pipeline(declaration: Declaration) -> Pipeline:
@@ -39,7 +40,8 @@ def create_pipeline(declaration: Declaration) -> Pipeline:
     for run in declaration.model_runs.values():
         for attack in declaration.attacks_for(run):
             parts.append(attack_pipeline(run.name, attack, split=run.data.test,
-                                         needs_noise=declaration.attacks[attack].needs_noise, tags=("attack",)))
+                                         needs_noise=declaration.attacks[attack].needs_noise,
+                                         reference=declaration.transfer_source(run, attack), tags=("attack",)))
         selection = declaration.selection_attack
         if selection in declaration.attacks and declaration.attack_data[selection] == run.data.name:
             parts.append(attack_pipeline(run.name, selection, split=run.data.validation, suffix=VALIDATION_SUFFIX,

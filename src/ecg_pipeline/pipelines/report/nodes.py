@@ -18,6 +18,7 @@ from ecg_pipeline.datasets.optional import StoredArtifact
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.reporting import figures, html, tables
 from ecg_pipeline.reporting.published import published_curve
+from ecg_pipeline.evaluation.worst_case import Outcomes, worst_case
 from ecg_pipeline.reporting.spec import Group, ModelRun, ReportSpec
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,69 @@ def _evaluations(spec: ReportSpec, group: Group, attack: str, evaluations: Store
     return found
 
 
+WORST_CASE = "worst case"
+HEADLINE_POPULATION = "autoattack"   # the worst case is scored on the beats its evaluation covers, when stored
+
+
+def worst_cases(spec: ReportSpec, evaluations: Stored, examples: Stored) -> dict[str, dict]:
+    """run -> the per-beat worst case over every stored eps evaluation of the run (evaluation.worst_case),
+    with the evaluations it combined, the min over attacks of their ACC_robust, and the autoattack flags."""
+    result = {}
+    for run in spec.model_runs:
+        outcomes, metrics_of = {}, {}
+        for attack in run.attacks:
+            stored, shown = _pinned(spec, evaluations, f"{run.run}.{attack}"), _pinned(
+                spec, examples, f"{run.run}.{attack}", strict_pin=False)
+            if stored is None or shown is None or stored.data.get("grid_param") != "eps" or "pred" not in shown.data:
+                continue
+            outcomes[attack] = Outcomes.from_examples(shown.data, f"{run.run}.{attack}")
+            metrics_of[attack] = stored.data
+        if not outcomes:
+            continue
+        population = HEADLINE_POPULATION if HEADLINE_POPULATION in outcomes else None
+        base = metrics_of[population or max(outcomes, key=lambda a: outcomes[a].subset.size)]
+        combined = worst_case(outcomes, base["grid"], base["classes"], population=population,
+                              eps_max=base.get("eps_max"))
+        combined.update(grid_param="eps", attack=WORST_CASE,
+                        min_over_attacks={a: m["acc_robust_balanced"] for a, m in metrics_of.items()
+                                          if "acc_robust_balanced" in m},
+                        flags=metrics_of.get(HEADLINE_POPULATION, {}).get("flags", []))
+        result[run.run] = combined
+    return result
+
+
+def headline(params: dict, evaluations: Stored, examples: Stored, *,
+             model_runs: tuple[ModelRun, ...]) -> tuple[pd.DataFrame, str]:
+    """One row per model: clean accuracy, the worst-case ACC_robust / F1_robust (the number to read), the
+    minimum over attacks of their own ACC_robust (an upper bound), the attack that broke most beats first,
+    and the raised gradient-masking flags."""
+    spec = _spec(params, model_runs)
+    rows = []
+    for run, combined in worst_cases(spec, evaluations, examples).items():
+        label = next(r.label for r in spec.model_runs if r.run == run)
+        at_max = next((r for r in combined["curve"] if abs(r["eps"] - combined.get("eps_max", -1)) < 1e-12),
+                      combined["curve"][-1])
+        weakest = max(at_max["broken_first_by"], key=at_max["broken_first_by"].get) if at_max["broken_first_by"] else ""
+        bounds = combined["min_over_attacks"]
+        rows.append({
+            "model": f"{label} ({run})", "beats": combined["n"], "attacks": len(combined["attacks"]),
+            "clean": combined["curve"][0]["balanced_accuracy"],
+            "worst-case ACC_robust": combined.get("acc_robust_balanced"),
+            "worst-case F1_robust": combined.get("f1_robust"),
+            "min over attacks of ACC_robust": min(bounds.values()) if bounds else None,
+            "strongest attack": weakest,
+            "flags": ", ".join(f["flag"] for f in combined["flags"] if f["raised"]) or
+                     ("none raised" if combined["flags"] else "no autoattack evaluation"),
+        })
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table, "No eps evaluation with per-beat outcomes is stored yet.\n"
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |")
+    return table, "\n".join(lines) + "\n"
+
+
 def figure_name(*parts: str) -> str:
     """File name of a figure in a figure folder; :func:`figure_caption` reads it back."""
     return "__".join(parts) + ".png"
@@ -122,10 +186,16 @@ def inventory(params: dict, evaluations: Stored, histories: Stored, *, model_run
             "missing": incomplete, "coverage": rows}
 
 
-def robustness_curves(params: dict, evaluations: Stored, *, model_runs: tuple[ModelRun, ...]) -> dict:
+def robustness_curves(params: dict, evaluations: Stored, examples: Stored, *,
+                      model_runs: tuple[ModelRun, ...]) -> dict:
     spec = _spec(params, model_runs)
     result = {}
+    combined = worst_cases(spec, evaluations, examples)
     for group in spec.groups:
+        curves = {f"{label} ({run})": combined[run] for run, label in group.runs.items() if run in combined}
+        if curves:
+            result[figure_name(group.key, "worst_case")] = figures.robustness_curves(group.title, WORST_CASE, curves,
+                                                                                     spec.style)
         for attack in spec.attacks:
             found = _evaluations(spec, group, attack, evaluations)
             if found:
@@ -143,12 +213,18 @@ def _csv_and_markdown(parts: list[pd.DataFrame]) -> tuple[pd.DataFrame, str]:
     return cells, tables.to_markdown(tables.layout(cells))
 
 
-def robustness_tables(params: dict, evaluations: Stored, *, model_runs: tuple[ModelRun, ...]) -> tuple[pd.DataFrame, str]:
-    """Seed 001 Tables 4-6 layout: (cells for the CSV, Markdown)."""
+def robustness_tables(params: dict, evaluations: Stored, examples: Stored, *,
+                      model_runs: tuple[ModelRun, ...]) -> tuple[pd.DataFrame, str]:
+    """Seed 001 Tables 4-6 layout, the worst case over attacks first: (cells for the CSV, Markdown)."""
     spec = _spec(params, model_runs)
-    cells = [tables.robustness_cells(group.key, group.title, attack, found)
-             for group in spec.groups for attack in spec.attacks
-             if (found := _evaluations(spec, group, attack, evaluations))]
+    combined = worst_cases(spec, evaluations, examples)
+    cells = [tables.robustness_cells(group.key, group.title, WORST_CASE,
+                                     {run: (label, combined[run], None) for run, label in group.runs.items()
+                                      if run in combined})
+             for group in spec.groups if any(run in combined for run in group.runs)]
+    cells += [tables.robustness_cells(group.key, group.title, attack, found)
+              for group in spec.groups for attack in spec.attacks
+              if (found := _evaluations(spec, group, attack, evaluations))]
     return _csv_and_markdown(cells)
 
 
@@ -203,8 +279,8 @@ def _report_order(spec: ReportSpec):
     return lambda name: [order.get(part, len(order)) for part in name.removesuffix(".png").split("__")]
 
 
-def html_report(params: dict, inventory: dict, robustness: pd.DataFrame, per_class: pd.DataFrame,
-                curves: StoredArtifact, examples: StoredArtifact, training: StoredArtifact, *,
+def html_report(params: dict, inventory: dict, headline: pd.DataFrame, robustness: pd.DataFrame,
+                per_class: pd.DataFrame, curves: StoredArtifact, examples: StoredArtifact, training: StoredArtifact, *,
                 model_runs: tuple[ModelRun, ...]) -> str:
     """The self-contained HTML page: inputs and their versions, what is missing, tables and figures."""
     in_order = _report_order(_spec(params, model_runs))
@@ -222,7 +298,16 @@ def html_report(params: dict, inventory: dict, robustness: pd.DataFrame, per_cla
             return '<p class="note">No tables: none of the requested evaluations is stored yet.</p>'
         return "\n".join(html.table_html(title, table) for title, table in tables.layout(cells).items())
 
+    headline_html = ('<p class="note">No eps evaluation with per-beat outcomes is stored yet.</p>' if headline.empty else
+                     '<p class="note">The number to read: a beat counts as robust at eps only if it is classified '
+                     "correctly clean and under every attack evaluated on it at that eps (or any smaller one). "
+                     "Scored on the beats of the model's autoattack evaluation when stored. The minimum over attacks "
+                     "of each attack's own ACC_robust is only an upper bound. Flags: the gradient-masking checks of "
+                     "Carlini et al. 2019 that failed for this model (details in its autoattack metrics JSON).</p>"
+                     + html.table_html("Worst case over the attack suite (class-balanced accuracy)",
+                                       headline.set_index("model")))
     sections = [
+        ("Headline: the per-beat worst case over every attack", headline_html),
         ("Which evaluations are stored", html.coverage_html(inventory["coverage"])),
         ("Robustness curves", figures_of(curves)),
         ("Robustness tables (seed 001 Tables 4-6 layout)",

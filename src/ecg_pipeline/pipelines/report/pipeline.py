@@ -52,9 +52,11 @@ def create_pipeline(declaration: Declaration) -> Pipeline:
     runs = model_runs(declaration)
     return Pipeline([
         _node(nodes.inventory, {"evaluations": EVALUATIONS, "histories": HISTORIES}, "report.inventory", "inventory", runs),
-        _node(nodes.robustness_curves, {"evaluations": EVALUATIONS}, "report.curve_figures@matplotlib",
-              "robustness_curves", runs),
-        _node(nodes.robustness_tables, {"evaluations": EVALUATIONS},
+        _node(nodes.headline, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
+              ["report.headline", "report.headline_md"], "headline", runs),
+        _node(nodes.robustness_curves, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
+              "report.curve_figures@matplotlib", "robustness_curves", runs),
+        _node(nodes.robustness_tables, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
               ["report.robustness_tables", "report.robustness_tables_md"], "robustness_tables", runs),
         _node(nodes.per_class_tables, {"evaluations": EVALUATIONS},
               ["report.per_class_tables", "report.per_class_tables_md"], "per_class_tables", runs),
@@ -63,7 +65,7 @@ def create_pipeline(declaration: Declaration) -> Pipeline:
         _node(nodes.training_curves, {"histories": HISTORIES}, "report.training_figures@matplotlib",
               "training_curves", runs),
         _node(nodes.html_report,
-              {"inventory": "report.inventory", "robustness": "report.robustness_tables",
+              {"inventory": "report.inventory", "headline": "report.headline", "robustness": "report.robustness_tables",
                "per_class": "report.per_class_tables", "curves": "report.curve_figures@png",
                "examples": "report.example_figures@png", "training": "report.training_figures@png"},
               "report.html", "html", runs),

@@ -1,0 +1,75 @@
+"""The per-sample worst case over attacks, and the masking flags (fast tier, synthetic outcomes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.evaluation import diagnostics
+from ecg_pipeline.evaluation.worst_case import Outcomes, worst_case
+
+CLASSES = ["N", "S"]
+GRID = [0.0, 0.05, 0.1]
+
+
+def outcomes(subset, y, pred_by_eps, grid=GRID):
+    return Outcomes(np.asarray(grid, dtype=float), np.asarray(subset), np.asarray(y), np.asarray(pred_by_eps))
+
+
+@pytest.fixture
+def two_attacks():
+    y = [0, 0, 1, 1, 0, 1]
+    # beat 0 wrong clean; a breaks beat 1 at 0.05 and beat 2 at 0.1; b breaks beat 3 at 0.1 and beat 1 at 0.1
+    a = outcomes(range(6), y, [[1, 0, 1, 1, 0, 1], [1, 1, 1, 1, 0, 1], [1, 1, 0, 1, 0, 1]])
+    b = outcomes(range(6), y, [[1, 0, 1, 1, 0, 1], [1, 0, 1, 1, 0, 1], [1, 1, 1, 0, 0, 1]])
+    return {"a": a, "b": b}
+
+
+def test_a_beat_is_robust_only_if_correct_clean_and_under_every_attack(two_attacks):
+    result = worst_case(two_attacks, GRID, CLASSES, eps_max=0.1)
+    accuracy = [row["accuracy"] for row in result["curve"]]
+    assert accuracy == pytest.approx([5 / 6, 4 / 6, 2 / 6])  # beats 4 and 5 survive everything
+    assert result["clean_wrong"] == 1
+    assert result["curve"][2]["broken_first_by"] == {"a": 3, "b": 1}  # beat 0 (clean), 1 and 2 by a; 3 by b
+    for name, out in two_attacks.items():  # never above any single attack's curve
+        single = [np.mean(out.pred[g] == out.y) for g in range(len(GRID))]
+        assert all(w <= s + 1e-12 for w, s in zip(accuracy, single))
+    assert result["acc_robust"] <= accuracy[0]
+
+
+def test_a_break_at_a_smaller_eps_counts_at_larger_eps():
+    y = [0, 1]
+    flaky = outcomes(range(2), y, [[0, 1], [1, 1], [0, 1]])  # breaks beat 0 at 0.05 only (last iterate "fixed" it)
+    result = worst_case({"flaky": flaky}, GRID, CLASSES)
+    assert [row["accuracy"] for row in result["curve"]] == [1.0, 0.5, 0.5]
+
+
+def test_attacks_on_other_beats_count_where_they_overlap_and_labels_must_agree(two_attacks):
+    small = outcomes([4, 5], [0, 1], [[0, 1], [1, 1], [1, 1]])  # breaks beat 4 from eps 0.05
+    result = worst_case({**two_attacks, "small": small}, GRID, CLASSES, population="a")
+    assert result["n"] == 6 and result["curve"][1]["accuracy"] == pytest.approx(3 / 6)
+    wrong_labels = outcomes([4, 5], [1, 1], [[1, 1], [1, 1], [1, 1]])
+    with pytest.raises(EcgDataError, match="disagree on the labels"):
+        worst_case({**two_attacks, "w": wrong_labels}, GRID, CLASSES, population="a")
+
+
+def test_outcomes_from_old_examples_say_what_to_rerun():
+    with pytest.raises(EcgDataError, match=r"ce_mlp.pgd: stored examples lack \['subset', 'subset_y', 'pred'\]"):
+        Outcomes.from_examples({"grid": np.zeros(2)}, "ce_mlp.pgd")
+
+
+def test_curve_flags():
+    quiet = diagnostics.curve_flags([0, 0.1, 0.3], [0.9, 0.4, 0.0])
+    assert diagnostics.raised(quiet) == []
+    loud = diagnostics.curve_flags([0, 0.1, 0.3], [0.9, 0.4, 0.6])
+    assert diagnostics.raised(loud) == ["accuracy_not_monotone", "accuracy_not_near_zero_at_largest_eps"]
+
+
+def test_gradient_free_effort_transfer_and_zero_gradient_flags():
+    assert diagnostics.gradient_free_flag(100, [0, 1, 5], [0, 0.1, 0.3])["raised"]
+    assert not diagnostics.gradient_free_flag(100, [0, 1, 2], [0, 0.1, 0.3])["raised"]
+    assert diagnostics.effort_flag(0.50, 0.47, 0.1)["raised"] and not diagnostics.effort_flag(0.50, 0.495, 0.1)["raised"]
+    assert diagnostics.transfer_flag([0, 0.1], [0.9, 0.5], [0.9, 0.45], "ce_mlp")["raised"]
+    assert not diagnostics.transfer_flag([0, 0.1], [0.9, 0.5], [0.9, 0.6], "ce_mlp")["raised"]
+    assert diagnostics.zero_gradient_flag(0.5)["raised"] and not diagnostics.zero_gradient_flag(0.0)["raised"]
