@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .apgd import apgd, apgd_ce, apgd_t
 from .base import AttackError
 from .bim import bim
 from .boundary import boundary, boundary_search
@@ -27,6 +28,9 @@ ATTACKS: dict[str, Callable] = {
     "spsa": spsa,
     "boundary": boundary,
     "hopskipjump": hopskipjump,
+    "apgd": apgd,  # Croce & Hein 2020: loss "ce" | "dlr", targeted, steps, restarts, n_target_classes, rho
+    "apgd_ce": apgd_ce,  # AutoAttack's APGD-CE (apgd, loss="ce")
+    "apgd_t": apgd_t,  # AutoAttack's APGD-T (apgd, loss="dlr", targeted=True)
 }
 
 #: Decision-based attacks (label queries only). Their search does not depend on eps: run it once
