@@ -56,3 +56,42 @@ def loss_sum(kind: str, kappa: float = 0.0) -> LossFn:
     if kind == "ce":
         return lambda logits, y: ce_loss(logits, y, reduction="sum")
     return lambda logits, y: cw_loss(logits, y, kappa=kappa, reduction="sum")
+
+
+def _check_classes(logits: torch.Tensor, needed: int, name: str) -> None:
+    if logits.shape[-1] < needed:
+        raise AttackError(f"the {name} loss needs at least {needed} classes, the model has {logits.shape[-1]}")
+
+
+def dlr_loss(logits: torch.Tensor, y: torch.Tensor, *, reduction: str = "none") -> torch.Tensor:
+    """Difference of logits ratio, untargeted: Croce & Hein, "Reliable evaluation of adversarial
+    robustness with an ensemble of diverse parameter-free attacks", ICML 2020, eq. (4)::
+
+        DLR(z, y) = -(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3 + 1e-12)
+
+    with ``z_pi1 >= z_pi2 >= ...`` the sorted logits. Shift- and scale-invariant in the logits; to be
+    ascended (positive once misclassified). Needs at least 3 classes.
+    """
+    _check_reduction(reduction)
+    _check_classes(logits, 3, "DLR")
+    top = logits.topk(3, dim=1).values  # descending: z_pi1, z_pi2, z_pi3
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    other = torch.where(logits.argmax(dim=1) == y, top[:, 1], top[:, 0])  # max_{i != y} z_i
+    out = -(true - other) / (top[:, 0] - top[:, 2] + 1e-12)
+    return out.sum() if reduction == "sum" else out
+
+
+def dlr_targeted_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor, *, reduction: str = "none") -> torch.Tensor:
+    """Targeted difference of logits ratio: Croce & Hein, ICML 2020, eq. (5)::
+
+        DLR_t(z, y, t) = -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)
+
+    to be ascended (it pushes the logit of ``target`` above the true one). Needs at least 4 classes.
+    """
+    _check_reduction(reduction)
+    _check_classes(logits, 4, "targeted DLR")
+    top = logits.topk(4, dim=1).values
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    tgt = logits.gather(1, target[:, None]).squeeze(1)
+    out = -(true - tgt) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
+    return out.sum() if reduction == "sum" else out

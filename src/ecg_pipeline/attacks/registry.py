@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .apgd import apgd, apgd_ce, apgd_t
 from .base import AttackError
 from .bim import bim
 from .boundary import boundary, boundary_search
@@ -14,6 +15,7 @@ from .noise import real_noise, white_noise
 from .pgd import pgd, pgd_nsr
 from .sap import sap
 from .spsa import spsa
+from .square import square
 
 ATTACKS: dict[str, Callable] = {
     "fgsm": fgsm,
@@ -27,6 +29,10 @@ ATTACKS: dict[str, Callable] = {
     "spsa": spsa,
     "boundary": boundary,
     "hopskipjump": hopskipjump,
+    "apgd": apgd,  # Croce & Hein 2020: loss "ce" | "dlr", targeted, steps, restarts, n_target_classes, rho
+    "apgd_ce": apgd_ce,  # AutoAttack's APGD-CE (apgd, loss="ce")
+    "apgd_t": apgd_t,  # AutoAttack's APGD-T (apgd, loss="dlr", targeted=True)
+    "square": square,  # Andriushchenko et al. 2020, L-inf, score-based: max_queries, p_init
 }
 
 #: Decision-based attacks (label queries only). Their search does not depend on eps: run it once
