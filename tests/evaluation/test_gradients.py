@@ -34,6 +34,8 @@ def test_norms_of_a_linear_model_are_the_l1_norms_of_its_weight_rows():
     z = x.flatten(1) @ w.T + b
     j_star = z.scatter(1, y[:, None], float("-inf")).argmax(1)
     np.testing.assert_array_equal(out["other_class"], j_star.numpy())
+    m = z.gather(1, y[:, None]).squeeze(1) - z.gather(1, j_star[:, None]).squeeze(1)
+    np.testing.assert_allclose(out["margin_value"], m.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(out["true_logit"], w[y].abs().sum(1).numpy(), rtol=1e-14)
     np.testing.assert_allclose(out["other_logit"], w[j_star].abs().sum(1).numpy(), rtol=1e-14)
     np.testing.assert_allclose(out["margin"], (w[y] - w[j_star]).abs().sum(1).numpy(), rtol=1e-14)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ecg_pipeline.attacks.base import frozen
+from ecg_pipeline.attacks.base import frozen, margin
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import logits_of
 
@@ -37,9 +37,11 @@ def logit_gradient_norms(model: nn.Module, x, y, *, mask=None, batch_size: int =
     its weights untouched (no weight gradients); its mode and ``requires_grad`` flags are restored.
 
     Returns ``{"true_logit", "other_logit", "margin"}``: float arrays ``[n]`` of the L1 norms;
-    ``"other_class"``: ``j*`` per sample; ``"ce_grad_zero"``: bool ``[n]``; ``"ce_grad_zero_fraction"``;
-    and ``"summary"``: the medians of the three norms, ``other_to_true_ratio`` =
-    median(other) / median(true) (``inf`` when only the denominator is 0), the zero-gradient fraction, ``n``.
+    ``"other_class"``: ``j*`` per sample; ``"margin_value"``: ``m = z_y - z_j*`` per sample (``> 0`` iff
+    correct; ``m / ||dm/dx||_1`` is the first-order L-inf distance to the boundary with ``j*``);
+    ``"ce_grad_zero"``: bool ``[n]``; ``"ce_grad_zero_fraction"``; and ``"summary"``: the medians of the
+    three norms, ``other_to_true_ratio`` = median(other) / median(true) (``inf`` when only the
+    denominator is 0), the zero-gradient fraction, ``n``.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise EcgDataError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -54,7 +56,7 @@ def logit_gradient_norms(model: nn.Module, x, y, *, mask=None, batch_size: int =
     device = param.device if param is not None else x.device
     dtype = param.dtype if param is not None and x.is_floating_point() else None
     parts: dict[str, list[torch.Tensor]] = {"true_logit": [], "other_logit": [], "margin": [], "other_class": [],
-                                            "ce_grad_zero": []}
+                                            "margin_value": [], "ce_grad_zero": []}
     with frozen(model):
         for start in range(0, x.shape[0], batch_size):
             xb = x[start:start + batch_size].to(device=device, dtype=dtype).detach().requires_grad_(True)
@@ -80,6 +82,7 @@ def logit_gradient_norms(model: nn.Module, x, y, *, mask=None, batch_size: int =
             parts["other_logit"].append(g_other.abs().sum(1))
             parts["margin"].append((g_true - g_other).abs().sum(1))
             parts["other_class"].append(j_star)
+            parts["margin_value"].append(margin(logits.detach(), yb))
             parts["ce_grad_zero"].append((g_ce == 0).all(1))
     out = {key: torch.cat(values).cpu().numpy() if values else np.zeros(0) for key, values in parts.items()}
     out["ce_grad_zero"] = out["ce_grad_zero"].astype(bool)
