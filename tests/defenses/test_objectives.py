@@ -93,3 +93,101 @@ def test_negative_strengths_and_unknown_names_are_refused():
         Adversarial(eps=-0.1)
     with pytest.raises(EcgDataError, match="unknown training objective 'trades'"):
         build_objective("trades")
+
+
+# --- NSR target="margin" (the project's variant: R of the margin z_y - max_{j != y} z_j) ---------------
+
+def tiny_linear_net(seed=0, d=6, k=3):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(d, k)).double()
+
+
+def test_nsr_margin_gradient_and_regulariser_equal_the_closed_form_of_a_linear_model():
+    net = tiny_linear_net()
+    w, b = net[1].weight.detach(), net[1].bias.detach()
+    x = torch.rand(8, 1, 6, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 1, 0, 2, 2, 1])
+    nsr = NSR(beta=1.0, eps_max=0.7, target="margin")
+    xg = x.clone().requires_grad_(True)
+    s = nsr.regularised(net(xg), y)
+    (grad,) = torch.autograd.grad(s.sum(), xg)
+    z = x.flatten(1) @ w.T + b
+    others = z.scatter(1, y[:, None], float("-inf"))
+    j_star = others.argmax(1)
+    m = z.gather(1, y[:, None]).squeeze(1) - others.max(1).values
+    torch.testing.assert_close(s.detach(), m)
+    torch.testing.assert_close(grad.flatten(1), w[y] - w[j_star])  # dm/dx = w_y - w_j*, exactly
+    expected = (w[y] - w[j_star]).abs().sum(1) * 0.7 / (m.abs() + 0.01)
+    torch.testing.assert_close(nsr.regulariser(s.detach(), grad), expected)
+    relu = NSR(beta=1.0, eps_max=0.7, signal="relu", target="margin")  # the signal option applies to m
+    torch.testing.assert_close(relu.regulariser(s.detach(), grad),
+                               (w[y] - w[j_star]).abs().sum(1) * 0.7 / (torch.relu(m) + 0.01))
+    # central finite differences of m agree too (no tie among the other logits at these points)
+    h, fd = 1e-6, torch.zeros(8, 6, dtype=torch.float64)
+    with torch.no_grad():
+        for d in range(6):
+            e = torch.zeros_like(x)
+            e[..., d] = h
+            fd[:, d] = (nsr.regularised(net(x + e), y) - nsr.regularised(net(x - e), y)) / (2 * h)
+    torch.testing.assert_close(grad.flatten(1), fd, atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("reduction", ["paper", "code"])
+def test_nsr_margin_loss_adds_beta_times_the_closed_form_regulariser_on_correct_samples(reduction):
+    net = tiny_linear_net(2)
+    w = net[1].weight.detach()
+    x = torch.rand(16, 1, 6, dtype=torch.float64)
+    with torch.no_grad():
+        z = net(x)
+    y = z.argmax(1)
+    y[:5] = (y[:5] + 1) % 3  # five misclassified samples: no regulariser for them
+    base, _, _ = NSR(beta=0.0, target="margin", reduction=reduction)(net, x, y, None, epoch=1)
+    loss, _, stats = NSR(beta=0.4, eps_max=1.0, target="margin", reduction=reduction)(net, x, y, None, epoch=1)
+    correct = z.argmax(1) == y
+    others = z.scatter(1, y[:, None], float("-inf"))
+    m = z.gather(1, y[:, None]).squeeze(1) - others.max(1).values
+    r = (w[y] - w[others.argmax(1)]).abs().sum(1) / (m.abs() + 0.01)
+    log_r = torch.log1p(r)[correct].sum() / (16 if reduction == "paper" else int(correct.sum()))
+    assert stats["log1p_nsr"] == pytest.approx(log_r.item(), rel=1e-12)
+    torch.testing.assert_close(loss.detach(), base.detach() + 0.4 * log_r)
+
+
+def test_nsr_margin_with_beta_zero_equals_the_logit_variant_with_beta_zero():
+    net = tiny_relu_net(3)
+    x, y = torch.rand(12, 1, 6, dtype=torch.float64), torch.randint(0, 3, (12,))
+    for reduction in ("paper", "code"):
+        a, logits_a, stats_a = NSR(beta=0.0, target="logit", reduction=reduction)(net, x, y, None, epoch=1)
+        b, logits_b, stats_b = NSR(beta=0.0, target="margin", reduction=reduction)(net, x, y, None, epoch=1)
+        assert a.item() == b.item() and stats_a == stats_b
+        torch.testing.assert_close(logits_a, logits_b)
+
+
+def test_nsr_margin_is_selectable_from_configuration_and_an_unknown_target_is_refused():
+    objective = build_objective(**{"name": "nsr", "beta": 0.4, "eps_max": 1.0, "reduction": "code", "target": "margin"})
+    assert isinstance(objective, NSR) and objective.target == "margin" and objective.reduction == "code"
+    assert NSR().target == "logit"  # eq. (7) by default
+    with pytest.raises(EcgDataError, match="NSR target must be 'logit' or 'margin', got 'rival'"):
+        NSR(target="rival")
+    with pytest.raises(EcgDataError, match="target"):
+        build_objective("nsr", target="logits")
+
+
+@pytest.mark.parametrize("target", ["logit", "margin"])
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.Tanh])
+def test_nsr_double_backprop_gradient_to_the_weights_is_exact(target, activation):
+    """The weight gradient of the whole loss (through the input gradient in R) against finite differences."""
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(6, 5), activation(), nn.Linear(5, 3)).double()
+    x = torch.rand(6, 1, 6, dtype=torch.float64)
+    with torch.no_grad():
+        y = net(x).argmax(1)
+    y[0] = (y[0] + 1) % 3  # one misclassified sample
+    objective = NSR(beta=0.4, eps_max=1.0, target=target)
+    names = [name for name, _ in net.named_parameters()]
+
+    def loss_of(*params):
+        state = dict(zip(names, params))
+        return objective(lambda inp: torch.func.functional_call(net, state, (inp,)), x, y, None, 1)[0]
+
+    params = tuple(p.detach().clone().requires_grad_(True) for p in net.parameters())
+    assert torch.autograd.gradcheck(loss_of, params, eps=1e-6, atol=1e-6, rtol=1e-5)
