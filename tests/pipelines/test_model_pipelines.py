@@ -80,3 +80,22 @@ def test_robust_training_pipelines_are_the_same_template(trained, pipeline, run)
     assert model.meta["objective"]["name"] == {"train_nsr": "nsr", "train_jacob": "jacobian", "train_adv": "adversarial"}[pipeline]
     history = trained.catalog().load(f"{run}.history")
     assert history["train_loss"].notna().all()
+
+
+def test_autoattack_runs_end_to_end_with_its_masking_flags(trained):
+    """`kedro run --pipelines=attack --namespaces=ce_mlp.autoattack,nsr_mlp.autoattack --env=ci`."""
+    trained.run("train_nsr", node_names=["nsr_mlp.train"], only_missing_outputs=True)
+    trained.run("attack", namespaces=["ce_mlp.autoattack", "nsr_mlp.autoattack"])
+    catalog = trained.catalog()
+    metrics = catalog.load("ce_mlp.autoattack.metrics")
+    flags = {f["flag"]: f for f in metrics["flags"]}
+    assert set(flags) == {"accuracy_not_monotone", "accuracy_not_near_zero_at_largest_eps",
+                          "gradient_free_beats_white_box", "zero_input_gradients", "more_effort_moves_worst_case"}
+    assert not flags["zero_input_gradients"]["raised"]  # a plain ReLU MLP has no dead input gradients
+    examples = catalog.load("ce_mlp.autoattack.examples")
+    assert examples["broken_by"].shape == examples["pred"].shape == (2, 50)
+    assert set(np.unique(examples["broken_by"][0])) <= {-2, -1}  # nothing is attacked at eps 0
+    wrong_clean = examples["pred"][0] != examples["subset_y"]
+    assert (examples["broken_by"][1][wrong_clean] == -2).all()
+    nsr = {f["flag"] for f in catalog.load("nsr_mlp.autoattack.metrics")["flags"]}
+    assert "transfer_beats_white_box" in nsr  # crafted on ce_mlp, the CE model of the same architecture

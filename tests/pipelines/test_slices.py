@@ -106,12 +106,12 @@ def _evaluation(run, attack, accuracy):
 
 def test_report_slice_reads_what_exists_and_lists_the_rest_one_row_per_model(pipelines, parameters):
     pipeline = pipelines["report"].only_nodes("report.inventory", "report.robustness_tables", "report.robustness_curves")
-    assert pipeline.inputs() == {"params:report", "attack_evaluations", "training_histories"}
+    assert pipeline.inputs() == {"params:report", "attack_evaluations", "attack_examples", "training_histories"}
     stored = {"ce_mlp.pgd": _evaluation("ce_mlp", "pgd", [0.9, 0.4]),
               "nsr_mlp.pgd": _evaluation("nsr_mlp", "pgd", [0.85, 0.7]),
               "nsr_mlp.fgsm": _evaluation("nsr_mlp", "fgsm", [0.85, 0.75])}
     catalog = run(pipeline, {"params:report": {**parameters["report"], "figure": {"dpi": 30}},
-                             "attack_evaluations": stored, "training_histories": {}})
+                             "attack_evaluations": stored, "attack_examples": {}, "training_histories": {}})
     inventory = catalog.load("report.inventory")
     rows = {row["run"]: row for row in inventory["coverage"]}
     assert len(rows) == len(parameters["runs"]) + 1  # every declared run, and the one sweep's selection
@@ -149,3 +149,35 @@ def test_report_strict_and_pins(pipelines, parameters):
         run(pipeline, {"params:report": {**only_pgd, "runs": ["ce_mpl"]}, "attack_evaluations": stored,
                        "training_histories": {}})
     assert EcgDataError  # the errors above are the project's (wrapped by the runner in some Kedro versions)
+
+
+def _outcome_examples(subset, y, pred):
+    return StoredArtifact(filepath="x", version="v1", present=True,
+                          data={"grid": np.array([0.0, 0.05]), "subset": np.asarray(subset),
+                                "subset_y": np.asarray(y), "pred": np.asarray(pred)})
+
+
+def test_report_headline_is_the_per_beat_worst_case(pipelines, parameters):
+    pipeline = pipelines["report"].only_nodes("report.headline", "report.robustness_tables")
+    y = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
+    # pgd breaks beats 0-3 at eps 0.05, autoattack breaks beats 2-5: together 6 of 10; each alone 4 of 10
+    pgd = _evaluation("ce_mlp", "pgd", [1.0, 0.6])
+    auto = _evaluation("ce_mlp", "autoattack", [1.0, 0.6])
+    auto.data["flags"] = [{"flag": "zero_input_gradients", "raised": True}, {"flag": "x", "raised": False}]
+    broken_pgd = [(c + 1) % 5 if i < 4 else c for i, c in enumerate(y)]
+    broken_auto = [(c + 1) % 5 if 2 <= i < 6 else c for i, c in enumerate(y)]
+    catalog = run(pipeline, {
+        "params:report": {**parameters["report"], "runs": ["ce_mlp"]},
+        "attack_evaluations": {"ce_mlp.pgd": pgd, "ce_mlp.autoattack": auto},
+        "attack_examples": {"ce_mlp.pgd": _outcome_examples(range(10), y, [y, broken_pgd]),
+                            "ce_mlp.autoattack": _outcome_examples(range(10), y, [y, broken_auto])}})
+    headline = catalog.load("report.headline").set_index("model").loc["CE (ce_mlp)"]
+    assert headline["clean"] == 1.0 and headline["attacks"] == 2 and headline["beats"] == 10
+    expected = float(np.sqrt(1.0 * (1.0 + 0.4) / 2))  # eq. (8): sqrt(clean x AUC), AUC of [1.0, 0.4] over [0, 0.05]
+    assert headline["worst-case ACC_robust"] == pytest.approx(expected)
+    assert headline["min over attacks of ACC_robust"] == 0.5  # the stored per-attack number: an upper bound only
+    assert headline["flags"] == "zero_input_gradients"
+    cells = catalog.load("report.robustness_tables")
+    worst = cells[cells["attack"] == "worst case"]
+    assert dict(zip(worst[worst["table"].str.contains("Accuracy")]["column"],
+                    worst[worst["table"].str.contains("Accuracy")]["value"]))["0.05"] == pytest.approx(0.4)

@@ -15,7 +15,7 @@ from torch import nn
 from ecg_pipeline.models import logits_of
 
 from .apgd import apgd_ce, apgd_t
-from .base import Bounds, check_attack_inputs, frozen
+from .base import AttackError, Bounds, check_attack_inputs, frozen
 from .square import square
 
 ENSEMBLE = ("apgd_ce", "apgd_t", "square")
@@ -44,14 +44,12 @@ def autoattack(
     check_attack_inputs(x, y, eps, mask=mask, bounds=bounds)
     unknown = [a for a in attacks if a not in _ATTACKS]
     if unknown:
-        from .base import AttackError
-
         raise AttackError(f"autoattack: unknown attack(s) {unknown}; expected some of {list(_ATTACKS)}")
     settings = {"apgd_ce": {"steps": steps, "restarts": restarts},
                 "apgd_t": {"steps": steps, "restarts": restarts, "n_target_classes": n_target_classes},
                 "square": {"max_queries": max_queries, "p_init": p_init}}
     x_adv = x.detach().clone()
-    with frozen(model), torch.inference_mode():
+    with frozen(model), torch.no_grad():  # not inference_mode: ``todo`` is updated in place below
         todo = logits_of(model, x, mask).argmax(1) == y
     broken_by = torch.full((x.shape[0],), UNBROKEN, dtype=torch.int64, device=x.device)
     broken_by[~todo] = CLEAN_WRONG
@@ -62,7 +60,7 @@ def autoattack(
         sub_mask = mask[index] if mask is not None and mask.shape[0] == x.shape[0] else mask
         found = _ATTACKS[name](model, x[index], y[index], eps, mask=sub_mask, bounds=bounds, seed=seed + i,
                                **settings[name])
-        with frozen(model), torch.inference_mode():
+        with frozen(model), torch.no_grad():
             success = logits_of(model, found, sub_mask).argmax(1) != y[index]
         hit = index[success]
         x_adv[hit] = found[success]

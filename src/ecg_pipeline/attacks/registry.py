@@ -16,6 +16,7 @@ from .pgd import pgd, pgd_nsr
 from .sap import sap
 from .spsa import spsa
 from .square import square
+from .autoattack import autoattack
 
 ATTACKS: dict[str, Callable] = {
     "fgsm": fgsm,
@@ -32,6 +33,8 @@ ATTACKS: dict[str, Callable] = {
     "apgd": apgd,  # Croce & Hein 2020: loss "ce" | "dlr", targeted, steps, restarts, n_target_classes, rho
     "apgd_ce": apgd_ce,  # AutoAttack's APGD-CE (apgd, loss="ce")
     "apgd_t": apgd_t,  # AutoAttack's APGD-T (apgd, loss="dlr", targeted=True)
+    "autoattack": autoattack,  # Croce & Hein 2020 "standard": APGD-CE, APGD-T, Square on the still-unbroken beats;
+    # returns (x_adv, {"broken_by": ...}) for the evaluation's masking check
     "square": square,  # Andriushchenko et al. 2020, L-inf, score-based: max_queries, p_init
 }
 
