@@ -23,7 +23,8 @@ def parameters(base_parameters):
 def test_the_project_declaration(parameters):
     declaration = read_declaration(parameters)
     assert list(declaration.families) == ["ce", "nsr", "jacob", "adv"]
-    assert [r.name for r in declaration.runs_of("nsr")] == ["nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code"]
+    assert [r.name for r in declaration.runs_of("nsr")] == ["nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code",
+                                                          "nsr_mlp_margin"]
     nsr = declaration.runs["nsr_mlp"]
     assert (nsr.label, nsr.data.test, nsr.model, nsr.section) == ("0.4NSR", "mitdb_test", "mlp", "runs.nsr_mlp")
     assert declaration.attacks_for(nsr) == tuple(parameters["attacks"])  # every attack declared for mitdb
