@@ -193,8 +193,9 @@ def apgd(
         targeted: APGD-T: one run per target class (top ``n_target_classes`` by clean logit, y
             excluded), each on the samples not yet misclassified; a sample keeps its first success.
         steps: iterations per run (AutoAttack: 100).
-        restarts: random starts per run (per target when targeted); each starts uniformly in the
-            feasible box and runs only on the samples not yet misclassified.
+        restarts: random starts per run (per target when targeted); each starts at
+            ``x + eps * u / max|u|``, u uniform in [-1, 1] (the authors' code), projected, and runs
+            only on the samples not yet misclassified.
         n_target_classes: default ``n_classes - 1`` (every other class).
         rho: the checkpoint test's fraction of loss-increasing steps (paper: 0.75).
 
@@ -245,7 +246,10 @@ def apgd(
                 if rows.numel() == 0:
                     return result
                 lo, hi = low[rows], high[rows]
-                x0 = torch.empty_like(lo).uniform_(-eps, eps, generator=gen).add_(x[rows]).clamp_(lo, hi)
+                # random start as in the authors' code: uniform, rescaled so its largest entry is eps
+                t = torch.empty_like(lo).uniform_(-1.0, 1.0, generator=gen)
+                t = t / t.flatten(1).abs().amax(dim=1).clamp_min(1e-12).view((-1,) + (1,) * (t.dim() - 1))
+                x0 = t.mul_(eps).add_(x[rows]).clamp_(lo, hi)
                 target = None if order is None else order[rows, t_idx]
                 sub_mask = None if mask is None else mask[rows]
                 point, fooled, score = _apgd_run(

@@ -49,6 +49,13 @@ def attack_loss(kind: str, logits: torch.Tensor, y: torch.Tensor, *, kappa: floa
     raise AttackError(f"loss must be one of {LOSSES}, got {kind!r}")
 
 
+def loss_per_sample(kind: str, kappa: float = 0.0) -> LossFn:
+    """The attack objective to ascend, one value per sample (summed by the caller for the gradient)."""
+    if kind not in LOSSES:
+        raise AttackError(f"loss must be one of {LOSSES}, got {kind!r}")
+    return lambda logits, y: attack_loss(kind, logits, y, kappa=kappa)
+
+
 def loss_sum(kind: str, kappa: float = 0.0) -> LossFn:
     """The attack objective to ascend, summed over the batch (one scalar for ``autograd.grad``)."""
     if kind not in LOSSES:

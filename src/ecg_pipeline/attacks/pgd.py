@@ -23,14 +23,19 @@ Speed (an attack runs 100+ forward/backward passes per batch): the weights are f
 gradients), ``torch.autograd.grad`` is taken w.r.t. the input only with no retained graph, the loss is
 summed (its sign step is invariant to a positive scale, so no rescaling), the step and projection are
 two in-place ops on a precomputed feasible box (:func:`~.base.feasible_box`), and predictions used for
-bookkeeping run under ``torch.inference_mode``. The sign-step map ``x^t -> x^{t+1}`` is deterministic
-per sample, so a sample whose iterate repeats (``x^t == x^{t-p}``, p <= ``cycle_check``) is on a cycle
-for good: its final iterate ``x^T`` is known without further steps (``x^{t-p+((T-t) mod p)}``) and it
-leaves the working batch. This is exact as long as the model's output for a sample does not depend on
-which other samples share its batch (true in eval mode, up to float re-association inside BLAS/oneDNN
-kernels); ``cycle_check=0`` switches it off. ``early_stop=True`` (off by default) returns each
-sample's first misclassified iterate instead of its last one: never a higher robust accuracy, and far
-fewer steps when most samples break early.
+bookkeeping run under ``torch.inference_mode``.
+
+What is returned (every sign-ascent attack: pgd, bim, fgsm, cw_linf, sap's warm start): per sample the
+STRONGEST iterate of ``x^0 .. x^T``, i.e. the first one that is misclassified, else the one with the
+highest loss - not the last iterate of the textbook loop (which can be weaker than an earlier one when
+the loss oscillates). The prediction and loss of ``x^t`` come with its gradient, so this costs one
+extra forward pass (for ``x^T``). A misclassified sample has its answer and leaves the working batch;
+so does a sample whose iterate repeats (``x^t == x^{t-p}``, p <= ``cycle_check``): the map
+``x^t -> x^{t+1}`` is deterministic per sample, so its later iterates repeat ones already evaluated and
+its best is final. Both are exact as long as the model's output for a sample does not depend on which
+other samples share its batch (true in eval mode, up to float re-association inside BLAS/oneDNN
+kernels); ``cycle_check=0`` switches the cycle test off. ``early_stop`` is kept for the call shape: the
+first misclassified iterate is now always returned, so it changes nothing.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from torch import nn
 from ecg_pipeline.models import logits_of
 
 from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, per_row
-from .losses import LOSSES, LossFn, attack_loss, loss_sum
+from .losses import LOSSES, LossFn, attack_loss, loss_per_sample
 
 VARIANTS = ("sign", "nsr_adamax")
 
@@ -57,11 +62,13 @@ def _int_param(name: str, value, minimum: int) -> int:
 
 
 def _input_grad(model: nn.Module, xa: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, loss_fn: LossFn):
-    """d loss / d input for a leaf ``xa``; returns (gradient, detached logits)."""
+    """d loss / d input for a leaf ``xa`` (``loss_fn`` per sample, summed for the gradient); returns
+    (gradient, detached logits, detached per-sample loss)."""
     with torch.enable_grad():
         logits = logits_of(model, xa, mask)
-        (grad,) = torch.autograd.grad(loss_fn(logits, y), xa)
-    return grad, logits.detach()
+        values = loss_fn(logits, y)
+        (grad,) = torch.autograd.grad(values.sum(), xa)
+    return grad, logits.detach(), values.detach()
 
 
 def _sign_ascent(
@@ -76,47 +83,48 @@ def _sign_ascent(
     step: float,
     loss_fn: LossFn,
     cycle_check: int,
-    early_stop: bool = False,
 ) -> torch.Tensor:
-    """``steps`` projected sign steps from ``x0`` (already feasible); returns the last iterates (with
-    ``early_stop``, a sample's first misclassified iterate instead)."""
-    xa = x0.clone().requires_grad_(True)
-    if cycle_check == 0 and not early_stop:  # the plain loop
-        for _ in range(steps):
-            grad, _ = _input_grad(model, xa, y, mask, loss_fn)
-            with torch.no_grad():
-                xa.add_(grad.sign_(), alpha=step).clamp_(low, high)
-        return xa.detach()
+    """``steps`` projected sign steps from ``x0`` (already feasible) ascending the per-sample
+    ``loss_fn``; returns per sample the strongest iterate of ``x^0 .. x^steps``: the first one that is
+    misclassified, else the one with the highest loss.
 
+    The prediction and loss of ``x^t`` come with its gradient (one forward/backward); only ``x^steps``
+    needs an extra forward pass. A misclassified sample has its answer and leaves the working batch;
+    so does a sample on a cycle (``x^t == x^{t-p}``, p <= ``cycle_check``): its later iterates repeat
+    ones already evaluated, so its best is final (exact as long as a sample's output does not depend
+    on the other samples in its batch, see the module docstring).
+    """
     period = cycle_check
+    xa = x0.clone().requires_grad_(True)
     out = x0.clone()
+    best = torch.full((x0.shape[0],), float("-inf"), dtype=x0.dtype, device=x0.device)
     rows = torch.arange(x0.shape[0], device=x0.device)  # global row of each working row
     live = torch.ones(x0.shape[0], dtype=torch.bool, device=x0.device)  # working rows not yet finished
     ring = x0.new_empty((period, *x0.shape)) if period else None  # ring[s % period] = x^s, last `period` s
-    for t in range(1, steps + 1):
-        grad, logits = _input_grad(model, xa, y, mask, loss_fn)
+    for t in range(steps + 1):
+        if t < steps:
+            grad, logits, values = _input_grad(model, xa, y, mask, loss_fn)
+        else:
+            with torch.no_grad():
+                logits = logits_of(model, xa, mask)
+                values = loss_fn(logits, y)
         with torch.no_grad():
-            found = torch.zeros_like(live)
-            if early_stop:  # x^{t-1} is misclassified: it is the answer (the logits are at hand)
-                found = (logits.argmax(dim=1) != y) & live
-                hit = found.nonzero().squeeze(1)
+            fooled = (logits.argmax(dim=1) != y) & live
+            better = fooled | ((values > best[rows]) & live)
+            if bool(better.any()):
+                hit = better.nonzero().squeeze(1)
                 out[rows[hit]] = xa[hit]
-            if period:
-                ring[(t - 1) % period].copy_(xa)
-            xa.add_(grad.sign_(), alpha=step).clamp_(low, high)
+                best[rows[hit]] = values[hit]
             if t == steps:
-                live &= ~found
                 break
-            flat = xa.flatten(1)
-            for p in range(1, min(period, t) + 1):
-                same = (flat == ring[(t - p) % period].flatten(1)).all(dim=1) & live & ~found
-                if not bool(same.any()):
-                    continue
-                found |= same
-                # x^t == x^{t-p}  =>  x^T = x^{t-p+r}, r = (T - t) mod p
-                r = (steps - t) % p
-                hit = same.nonzero().squeeze(1)
-                out[rows[hit]] = (xa if r == 0 else ring[(t - p + r) % period])[hit]
+            found = fooled
+            if period:
+                ring[t % period].copy_(xa)
+            xa.add_(grad.sign_(), alpha=step).clamp_(low, high)
+            if period:
+                flat = xa.flatten(1)
+                for p in range(1, min(period, t + 1) + 1):
+                    found = found | ((flat == ring[(t + 1 - p) % period].flatten(1)).all(dim=1) & live)
             if not bool(found.any()):
                 continue
             live &= ~found
@@ -130,7 +138,6 @@ def _sign_ascent(
                 low, high, y, rows = low[keep], high[keep], y[keep], rows[keep]
                 mask = None if mask is None else mask[keep]
                 live = torch.ones(keep.numel(), dtype=torch.bool, device=live.device)
-    out[rows[live]] = xa.detach()[live]
     return out
 
 
@@ -164,7 +171,7 @@ def _nsr_adamax(
         if active.numel() == 0:
             break
         xa = x_adv[active].requires_grad_(True)
-        grad, logits = _input_grad(model, xa, y[active], None if mask is None else mask[active], loss_fn)
+        grad, logits, _ = _input_grad(model, xa, y[active], None if mask is None else mask[active], loss_fn)
         with torch.no_grad():
             still = logits.argmax(dim=1) == y[active]  # prediction at the current iterate, as coded
             noise.grad.zero_()
@@ -178,7 +185,7 @@ def _nsr_adamax(
 
 
 def _one_run(
-    model, x, y, low, high, mask, gen, *, eps, steps, step, random_start, variant, loss_fn, cycle_check, early_stop
+    model, x, y, low, high, mask, gen, *, eps, steps, step, random_start, variant, loss_fn, cycle_check
 ) -> torch.Tensor:
     if random_start:
         x0 = torch.empty_like(x).uniform_(-eps, eps, generator=gen).add_(x).clamp_(low, high)
@@ -186,9 +193,7 @@ def _one_run(
         x0 = x.clamp(low, high)
     if variant == "nsr_adamax":
         return _nsr_adamax(model, x, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn)
-    return _sign_ascent(
-        model, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn, cycle_check=cycle_check, early_stop=early_stop
-    )
+    return _sign_ascent(model, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn, cycle_check=cycle_check)
 
 
 def pgd(
@@ -218,18 +223,14 @@ def pgd(
             library (the iterate can cross the ball and come back). The NSR papers use 0.01 at every eps.
         random_start: start at ``x + U(-eps, eps)``, projected (Madry et al.); else at ``x`` (= BIM).
         restarts: independent random starts; per sample the first restart that misclassifies is kept,
-            otherwise the one with the highest final loss. Only still-correct samples are restarted.
+            otherwise the one whose strongest iterate has the highest loss. Only still-correct samples are restarted.
         variant: ``"sign"`` (the paper's update) or ``"nsr_adamax"`` (the NSR code's 100-PGD, see
             :func:`pgd_nsr`).
         loss: ``"ce"`` (cross-entropy) or ``"cw"`` (Carlini-Wagner margin with confidence ``kappa``).
         cycle_check: detect per-sample cycles of period up to this and finish those samples early
             (exact, see the module docstring); 0 disables it.
-        early_stop: return, per sample, the first iterate that is misclassified instead of the last
-            one (the prediction comes free with the next step's forward pass). Robust accuracy can only
-            go down (a sample whose last iterate is misclassified has a first one) and most samples
-            stop early, so evaluations run much faster; ``x_adv`` is then not the textbook last
-            iterate. Off by default (Madry et al. return the last iterate); the ``nsr_adamax``
-            variant always stops, as coded.
+        early_stop: accepted for compatibility; the first misclassified iterate is always returned
+            (see the module docstring), so it changes nothing.
 
     Deterministic for a ``seed`` (a local ``torch.Generator``); the model's weights, ``requires_grad``
     flags and train/eval mode are left as found (``frozen``). All checks run before any attack compute.
@@ -255,10 +256,10 @@ def pgd(
         return x.clamp(low, high)
     step = 2.5 * eps / steps if step_size is None else float(step_size)
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
-    loss_fn = loss_sum(loss, float(kappa))
+    loss_fn = loss_per_sample(loss, float(kappa))
     settings = dict(
         eps=eps, steps=steps, step=step, random_start=bool(random_start), variant=variant, loss_fn=loss_fn,
-        cycle_check=cycle_check, early_stop=bool(early_stop),
+        cycle_check=cycle_check,
     )
 
     with frozen(model):

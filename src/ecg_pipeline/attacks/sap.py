@@ -12,6 +12,9 @@ k = -(s//2) .. s//2, for s in {5, 7, 11, 15, 19} and sigma in {1, 3, 5, 7, 10}; 
 length convolutions. As in the authors' code (and docs/reference-notes.md): ``pgd_steps`` plain PGD
 steps from ``x`` (no random start) give the starting theta (the unsmoothed PGD perturbation), then
 ``steps`` sign steps on theta, clipped to +-eps. The applied perturbation is the smoothed theta.
+Returned, per sample, is the strongest smoothed iterate ``x'(theta_0) .. x'(theta_steps)``: the first
+misclassified one, else the one with the highest loss (not the last; the warm start likewise keeps its
+strongest iterate, see :mod:`.pgd`).
 
 Because convolution is linear, the mean of the 25 convolutions equals ONE convolution with the mean
 kernel (each kernel zero-padded, centred, to the longest size): that is what is computed
@@ -34,8 +37,8 @@ from torch import nn
 
 from ecg_pipeline.models import logits_of
 
-from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen
-from .losses import loss_sum
+from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, per_row
+from .losses import loss_per_sample
 from .pgd import _int_param, _sign_ascent
 
 SIZES = (5, 7, 11, 15, 19)
@@ -115,7 +118,7 @@ def sap(
         return x.clamp(low, high)
     step = eps / 10 if step_size is None else float(step_size)
     kernel = smoothing_kernel(sizes, sigmas).to(x.device)
-    loss_fn = loss_sum("ce")
+    loss_fn = loss_per_sample("ce")
 
     with frozen(model):
         if pgd_steps:
@@ -124,11 +127,23 @@ def sap(
         else:
             theta = torch.zeros_like(x)
         theta.clamp_(-eps, eps).requires_grad_(True)
-        for _ in range(steps):
+        # the strongest smoothed iterate per sample: the first misclassified one, else the highest loss
+        out = torch.clamp(x, low, high)
+        best = torch.full((x.shape[0],), float("-inf"), dtype=x.dtype, device=x.device)
+        done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        for i in range(steps + 1):
             with torch.enable_grad():
                 x_adv = torch.clamp(x + smooth(theta, kernel), low, high)
-                (grad,) = torch.autograd.grad(loss_fn(logits_of(model, x_adv, mask), y), theta)
+                logits = logits_of(model, x_adv, mask)
+                values = loss_fn(logits, y)
+                grad = torch.autograd.grad(values.sum(), theta)[0] if i < steps else None
             with torch.no_grad():
+                fooled = (logits.argmax(dim=1) != y) & ~done
+                better = fooled | ((values > best) & ~done)
+                out = torch.where(per_row(better, x), x_adv.detach(), out)
+                best = torch.where(better, values.detach(), best)
+                done |= fooled
+                if grad is None or bool(done.all()):
+                    break
                 theta.add_(grad.sign_(), alpha=step).clamp_(-eps, eps)
-        with torch.no_grad():
-            return torch.clamp(x + smooth(theta, kernel), low, high)
+        return out
