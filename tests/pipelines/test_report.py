@@ -126,6 +126,17 @@ def test_tables_hold_the_stored_metrics_and_published_rows(reported):
     assert row["accuracy"] == pytest.approx(noise["curve"][1]["accuracy"], abs=1e-12)
 
 
+def test_the_headline_is_the_worst_case_over_the_stored_evaluations(reported):
+    catalog = reported.catalog()
+    headline = catalog.load("report.headline").set_index("model")
+    row = headline.loc["CE (ce_mlp)"]
+    assert row["attacks"] == 2  # pgd_nsr and sap: the eps evaluations stored for ce_mlp (real noise is over SNR)
+    assert row["worst-case ACC_robust"] <= row["min over attacks of ACC_robust"] + 1e-12
+    assert row["flags"] == "no autoattack evaluation"
+    page = latest(reported, "data/08_reporting/report/report.html").read_text()
+    assert page.index("Headline: the per-beat worst case") < page.index("Which evaluations are stored")
+
+
 def test_figures_are_png_files_for_every_stored_evaluation(reported):
     files = {name: {p.name: p for p in paths} for name, paths in figure_files(reported).items()}
     assert {"mitdb_mlp__pgd_nsr.png", "mitdb_mlp__sap.png", "mitdb_mlp__real_noise_em.png",

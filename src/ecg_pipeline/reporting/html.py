@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 
+import numpy as np
 import pandas as pd
 
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
@@ -38,10 +39,21 @@ def table_html(title: str, table: pd.DataFrame, digits: int = 4) -> str:
     body = []
     for row, values in table.iterrows():
         cls = ' class="published"' if "published" in str(row) else ""
-        cells = "".join(f"<td>{'' if pd.isna(v) else f'{v:.{digits}f}'}</td>" for v in values)
+        cells = "".join(f"<td>{_cell(v, digits)}</td>" for v in values)
         body.append(f"<tr{cls}><td>{html.escape(str(row))}</td>{cells}</tr>")
     return (f'<h3>{html.escape(title)}</h3>\n<div class="wide"><table><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _cell(value, digits: int) -> str:
+    """A number to ``digits`` decimals (an integer as is), text escaped, an absent value empty."""
+    if isinstance(value, str):
+        return html.escape(value)
+    if value is None or pd.isna(value):
+        return ""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(value)
+    return f"{value:.{digits}f}"
 
 
 def figures_html(figures: dict[str, bytes], caption=lambda name: name) -> str:

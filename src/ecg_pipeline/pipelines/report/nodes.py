@@ -104,6 +104,10 @@ def worst_cases(spec: ReportSpec, evaluations: Stored, examples: Stored) -> dict
     return result
 
 
+HEADLINE_COLUMNS = ["model", "beats", "attacks", "clean", "worst-case ACC_robust", "worst-case F1_robust",
+                    "min over attacks of ACC_robust", "strongest attack", "flags"]
+
+
 def headline(params: dict, evaluations: Stored, examples: Stored, *,
              model_runs: tuple[ModelRun, ...]) -> tuple[pd.DataFrame, str]:
     """One row per model: clean accuracy, the worst-case ACC_robust / F1_robust (the number to read), the
@@ -127,7 +131,7 @@ def headline(params: dict, evaluations: Stored, examples: Stored, *,
             "flags": ", ".join(f["flag"] for f in combined["flags"] if f["raised"]) or
                      ("none raised" if combined["flags"] else "no autoattack evaluation"),
         })
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
     if table.empty:
         return table, "No eps evaluation with per-beat outcomes is stored yet.\n"
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
