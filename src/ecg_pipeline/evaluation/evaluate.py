@@ -8,6 +8,7 @@ when the spec asks for them, the gradient-masking diagnostics of :mod:`.diagnost
 from __future__ import annotations
 
 import inspect
+import logging
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,8 @@ from . import diagnostics
 from .gradients import logit_gradient_norms
 from .robustness import evaluate_attack
 from .spec import AttackSpec
+
+log = logging.getLogger(__name__)
 
 #: Hyper-parameters that set an attack's effort: the "more effort" check doubles each.
 EFFORT_KEYS = ("steps", "restarts", "max_queries", "iterations", "pgd_steps")
@@ -65,6 +68,8 @@ def evaluate(model: nn.Module, data: dict, spec: AttackSpec, *, name: str, noise
         if spec.diagnostics:
             metrics["flags"] = masking_flags(model, batches, spec, attack, attack_params, metrics, examples,
                                              device=device, reference=reference, reference_name=reference_name)
+            log.info("%s: gradient-masking flags raised: %s", name, ", ".join(diagnostics.raised(metrics["flags"]))
+                     or f"none of {len(metrics['flags'])}")
     metrics = {"run": name, "attack": spec.attack, "params": {k: v for k, v in attack_params.items() if k != "noise"},
                "model": getattr(model, "meta", {}), **metrics}
     examples["classes"] = np.asarray(batches.classes or [], dtype=str)
@@ -96,7 +101,10 @@ def masking_flags(model: nn.Module, batches: Batches, spec: AttackSpec, attack, 
         clean = examples["pred"][_index_of(grid, 0.0)][picked] if 0.0 in grid else pred
         return float(np.mean((pred == y.cpu().numpy()) & (clean == y.cpu().numpy())))
 
-    eps = float(spec.eps_max if spec.eps_max is not None else max(grid))
+    # The eps where the configured attack leaves about half the clean accuracy: where more effort can show.
+    accuracy_by_eps = [row["accuracy"] for row in metrics["curve"]]
+    eps = float(min((e for e in grid if e > 0), default=max(grid),
+                    key=lambda e: abs(accuracy_by_eps[grid.index(e)] - accuracy_by_eps[_index_of(grid, 0.0)] / 2)))
     configured = float(np.mean(examples["pred"][_index_of(grid, eps)][picked] == examples["subset_y"][picked]))
     more = _doubled_effort(attack, attack_params)
     found = attack(model, x, y, eps, mask=mask, bounds=spec.bounds, seed=spec.seed + 7919, **more)
