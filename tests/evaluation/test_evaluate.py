@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ecg_pipeline.errors import EcgDataError
-from ecg_pipeline.evaluation import AttackSpec, evaluate
+from ecg_pipeline.evaluation import AttackSpec, diagnostics, evaluate
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +101,41 @@ def test_a_beat_misclassified_clean_is_never_counted_robust(tiny):
     assert clean < 1.0 and attacked == pytest.approx(clean)
     wrong = examples["pred"][0] != examples["subset_y"]
     np.testing.assert_array_equal(examples["pred"][1][wrong], examples["pred"][0][wrong])
+
+
+class Quantised(torch.nn.Module):
+    """A deliberately gradient-masked model: ``model`` behind a step function (inputs rounded to 0.1),
+    so every input gradient is exactly zero while the decision is unchanged for small noise."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner = model
+        self.meta = getattr(model, "meta", {})
+
+    def forward(self, x):
+        return self.inner(torch.round(x * 10) / 10)
+
+
+def _autoattack_spec(**extra):
+    return AttackSpec.from_params({"attack": "autoattack", "grid": [0.0, 0.05, 0.3], "eps_max": 0.05,
+                                   "bounds": [0, 1], "progress": False, "diagnostics": True,
+                                   "diagnostics_per_class": 4,
+                                   "params": {"steps": 10, "max_queries": 300}, **extra}, "autoattack")
+
+
+def test_masking_flags_fire_on_a_masked_model_and_stay_quiet_on_a_plain_one(tiny):
+    model, data = tiny
+    quiet, _ = evaluate(model, data, _autoattack_spec(), name="tiny.autoattack")
+    assert diagnostics.raised(quiet["flags"]) == []
+    masked, examples = evaluate(Quantised(model), data, _autoattack_spec(), name="masked.autoattack")
+    raised = diagnostics.raised(masked["flags"])
+    assert "zero_input_gradients" in raised and "gradient_free_beats_white_box" in raised
+    assert (examples["broken_by"] == 2).any()  # only Square (index 2 of the ensemble) breaks the masked model
+
+
+def test_the_transfer_check_catches_a_model_that_only_hides_its_gradients(tiny):
+    model, data = tiny
+    masked, _ = evaluate(Quantised(model), data, _autoattack_spec(params={"steps": 10, "max_queries": 300,
+                                                                           "attacks": ["apgd_ce", "apgd_t"]}),
+                         name="masked.autoattack", reference=model, reference_name="tiny")
+    assert "transfer_beats_white_box" in diagnostics.raised(masked["flags"])
