@@ -61,3 +61,39 @@ def trained_mlp(beat_data):
 def accuracy(model, x, y, mask=None) -> float:
     with torch.no_grad():
         return (model(x).argmax(1) == y).float().mean().item()
+
+
+@pytest.fixture(scope="module")
+def trained_cnn(beat_data):
+    """The Kachuee CNN (conv + max-pool, unlike the MLP), one epoch on the shared training beats."""
+    from torch import nn
+
+    from ecg_pipeline.models.kachuee_cnn import KachueeCNN
+
+    x, y, _, _ = beat_data
+    torch.manual_seed(0)
+    model = KachueeCNN()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    for i in range(0, len(y), 128):
+        idx = order[i : i + 128]
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+        opt.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small-tensor attacks on a busy 2-core machine: one intra-op thread (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(beat_data):
+    """The shared test beats and labels."""
+    _, _, x, y = beat_data
+    return x, y

@@ -31,38 +31,6 @@ BOUNDS = (0.0, 1.0)
 TOL = 0.01
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def data(beat_data):
-    _, _, x, y = beat_data
-    return x, y
-
-
-@pytest.fixture(scope="module")
-def trained_cnn(beat_data):
-    """The Kachuee CNN, one epoch on the shared training beats (as in test_gradient_attacks)."""
-    from ecg_pipeline.models.kachuee_cnn import KachueeCNN
-
-    x, y, _, _ = beat_data
-    torch.manual_seed(0)
-    model = KachueeCNN()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    for i in range(0, len(y), 128):
-        idx = order[i : i + 128]
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-        opt.step()
-    return model.eval()
-
-
 class AsImage(nn.Module):
     """[n, c, 1, L] -> [n, c, L] for torchattacks' image-shaped attacks."""
 

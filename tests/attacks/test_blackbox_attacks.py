@@ -50,16 +50,6 @@ def accuracy(model, x, y) -> float:
         return (model(x).argmax(1) == y).float().mean().item()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These attacks run many small tensor ops; with two intra-op threads on a busy 2-core machine
-    every op pays a thread hand-off (measured 10-20x slower). One thread for this module, restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def beats50(beat_data):
     """50 test beats, 10 per class, seeded (clean ones may be misclassified: they count as wrong)."""

@@ -35,21 +35,6 @@ FS = 125.0  # Kachuee beats
 TOL = 0.01  # one percentage point
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small-tensor attacks on a busy 2-core machine: one intra-op thread (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def data(beat_data):
-    _, _, x, y = beat_data
-    return x, y
-
-
 def acc(model, x, y) -> float:
     with torch.no_grad():
         return (model(x).argmax(1) == y).float().mean().item()
@@ -110,24 +95,6 @@ def test_pgd_random_start_matches_torchattacks_over_seeds(trained_mlp, data):
             ref.append(acc(trained_mlp, torchattacks.PGD(trained_mlp, eps=eps, alpha=alpha, steps=steps)(x, y), y))
     print(f"PGD random start, 3 seeds: ours {np.mean(ours):.4f} {ours} torchattacks {np.mean(ref):.4f} {ref}")
     assert abs(np.mean(ours) - np.mean(ref)) <= TOL
-
-
-@pytest.fixture(scope="module")
-def trained_cnn(beat_data):
-    """The Kachuee CNN (conv + max-pool, unlike the MLP), one epoch on the shared training beats."""
-    from ecg_pipeline.models.kachuee_cnn import KachueeCNN
-
-    x, y, _, _ = beat_data
-    torch.manual_seed(0)
-    model = KachueeCNN()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    for i in range(0, len(y), 128):
-        idx = order[i : i + 128]
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-        opt.step()
-    return model.eval()
 
 
 def test_pgd_matches_torchattacks_on_the_cnn(trained_cnn, data):
