@@ -73,3 +73,13 @@ def test_gradient_free_effort_transfer_and_zero_gradient_flags():
     assert diagnostics.transfer_flag([0, 0.1], [0.9, 0.5], [0.9, 0.45], "ce_mlp")["raised"]
     assert not diagnostics.transfer_flag([0, 0.1], [0.9, 0.5], [0.9, 0.6], "ce_mlp")["raised"]
     assert diagnostics.zero_gradient_flag(0.5)["raised"] and not diagnostics.zero_gradient_flag(0.0)["raised"]
+
+
+def test_white_box_results_a_gradient_free_attack_beats_are_named():
+    y = [0, 1, 0, 1]
+    pgd = outcomes(range(4), y, [y, y, y])                                 # PGD breaks nothing
+    square = outcomes([1, 2, 3], [1, 0, 1], [[1, 0, 1], [0, 0, 1], [0, 1, 0]])  # Square breaks beats 1, 2, 3
+    doubted = diagnostics.white_box_beaten_by_gradient_free({"pgd": pgd, "square": square},
+                                                             {"pgd": "pgd", "square": "square"})
+    assert doubted == {"pgd": {"gap": 1.0, "eps": 0.1, "by": "square"}}
+    assert diagnostics.white_box_beaten_by_gradient_free({"pgd": pgd, "pgd2": pgd}, {"pgd": "pgd", "pgd2": "pgd"}) == {}

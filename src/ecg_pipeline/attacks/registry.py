@@ -42,6 +42,8 @@ ATTACKS: dict[str, Callable] = {
 #: and keep, for each eps of a grid, the found point where it lies in the eps-ball (oracle.within_eps_ball).
 SEARCHES: dict[str, Callable] = {"boundary": boundary_search, "hopskipjump": hopskipjump_search}
 DECISION_BASED = frozenset(SEARCHES)
+#: Attacks that never use the model's gradients: a white-box result they beat was masked.
+GRADIENT_FREE = frozenset({"square", "spsa", *DECISION_BASED})
 
 
 def get_attack(name: str) -> Callable:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ecg_pipeline.attacks.registry import GRADIENT_FREE
+
 #: Thresholds (fractions of beats, i.e. points of accuracy / 100).
 GRADIENT_FREE_MARGIN = 0.02     # Square breaks > 2 points more than the white-box attacks
 LARGEST_EPS_ACCURACY = 0.05     # accuracy at the largest eps should be near 0 on [0, 1] beats
@@ -78,3 +80,32 @@ def transfer_flag(grid: Sequence[float], white_box: Sequence[float], transfer: S
 
 def raised(flags: Sequence[dict]) -> list[str]:
     return [f["flag"] for f in flags if f["raised"]]
+
+
+def white_box_beaten_by_gradient_free(outcomes: dict, attack_of: dict[str, str]) -> dict[str, dict]:
+    """White-box evaluations of one model that a gradient-free one beats by more than
+    :data:`GRADIENT_FREE_MARGIN` at some eps, compared on the beats both evaluated.
+
+    ``outcomes``: evaluation name -> :class:`~.worst_case.Outcomes`; ``attack_of``: evaluation name -> its
+    attack function. Returns {white-box evaluation: {"gap", "eps", "by"}} for each doubted one: its
+    numbers measure the attack's weakness (gradient masking), not the model's robustness.
+    """
+    free = [n for n in outcomes if attack_of.get(n) in GRADIENT_FREE]
+    doubted = {}
+    for name, out in outcomes.items():
+        if name in free or attack_of.get(name) in ("autoattack", "white_noise"):
+            continue
+        for other in free:
+            ref = outcomes[other]
+            shared, mine, theirs = np.intersect1d(out.subset, ref.subset, return_indices=True)
+            if shared.size == 0:
+                continue
+            for g, eps in enumerate(out.grid):
+                k = np.flatnonzero(np.isclose(ref.grid, eps))
+                if eps == 0 or not k.size:
+                    continue
+                y = out.y[mine]
+                gap = float(np.mean(out.pred[g, mine] == y) - np.mean(ref.pred[k[0], theirs] == y))
+                if gap > GRADIENT_FREE_MARGIN and gap > doubted.get(name, {}).get("gap", 0):
+                    doubted[name] = {"gap": gap, "eps": float(eps), "by": other}
+    return doubted

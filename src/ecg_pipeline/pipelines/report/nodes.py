@@ -18,6 +18,7 @@ from ecg_pipeline.datasets.optional import StoredArtifact
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.reporting import figures, html, tables
 from ecg_pipeline.reporting.published import published_curve
+from ecg_pipeline.evaluation import diagnostics
 from ecg_pipeline.evaluation.worst_case import Outcomes, worst_case
 from ecg_pipeline.reporting.spec import Group, ModelRun, ReportSpec
 
@@ -97,6 +98,8 @@ def worst_cases(spec: ReportSpec, evaluations: Stored, examples: Stored) -> dict
         combined = worst_case(outcomes, base["grid"], base["classes"], population=population,
                               eps_max=base.get("eps_max"))
         combined.update(grid_param="eps", attack=WORST_CASE,
+                        doubted=diagnostics.white_box_beaten_by_gradient_free(
+                            outcomes, {a: m.get("attack", a) for a, m in metrics_of.items()}),
                         min_over_attacks={a: m["acc_robust_balanced"] for a, m in metrics_of.items()
                                           if "acc_robust_balanced" in m},
                         flags=metrics_of.get(HEADLINE_POPULATION, {}).get("flags", []))
@@ -105,7 +108,8 @@ def worst_cases(spec: ReportSpec, evaluations: Stored, examples: Stored) -> dict
 
 
 HEADLINE_COLUMNS = ["model", "beats", "attacks", "clean", "worst-case ACC_robust", "worst-case F1_robust",
-                    "min over attacks of ACC_robust", "strongest attack", "flags"]
+                    "min over attacks of ACC_robust", "strongest attack", "flags",
+                    "white-box results a gradient-free attack beats"]
 
 
 def headline(params: dict, evaluations: Stored, examples: Stored, *,
@@ -130,6 +134,8 @@ def headline(params: dict, evaluations: Stored, examples: Stored, *,
             "strongest attack": weakest,
             "flags": ", ".join(f["flag"] for f in combined["flags"] if f["raised"]) or
                      ("none raised" if combined["flags"] else "no autoattack evaluation"),
+            "white-box results a gradient-free attack beats": "; ".join(
+                f"{a} (by {d['gap']:.2f} at eps {d['eps']:g}, {d['by']})" for a, d in combined["doubted"].items()),
         })
     table = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
     if table.empty:
