@@ -24,6 +24,7 @@ figcaption { font-size: .85rem; color: #555; }
 .wide { overflow-x: auto; }
 td.absent { color: #c0392b; text-align: left; }
 td.command { text-align: left; overflow-wrap: anywhere; font-size: .8rem; }
+td.text { text-align: left; font-size: .8rem; }
 .note { color: #555; font-size: .9rem; }
 """
 
@@ -33,13 +34,16 @@ def data_uri(name: str, content: bytes) -> str:
     return f"data:{MIME.get(suffix, 'application/octet-stream')};base64,{base64.b64encode(content).decode('ascii')}"
 
 
+TEXT_CELL = '<td class="text">'
+
+
 def table_html(title: str, table: pd.DataFrame, digits: int = 4) -> str:
     """A wide table; rows whose label says "published" are styled apart."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in ["model", *table.columns])
     body = []
     for row, values in table.iterrows():
         cls = ' class="published"' if "published" in str(row) else ""
-        cells = "".join(f"<td>{_cell(v, digits)}</td>" for v in values)
+        cells = "".join((TEXT_CELL if isinstance(v, str) else "<td>") + f"{_cell(v, digits)}</td>" for v in values)
         body.append(f"<tr{cls}><td>{html.escape(str(row))}</td>{cells}</tr>")
     return (f'<h3>{html.escape(title)}</h3>\n<div class="wide"><table><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>")
