@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
 from ecg_pipeline.attacks.apgd import apgd
 
-from common import DEFAULT_DATA, accuracy, prepare  # benchmarks/common.py
+from common import DEFAULT_DATA, AsImage, accuracy, interleaved, prepare, print_comparison  # benchmarks/common.py
 
 EPS = 0.05
 
@@ -59,26 +57,8 @@ def main() -> None:
         ).reshape(x.shape),
         "apgd (ours)": lambda: apgd(model, x, y, EPS, bounds=(0.0, 1.0), loss="ce", steps=args.steps, restarts=1, seed=0),
     }
-    names = list(runs)
-    times: dict[str, list[float]] = {k: [] for k in names}
-    outputs: dict[str, torch.Tensor] = {}
-    for r in range(args.repeats):
-        for name in names if r % 2 == 0 else names[::-1]:
-            t = time.perf_counter()
-            outputs[name] = runs[name]()
-            times[name].append(time.perf_counter() - t)
-
-    ref_name = names[0]
-    ref_tp = len(y) / statistics.median(times[ref_name])
-    ref_best = len(y) / min(times[ref_name])
-    print(f"{'implementation':<20} {'median s':>9} {'min s':>7} {'max s':>7} {'samples/s':>10} {'ratio':>6} {'best ratio':>10} {'robust acc':>11}")
-    for name in names:
-        med = statistics.median(times[name])
-        print(
-            f"{name:<20} {med:>9.2f} {min(times[name]):>7.2f} {max(times[name]):>7.2f} {len(y) / med:>10.1f} "
-            f"{len(y) / med / ref_tp:>5.2f}x {len(y) / min(times[name]) / ref_best:>9.2f}x {accuracy(model, outputs[name], y):>11.4f}"
-        )
-    print("\nper-run seconds: " + "; ".join(f"{k}: {', '.join(f'{v:.2f}' for v in vs)}" for k, vs in times.items()))
+    times, outputs = interleaved(runs, args.repeats)
+    print_comparison(times, outputs, model, y)
     print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
 
     if args.profile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -55,3 +56,44 @@ def prepare(data: Path, batch: int, epochs: int) -> tuple[nn.Module, torch.Tenso
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.inference_mode():
         return (model(x).argmax(1) == y).float().mean().item()
+
+
+class AsImage(nn.Module):
+    """``[n, c, 1, L] -> [n, c, L]``: torchattacks' APGD and Square assume image batches."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.reshape(x.shape[0], x.shape[1], -1))
+
+
+def interleaved(runs: dict, repeats: int) -> tuple[dict[str, list[float]], dict[str, torch.Tensor]]:
+    """Time every run ``repeats`` times, alternating the order each repeat (a noisy shared machine
+    then disturbs both sides alike); returns the wall times and each run's last output."""
+    names = list(runs)
+    times: dict[str, list[float]] = {k: [] for k in names}
+    outputs: dict[str, torch.Tensor] = {}
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            t = time.perf_counter()
+            outputs[name] = runs[name]()
+            times[name].append(time.perf_counter() - t)
+    return times, outputs
+
+
+def print_comparison(times: dict[str, list[float]], outputs: dict[str, torch.Tensor], model: nn.Module, y: torch.Tensor) -> None:
+    """One row per run: median / min / max seconds, throughput, ratios to the first run (of medians
+    and of best runs: the best run is the least disturbed one), robust accuracy of its output."""
+    names = list(times)
+    ref_tp = len(y) / statistics.median(times[names[0]])
+    ref_best = len(y) / min(times[names[0]])
+    print(f"{'implementation':<22} {'median s':>9} {'min s':>7} {'max s':>7} {'samples/s':>10} {'ratio':>6} {'best ratio':>10} {'robust acc':>11}")
+    for name in names:
+        med = statistics.median(times[name])
+        print(
+            f"{name:<22} {med:>9.2f} {min(times[name]):>7.2f} {max(times[name]):>7.2f} {len(y) / med:>10.1f} "
+            f"{len(y) / med / ref_tp:>5.2f}x {len(y) / min(times[name]) / ref_best:>9.2f}x {accuracy(model, outputs[name], y):>11.4f}"
+        )
+    print("\nper-run seconds: " + "; ".join(f"{k}: {', '.join(f'{v:.2f}' for v in vs)}" for k, vs in times.items()))

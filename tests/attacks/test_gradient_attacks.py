@@ -523,3 +523,39 @@ def test_returns_strongest_iterate_not_last(attack):
     assert torch.allclose(out, want, atol=1e-6)
     with torch.no_grad():
         assert bool(((model(out).argmax(1) != y) == ever).all())
+
+
+def test_sap_returns_strongest_smoothed_iterate_not_last():
+    """SAP's theta iterates oscillate around the narrow misclassified band of ``_Oscillating`` too; the
+    returned point is the smoothed iterate x + smooth(theta_i) chosen by the same rule as PGD's
+    (steps of 0.13 on theta jump over the band, 0.09 wide, for some beats: they never enter it)."""
+    model = _Oscillating().eval()
+    n, length = 41, 30
+    x = torch.linspace(0.0, 1.0, n).view(-1, 1, 1).expand(n, 1, length).contiguous()
+    y = torch.zeros(n, dtype=torch.long)
+    eps, step, steps = 0.4, 0.13, 11
+    kernel = smoothing_kernel()
+    # the reference trajectory, written out: theta_0 = 0, theta_{i+1} = clip(theta_i + step sign(grad))
+    theta = torch.zeros_like(x)
+    xs, losses, fooled = [], [], []
+    for _ in range(steps + 1):
+        theta = theta.detach().requires_grad_(True)
+        xa = x + smooth(theta, kernel)
+        logits = model(xa)
+        loss = nn.functional.cross_entropy(logits, y, reduction="none")
+        (grad,) = torch.autograd.grad(loss.sum(), theta)
+        xs.append(xa.detach().clone())
+        losses.append(loss.detach())
+        fooled.append(logits.argmax(1).detach() != y)
+        theta = (theta.detach() + step * grad.sign()).clamp(-eps, eps)
+    xs, losses, fooled = torch.stack(xs), torch.stack(losses), torch.stack(fooled)
+    ever = fooled.any(0)
+    expected = torch.where(ever, fooled.float().argmax(0), losses.argmax(0))
+    want = xs[expected, torch.arange(n)]
+    left_band = ever & ~fooled[-1]
+    lower_loss = ~ever & (losses[-1] < losses.max(0).values - 1e-4)
+    assert int(left_band.sum()) >= 3 and int(lower_loss.sum()) >= 2
+    out = sap(model, x, y, eps, pgd_steps=0, steps=steps, step_size=step)
+    assert torch.allclose(out, want, atol=1e-6)
+    with torch.no_grad():
+        assert bool(((model(out).argmax(1) != y) == ever).all())
