@@ -4,6 +4,7 @@ holds the report with what it reads, and say which pipeline produces any stored 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
@@ -46,18 +47,42 @@ class DeclarationHook:
 
 class ReportOrderHook:
     """The report reads stored collections, which no node outputs, so Kedro cannot order it after the attack
-    or training nodes of the same run: refuse such a run before anything starts, with the two commands."""
+    or training nodes of the same run unless the report is gated on their outputs (as in ``main``): refuse
+    an ungated mix before anything starts, with the two commands."""
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        report = [n for n in pipeline.nodes if "report" in n.tags]
+        report = [n.name for n in pipeline.nodes if "report" in n.tags]
         producers = [n for n in pipeline.nodes if "report" not in n.tags
                      and (n.name.endswith((".train", ".evaluate")))]
-        if report and producers:
+        if not (report and producers):
+            return
+        upstream = set(pipeline.to_nodes(*report).nodes)
+        unordered = [n for n in producers if n not in upstream]
+        if unordered:
             raise EcgDataError(
-                f"this run holds the report and {len(producers)} training/attack node(s) (e.g. {producers[0].name}); "
-                "the report reads what they store, so run it afterwards: "
+                f"this run holds the report and {len(unordered)} training/attack node(s) it is not ordered after "
+                f"(e.g. {unordered[0].name}); the report reads what they store, so run it afterwards: "
                 "`kedro run --pipelines=attack && kedro run --pipelines=report`")
+
+
+class ReportLocationHook:
+    """After a run that wrote the report, say where the page is and the command that opens it."""
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        if "report.html" not in pipeline.all_outputs():
+            return
+        dataset = catalog.get("report.html")
+        try:
+            path = Path(dataset._get_load_path())  # the version just saved (Kedro has no public accessor)
+        except Exception:  # noqa: BLE001 - only a courtesy message; never fail a finished run over it
+            return
+        try:
+            path = path.resolve().relative_to(Path.cwd())
+        except ValueError:
+            pass
+        log.info("report: %s  (open it: python -m webbrowser %s)", path, path)
 
 
 class MissingInputsHook:

@@ -1,11 +1,12 @@
-"""Project pipelines: the data stages, and the families, attacks, sweeps and report of the one declaration
-(``conf/base/parameters_training.yml``, ``parameters_attack.yml``, ``parameters_sweeps.yml``)."""
+"""Project pipelines: each database's data stages, and the families, attacks, sweeps and report of the one
+declaration (``conf/base/parameters_training.yml``, ``parameters_attack.yml``, ``parameters_sweeps.yml``),
+and ``main`` (``parameters_main.yml``), what a bare ``kedro run`` runs."""
 
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-DEFAULT_PIPELINE = "data_processing"
+DEFAULT_PIPELINE = "main"
 
 
 def build_pipelines(declaration=None) -> dict[str, Pipeline]:
@@ -15,20 +16,42 @@ def build_pipelines(declaration=None) -> dict[str, Pipeline]:
     from ecg_pipeline.pipelines.declaration import load_declaration
 
     declaration = declaration or load_declaration()
-    return {
+    pipelines = {
         "ingestion": ingestion.create_pipeline(),
         "segmentation": segmentation.create_pipeline(),
         "resampling": resampling.create_pipeline(),
         "padding_masking": padding_masking.create_pipeline(),
         "data_processing": data_processing.create_pipeline(),
+        **data_processing.create_database_pipelines(),
+        "rpeak_diagnostics": segmentation.create_diagnostics_pipeline(),
         **training.create_pipelines(declaration),
         "sweep": sweep.create_pipeline(declaration),
         "attack": attack.create_pipeline(declaration),
         "report": report.create_pipeline(declaration),
     }
+    if declaration.main is not None:
+        pipelines["main"] = main_pipeline(declaration, pipelines)
+    return pipelines
+
+
+def main_pipeline(declaration, pipelines: dict[str, Pipeline]) -> Pipeline:
+    """The declared main study end to end: its runs' data, their training, their attacks, then the report
+    (ordered after the evaluations it shows)."""
+    from ecg_pipeline.pipelines import report
+
+    main = declaration.main
+    runs = [declaration.runs[name] for name in main.runs]
+    data = Pipeline([])
+    for name in dict.fromkeys(run.data.name for run in runs):
+        data += pipelines.get(f"data_{name}", Pipeline([]))
+    train = Pipeline([])
+    for run in runs:
+        train += pipelines[declaration.families[run.family].pipeline].only_nodes(f"{run.name}.train")
+    attack = pipelines["attack"].only_nodes(*(f"{e}.evaluate" for e in main.evaluations))
+    return data + train + attack + report.create_pipeline(declaration, main)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     pipelines = build_pipelines()
-    pipelines["__default__"] = pipelines[DEFAULT_PIPELINE]
+    pipelines["__default__"] = pipelines.get(DEFAULT_PIPELINE, pipelines["data_processing"])
     return pipelines

@@ -1,10 +1,19 @@
 """Kedro project settings."""
 
+import warnings
+
+# Known library noise printed on every command: Kedro 1.7 calls omegaconf 2.4's deprecated
+# register_new_resolver, and warns on dotted dataset names, which are how this project namespaces
+# (``<run>.<attack>.metrics``, ``report.<output>``).
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
+warnings.filterwarnings("ignore", message="One or more dataset names contain '.'", category=UserWarning)
+
 from ecg_pipeline.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS  # noqa: F401
-from ecg_pipeline.hooks import DeclarationHook, MissingInputsHook, ReportOrderHook
+from ecg_pipeline.hooks import DeclarationHook, MissingInputsHook, ReportLocationHook, ReportOrderHook
 
 # pluggy calls the hooks of one spec last-registered first: the report-order check before the missing-inputs one.
-HOOKS = (DeclarationHook(), MissingInputsHook(), ReportOrderHook())
+HOOKS = (DeclarationHook(), MissingInputsHook(), ReportOrderHook(), ReportLocationHook())
 
-# kedro-viz (a test dependency) would rewrite .viz/stats.json on every run, tests included.
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
+# kedro-viz (a test dependency) would rewrite .viz/stats.json on every run, tests included; telemetry is off
+# for this project (also the committed .telemetry file: kedro-telemetry's CLI hooks read it).
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz", "kedro-telemetry")

@@ -83,6 +83,19 @@ class Sweep:
 
 
 @dataclass(frozen=True)
+class MainStudy:
+    """The study a bare ``kedro run`` runs end to end: these runs trained, each attacked by these attacks."""
+
+    runs: tuple[str, ...]
+    attacks: tuple[str, ...]
+
+    @property
+    def evaluations(self) -> tuple[str, ...]:
+        """The ``<run>.<attack>`` instances it evaluates."""
+        return tuple(f"{run}.{attack}" for run in self.runs for attack in self.attacks)
+
+
+@dataclass(frozen=True)
 class Declaration:
     data: dict[str, DataSplits]
     families: dict[str, Family]
@@ -91,6 +104,7 @@ class Declaration:
     attack_data: dict[str, str]              # attack -> the data it judges
     sweeps: dict[str, Sweep] = field(default_factory=dict)
     selection_attack: str = "pgd"
+    main: MainStudy | None = None            # what a bare `kedro run` trains, attacks and reports
 
     @property
     def model_runs(self) -> dict[str, Run]:
@@ -214,7 +228,35 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
                                                 f"{name}.{member}", ignore=RUN_KEYS)
             _check_objective(config, f"{name}.{member}")
         sweeps[name] = sweep
-    return Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack)
+    declaration = Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack)
+    main = _read_main(parameters.get("main"), declaration)
+    return Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack, main)
+
+
+def _read_main(spec: Any, declaration: Declaration) -> MainStudy | None:
+    """``main: {runs: [...], attacks: [...]}``: trained runs of the declaration, each judged by every attack listed."""
+    if spec is None:
+        return None
+    spec = _require_mapping(spec, "main")
+    unknown = sorted(set(spec) - {"runs", "attacks"})
+    if unknown:
+        raise EcgDataError(f"parameters 'main': unknown key(s) {unknown}; expected runs, attacks")
+    names = {}
+    for key in ("runs", "attacks"):
+        value = spec.get(key)
+        if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
+            raise EcgDataError(f"parameters 'main.{key}': expected a non-empty list of names, got {value!r}")
+        names[key] = tuple(value)
+    for run in names["runs"]:
+        if run not in declaration.runs:
+            raise EcgDataError(f"parameters 'main.runs': {run!r} is not a run declared under 'runs' "
+                               f"(declared: {sorted(declaration.runs)})")
+        judged_by = declaration.attacks_for(declaration.runs[run])
+        missing = [a for a in names["attacks"] if a not in judged_by]
+        if missing:
+            raise EcgDataError(f"parameters 'main.attacks': {missing} do not judge run {run!r} "
+                               f"(its attacks: {list(judged_by)})")
+    return MainStudy(names["runs"], names["attacks"])
 
 
 def _check_objective(config: TrainingConfig, section: str) -> None:

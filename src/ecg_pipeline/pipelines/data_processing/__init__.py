@@ -1,3 +1,3 @@
-from .pipeline import create_pipeline
+from .pipeline import DATABASES, create_database_pipelines, create_pipeline
 
-__all__ = ["create_pipeline"]
+__all__ = ["DATABASES", "create_database_pipelines", "create_pipeline"]

@@ -14,7 +14,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                  name="pad_cinc2017_train"),
             Node(nodes.pad_cinc, ["cinc2017_test_records", "params:padding_masking.cinc2017.pad"], "cinc2017_test",
                  name="pad_cinc2017_test"),
-        ]
+        ],
+        tags="cinc2017",
     )
     cpsc = Pipeline(
         [
@@ -27,6 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "cpsc2018_validation", name="pad_cpsc2018_validation"),
             Node(nodes.pad_cpsc_eval, ["cpsc2018_test_records", "params:padding_masking.cpsc2018.pad"],
                  "cpsc2018_test", name="pad_cpsc2018_test"),
-        ]
+        ],
+        tags="cpsc2018",
     )
     return Pipeline([cinc, cpsc], tags="padding_masking")

@@ -15,58 +15,92 @@ rebuilds the page from stored figures alone.
 from __future__ import annotations
 
 import warnings
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
 from ecg_pipeline.reporting.spec import ModelRun
 
-from ..declaration import Declaration
+from ..declaration import Declaration, MainStudy
 from ..params import bound_node_function
 from . import nodes
 
 EVALUATIONS, EXAMPLES, HISTORIES = "attack_evaluations", "attack_examples", "training_histories"
 
 
-def model_runs(declaration: Declaration) -> tuple[ModelRun, ...]:
-    """What the report needs to know of every declared model run."""
+def model_runs(declaration: Declaration, study: MainStudy | None = None) -> tuple[ModelRun, ...]:
+    """What the report needs to know of every declared model run (or of ``study``'s runs and attacks only)."""
     runs = []
     for run in declaration.model_runs.values():
+        if study is not None and run.name not in study.runs:
+            continue
         if run.sweep is not None:
             train = f"kedro run --pipelines=sweep --namespaces={run.name}"
         else:
             train = f"kedro run --pipelines={declaration.families[run.family].pipeline} --namespaces={run.name}"
-        runs.append(ModelRun(run.name, run.label, run.data.name, run.data.title, run.model,
-                             declaration.attacks_for(run), train))
+        attacks = declaration.attacks_for(run)
+        if study is not None:
+            attacks = tuple(a for a in attacks if a in study.attacks)
+        runs.append(ModelRun(run.name, run.label, run.data.name, run.data.title, run.model, attacks, train))
     return tuple(runs)
 
 
-def _node(func, inputs: dict[str, str], outputs, name: str, runs: tuple[ModelRun, ...]) -> Node:
+def _after_inputs(func, *, after=None, **inputs):
+    """``func`` on its own inputs; ``after`` is there only to order the node (see :func:`create_pipeline`)."""
+    return func(**inputs)
+
+
+def _stored(*datasets) -> bool:
+    return True
+
+
+GATE = "report.after"
+
+
+def _node(func, inputs: dict[str, str], outputs, name: str, runs: tuple[ModelRun, ...], gated: bool) -> Node:
+    func = bound_node_function(func, model_runs=runs)
+    inputs = {"params": "params:report", **inputs}
+    if gated and {EVALUATIONS, EXAMPLES, HISTORIES} & set(inputs.values()):
+        func, inputs = update_wrapper(partial(_after_inputs, func), func), {**inputs, "after": GATE}
+    return _report_node(func, inputs, outputs, name)
+
+
+def _report_node(func, inputs, outputs, name: str) -> Node:
     with warnings.catch_warnings():
         # Dataset names are dotted on purpose (report.<output>); Kedro warns about dots in names given to a Node.
         warnings.filterwarnings("ignore", message="One or more dataset names contain", category=UserWarning)
-        return Node(bound_node_function(func, model_runs=runs), {"params": "params:report", **inputs}, outputs,
-                    name=name, namespace="report", tags=("report",))
+        return Node(func, inputs, outputs, name=name, namespace="report", tags=("report",))
 
 
-def create_pipeline(declaration: Declaration) -> Pipeline:
-    runs = model_runs(declaration)
+def create_pipeline(declaration: Declaration, study: MainStudy | None = None) -> Pipeline:
+    """The report of every declared run; with ``study`` (``main``), the report of its runs and attacks,
+    gated on their ``<run>.<attack>.metrics`` (stored before any collection is read), so that one
+    ``kedro run`` can train, evaluate and then report."""
+    pipeline = _create_report(model_runs(declaration, study), gated=study is not None)
+    if study is None:
+        return pipeline
+    after = [f"{evaluation}.metrics" for evaluation in study.evaluations]
+    return Pipeline([_report_node(_stored, list(after), GATE, "wait_for_evaluations"), pipeline])
+
+
+def _create_report(runs: tuple[ModelRun, ...], gated: bool) -> Pipeline:
     return Pipeline([
-        _node(nodes.inventory, {"evaluations": EVALUATIONS, "histories": HISTORIES}, "report.inventory", "inventory", runs),
+        _node(nodes.inventory, {"evaluations": EVALUATIONS, "histories": HISTORIES}, "report.inventory", "inventory", runs, gated),
         _node(nodes.headline, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
-              ["report.headline", "report.headline_md"], "headline", runs),
+              ["report.headline", "report.headline_md"], "headline", runs, gated),
         _node(nodes.robustness_curves, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
-              "report.curve_figures@matplotlib", "robustness_curves", runs),
+              "report.curve_figures@matplotlib", "robustness_curves", runs, gated),
         _node(nodes.robustness_tables, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
-              ["report.robustness_tables", "report.robustness_tables_md"], "robustness_tables", runs),
+              ["report.robustness_tables", "report.robustness_tables_md"], "robustness_tables", runs, gated),
         _node(nodes.per_class_tables, {"evaluations": EVALUATIONS},
-              ["report.per_class_tables", "report.per_class_tables_md"], "per_class_tables", runs),
+              ["report.per_class_tables", "report.per_class_tables_md"], "per_class_tables", runs, gated),
         _node(nodes.adversarial_examples, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
-              "report.example_figures@matplotlib", "adversarial_examples", runs),
+              "report.example_figures@matplotlib", "adversarial_examples", runs, gated),
         _node(nodes.training_curves, {"histories": HISTORIES}, "report.training_figures@matplotlib",
-              "training_curves", runs),
+              "training_curves", runs, gated),
         _node(nodes.html_report,
               {"inventory": "report.inventory", "headline": "report.headline", "robustness": "report.robustness_tables",
                "per_class": "report.per_class_tables", "curves": "report.curve_figures@png",
                "examples": "report.example_figures@png", "training": "report.training_figures@png"},
-              "report.html", "html", runs),
+              "report.html", "html", runs, gated),
     ])

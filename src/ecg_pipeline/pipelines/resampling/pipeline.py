@@ -8,5 +8,5 @@ from . import nodes
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [Node(nodes.balance, ["mitdb_train", "params:resampling"], "mitdb_train_balanced", name="balance_training_set")],
-        tags="resampling",
+        tags=("resampling", "mitdb"),
     )

@@ -1,4 +1,5 @@
-"""``segmentation``: R peaks -> AAMI-labelled beats, the train/validation/test split, detector agreement."""
+"""``segmentation``: R peaks -> AAMI-labelled beats, the train/validation/test split; ``rpeak_diagnostics``:
+the XQRS detector's agreement with the reference annotations."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -15,8 +16,16 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["mitdb_train", "mitdb_validation", "mitdb_test"],
                 name="split_beats",
             ),
-            Node(nodes.measure_detector, ["mitdb_records", "params:rpeak_detector"], "rpeak_detector_agreement",
-                 name="measure_rpeak_detector"),
         ],
-        tags="segmentation",
+        tags=("segmentation", "mitdb"),
+    )
+
+
+def create_diagnostics_pipeline(**kwargs) -> Pipeline:
+    """``rpeak_diagnostics``: the XQRS detector against the reference annotations (minutes on all 48
+    records), off the data path: the beats are cut at the reference annotations."""
+    return Pipeline(
+        [Node(nodes.measure_detector, ["mitdb_records", "params:rpeak_detector"], "rpeak_detector_agreement",
+              name="measure_rpeak_detector")],
+        tags="rpeak_diagnostics",
     )
