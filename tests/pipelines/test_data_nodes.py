@@ -4,6 +4,7 @@ the node fails with a message naming the record and file, and nothing is written
 from __future__ import annotations
 
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from kedro.runner import SequentialRunner
 
 from ecg_pipeline.datasets import NpzDataset
 from ecg_pipeline.errors import EcgDataError
-from ecg_pipeline.pipelines.ingestion.nodes import ingest_mitdb
+from ecg_pipeline.pipelines.ingestion.nodes import ingest_cinc2017, ingest_mitdb
 from ecg_pipeline.pipelines.segmentation import nodes as segmentation
 
 
@@ -51,3 +52,20 @@ def test_detector_is_not_scored_on_a_record_without_reference_beats(record_100):
     records["ann_symbol"] = [np.full(len(records["ann_sample"].iloc[0]), "+")]  # rhythm marks only
     with pytest.raises(EcgDataError, match=r"measure_detector: record\(s\) \['100'\] have no reference beat"):
         segmentation.measure_detector(records, {})
+
+
+def test_cinc2017_ingestion_reads_an_unzipped_folder(shared_data, tmp_path):
+    few = ["A00001", "A00004"]
+    unzipped = tmp_path / "cinc2017" / "training2017"
+    unzipped.mkdir(parents=True)
+    with zipfile.ZipFile(shared_data / "cinc2017" / "training2017.zip") as z:
+        for name in ["REFERENCE.csv", *(f"{r}.{ext}" for r in few for ext in ("hea", "mat"))]:
+            (unzipped / name).write_bytes(z.read(f"training2017/{name}"))
+    table = ingest_cinc2017(tmp_path / "cinc2017", {"records": few})
+    assert table["record_id"].tolist() == few and table["n_samples"].tolist() == [9000, 9000]
+
+
+def test_cinc2017_ingestion_names_the_folder_when_neither_layout_is_there(tmp_path):
+    with pytest.raises(EcgDataError, match=r"CinC 2017 folder .*cinc2017: neither training2017\.zip nor its "
+                                           r"unzipped content"):
+        ingest_cinc2017(tmp_path / "cinc2017", {})
