@@ -71,3 +71,31 @@ def test_balanced_subset_is_the_rule_behind_cap_per_class(parts):
     np.testing.assert_array_equal(balanced_subset(y, None), np.arange(y.shape[0]))
     with pytest.raises(EcgDataError, match="positive"):
         cap_per_class(train, 0)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"smote_k_neighbors": 0}, r"^SMOTE smote_k_neighbors=0: expected an integer >= 1"),
+    ({"smote_k_neighbors": -3}, r"^SMOTE smote_k_neighbors=-3: expected an integer >= 1"),
+    ({"smote_k_neighbors": 2.5}, r"^SMOTE smote_k_neighbors=2.5: expected an integer >= 1"),
+    ({"smote_target_per_class": -100}, r"^SMOTE smote_target_per_class=-100: the target for every class is -100; "
+                                       r"expected a beat count >= 0"),
+    ({"smote_target_per_class": {"S": 50, "F": -1}}, r"^SMOTE smote_target_per_class=\{'S': 50, 'F': -1\}: "
+                                                     r"the target for F is -1"),
+])
+def test_bad_smote_parameters_are_named_before_resampling(synthetic_beats, monkeypatch, params, message):
+    import imblearn.over_sampling
+
+    def no_smote(*args, **kwargs):
+        raise AssertionError("SMOTE ran")
+
+    monkeypatch.setattr(imblearn.over_sampling, "SMOTE", no_smote)
+    beats = {**synthetic_beats(10), "synthetic": np.zeros(50, dtype=bool)}
+    with pytest.raises(EcgDataError, match=message):
+        balance_training_set(beats, method="smote", **params)
+
+
+def test_smote_itself_names_its_own_parameter(synthetic_beats):
+    from ecg_pipeline.data.balance import smote
+
+    with pytest.raises(EcgDataError, match=r"^SMOTE k_neighbors=0: expected an integer >= 1"):
+        smote({**synthetic_beats(10), "synthetic": np.zeros(50, dtype=bool)}, k_neighbors=0)

@@ -71,3 +71,30 @@ def test_bad_sample_mask_only_marks_long_runs():
 def test_unknown_scheme_is_an_error(mitdb_table):
     with pytest.raises(EcgDataError, match=r"unknown beat scheme 'pan'.*kachuee.*centered"):
         segment_beats(mitdb_table.head(1), scheme="pan")
+
+
+def test_centered_scheme_refuses_another_sampling_rate(mitdb_table):
+    records = mitdb_table[mitdb_table["record_id"].isin(["100", "101"])].copy()
+    records.loc[records["record_id"] == "101", "fs"] = 500.0
+    with pytest.raises(EcgDataError, match=r"beat scheme 'centered': record 101 has fs = 500 Hz; the scheme's "
+                                           r"280-sample window is defined at 360 Hz only"):
+        segment_beats(records, scheme="centered")
+    with pytest.raises(EcgDataError, match=r"record 7 has fs = 250 Hz"):
+        segment_record(np.zeros(2500, dtype=np.float32), 250.0, [1000], scheme="centered", record_id="7")
+    assert segment_beats(records, scheme="kachuee")["x"].shape[1] == 187  # kachuee resamples: any rate
+
+
+def test_record_without_annotations_is_refused(mitdb_table):
+    records = mitdb_table[mitdb_table["record_id"].isin(["100", "101"])].copy()
+    records["ann_sample"] = [records["ann_sample"].iloc[0], np.zeros(0, dtype=np.int64)]
+    records["ann_symbol"] = [records["ann_symbol"].iloc[0], np.zeros(0, dtype=str)]
+    with pytest.raises(EcgDataError, match=r"segment_beats: record 101 has no annotations"):
+        segment_beats(records)
+
+
+def test_an_empty_beat_set_is_refused(mitdb_table):
+    records = mitdb_table[mitdb_table["record_id"] == "100"].copy()
+    records["ann_symbol"] = [np.full(len(records["ann_sample"].iloc[0]), "+")]  # rhythm marks only: no beats
+    with pytest.raises(EcgDataError, match=r"segment_beats: no beats from 1 record\(s\) \['100'\].*"
+                                           r"refusing to write an empty beat set"):
+        segment_beats(records)

@@ -164,8 +164,24 @@ def test_header_without_mat(root, tmp_path):
     (tmp_path / "records").mkdir()
     shutil.copy(root / "records" / "A0001.hea", tmp_path / "records")
     shutil.copy(root / "REFERENCE.csv", tmp_path)
-    with pytest.raises(EcgDataError, match=r"A0001.*A0001\.mat.*missing"):
+    with pytest.raises(EcgDataError, match=r"CPSC 2018 record A0001: signal file .*A0001\.mat not found"):
         read_cpsc2018(tmp_path)
+
+
+@pytest.mark.parametrize("cut", [1, 90_000], ids=["one-byte-short", "half"])
+def test_short_wfdb_mat_names_record_file_and_expected_length(root, tmp_path, cut):
+    (tmp_path / "records").mkdir()
+    shutil.copy(root / "records" / "A0001.hea", tmp_path / "records")
+    data = (root / "records" / "A0001.mat").read_bytes()  # 24-byte header + 12 x 7,500 int16
+    (tmp_path / "records" / "A0001.mat").write_bytes(data[:-cut])
+    shutil.copy(root / "REFERENCE.csv", tmp_path)
+    held = (len(data) - cut - 24) // 24
+    with pytest.raises(EcgDataError) as err:
+        read_cpsc2018(tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"CPSC 2018 record A0001: {tmp_path / 'records' / 'A0001.mat'} holds {held:,} samples "
+                              "per channel, the header A0001.hea says 7,500: truncated?")
+    assert "reshape" not in message
 
 
 def test_wrong_sampling_rate_in_header(root, tmp_path):

@@ -56,11 +56,37 @@ def test_missing_dat_names_the_file(shared_data, tmp_path):
         read_mitdb(tmp_path, records=["100"])
 
 
-def test_truncated_dat_names_the_record(shared_data, tmp_path):
+def test_truncated_dat_names_the_record_file_and_expected_length(shared_data, tmp_path):
     _copy_record(shared_data, tmp_path)
     data = (tmp_path / "100.dat").read_bytes()
-    (tmp_path / "100.dat").write_bytes(data[: len(data) // 2])
-    with pytest.raises(EcgDataError, match=r"record 100: .*(truncated|cannot read)"):
+    (tmp_path / "100.dat").write_bytes(data[: len(data) // 3])  # 650,000 bytes: 216,666 format-212 frames
+    with pytest.raises(EcgDataError) as err:
+        read_mitdb(tmp_path, records=["100"])
+    message = str(err.value)
+    assert message.startswith(f"record 100: {tmp_path / '100.dat'} holds 216,666 samples per channel, "
+                              "the header 100.hea says 650,000: truncated?")
+    assert "broadcast" not in message  # wfdb's numpy message is not what the user sees
+
+
+def test_truncated_dat_of_a_later_record_fails_before_any_signal_is_read(shared_data, tmp_path, monkeypatch):
+    import ecg_pipeline.data.mitdb as mitdb
+
+    _copy_record(shared_data, tmp_path, "100")
+    _copy_record(shared_data, tmp_path, "101")
+    (tmp_path / "101.dat").write_bytes((tmp_path / "101.dat").read_bytes()[:-1])
+    read = []
+    monkeypatch.setattr(mitdb, "_read_lead", lambda *args: read.append(args[1]))
+    with pytest.raises(EcgDataError, match=r"record 101: .*101\.dat holds 649,999 samples per channel"):
+        read_mitdb(tmp_path, records=["100", "101"])
+    assert read == []
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x00"], ids=["empty", "end-marker-only"])
+def test_annotation_file_without_annotations_names_record_and_file(shared_data, tmp_path, content):
+    _copy_record(shared_data, tmp_path)
+    (tmp_path / "100.atr").write_bytes(content)
+    with pytest.raises(EcgDataError, match=rf"record 100: annotation file .*100\.atr holds no annotations "
+                                           rf"\({len(content)} bytes\)"):
         read_mitdb(tmp_path, records=["100"])
 
 

@@ -65,12 +65,12 @@ class TestTorchModelDataset:
 
     def test_meta_is_saved_with_the_model(self, filepath_pt, model):
         meta = {"epochs": 2, "history": {"loss": [0.9, 0.5]}, "data": ("beats", "2024-01-01"), "ok": None,
-                "best": np.int64(7), "classes": np.array(["N", "S"]), "acc": torch.tensor([0.5, 0.25])}
+                "best": np.int64(7), "classes": np.array(["N", "S", "V", "F"]), "acc": torch.tensor([0.5, 0.25])}
         dataset = TorchModelDataset(filepath=filepath_pt)
         dataset.save({"model": model, "meta": meta})
         # stored as its JSON round trip: tuples, arrays and tensors come back as lists
         assert dataset.load().meta == {
-            **meta, "data": ["beats", "2024-01-01"], "best": 7, "classes": ["N", "S"], "acc": [0.5, 0.25]
+            **meta, "data": ["beats", "2024-01-01"], "best": 7, "classes": ["N", "S", "V", "F"], "acc": [0.5, 0.25]
         }
 
     def test_checkpoint_is_a_plain_weights_only_dict(self, filepath_pt, model):
@@ -162,6 +162,27 @@ class TestTorchModelDataset:
         )
         with pytest.raises(DatasetError, match="size mismatch"):
             TorchModelDataset(filepath=filepath_pt).load()
+
+    def test_output_count_other_than_the_stored_classes_is_refused_naming_the_version(self, filepath_pt):
+        # A 6-output model stored with 5 classes, in a version folder as Kedro writes one.
+        six_outputs = build_model("mlp", n_classes=6)
+        version = "2024-01-01T00.00.00.000Z"
+        target = Path(filepath_pt) / version / "cnn.pt"
+        target.parent.mkdir(parents=True)
+        torch.save({"name": "mlp", "config": six_outputs.model_config, "state_dict": six_outputs.state_dict(),
+                    "meta": {"classes": ["N", "S", "V", "F", "Q"]}}, target)
+        with pytest.raises(DatasetError) as err:
+            TorchModelDataset(filepath=filepath_pt, version=Version(version, None)).load()
+        assert str(err.value) == (
+            f"TorchModelDataset '{target.as_posix()}': model 'mlp' has 6 outputs but its stored class list "
+            "(meta 'classes') has 5: ['N', 'S', 'V', 'F', 'Q']; refusing to evaluate it (saved from another run or edited?)"
+        )
+
+    def test_saving_a_model_whose_outputs_differ_from_its_classes_is_refused(self, tmp_path, filepath_pt, model):
+        with pytest.raises(DatasetError, match=r"cnn\.pt': cannot save: model 'kachuee_cnn' has 4 outputs but its "
+                                               r"stored class list \(meta 'classes'\) has 5"):
+            TorchModelDataset(filepath=filepath_pt).save({"model": model, "meta": {"classes": list("NSVFQ")}})
+        assert leftovers(tmp_path) == []
 
     def test_load_missing_file(self, filepath_pt):
         with pytest.raises(DatasetError, match="cnn.pt"):

@@ -84,8 +84,20 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     (lambda p: p["runs"]["nsr_mlp"].update(epoch=3), r"'runs.nsr_mlp': unknown key\(s\) \['epoch'\]"),
     (lambda p: p["runs"]["nsr_mlp"].update(epochs=0), r"'runs.nsr_mlp.epochs': expected a positive integer, got 0"),
     (lambda p: p["runs"]["nsr_mlp"].update(family="nrs"), r"'runs.nsr_mlp.family': expected one of \['adv', 'ce'"),
-    (lambda p: p["runs"]["nsr_mlp"]["objective"].update(beta=-1), r"'runs.nsr_mlp.objective'.*beta"),
-    (lambda p: p["runs"]["nsr_mlp"]["objective"].update(name="nsrr"), r"'runs.nsr_mlp.objective'.*unknown training objective 'nsrr'"),
+    (lambda p: p["runs"]["nsr_mlp"]["objective"].update(beta=-1),
+     r"^parameters 'runs.nsr_mlp.objective.beta': beta must be >= 0, got -1$"),
+    (lambda p: p["runs"]["nsr_cnn"]["objective"].update(beta="0.4x"),
+     r"^parameters 'runs.nsr_cnn.objective.beta': beta must be >= 0, got '0.4x'$"),
+    (lambda p: p["runs"]["nsr_mlp"]["objective"].update(target="margn"),
+     r"'runs.nsr_mlp.objective.target': NSR target must be 'logit' or 'margin', got 'margn'"),
+    (lambda p: p["runs"]["nsr_mlp"]["objective"].update(bta=0.4), r"'runs.nsr_mlp.objective'.*'bta'"),
+    (lambda p: p["runs"]["nsr_mlp"]["model"].update(name="mpl"),
+     r"^parameters 'runs.nsr_mlp.model.name': unknown model 'mpl'; expected one of \['han_cnn', 'kachuee_cnn', "
+     r"'masked_resnet', 'mlp'\]$"),
+    (lambda p: p["runs"]["nsr_mlp"].update(model={}), r"'runs.nsr_mlp.model': expected a mapping with a 'name'"),
+    (lambda p: p["runs"]["nsr_mlp"]["model"].update(hiden=64), r"'runs.nsr_mlp.model': unknown key\(s\) \['hiden'\] for model 'mlp'"),
+    (lambda p: p["runs"]["nsr_mlp"].update(optimizer="adamx"), r"'runs.nsr_mlp.optimizer': unknown optimizer 'adamx'"),
+    (lambda p: p["runs"]["nsr_mlp"]["objective"].update(name="nsrr"), r"'runs.nsr_mlp.objective.name': unknown training objective 'nsrr'"),
     (lambda p: p["attacks"]["pgd"].update(eps_max=0.15), r"'attacks.pgd.eps_max': 0.15 must be a positive grid point"),
     (lambda p: p["attacks"]["pgd"].update(grid=[0.01, 0.1]), r"'attacks.pgd.grid': ACC_robust .* needs eps 0"),
     (lambda p: p["attacks"]["pgd"].update(attack="pgd2"), r"'attacks.pgd.attack': unknown attack 'pgd2'"),
@@ -116,3 +128,13 @@ def test_a_sweep_member_that_sets_a_missing_key_names_the_run():
         with_overrides(params, {"objective.lam": 1}, "s.lam_1")
     with pytest.raises(EcgDataError, match=r"cannot set 'model.depth.x'.*no section 'model'"):
         with_overrides(params, {"model.depth.x": 1}, "s.x")
+
+
+def test_a_bad_run_fails_registration_before_any_pipeline_exists(parameters):
+    """The declaration is read when pipelines are registered, so a bad last run stops every run (none trains)."""
+    from ecg_pipeline.pipeline_registry import build_pipelines
+
+    last = list(parameters["runs"])[-1]
+    parameters["runs"][last]["model"] = {**parameters["runs"][last]["model"], "name": "transformer"}
+    with pytest.raises(EcgDataError, match=rf"'runs.{last}.model.name': unknown model 'transformer'"):
+        build_pipelines(read_declaration(parameters))

@@ -36,6 +36,24 @@ def upsample(beats: dict[str, np.ndarray], *, seed: int = 0) -> dict[str, np.nda
     return take(beats, np.sort(np.concatenate(index), kind="stable"))
 
 
+def _is_count(value, minimum: int) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
+
+
+def check_smote_parameters(target_per_class, k_neighbors, *, target_name: str = "target_per_class",
+                           k_name: str = "k_neighbors") -> None:
+    """Refuse what SMOTE would reject with scikit-learn's words (k <= 0) or ignore silently (a target < 0);
+    the ``*_name`` arguments are the names the caller's user wrote (e.g. ``smote_k_neighbors``)."""
+    if not _is_count(k_neighbors, 1):
+        raise EcgDataError(f"SMOTE {k_name}={k_neighbors!r}: expected an integer >= 1 (the number of same-class "
+                           "neighbours a synthetic beat is interpolated towards)")
+    targets = target_per_class if isinstance(target_per_class, dict) else {"every class": target_per_class}
+    for cls, target in targets.items():
+        if not _is_count(target, 0):
+            raise EcgDataError(f"SMOTE {target_name}={target_per_class!r}: the target for {cls} is {target!r}; "
+                               "expected a beat count >= 0")
+
+
 def smote(
     beats: dict[str, np.ndarray],
     *,
@@ -46,6 +64,7 @@ def smote(
     """SMOTE each class below its target up to it; classes above target are left as they are."""
     from imblearn.over_sampling import SMOTE
 
+    check_smote_parameters(target_per_class, k_neighbors)
     classes = [str(c) for c in beats["classes"]]
     y = beats["y"]
     counts = np.bincount(y, minlength=len(classes))
@@ -91,6 +110,9 @@ def balance_training_set(
     smote_k_neighbors: int = 5,
 ) -> dict[str, np.ndarray]:
     """Balance the training split by ``method`` (one of BALANCE_METHODS)."""
+    if method == "smote":  # named as in conf/ (parameters 'resampling')
+        check_smote_parameters(smote_target_per_class, smote_k_neighbors,
+                               target_name="smote_target_per_class", k_name="smote_k_neighbors")
     if method == "upsample":
         out = upsample(train, seed=seed)
     elif method == "smote":

@@ -41,7 +41,19 @@ class KachueeScheme:
 
 @dataclass(frozen=True)
 class CenteredScheme:
-    length: int = 280  # samples at the record's own rate (360 Hz for MIT-BIH)
+    length: int = 280  # samples at fs: 0.78 s, the ECG-ATK-GAN window
+    fs: float = 360.0  # the only rate the window is defined at (MIT-BIH)
+
+
+def _check_centered_fs(fs: float, record_id: str) -> None:
+    """The centered window is a sample count defined at 360 Hz; at another rate the same count
+    would cut a window of another duration, and models would see beats of another time scale."""
+    if not np.isclose(fs, CenteredScheme.fs):
+        raise EcgDataError(
+            f"beat scheme 'centered': record {record_id} has fs = {fs:g} Hz; the scheme's "
+            f"{CenteredScheme.length}-sample window is defined at {CenteredScheme.fs:g} Hz only "
+            "(resample the record, or use the 'kachuee' scheme, which resamples to 125 Hz)"
+        )
 
 
 def bad_sample_mask(signal: np.ndarray, fs: float, flatline_seconds: float) -> np.ndarray:
@@ -151,6 +163,7 @@ def segment_record(
     if scheme == "kachuee":
         beats, dropped = _kachuee_beats(signal, fs, r_samples, KachueeScheme(), bad_cumsum)
     elif scheme == "centered":
+        _check_centered_fs(fs, record_id)
         beats, dropped, off_record = _centered_beats(signal, fs, r_samples, CenteredScheme(), bad_cumsum)
     else:
         raise EcgDataError(f"unknown beat scheme {scheme!r}; expected one of {list(BEAT_SCHEMES)}")
@@ -187,6 +200,15 @@ def segment_beats(
         )
     classes = class_names(label_set)
     class_index = {c: i for i, c in enumerate(classes)}
+    # Checked for every record before any is cut: a bad record fails the node at once.
+    for row in records.itertuples(index=False):
+        if len(row.ann_sample) == 0:
+            raise EcgDataError(
+                f"segment_beats: record {row.record_id} has no annotations; labelled beats need the "
+                "reference annotations (empty annotation file at ingestion?)"
+            )
+        if scheme == "centered":
+            _check_centered_fs(float(row.fs), row.record_id)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "y", "label", "symbol", "record_id", "r_sample")}
     totals = {"bad_signal": 0, "off_record": 0}
     for row in records.itertuples(index=False):
@@ -210,6 +232,13 @@ def segment_beats(
     if not parts["x"]:
         raise EcgDataError("segment_beats: the record table is empty")
     out = {k: np.concatenate(v) for k, v in parts.items()}
+    if out["y"].shape[0] == 0:
+        # An empty beat set would be saved and only fail later, in a split or a training run.
+        raise EcgDataError(
+            f"segment_beats: no beats from {len(records)} record(s) {list(records['record_id'])[:5]} "
+            f"(label set {label_set}: {list(classes)}; dropped {totals['bad_signal']} on NaN/flat-line, "
+            f"{totals['off_record']} off the record edge); refusing to write an empty beat set"
+        )
     out["label"] = out["label"].astype(str)
     out["symbol"] = out["symbol"].astype(str)
     out["record_id"] = out["record_id"].astype(str)

@@ -79,6 +79,23 @@ class _Files:
             self._zip.close()
 
 
+ARCHIVE = "training2017.zip"
+
+
+def cinc2017_source(folder: str | Path) -> Path:
+    """What to read in a CinC 2017 data folder: the challenge archive ``training2017.zip`` when it is
+    there, else the folder itself when it holds the archive's content (``training2017/`` or flat)."""
+    folder = Path(folder)
+    if (folder / ARCHIVE).is_file():
+        return folder / ARCHIVE
+    if (folder / "training2017" / REFERENCE).is_file() or (folder / REFERENCE).is_file():
+        return folder
+    raise EcgDataError(
+        f"CinC 2017 folder {folder}: neither {ARCHIVE} nor its unzipped content ({REFERENCE} in "
+        f"{folder / 'training2017'} or in {folder})"
+    )
+
+
 def _read_reference(files: _Files) -> dict[str, str]:
     """REFERENCE.csv -> {record: label}, in file order; labels checked against N/A/O/~."""
     text = files.read(REFERENCE).decode("utf-8-sig")

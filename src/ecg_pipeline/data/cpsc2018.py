@@ -23,6 +23,7 @@ import wfdb
 from ecg_pipeline.errors import EcgDataError
 
 from .labels import CLASS_SETS, encode
+from .wfdb_files import check_signal_files
 from .padding import _as_generator, _check_max_shift, _pack, _positive_int, _require_columns, _strings
 
 logger = logging.getLogger(__name__)
@@ -166,14 +167,18 @@ def _as_age(value) -> float:
 
 def _read_wfdb(record: str, header: Path, expected_fs: float) -> dict:
     try:
+        fields = wfdb.rdheader(str(header.with_suffix("")))
+    except Exception as err:  # wfdb raises assorted types for malformed headers
+        raise EcgDataError(f"CPSC 2018 record {record}: cannot parse header {header} ({err})") from None
+    # A missing or short .mat is named here; wfdb would fail with a numpy reshape message.
+    check_signal_files(fields, header.parent, record, what="CPSC 2018 record")
+    try:
         rec = wfdb.rdrecord(str(header.with_suffix("")))
-    except FileNotFoundError as err:
+    except Exception as err:  # wfdb raises assorted types for damaged files
         raise EcgDataError(
-            f"CPSC 2018 record {record}: header {header} found but its signal file "
-            f"{err.filename or header.with_suffix('.mat')} is missing"
+            f"CPSC 2018 record {record}: cannot read {header} and its signal file(s) "
+            f"{sorted(set(fields.file_name or []))} ({err})"
         ) from None
-    except Exception as err:  # wfdb raises assorted types for malformed headers/files
-        raise EcgDataError(f"CPSC 2018 record {record}: cannot read {header} ({err})") from None
     if float(rec.fs) != float(expected_fs):
         raise EcgDataError(
             f"{header}: sampling rate {rec.fs:g} Hz, expected {expected_fs:g} Hz"

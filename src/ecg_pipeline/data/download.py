@@ -30,12 +30,13 @@ SOURCES = {
     "cpsc2018": "https://storage.googleapis.com/physionet-challenge-2020-12-lead-ecg-public/PhysioNetChallenge2020_Training_CPSC.tar.gz",
 }
 
-#: What must exist for a database to count as present.
+#: What must exist for a database to count as present: any one of its markers. CinC 2017 is read
+#: from its archive or from the archive unzipped in place (training2017/) or flat.
 MARKERS = {
-    "mitdb": "RECORDS",
-    "nstdb": "em.hea",
-    "cinc2017": "training2017.zip",
-    "cpsc2018": "REFERENCE.csv",
+    "mitdb": ("RECORDS",),
+    "nstdb": ("em.hea",),
+    "cinc2017": ("training2017.zip", "training2017/REFERENCE.csv", "REFERENCE.csv"),
+    "cpsc2018": ("REFERENCE.csv",),
 }
 
 #: CinC 2020 headers give CPSC 2018 diagnoses as SNOMED CT codes (later releases) or as the
@@ -48,12 +49,13 @@ CPSC_CLASS_OF_DX = {
 
 
 def is_present(database: str, folder: str | Path) -> bool:
-    return (Path(folder) / MARKERS[database]).exists()
+    return any((Path(folder) / marker).exists() for marker in MARKERS[database])
 
 
 def missing_data_message(database: str, folder: str | Path) -> str:
+    expected = " or ".join(str(Path(folder) / marker) for marker in MARKERS[database])
     return (
-        f"{database}: no data at {folder} (expected {Path(folder) / MARKERS[database]}). "
+        f"{database}: no data at {folder} (expected {expected}). "
         f"Fetch {SOURCES[database]} and put it in {folder}, or point the project at a local copy "
         "with `kedro run --params=data_root=/path/to/data` (a folder holding mitdb/, nstdb/, "
         "cinc2017/training2017.zip, cpsc2018/)."

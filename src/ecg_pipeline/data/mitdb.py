@@ -16,6 +16,8 @@ import wfdb
 
 from ecg_pipeline.errors import EcgDataError
 
+from .wfdb_files import check_signal_files
+
 log = logging.getLogger(__name__)
 
 MITDB_FS = 360.0
@@ -117,6 +119,45 @@ def choose_lead(record: str, available: Sequence[str], lead: str, fallback: dict
     )
 
 
+def _check_lead(
+    db_dir: Path, record: str, *, lead: str, expected_fs: float, fallback: dict[str, Sequence[str]] | None
+) -> tuple[wfdb.Record, str]:
+    """The record's header and the lead to read, after every check that needs no signal read:
+    sampling rate, lead, and signal files present and as long as the header says."""
+    path = db_dir / record
+    header = _read_header(path, record)
+    if not np.isclose(header.fs, expected_fs):
+        raise EcgDataError(
+            f"record {record}: header {path.with_suffix('.hea')} says fs = {header.fs} Hz, "
+            f"expected {expected_fs} Hz; refusing to resample silently"
+        )
+    lead_used = choose_lead(record, header.sig_name, lead, fallback or {})
+    check_signal_files(header, db_dir, record)
+    return header, lead_used
+
+
+def _read_lead(db_dir: Path, record: str, header: wfdb.Record, lead_used: str) -> np.ndarray:
+    """One checked lead (see ``_check_lead``) in mV, float32, missing samples as NaN."""
+    dat_files = sorted({str(db_dir / f) for f in header.file_name})
+    try:
+        rec = wfdb.rdrecord(str(db_dir / record), channel_names=[lead_used], physical=False, return_res=16)
+    except Exception as err:
+        raise EcgDataError(f"record {record}: cannot read signal file(s) {dat_files}: {err}") from err
+    digital = rec.d_signal[:, 0]
+    if digital.shape[0] != header.sig_len:
+        raise EcgDataError(
+            f"record {record}: {dat_files} hold {digital.shape[0]:,} samples per channel, the header says "
+            f"{header.sig_len:,}: truncated?"
+        )
+    gain, baseline = rec.adc_gain[0], rec.baseline[0]
+    signal = (digital.astype(np.float32) - np.float32(baseline)) / np.float32(gain)
+    # WFDB marks missing samples with the format's invalid value; make them NaN so they are dropped later.
+    invalid = _INVALID_SAMPLE.get(header.fmt[header.sig_name.index(lead_used)])
+    if invalid is not None:
+        signal[digital == invalid] = np.nan
+    return signal
+
+
 def read_wfdb_lead(
     db_dir: str | Path,
     record: str,
@@ -131,35 +172,22 @@ def read_wfdb_lead(
     (the beat schemes' sample counts are defined at the paper's rate; resampling silently would
     change them). A missing or truncated ``.dat`` is an error naming the file.
     """
-    path = Path(db_dir) / record
-    header = _read_header(path, record)
-    if not np.isclose(header.fs, expected_fs):
+    db_dir = Path(db_dir)
+    header, lead_used = _check_lead(db_dir, record, lead=lead, expected_fs=expected_fs, fallback=fallback)
+    return _read_lead(db_dir, record, header, lead_used), lead_used, float(header.fs)
+
+
+def read_record_annotations(db_dir: str | Path, record: str, annotator: str = "atr") -> tuple[np.ndarray, np.ndarray]:
+    """A record's reference annotations; a file that holds none (empty, or only its end marker) is an
+    error: every MIT-BIH record is annotated, and an unlabelled record would yield no beats."""
+    path = Path(db_dir) / f"{record}.{annotator}"
+    samples, symbols = read_mit_annotations(path, record=record)
+    if samples.size == 0:
         raise EcgDataError(
-            f"record {record}: header {path.with_suffix('.hea')} says fs = {header.fs} Hz, "
-            f"expected {expected_fs} Hz; refusing to resample silently"
+            f"record {record}: annotation file {path} holds no annotations ({path.stat().st_size} bytes); "
+            "expected the reference beat annotations (empty or damaged file?)"
         )
-    lead_used = choose_lead(record, header.sig_name, lead, fallback or {})
-    dat_files = {Path(db_dir) / f for f in header.file_name}
-    for dat in dat_files:
-        if not dat.is_file():
-            raise EcgDataError(f"record {record}: signal file {dat} not found")
-    try:
-        rec = wfdb.rdrecord(str(path), channel_names=[lead_used], physical=False, return_res=16)
-    except Exception as err:
-        raise EcgDataError(f"record {record}: cannot read signal file(s) {sorted(map(str, dat_files))}: {err}") from err
-    digital = rec.d_signal[:, 0]
-    if digital.shape[0] != header.sig_len:
-        raise EcgDataError(
-            f"record {record}: signal file holds {digital.shape[0]} samples, header says {header.sig_len} "
-            "(truncated .dat?)"
-        )
-    gain, baseline = rec.adc_gain[0], rec.baseline[0]
-    signal = (digital.astype(np.float32) - np.float32(baseline)) / np.float32(gain)
-    # WFDB marks missing samples with the format's invalid value; make them NaN so they are dropped later.
-    invalid = _INVALID_SAMPLE.get(header.fmt[header.sig_name.index(lead_used)])
-    if invalid is not None:
-        signal[digital == invalid] = np.nan
-    return signal, lead_used, float(header.fs)
+    return samples, symbols
 
 
 def read_mitdb(
@@ -175,19 +203,25 @@ def read_mitdb(
 
     Columns: record_id, lead, fs, n_samples, units, signal (float32 mV), ann_sample (int64, at fs),
     ann_symbol (str). ``records=None`` reads every record in RECORDS.
+
+    Every record's header, signal file sizes and annotations are checked before any signal is read,
+    so a bad file fails the ingestion in well under a second, naming the record and the file.
     """
     db_dir = Path(db_dir)
     records = list(records) if records is not None else list_records(db_dir)
     fallback = DEFAULT_LEAD_FALLBACK if lead_fallback is None else lead_fallback
-    rows = []
+    checked = []
     for record in records:
-        signal, lead_used, fs = read_wfdb_lead(db_dir, record, lead=lead, expected_fs=expected_fs, fallback=fallback)
-        ann_sample, ann_symbol = read_mit_annotations(db_dir / f"{record}.{annotator}", record=record)
+        header, lead_used = _check_lead(db_dir, record, lead=lead, expected_fs=expected_fs, fallback=fallback)
+        checked.append((record, header, lead_used, read_record_annotations(db_dir, record, annotator)))
+    rows = []
+    for record, header, lead_used, (ann_sample, ann_symbol) in checked:
+        signal = _read_lead(db_dir, record, header, lead_used)
         rows.append(
             {
                 "record_id": str(record),
                 "lead": lead_used,
-                "fs": fs,
+                "fs": float(header.fs),
                 "n_samples": int(signal.shape[0]),
                 "units": "mV",
                 "signal": signal,

@@ -11,7 +11,8 @@ The checkpoint is a plain dict written by ``torch.save``::
 It holds only tensors and plain Python containers/scalars, so it is read with
 ``torch.load(..., weights_only=True)``: a checkpoint holding a pickled module (or any other
 object) is refused, never unpickled. Loading rebuilds the model with ``build_model``, loads the
-weights with ``strict=True``, and returns it in eval mode, on the CPU, with ``model.meta``.
+weights with ``strict=True``, checks that its output count equals the length of the stored class
+list (``meta["classes"]``, when present), and returns it in eval mode, on the CPU, with ``model.meta``.
 
 Saving is atomic: the checkpoint is written to a hidden temporary sibling of the target
 (``.<name>.<random>.tmp``) and renamed over the target only once complete, so a failure half-way
@@ -37,6 +38,18 @@ from ecg_pipeline.models.registry import build_model, model_spec
 from ._fsspec_file import FsspecFileDataset
 
 CHECKPOINT_KEYS = ("name", "config", "state_dict", "meta")
+
+
+def _class_count_mismatch(model: nn.Module, meta: Mapping[str, Any]) -> str | None:
+    """Why ``model``'s outputs do not match the class list stored with it (None when they match, or
+    when no class list is stored): a model with more outputs than classes would be evaluated on
+    class indices no label has; one with fewer would meet labels outside its outputs."""
+    classes = meta.get("classes")
+    head = getattr(model, "head", None)  # the registry's final linear layer
+    if classes is None or not isinstance(head, nn.Linear) or head.out_features == len(classes):
+        return None
+    return (f"model {model_spec(model)['name']!r} has {head.out_features} outputs but its stored class list "
+            f"(meta 'classes') has {len(classes)}: {list(classes)}")
 
 
 def _plain(value: Any) -> Any:
@@ -146,6 +159,10 @@ class TorchModelDataset(FsspecFileDataset[Any, nn.Module]):
                 f"TorchModelDataset '{load_path}': cannot rebuild model {checkpoint['name']!r} "
                 f"with config {checkpoint['config']!r}: {exc}"
             ) from exc
+        mismatch = _class_count_mismatch(model, checkpoint["meta"])
+        if mismatch:
+            raise DatasetError(f"TorchModelDataset '{load_path}': {mismatch}; refusing to evaluate it "
+                               "(saved from another run or edited?)")
         model.eval()
         model.meta = dict(checkpoint["meta"])
         return model
@@ -189,6 +206,9 @@ class TorchModelDataset(FsspecFileDataset[Any, nn.Module]):
                 f"TorchModelDataset '{save_path}': 'meta' is not JSON-able ({exc}); expected "
                 "a small dict of str/int/float/bool/None, lists and dicts"
             ) from exc
+        mismatch = _class_count_mismatch(model, meta)
+        if mismatch:
+            raise DatasetError(f"TorchModelDataset '{save_path}': cannot save: {mismatch}")
         state_dict = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
         return {"name": spec["name"], "config": spec["config"], "state_dict": state_dict, "meta": meta}
 

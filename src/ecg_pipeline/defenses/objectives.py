@@ -31,8 +31,12 @@ class CrossEntropy:
 
 def _check_non_negative(**values: float) -> None:
     for name, value in values.items():
-        if value is None or not float(value) >= 0:
-            raise EcgDataError(f"{name} must be >= 0, got {value}")
+        try:
+            valid = not isinstance(value, bool) and float(value) >= 0
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise EcgDataError(f"{name} must be >= 0, got {value!r}", key=name)
 
 
 def _input_gradient(outputs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -84,11 +88,11 @@ class NSR:
                  reduction: str = "paper", target: str = "logit"):
         _check_non_negative(beta=beta, eps_max=eps_max)
         if signal not in ("abs", "relu"):
-            raise EcgDataError(f"NSR signal must be 'abs' or 'relu', got {signal!r}")
+            raise EcgDataError(f"NSR signal must be 'abs' or 'relu', got {signal!r}", key="signal")
         if reduction not in ("paper", "code"):
-            raise EcgDataError(f"NSR reduction must be 'paper' or 'code', got {reduction!r}")
+            raise EcgDataError(f"NSR reduction must be 'paper' or 'code', got {reduction!r}", key="reduction")
         if target not in self.TARGETS:
-            raise EcgDataError(f"NSR target must be 'logit' or 'margin', got {target!r}")
+            raise EcgDataError(f"NSR target must be 'logit' or 'margin', got {target!r}", key="target")
         self.beta, self.eps_max, self.signal, self.start_epoch, self.reduction = beta, eps_max, signal, start_epoch, reduction
         self.target = target
 
@@ -163,7 +167,7 @@ class Jacobian:
     def __init__(self, lam: float = 0.9, form: str = "eq12", start_epoch: int = 1):
         _check_non_negative(lam=lam)
         if form not in ("eq12", "eq13", "l1_code"):
-            raise EcgDataError(f"Jacobian form must be 'eq12', 'eq13' or 'l1_code', got {form!r}")
+            raise EcgDataError(f"Jacobian form must be 'eq12', 'eq13' or 'l1_code', got {form!r}", key="form")
         self.lam, self.form, self.start_epoch = lam, form, start_epoch
 
     def penalty(self, jac: torch.Tensor) -> torch.Tensor:
@@ -199,7 +203,7 @@ class Adversarial:
                  start_epoch: int = 1, ramp: bool = False, epochs: int | None = None, seed: int = 0):
         _check_non_negative(eps=eps)
         if not step_size > 0:
-            raise EcgDataError(f"step_size must be > 0, got {step_size}")
+            raise EcgDataError(f"step_size must be > 0, got {step_size}", key="step_size")
         if ramp and not epochs:
             raise EcgDataError("the eps ramp of eq. (11) needs 'epochs' (the total number of epochs)")
         self.eps, self.steps, self.step_size, self.start_epoch, self.ramp, self.epochs = eps, steps, step_size, start_epoch, ramp, epochs
@@ -244,7 +248,8 @@ def build_objective(name: str, **params) -> Callable:
     try:
         cls = OBJECTIVES[name]
     except KeyError:
-        raise EcgDataError(f"unknown training objective {name!r}; expected one of {sorted(OBJECTIVES)}") from None
+        raise EcgDataError(f"unknown training objective {name!r}; expected one of {sorted(OBJECTIVES)}",
+                           key="name") from None
     try:
         return cls(**params)
     except TypeError as err:

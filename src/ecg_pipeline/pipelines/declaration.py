@@ -23,9 +23,11 @@ from typing import Any
 from ecg_pipeline.attacks.registry import ATTACKS
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import build_objective
+from ecg_pipeline.defenses.trainer import OPTIMIZERS
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.selection import CRITERIA, check_sweep, member_name
 from ecg_pipeline.evaluation.spec import AttackSpec
+from ecg_pipeline.models.registry import MODELS, config_keys
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +204,7 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
         if spec.get("data") not in data:
             raise EcgDataError(f"parameters '{section}.data': expected one of {sorted(data)}, got {spec.get('data')!r}")
         config = TrainingConfig.from_params(spec, section, ignore=RUN_KEYS)
-        _check_objective(config, section)
+        _check_training(config, section)
         runs[name] = Run(name, spec["family"], str(spec.get("label", name)), data[spec["data"]],
                          str(config.model.get("name")), section)
 
@@ -226,7 +228,7 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
         for member, value in sweep.members.items():
             config = TrainingConfig.from_params(with_overrides(base, {sweep.vary: value}, f"{name}.{member}"),
                                                 f"{name}.{member}", ignore=RUN_KEYS)
-            _check_objective(config, f"{name}.{member}")
+            _check_training(config, f"{name}.{member}")
         sweeps[name] = sweep
     declaration = Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack)
     main = _read_main(parameters.get("main"), declaration)
@@ -259,12 +261,30 @@ def _read_main(spec: Any, declaration: Declaration) -> MainStudy | None:
     return MainStudy(names["runs"], names["attacks"])
 
 
-def _check_objective(config: TrainingConfig, section: str) -> None:
+def _check_training(config: TrainingConfig, section: str) -> None:
+    """What a training run would otherwise find wrong only when it starts (after earlier runs trained):
+    the objective and its values, the model name and its keys, the optimizer."""
     objective = dict(config.objective)
     try:
         build_objective(objective.pop("name"), **objective)
     except EcgDataError as err:
-        raise EcgDataError(f"parameters '{section}.objective': {err}") from None
+        where = f"{section}.objective.{err.key}" if err.key else f"{section}.objective"
+        raise EcgDataError(f"parameters '{where}': {err}") from None
+    model = config.model
+    if not isinstance(model, Mapping) or "name" not in model:
+        raise EcgDataError(f"parameters '{section}.model': expected a mapping with a 'name' (one of {sorted(MODELS)}), "
+                           f"got {model!r}")
+    if not isinstance(model["name"], str) or model["name"] not in MODELS:
+        raise EcgDataError(f"parameters '{section}.model.name': unknown model {model['name']!r}; "
+                           f"expected one of {sorted(MODELS)}")
+    accepted = config_keys(model["name"])
+    unknown = sorted(set(model) - {"name"} - set(accepted))
+    if unknown:
+        raise EcgDataError(f"parameters '{section}.model': unknown key(s) {unknown} for model {model['name']!r}; "
+                           f"expected some of {accepted}")
+    if config.optimizer not in OPTIMIZERS:
+        raise EcgDataError(f"parameters '{section}.optimizer': unknown optimizer {config.optimizer!r}; "
+                           f"expected one of {sorted(OPTIMIZERS)}")
 
 
 def with_overrides(params: Mapping, overrides: Mapping | None, run_name: str) -> dict:

@@ -1,0 +1,71 @@
+"""Ingestion and segmentation nodes on bad input (fast tier: one real record copied to tmp_path):
+the node fails with a message naming the record and file, and nothing is written."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+from kedro.runner import SequentialRunner
+
+from ecg_pipeline.datasets import NpzDataset
+from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.pipelines.ingestion.nodes import ingest_cinc2017, ingest_mitdb
+from ecg_pipeline.pipelines.segmentation import nodes as segmentation
+
+
+@pytest.fixture
+def record_100(shared_data, tmp_path):
+    folder = tmp_path / "mitdb"
+    folder.mkdir()
+    for ext in ("hea", "dat", "atr"):
+        shutil.copy(shared_data / "mitdb" / f"100.{ext}", folder / f"100.{ext}")
+    return folder
+
+
+def test_ingestion_refuses_an_empty_annotation_file(record_100):
+    (record_100 / "100.atr").write_bytes(b"")
+    with pytest.raises(EcgDataError, match=r"record 100: annotation file .*mitdb/100\.atr holds no annotations"):
+        ingest_mitdb(record_100, {"records": ["100"]})
+
+
+def test_segmentation_writes_no_beat_file_for_a_record_without_annotations(record_100, tmp_path):
+    records = ingest_mitdb(record_100, {"records": ["100"]})
+    records["ann_sample"] = [np.zeros(0, dtype=np.int64)]  # as a table ingested before the check would hold
+    records["ann_symbol"] = [np.zeros(0, dtype=str)]
+    beats_file = tmp_path / "mitdb_beats.npz"
+    catalog = DataCatalog({"mitdb_records": MemoryDataset(records, copy_mode="assign"),
+                           "params:segmentation": MemoryDataset({"scheme": "kachuee"}),
+                           "mitdb_beats": NpzDataset(filepath=str(beats_file))})
+    pipeline = Pipeline([Node(segmentation.segment, ["mitdb_records", "params:segmentation"], "mitdb_beats")])
+    with pytest.raises(EcgDataError, match=r"segment_beats: record 100 has no annotations"):
+        SequentialRunner().run(pipeline, catalog)
+    assert list(tmp_path.glob("*.npz")) == [] and list(tmp_path.glob(".*")) == []
+
+
+def test_detector_is_not_scored_on_a_record_without_reference_beats(record_100):
+    records = ingest_mitdb(record_100, {"records": ["100"]})
+    records["ann_symbol"] = [np.full(len(records["ann_sample"].iloc[0]), "+")]  # rhythm marks only
+    with pytest.raises(EcgDataError, match=r"measure_detector: record\(s\) \['100'\] have no reference beat"):
+        segmentation.measure_detector(records, {})
+
+
+def test_cinc2017_ingestion_reads_an_unzipped_folder(shared_data, tmp_path):
+    few = ["A00001", "A00004"]
+    unzipped = tmp_path / "cinc2017" / "training2017"
+    unzipped.mkdir(parents=True)
+    with zipfile.ZipFile(shared_data / "cinc2017" / "training2017.zip") as z:
+        for name in ["REFERENCE.csv", *(f"{r}.{ext}" for r in few for ext in ("hea", "mat"))]:
+            (unzipped / name).write_bytes(z.read(f"training2017/{name}"))
+    table = ingest_cinc2017(tmp_path / "cinc2017", {"records": few})
+    assert table["record_id"].tolist() == few and table["n_samples"].tolist() == [9000, 9000]
+
+
+def test_cinc2017_ingestion_names_the_folder_when_neither_layout_is_there(tmp_path):
+    with pytest.raises(EcgDataError, match=r"CinC 2017 folder .*cinc2017: neither training2017\.zip nor its "
+                                           r"unzipped content"):
+        ingest_cinc2017(tmp_path / "cinc2017", {})
