@@ -60,7 +60,13 @@ def table_row(cells, title_start: str, row: str) -> dict:
 
 def chromium(*args: str) -> bytes:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: `apt-get install -y chromium` (.ci/run does it)")
+        # A system browser is not a pip package: skip where there is none, except in CI (.ci/run installs
+        # Debian's chromium and sets ECG_REQUIRE_BROWSER=1), where these checks must run.
+        why = (f"{CHROMIUM} not found: renders the report and the kedro-viz site in headless Chromium "
+               "(`apt-get install -y chromium`, as .ci/run does)")
+        if os.environ.get("ECG_REQUIRE_BROWSER") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
     with tempfile.TemporaryDirectory() as profile:
         flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
