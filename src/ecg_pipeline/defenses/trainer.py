@@ -280,6 +280,7 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
                                val_macro_f1=m["macro_f1"])
                 row["seconds"] = time.perf_counter() - t0
                 history.append(row)
+                bar.clear()  # the run's bar stays open: the epoch's line goes on a line of its own
                 log.info(
                     "%s epoch %d/%d: loss %.4f, train acc %.4f%s (%.1f s)", run_name, epoch, epochs, row["train_loss"],
                     row["train_accuracy"],
