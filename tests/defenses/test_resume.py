@@ -4,10 +4,12 @@ bit-identical to an uninterrupted one. Tiny synthetic beats in memory (10 batche
 import os
 import signal
 
+import numpy as np
 import pytest
 import torch
 
 from ecg_pipeline.data.batches import Batches
+from ecg_pipeline.data.padding import pack_signals
 from ecg_pipeline.defenses import trainer
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import Adversarial, CrossEntropy, NSR
@@ -136,3 +138,20 @@ def test_checkpoint_interval_is_checked_and_not_fingerprinted():
         TrainingConfig(checkpoint_every_s=-1)
     assert TrainingConfig().checkpoint_every_s == 300
     assert TrainingConfig(checkpoint_every_s=5).fingerprinted() == TrainingConfig().fingerprinted()
+
+
+def test_a_resumed_epoch_of_shifted_padded_records_skips_to_the_same_batches():
+    """A resumed epoch draws its order and random shifts again from the epoch-start states, then skips."""
+    packed = pack_signals([np.arange(n, dtype=np.float32)[None] for n in range(50, 90)], 100, align="right")
+    data = Batches({**packed, "y": np.arange(40) % 3}, max_shift=30)
+
+    def epoch(skip):
+        generator, rng = torch.Generator().manual_seed(0), np.random.default_rng(0)
+        batches = list(data.epoch(8, generator=generator, rng=rng, skip=skip))
+        return batches, generator.get_state(), rng.bit_generator.state
+
+    (full, g_full, r_full), (rest, g_rest, r_rest) = epoch(0), epoch(2)
+    assert len(rest) == len(full) - 2
+    for (x, y, mask), (x2, y2, mask2) in zip(full[2:], rest, strict=True):
+        assert torch.equal(x, x2) and torch.equal(y, y2) and torch.equal(mask, mask2)
+    assert torch.equal(g_full, g_rest) and r_full == r_rest  # the next epoch draws the same either way
