@@ -141,7 +141,7 @@ def _newest_checkpoint(folder: Path, run_fingerprint: str, dev: torch.device, ru
             found.append((path, state))
         else:
             log.info("%s: checkpoint %s belongs to another configuration; starting over", run_name, path)
-    return max(found, key=lambda found: (found[1]["epoch"], found[1].get("batch", 0)), default=None)
+    return max(found, key=lambda item: (item[1]["epoch"], item[1].get("batch", 0)), default=None)
 
 
 def _position(epochs_done: int, batches_done: int, n_batches: int) -> str:
@@ -295,7 +295,7 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
                     (folder / PARTIAL_CHECKPOINT_FILE).unlink(missing_ok=True)
     except KeyboardInterrupt:
         bar.close()
-        if folder and between_batches:
+        if folder and between_batches and batches_done:  # at batch 0 the epoch-end checkpoint holds it already
             checkpoint(PARTIAL_CHECKPOINT_FILE)
         if kept:
             resume = f"`{resume_command}`" if resume_command else "the same training"
