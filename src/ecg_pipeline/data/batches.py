@@ -51,9 +51,11 @@ class Batches:
         return torch.from_numpy(x), self.y[index], torch.from_numpy(mask)
 
     def epoch(self, batch_size: int, *, generator: torch.Generator | None = None, shuffle: bool = True,
-              rng: np.random.Generator | None = None) -> Iterator[Batch]:
+              rng: np.random.Generator | None = None, skip: int = 0) -> Iterator[Batch]:
+        """The batches of one epoch. ``skip``: leave out the first ``skip`` batches (a resumed epoch); the
+        order and shifts are drawn all the same, so the generators end where a full epoch leaves them."""
         if self.padded is not None and self.max_shift and rng is not None:
             self.padded = replace_starts(self.padded, max_shift=self.max_shift, rng=rng)
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
-        for start in range(0, len(self), batch_size):
+        for start in range(skip * batch_size, len(self), batch_size):
             yield self.take(order[start : start + batch_size])

@@ -10,7 +10,7 @@ from ecg_pipeline.config import from_mapping, positive_int
 from ecg_pipeline.errors import EcgDataError
 
 # Keys that change what a run computes are in its checkpoint fingerprint; these do not.
-NOT_FINGERPRINTED = ("epochs", "progress", "device", "num_threads")
+NOT_FINGERPRINTED = ("epochs", "progress", "device", "num_threads", "checkpoint_every_s")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class TrainingConfig:
     max_shift: int | None = None              # random placement offset of padded records in training
     progress: bool = True
     num_threads: int | None = None            # intra-op CPU threads (None: torch's default)
+    checkpoint_every_s: float = 300.0         # a mid-epoch checkpoint this often (seconds); 0: at epoch ends only
     section: str = field(default="training", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -39,6 +40,10 @@ class TrainingConfig:
             positive_int(getattr(self, key), key, self.section, allow_none=True)
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise EcgDataError(f"parameters '{self.section}.lr': expected a number > 0, got {self.lr!r}")
+        every = self.checkpoint_every_s
+        if isinstance(every, bool) or not isinstance(every, (int, float)) or not every >= 0:
+            raise EcgDataError(f"parameters '{self.section}.checkpoint_every_s': expected a number >= 0 "
+                               f"(0: checkpoints at epoch ends only), got {every!r}")
         if not isinstance(self.objective, dict) or "name" not in self.objective:
             raise EcgDataError(f"parameters '{self.section}.objective': expected a mapping with a 'name', "
                                f"got {self.objective!r}")

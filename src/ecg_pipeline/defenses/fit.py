@@ -22,11 +22,12 @@ log = logging.getLogger(__name__)
 
 
 def fit(config: TrainingConfig, train_set: dict, validation_set: dict | None, *, checkpoints: str | Path | None,
-        run_name: str) -> tuple[nn.Module, dict, list[dict]]:
+        run_name: str, resume_command: str | None = None) -> tuple[nn.Module, dict, list[dict]]:
     """Build the model and objective of ``config``, train, and return (model on CPU, meta, history).
 
     Checkpoints go to ``checkpoints/<fingerprint>``: rerunning the same configuration on the same data
-    resumes there. ``meta`` records the run, its fingerprint, classes and final validation scores.
+    resumes there (``resume_command``, that rerun, is named when Ctrl-C stops training). ``meta``
+    records the run, its fingerprint, classes and final validation scores.
     """
     if not config.model.get("name"):
         raise EcgDataError(f"parameters '{config.section}.model': expected a mapping with a 'name', got {config.model!r}")
@@ -45,7 +46,7 @@ def fit(config: TrainingConfig, train_set: dict, validation_set: dict | None, *,
     run_id = fingerprint(config.fingerprinted(), train_set["y"], train_set.get("x", train_set.get("values")))
     model, history = train(model, train_data, validation_data, config, objective=objective,
                            checkpoint_dir=Path(checkpoints) / run_id if checkpoints is not None else None,
-                           run_fingerprint=run_id, run_name=run_name)
+                           run_fingerprint=run_id, run_name=run_name, resume_command=resume_command)
     model.cpu()
     last = history[-1] if history else {}
     meta = {"run": run_name, "fingerprint": run_id, "epochs": len(history), "objective": config.objective,

@@ -211,6 +211,13 @@ class Adversarial:
         self.seed = seed
         self._epoch, self._batch = None, 0
 
+    def state_dict(self) -> dict:
+        """The batch counter, which a checkpoint taken mid-epoch keeps so that a resumed run draws the same starts."""
+        return {"epoch": self._epoch, "batch": self._batch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._epoch, self._batch = state["epoch"], state["batch"]
+
     def eps_at(self, epoch: int) -> float:
         """eq. (11) when ramping, else eps."""
         if not self.ramp:

@@ -1,10 +1,13 @@
 """The one training loop: any model, any objective, any model-input set; seeded, checkpointed, resumable.
 
-A checkpoint (model, optimizer, epoch, history, random states) is written atomically after every
-epoch. Running the same training again with a checkpoint folder that holds one for the same
-configuration continues after its last epoch instead of starting over; the result is the same as an
-uninterrupted run (same seed, same batches). A loss that turns NaN or infinite stops the run with an
-error naming the epoch and batch, and the last good checkpoint stays on disk.
+A checkpoint (model, optimizer, random states, history, running sums, and where in the run it stands) is
+written atomically after every epoch and, every ``checkpoint_every_s`` seconds, between two batches of an
+epoch (only the newest of those is kept, and it goes when its epoch ends). Running the same training
+again with a checkpoint folder that holds one for the same configuration continues from the newest; the
+result is bit-identical to an uninterrupted run (same seed, same batches). Ctrl-C stops at the next
+batch boundary, saves a checkpoint there and prints one line saying what was kept and how to resume (a
+second Ctrl-C stops at once, keeping the last checkpoint). A loss that turns NaN or infinite stops the
+run with an error naming the epoch and batch, and the last good checkpoint stays on disk.
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ import hashlib
 import json
 import logging
 import os
+import signal
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +43,8 @@ from .config import TrainingConfig
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = {"adamax": torch.optim.Adamax, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_FILE = "checkpoint.pt"                   # after the last finished epoch
+PARTIAL_CHECKPOINT_FILE = "checkpoint-partial.pt"   # the newest mid-epoch state; removed when its epoch ends
 
 
 class TrainingDiverged(RuntimeError):
@@ -100,11 +108,15 @@ def train(
     checkpoint_dir: str | Path | None = None,
     run_fingerprint: str = "",
     run_name: str = "training",
+    resume_command: str | None = None,
 ) -> tuple[nn.Module, list[dict]]:
-    """Train ``model`` in place as ``config`` says; returns the model (eval mode) and per-epoch history."""
+    """Train ``model`` in place as ``config`` says; returns the model (eval mode) and per-epoch history.
+
+    ``resume_command``: what the user runs to continue after Ctrl-C (named in the message then).
+    """
     with torch_threads(config.num_threads):
         return _train(model, train_data, validation_data, config, objective=objective, checkpoint_dir=checkpoint_dir,
-                      run_fingerprint=run_fingerprint, run_name=run_name)
+                      run_fingerprint=run_fingerprint, run_name=run_name, resume_command=resume_command)
 
 
 def descend(loss: torch.Tensor, opt: torch.optim.Optimizer, weights: list[torch.Tensor]) -> None:
@@ -118,10 +130,50 @@ def descend(loss: torch.Tensor, opt: torch.optim.Optimizer, weights: list[torch.
     opt.step()
 
 
+def _newest_checkpoint(folder: Path, run_fingerprint: str, dev: torch.device, run_name: str) -> tuple[Path, dict] | None:
+    """The newest checkpoint in ``folder`` (epoch-end or mid-epoch) that belongs to this configuration."""
+    found = []
+    for path in (folder / CHECKPOINT_FILE, folder / PARTIAL_CHECKPOINT_FILE):
+        if not path.exists():
+            continue
+        state = torch.load(path, map_location=dev, weights_only=True)
+        if state.get("fingerprint") == run_fingerprint:
+            found.append((path, state))
+        else:
+            log.info("%s: checkpoint %s belongs to another configuration; starting over", run_name, path)
+    return max(found, key=lambda item: (item[1]["epoch"], item[1].get("batch", 0)), default=None)
+
+
+def _position(epochs_done: int, batches_done: int, n_batches: int) -> str:
+    if batches_done:
+        return f"epoch {epochs_done + 1}, batch {batches_done} of {n_batches}"
+    return f"the end of epoch {epochs_done}" if epochs_done else "the start"
+
+
+@contextmanager
+def _ctrl_c_between_batches() -> Iterator[Callable[[], bool]]:
+    """While training, the first Ctrl-C only sets a flag (the yielded check) that the loop reads between
+    batches, where model, optimizer and random states agree and can be saved; a second one interrupts
+    at once. Outside the main thread (ThreadRunner) no handler can be set and Ctrl-C lands wherever it does."""
+    pressed: list[int] = []
+
+    def on_sigint(signum, frame):
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(signum)
+
+    installed = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if installed else None
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
 def _train(model, train_data, validation_data, config: TrainingConfig, *, objective, checkpoint_dir, run_fingerprint,
-           run_name):
-    epochs, batch_size, seed, progress = config.epochs, config.batch_size, config.seed, config.progress
-    max_batches_per_epoch = config.max_batches_per_epoch
+           run_name, resume_command):
+    epochs, batch_size, seed, every_s = config.epochs, config.batch_size, config.seed, config.checkpoint_every_s
     dev = resolve_device(config.device)
     torch.manual_seed(seed)
     model.to(dev)
@@ -129,78 +181,130 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
     weights = [p for p in model.parameters() if p.requires_grad]
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
+    n_batches = -(-len(train_data) // batch_size)
+    if config.max_batches_per_epoch:
+        n_batches = min(n_batches, config.max_batches_per_epoch)
+
+    # Where the run stands: epochs finished, batches of the next one done, that epoch's running sums.
     history: list[dict] = []
-    start_epoch = 1
+    epochs_done, batches_done, running = 0, 0, None
+    folder = Path(checkpoint_dir) if checkpoint_dir else None
+    found = _newest_checkpoint(folder, run_fingerprint, dev, run_name) if folder else None
+    kept: tuple[Path, str] | None = None  # the newest checkpoint on disk and its position, for the Ctrl-C message
+    if found is not None:
+        path, state = found
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), dev)
+        generator.set_state(state["generator"].cpu())
+        rng.bit_generator.state = state["numpy_rng"]
+        if state.get("objective") is not None:
+            objective.load_state_dict(state["objective"])
+        history = list(state["history"])
+        epochs_done, batches_done, running = int(state["epoch"]), int(state.get("batch", 0)), state.get("running")
+        kept = path, _position(epochs_done, batches_done, n_batches)
+        log.info("%s: resuming from %s (%s)", run_name, kept[1], path)
 
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir else None
-    if ckpt_path is not None and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=dev, weights_only=True)
-        if state.get("fingerprint") == run_fingerprint:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            generator.set_state(state["generator"])
-            rng.bit_generator.state = state["numpy_rng"]
-            history = list(state["history"])
-            start_epoch = int(state["epoch"]) + 1
-            log.info("%s: resuming from the checkpoint after epoch %d (%s)", run_name, state["epoch"], ckpt_path)
-        else:
-            log.info("%s: checkpoint %s belongs to another configuration; starting over", run_name, ckpt_path)
-
-    for epoch in range(start_epoch, epochs + 1):
-        model.train()
-        t0 = time.perf_counter()
-        n_batches = -(-len(train_data) // batch_size)
-        if max_batches_per_epoch:
-            n_batches = min(n_batches, max_batches_per_epoch)
-        totals = {"loss": 0.0, "correct": 0, "seen": 0}
-        stat_sums: dict[str, float] = {}
-        bar = tqdm(total=n_batches, desc=f"{run_name} epoch {epoch}/{epochs}", disable=not progress, leave=False, unit="batch")
-        for b, (x, y, mask) in enumerate(train_data.epoch(batch_size, generator=generator, rng=rng), start=1):
-            if b > n_batches:
-                break
-            x, y = x.to(dev), y.to(dev)
-            mask = mask.to(dev) if mask is not None else None
-            loss, logits, stats = objective(model, x, y, mask, epoch)
-            if not torch.isfinite(loss):
-                bar.close()
-                raise TrainingDiverged(
-                    f"{run_name}: loss is {loss.item()} at epoch {epoch}, batch {b}/{n_batches}; "
-                    f"the last good checkpoint ({ckpt_path or 'none: no checkpoint_dir'}) is kept"
-                )
-            descend(loss, opt, weights)
-            totals["loss"] += loss.item() * y.shape[0]
-            totals["correct"] += int((logits.detach().argmax(1) == y).sum())
-            totals["seen"] += y.shape[0]
-            for k, v in stats.items():
-                stat_sums[k] = stat_sums.get(k, 0.0) + float(v) * y.shape[0]
-            bar.set_postfix(loss=f"{totals['loss'] / totals['seen']:.4f}", refresh=False)
-            bar.update()
-        bar.close()
-        row = {
-            "epoch": epoch,
-            "train_loss": totals["loss"] / max(totals["seen"], 1),
-            "train_accuracy": totals["correct"] / max(totals["seen"], 1),
-            **{f"train_{k}": v / max(totals["seen"], 1) for k, v in stat_sums.items()},
-        }
-        if validation_data is not None and len(validation_data):
-            y_val = validation_data.y.numpy()
-            m = classification_metrics(y_val, predict(model, validation_data, device=dev), validation_data.n_classes)
-            row.update(val_accuracy=m["accuracy"], val_balanced_accuracy=m["balanced_accuracy"], val_macro_f1=m["macro_f1"])
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        log.info(
-            "%s epoch %d/%d: loss %.4f, train acc %.4f%s (%.1f s)", run_name, epoch, epochs, row["train_loss"],
-            row["train_accuracy"],
-            f", val balanced acc {row['val_balanced_accuracy']:.4f}" if "val_balanced_accuracy" in row else "",
-            row["seconds"],
+    def checkpoint(name: str) -> None:
+        """Save the run as it stands. The generator states are those at the start of the epoch in
+        progress: a resumed epoch draws its batch order (and shifts) again, then skips the batches done."""
+        nonlocal kept, saved_at
+        _save_atomic(
+            {"fingerprint": run_fingerprint, "epoch": epochs_done, "batch": batches_done,
+             "running": {**running, "seconds": time.perf_counter() - t0} if running else None,
+             "model": model.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+             **({"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {}),
+             "generator": epoch_rng[0], "numpy_rng": epoch_rng[1], "history": history,
+             "objective": objective.state_dict() if hasattr(objective, "state_dict") else None},
+            folder / name,
         )
-        if ckpt_path is not None:
-            _save_atomic(
-                {"fingerprint": run_fingerprint, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                 "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
-                 "numpy_rng": rng.bit_generator.state, "history": history},
-                ckpt_path,
-            )
+        kept, saved_at = (folder / name, _position(epochs_done, batches_done, n_batches)), time.monotonic()
+
+    # One bar for the whole run, so its ETA is that of every remaining epoch; smoothing=0 rates it by the
+    # mean over the session, validation and checkpoints included.
+    bar = tqdm(total=epochs * n_batches, initial=epochs_done * n_batches + batches_done, desc=run_name,
+               disable=not config.progress, leave=False, unit="batch", smoothing=0)
+    saved_at, t0 = time.monotonic(), time.perf_counter()
+    epoch_rng = (generator.get_state(), rng.bit_generator.state)
+    between_batches = True  # the state is one a checkpoint can hold (Ctrl-C may save it)
+    try:
+        with _ctrl_c_between_batches() as ctrl_c:
+            for epoch in range(epochs_done + 1, epochs + 1):
+                model.train()
+                epoch_rng = (generator.get_state(), rng.bit_generator.state)
+                running = running or {"loss": 0.0, "correct": 0, "seen": 0, "stats": {}, "seconds": 0.0}
+                t0 = time.perf_counter() - running["seconds"]
+                if ctrl_c():
+                    raise KeyboardInterrupt
+                batches = train_data.epoch(batch_size, generator=generator, rng=rng, skip=batches_done)
+                for b, (x, y, mask) in enumerate(batches, start=batches_done + 1):
+                    if b > n_batches:
+                        break
+                    between_batches = False
+                    x, y = x.to(dev), y.to(dev)
+                    mask = mask.to(dev) if mask is not None else None
+                    loss, logits, stats = objective(model, x, y, mask, epoch)
+                    if not torch.isfinite(loss):
+                        raise TrainingDiverged(
+                            f"{run_name}: loss is {loss.item()} at epoch {epoch}, batch {b}/{n_batches}; "
+                            f"the last good checkpoint ({kept[0] if kept else 'none'}) is kept"
+                        )
+                    descend(loss, opt, weights)
+                    running["loss"] += loss.item() * y.shape[0]
+                    running["correct"] += int((logits.detach().argmax(1) == y).sum())
+                    running["seen"] += y.shape[0]
+                    for k, v in stats.items():
+                        running["stats"][k] = running["stats"].get(k, 0.0) + float(v) * y.shape[0]
+                    batches_done, between_batches = b, True
+                    bar.set_postfix(epoch=f"{epoch}/{epochs}", loss=f"{running['loss'] / running['seen']:.4f}",
+                                    refresh=False)
+                    bar.update()
+                    if ctrl_c():
+                        raise KeyboardInterrupt
+                    if folder and every_s and b < n_batches and time.monotonic() - saved_at >= every_s:
+                        checkpoint(PARTIAL_CHECKPOINT_FILE)
+                between_batches = False
+                seen = max(running["seen"], 1)
+                row = {
+                    "epoch": epoch,
+                    "train_loss": running["loss"] / seen,
+                    "train_accuracy": running["correct"] / seen,
+                    **{f"train_{k}": v / seen for k, v in running["stats"].items()},
+                }
+                if validation_data is not None and len(validation_data):
+                    y_val = validation_data.y.numpy()
+                    m = classification_metrics(y_val, predict(model, validation_data, device=dev), validation_data.n_classes)
+                    row.update(val_accuracy=m["accuracy"], val_balanced_accuracy=m["balanced_accuracy"],
+                               val_macro_f1=m["macro_f1"])
+                row["seconds"] = time.perf_counter() - t0
+                history.append(row)
+                bar.clear()  # the run's bar stays open: the epoch's line goes on a line of its own
+                log.info(
+                    "%s epoch %d/%d: loss %.4f, train acc %.4f%s (%.1f s)", run_name, epoch, epochs, row["train_loss"],
+                    row["train_accuracy"],
+                    f", val balanced acc {row['val_balanced_accuracy']:.4f}" if "val_balanced_accuracy" in row else "",
+                    row["seconds"],
+                )
+                epochs_done, batches_done, running = epoch, 0, None
+                epoch_rng = (generator.get_state(), rng.bit_generator.state)
+                between_batches = True
+                if folder:
+                    checkpoint(CHECKPOINT_FILE)
+                    (folder / PARTIAL_CHECKPOINT_FILE).unlink(missing_ok=True)
+    except KeyboardInterrupt:
+        bar.close()
+        if folder and between_batches and batches_done:  # at batch 0 the epoch-end checkpoint holds it already
+            checkpoint(PARTIAL_CHECKPOINT_FILE)
+        if kept:
+            resume = f"`{resume_command}`" if resume_command else "the same training"
+            said = f"kept {kept[1]} in {kept[0]}; {resume} resumes from there"
+        else:
+            said = "nothing kept (no checkpoint folder)" if not folder else "nothing kept (no checkpoint yet)"
+        print(f"{run_name}: interrupted; {said}", file=sys.stderr, flush=True)
+        raise
+    finally:
+        bar.close()
     model.eval()
     return model, history

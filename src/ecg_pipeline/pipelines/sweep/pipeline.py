@@ -25,7 +25,7 @@ def sweep_pipeline(sweep: Sweep, declaration: Declaration) -> Pipeline:
     parts, metrics, models = [], [], []
     for member, value in sweep.members.items():
         name = f"{sweep.name}.{member}"
-        parts.append(training_pipeline(base, name=name, overrides={sweep.vary: value}, tags=("sweep", sweep.name)))
+        parts.append(training_pipeline(base, pipeline="sweep", name=name, overrides={sweep.vary: value}, tags=("sweep", sweep.name)))
         parts.append(attack_pipeline(name, attack, split=base.data.validation, suffix=VALIDATION_SUFFIX,
                                      needs_noise=declaration.attacks[attack].needs_noise,
                                      tags=("sweep", sweep.name, "validation")))

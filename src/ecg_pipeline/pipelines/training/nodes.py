@@ -12,8 +12,15 @@ from ..declaration import RUN_KEYS, with_overrides
 
 
 def train(train_set: dict, validation_set: dict, checkpoints: Path, params: dict, *, run_name: str,
-          section: str, overrides: dict | None = None) -> tuple[dict, pd.DataFrame]:
-    """Train run ``run_name`` (``params``: its section of conf/, with a sweep member's ``overrides``)."""
+          section: str, pipeline: str, overrides: dict | None = None) -> tuple[dict, pd.DataFrame]:
+    """Train run ``run_name`` (``params``: its section of conf/, with a sweep member's ``overrides``),
+    an instance in registered pipeline ``pipeline``."""
     config = TrainingConfig.from_params(with_overrides(params, overrides, run_name), section, ignore=RUN_KEYS)
-    model, meta, history = fit(config, train_set, validation_set, checkpoints=checkpoints, run_name=run_name)
+    model, meta, history = fit(config, train_set, validation_set, checkpoints=checkpoints, run_name=run_name,
+                               resume_command=resume_command(pipeline, run_name))
     return {"model": model, "meta": meta}, pd.DataFrame(history)
+
+
+def resume_command(pipeline: str, run_name: str) -> str:
+    """The command that trains just this instance again, which resumes from its checkpoint."""
+    return f"kedro run --pipelines={pipeline} --namespaces={run_name}"

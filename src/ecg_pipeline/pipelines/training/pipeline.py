@@ -14,14 +14,15 @@ from ..params import bound_node_function
 from .nodes import train
 
 
-def training_pipeline(run: Run, *, name: str | None = None, overrides: dict | None = None,
+def training_pipeline(run: Run, *, pipeline: str, name: str | None = None, overrides: dict | None = None,
                       tags: tuple[str, ...] = ()) -> Pipeline:
-    """Instance ``name`` (default: the run's name) of the template, with ``run``'s parameters and data.
+    """Instance ``name`` (default: the run's name) of the template, with ``run``'s parameters and data, in the
+    registered pipeline ``pipeline`` (named in the command that resumes it after Ctrl-C).
 
-    A sweep member is ``training_pipeline(base_run, name="<sweep>.<member>", overrides={key: value})``.
+    A sweep member is ``training_pipeline(base_run, pipeline="sweep", name="<sweep>.<member>", overrides={key: value})``.
     """
     name = name or run.name
-    node = Node(bound_node_function(train, run_name=name, section=run.section, overrides=overrides),
+    node = Node(bound_node_function(train, run_name=name, section=run.section, pipeline=pipeline, overrides=overrides),
                 ["train", "validation", "checkpoints", "params:training"], ["model", "history"], name="train")
     return Pipeline(
         [node],
@@ -35,7 +36,7 @@ def training_pipeline(run: Run, *, name: str | None = None, overrides: dict | No
 def create_pipelines(declaration: Declaration) -> dict[str, Pipeline]:
     """``train_<family>`` for every declared family: the template once per run of the family."""
     return {
-        family.pipeline: Pipeline([training_pipeline(run, tags=(family.pipeline,))
+        family.pipeline: Pipeline([training_pipeline(run, pipeline=family.pipeline, tags=(family.pipeline,))
                                    for run in declaration.runs_of(family.name)])
         for family in declaration.families.values()
     }

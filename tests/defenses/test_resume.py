@@ -1,0 +1,157 @@
+"""Training a user can leave and come back to: mid-epoch checkpoints, Ctrl-C, and a resumed run that is
+bit-identical to an uninterrupted one. Tiny synthetic beats in memory (10 batches an epoch, 3 epochs)."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from ecg_pipeline.data.batches import Batches
+from ecg_pipeline.data.padding import pack_signals
+from ecg_pipeline.defenses import trainer
+from ecg_pipeline.defenses.config import TrainingConfig
+from ecg_pipeline.defenses.objectives import Adversarial, CrossEntropy, NSR
+from ecg_pipeline.defenses.trainer import CHECKPOINT_FILE, PARTIAL_CHECKPOINT_FILE, train
+from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.models import build_model
+
+EPOCHS, BATCHES = 3, 10
+RESUME = "kedro run --pipelines=train_ce --namespaces=tiny"
+
+OBJECTIVES = {
+    "ce": CrossEntropy,
+    "nsr": lambda: NSR(beta=0.4, eps_max=1.0),
+    # Its PGD random starts are seeded per (epoch, batch): the batch counter must survive a resume.
+    "adversarial": lambda: Adversarial(eps=0.05, steps=1, step_size=0.05),
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_sets(synthetic_beats):
+    return Batches(synthetic_beats(32, seed=0)), Batches(synthetic_beats(6, seed=1))  # 160 beats: 10 batches of 16
+
+
+def _fit(sets, objective, checkpoint_dir=None, **kw):
+    torch.manual_seed(0)
+    config = TrainingConfig(epochs=EPOCHS, batch_size=16, seed=0, device="cpu", progress=False, **kw)
+    return train(build_model("mlp"), *sets, config, objective=objective, checkpoint_dir=checkpoint_dir,
+                 run_fingerprint="test", run_name="tiny", resume_command=RESUME)
+
+
+def _without_seconds(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def _assert_same_run(a, b):
+    (model_a, history_a), (model_b, history_b) = a, b
+    for (name, p), q in zip(model_a.named_parameters(), model_b.parameters(), strict=True):
+        assert torch.equal(p, q), name
+    assert _without_seconds(history_a) == _without_seconds(history_b)
+
+
+def at_batch(objective, epoch, batch, action):
+    """``objective`` that calls ``action()`` at the start of ``batch`` of ``epoch`` (1-based)."""
+
+    class Wrapped(type(objective)):
+        calls = {}
+
+        def __call__(self, model, x, y, mask, e):
+            self.calls[e] = self.calls.get(e, 0) + 1
+            if (e, self.calls[e]) == (epoch, batch):
+                action()
+            return super().__call__(model, x, y, mask, e)
+
+    objective.__class__ = Wrapped
+    return objective
+
+
+def _kill():
+    raise RuntimeError("killed")  # a crash or kill -9: nothing is saved on the way out
+
+
+def _ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("name", list(OBJECTIVES))
+def test_killed_mid_epoch_the_run_resumes_from_the_timed_checkpoint_bit_identical(tiny_sets, tmp_path, name):
+    uninterrupted = _fit(tiny_sets, OBJECTIVES[name]())
+    # A 1 us interval: a mid-epoch checkpoint after every batch; killed during batch 6 of epoch 2.
+    with pytest.raises(RuntimeError, match="killed"):
+        _fit(tiny_sets, at_batch(OBJECTIVES[name](), 2, 6, _kill), tmp_path, checkpoint_every_s=1e-6)
+    saved = torch.load(tmp_path / PARTIAL_CHECKPOINT_FILE, weights_only=True)
+    assert (saved["epoch"], saved["batch"]) == (1, 5)
+    resumed = _fit(tiny_sets, OBJECTIVES[name](), tmp_path, checkpoint_every_s=1e-6)
+    _assert_same_run(uninterrupted, resumed)
+    assert not (tmp_path / PARTIAL_CHECKPOINT_FILE).exists()  # its epoch ended: the epoch-end one holds it all
+    assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["epoch"] == EPOCHS
+
+
+def test_ctrl_c_saves_at_the_batch_boundary_and_says_how_to_resume(tiny_sets, tmp_path, capsys):
+    uninterrupted = _fit(tiny_sets, CrossEntropy())
+    # Ctrl-C during batch 3 of epoch 2 (no timed checkpoints): that batch ends, then the run stops.
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tiny_sets, at_batch(CrossEntropy(), 2, 3, _ctrl_c), tmp_path, checkpoint_every_s=0)
+    path = tmp_path / PARTIAL_CHECKPOINT_FILE
+    saved = torch.load(path, weights_only=True)
+    assert (saved["epoch"], saved["batch"]) == (1, 3)
+    assert capsys.readouterr().err.strip() == (
+        f"tiny: interrupted; kept epoch 2, batch 3 of {BATCHES} in {path}; `{RESUME}` resumes from there")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is Python's again
+    resumed = _fit(tiny_sets, CrossEntropy(), tmp_path, checkpoint_every_s=0)
+    _assert_same_run(uninterrupted, resumed)
+
+
+def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tiny_sets, tmp_path, capsys):
+    def twice():
+        _ctrl_c()
+        _ctrl_c()
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tiny_sets, at_batch(CrossEntropy(), 2, 3, twice), tmp_path, checkpoint_every_s=0)
+    assert not (tmp_path / PARTIAL_CHECKPOINT_FILE).exists()  # mid-batch: nothing consistent to save
+    assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["epoch"] == 1
+    assert capsys.readouterr().err.strip() == (
+        f"tiny: interrupted; kept the end of epoch 1 in {tmp_path / CHECKPOINT_FILE}; `{RESUME}` resumes from there")
+
+
+def test_the_progress_bar_spans_the_whole_run_and_restarts_where_it_stopped(tiny_sets, tmp_path, monkeypatch):
+    """One bar for the run, so its ETA covers every remaining epoch; a resumed run's bar starts where it stopped."""
+    with pytest.raises(RuntimeError, match="killed"):
+        _fit(tiny_sets, at_batch(CrossEntropy(), 2, 6, _kill), tmp_path, checkpoint_every_s=1e-6)
+    bars = []
+
+    class Bar(trainer.tqdm):
+        def __init__(self, **kw):
+            bars.append(kw)
+            super().__init__(**kw)
+
+    monkeypatch.setattr(trainer, "tqdm", Bar)
+    _fit(tiny_sets, CrossEntropy(), tmp_path)
+    assert [(bar["total"], bar["initial"]) for bar in bars] == [(EPOCHS * BATCHES, BATCHES + 5)]
+
+
+def test_checkpoint_interval_is_checked_and_not_fingerprinted():
+    with pytest.raises(EcgDataError, match=r"'training.checkpoint_every_s': expected a number >= 0"):
+        TrainingConfig(checkpoint_every_s=-1)
+    assert TrainingConfig().checkpoint_every_s == 300
+    assert TrainingConfig(checkpoint_every_s=5).fingerprinted() == TrainingConfig().fingerprinted()
+
+
+def test_a_resumed_epoch_of_shifted_padded_records_skips_to_the_same_batches():
+    """A resumed epoch draws its order and random shifts again from the epoch-start states, then skips."""
+    packed = pack_signals([np.arange(n, dtype=np.float32)[None] for n in range(50, 90)], 100, align="right")
+    data = Batches({**packed, "y": np.arange(40) % 3}, max_shift=30)
+
+    def epoch(skip):
+        generator, rng = torch.Generator().manual_seed(0), np.random.default_rng(0)
+        batches = list(data.epoch(8, generator=generator, rng=rng, skip=skip))
+        return batches, generator.get_state(), rng.bit_generator.state
+
+    (full, g_full, r_full), (rest, g_rest, r_rest) = epoch(0), epoch(2)
+    assert len(rest) == len(full) - 2
+    for (x, y, mask), (x2, y2, mask2) in zip(full[2:], rest, strict=True):
+        assert torch.equal(x, x2) and torch.equal(y, y2) and torch.equal(mask, mask2)
+    assert torch.equal(g_full, g_rest) and r_full == r_rest  # the next epoch draws the same either way
