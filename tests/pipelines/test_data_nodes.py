@@ -69,3 +69,32 @@ def test_cinc2017_ingestion_names_the_folder_when_neither_layout_is_there(tmp_pa
     with pytest.raises(EcgDataError, match=r"CinC 2017 folder .*cinc2017: neither training2017\.zip nor its "
                                            r"unzipped content"):
         ingest_cinc2017(tmp_path / "cinc2017", {})
+
+
+def test_a_partial_cpsc_copy_names_the_parameter_and_the_split_that_fits(shared_data):
+    from ecg_pipeline.pipelines.ingestion.nodes import ingest_cpsc2018
+    from ecg_pipeline.pipelines.padding_masking.nodes import split_cpsc
+
+    params = {"single_label_only": True, "require_all": True}
+    with pytest.raises(EcgDataError, match=r"6380 of 6400 .*require_all=false reads the 20 present") as err:
+        ingest_cpsc2018(shared_data / "cpsc2018", params)
+    assert "--params=ingestion.cpsc2018.require_all=" in str(err.value)
+    assert err.value.key == "ingestion.cpsc2018.require_all"
+    records = ingest_cpsc2018(shared_data / "cpsc2018", {**params, "require_all": False})
+    assert len(records) == 20
+    with pytest.raises(EcgDataError, match=r"need at least 55 per class.*val_per_class=0, test_per_class=1") as err:
+        split_cpsc(records, {"val_per_class": 5, "test_per_class": 50, "seed": 0})
+    assert "--params=padding_masking.cpsc2018.split.test_per_class=" in str(err.value)
+    train, validation, test = split_cpsc(records, {"val_per_class": 0, "test_per_class": 1, "seed": 0,
+                                                   "absent_classes": "skip"})
+    assert len(train) + len(validation) + len(test) == 20 and len(test) == 7  # 7 classes present, 1 test each
+
+
+def test_an_error_without_a_key_is_passed_through_unchanged():
+    from ecg_pipeline.pipelines.params import call_with_params
+
+    def domain(*, a: int = 0):
+        raise EcgDataError("plain")
+
+    with pytest.raises(EcgDataError, match=r"^plain$"):
+        call_with_params(domain, params={"a": 1}, section="x.y")

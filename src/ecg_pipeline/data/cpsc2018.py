@@ -272,7 +272,9 @@ def read_cpsc2018(
     if absent and require_all:
         raise EcgDataError(
             f"{len(absent)} of {len(ref)} CPSC 2018 records in the reference have no signal file "
-            f"under {root}, e.g. {absent[:5]}"
+            f"under {root}, e.g. {absent[:5]}: a partial copy? require_all=false reads the "
+            f"{len(ref) - len(absent)} present (a sample that small also needs a smaller split)",
+            key="require_all",
         )
     ref = ref[ref["record_id"].isin(index)].reset_index(drop=True)
 
@@ -365,7 +367,10 @@ def split_cpsc2018(
         raise EcgDataError(
             "split_cpsc2018: class(es) "
             + ", ".join(f"{name} has {c} records" for name, c in small)
-            + f"; need at least {need} per class ({val_per_class} validation + {test_per_class} test)"
+            + f"; need at least {need} per class ({val_per_class} validation + {test_per_class} test). "
+            + "Lower val_per_class / test_per_class, or absent_classes='skip' for classes with no record "
+            + "(a 20-record sample fits val_per_class=0, test_per_class=1, absent_classes='skip')",
+            key="test_per_class",
         )
 
     def take_first(order: np.ndarray, per_class: int) -> np.ndarray:

@@ -11,7 +11,9 @@ from ecg_pipeline.errors import EcgDataError
 
 
 def call_with_params(func: Callable[..., Any], *args: Any, params: Mapping[str, Any] | None, section: str) -> Any:
-    """``func(*args, **params)``, refusing keys ``func`` does not take (a typo in conf/ is an error, not ignored)."""
+    """``func(*args, **params)``, refusing keys ``func`` does not take (a typo in conf/ is an error, not ignored);
+    an :class:`EcgDataError` that names one of ``func``'s arguments as its ``key`` is re-raised naming the
+    full parameter (``section.key``) and how to change it."""
     params = dict(params or {})
     accepted = inspect.signature(func).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
@@ -19,7 +21,15 @@ def call_with_params(func: Callable[..., Any], *args: Any, params: Mapping[str, 
         if unknown:
             options = [n for n, p in accepted.items() if p.kind is p.KEYWORD_ONLY]
             raise EcgDataError(f"parameters '{section}': unknown key(s) {unknown}; {func.__name__} accepts {options}")
-    return func(*args, **params)
+    try:
+        return func(*args, **params)
+    except EcgDataError as err:
+        if err.key is None or err.key not in accepted:
+            raise
+        # the domain code knows which of its arguments is at fault; here we know where it came from
+        full = f"{section}.{err.key}"
+        raise EcgDataError(f"{err} [parameter '{full}': change it in conf/ or with --params={full}=...]",
+                           key=full) from None
 
 
 def bound_node_function(func: Callable[..., Any], **bound: Any) -> Callable[..., Any]:
