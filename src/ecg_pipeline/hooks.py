@@ -85,6 +85,35 @@ class ReportLocationHook:
         log.info("report: %s  (open it: python -m webbrowser %s)", path, path)
 
 
+#: stored record table -> (the raw source it is built from, the data pipeline that rebuilds it)
+RECORD_TABLES = {
+    "mitdb_records": ("mitdb_raw", "data_mitdb"),
+    "nstdb_noise": ("nstdb_raw", "data_mitdb"),
+    "cinc2017_records": ("cinc2017_raw", "data_cinc2017"),
+    "cpsc2018_records": ("cpsc2018_raw", "data_cpsc2018"),
+}
+
+
+class ProvenanceHook:
+    """A stage run on a stored record table built from another copy of the data than this run's
+    ``data_root`` points at: warn, naming both folders and the command that rebuilds the table."""
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs) -> None:
+        from ecg_pipeline.data.provenance import other_source
+
+        for name, (raw, pipeline) in RECORD_TABLES.items():
+            table = inputs.get(name)
+            if table is None or raw not in catalog:
+                continue
+            requested = getattr(catalog.get(raw), "path", None)
+            built_from = None if requested is None else other_source(table, requested)
+            if built_from is not None:
+                log.warning("%s (read by %s) was built from %s, but this run's data_root gives %s; "
+                            "rebuild it with `kedro run --pipelines=%s --params=data_root=...`, or run with the "
+                            "data_root it was built from", name, node.name, built_from, Path(requested).resolve(), pipeline)
+
+
 class MissingInputsHook:
     """Fail fast, before any node runs, when a pipeline's stored input has not been produced yet.
 

@@ -53,6 +53,18 @@ def test_segmentation_reads_stored_records_and_versions_outputs(ingested):
     np.testing.assert_array_equal(newest["x"], test["x"])
 
 
+def test_a_table_from_another_data_root_is_flagged(ingested, tmp_path, caplog):
+    import logging
+
+    assert ingested.catalog().load("mitdb_records").attrs["provenance"]["folder"] == str(
+        (ingested.data_root / "mitdb").resolve())
+    with caplog.at_level(logging.WARNING, logger="ecg_pipeline.hooks"):
+        ingested.run("segmentation", node_names=["segment_beats"], runtime_params={"data_root": str(tmp_path)})
+    [warning] = [r.getMessage() for r in caplog.records if "was built from" in r.getMessage()]
+    assert str((ingested.data_root / "mitdb").resolve()) in warning and str(tmp_path / "mitdb") in warning
+    assert "kedro run --pipelines=data_mitdb" in warning
+
+
 def test_resampling_balances_train_only(ingested):
     ingested.run("resampling")
     catalog = ingested.catalog()

@@ -28,6 +28,11 @@ class PhysioNetSource(AbstractDataset[None, Path]):
         self._download = download
         self.metadata = metadata
 
+    @property
+    def path(self) -> Path:
+        """The database folder this dataset reads (``data_root`` / database)."""
+        return self._path
+
     def load(self) -> Path:
         dl = downloads
         if not dl.is_present(self._database, self._path):
