@@ -26,3 +26,18 @@ def test_nothing_is_said_in_a_process_that_never_saw_the_pipeline(caplog):
     with caplog.at_level(logging.INFO):
         TrainingProgressHook().before_node_run(node=node)  # a ParallelRunner worker
     assert not [m for m in caplog.messages if m.startswith("training run")]
+
+
+def test_the_resume_command_repeats_the_env_and_params_of_the_run():
+    from ecg_pipeline.pipelines.training.nodes import resume_command
+
+    hook = TrainingProgressHook()
+    hook.before_pipeline_run(run_params={"env": "quick", "runtime_params": {
+        "runs": {"nsr_cnn": {"epochs": 10, "max_batches_per_epoch": 1200}}}}, pipeline=build_pipelines()["train_nsr"],
+        catalog=None)
+    assert resume_command("train_nsr", "nsr_cnn") == (
+        "kedro run --pipelines=train_nsr --namespaces=nsr_cnn --env=quick "
+        "--params=runs.nsr_cnn.epochs=10,runs.nsr_cnn.max_batches_per_epoch=1200")
+    hook.before_pipeline_run(run_params={"env": None, "runtime_params": {}}, pipeline=build_pipelines()["train_nsr"],
+                             catalog=None)
+    assert resume_command("train_nsr", "nsr_cnn") == "kedro run --pipelines=train_nsr --namespaces=nsr_cnn"

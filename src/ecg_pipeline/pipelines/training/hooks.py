@@ -12,7 +12,7 @@ import logging
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node
 
-from .nodes import train
+from .nodes import invocation, train
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ class TrainingProgressHook:
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         self._total = sum(is_training_node(node) for node in pipeline.nodes)
         self._started = 0
+        invocation.clear()
+        invocation.update(env=run_params.get("env"), runtime_params=run_params.get("runtime_params"))
 
     @hook_impl
     def before_node_run(self, node: Node) -> None:

@@ -21,6 +21,29 @@ def train(train_set: dict, validation_set: dict, checkpoints: Path, params: dict
     return {"model": model, "meta": meta}, pd.DataFrame(history)
 
 
+#: how the running ``kedro run`` was invoked (``env``, ``runtime_params``), recorded by TrainingProgressHook
+#: so that the resume command repeats the settings that the checkpoint's fingerprint depends on
+invocation: dict = {}
+
+
 def resume_command(pipeline: str, run_name: str) -> str:
-    """The command that trains just this instance again, which resumes from its checkpoint."""
-    return f"kedro run --pipelines={pipeline} --namespaces={run_name}"
+    """The command that trains just this instance again (same ``--env`` and ``--params``), which resumes
+    from its checkpoint."""
+    command = f"kedro run --pipelines={pipeline} --namespaces={run_name}"
+    if invocation.get("env") not in (None, "", "local"):  # local: the default run env
+        command += f" --env={invocation['env']}"
+    flat = _dotted(invocation.get("runtime_params") or {})
+    if flat:
+        command += " --params=" + ",".join(f"{key}={value}" for key, value in flat.items())
+    return command
+
+
+def _dotted(params: dict, prefix: str = "") -> dict[str, object]:
+    """``{"runs": {"x": {"epochs": 10}}}`` -> ``{"runs.x.epochs": 10}`` (how ``--params`` spells them)."""
+    flat = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
