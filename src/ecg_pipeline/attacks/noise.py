@@ -44,7 +44,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from scipy.signal import resample_poly
 from torch import nn
 
 from ecg_pipeline.data.mitdb import NSTDB_NOISE_RECORDS, read_nstdb_noise
@@ -202,6 +201,7 @@ def resample_noise(noise: np.ndarray, fs_from: float, fs_to: float) -> np.ndarra
     ratio = Fraction(float(fs_to) / float(fs_from)).limit_denominator(1000)
     if ratio == 1:
         return arr.copy()
+    from scipy.signal import resample_poly  # here: ~1 s to import, at every kedro start
     return resample_poly(arr, ratio.numerator, ratio.denominator)
 
 

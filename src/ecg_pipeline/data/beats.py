@@ -20,7 +20,6 @@ from fractions import Fraction
 
 import numpy as np
 import pandas as pd
-from scipy.signal import resample_poly
 
 from ecg_pipeline.errors import EcgDataError
 
@@ -96,6 +95,7 @@ def _kachuee_beats(signal, fs, r_samples, scheme: KachueeScheme, bad_cumsum):
     ratio = Fraction(scheme.fs / fs).limit_denominator(1000)
     # NaN stretches are dropped below; zero them so the filter does not smear NaN over neighbours.
     clean = np.where(np.isnan(signal), 0.0, signal) if bad_cumsum[-1] else signal
+    from scipy.signal import resample_poly  # here: ~1 s to import, at every kedro start
     resampled = resample_poly(clean, ratio.numerator, ratio.denominator)
     window = int(round(scheme.window_seconds * scheme.fs))
     normalised = _windowed_minmax(resampled, window)

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from ecg_pipeline.errors import EcgDataError
 
@@ -44,6 +43,7 @@ def _stratified(y: np.ndarray, index: np.ndarray, fraction: float, seed: int, na
         raise EcgDataError(f"split parameter {name}={fraction}: expected a fraction in (0, 1)")
     counts = np.bincount(y[index])
     stratify = y[index] if counts[counts > 0].min() >= 2 else None
+    from sklearn.model_selection import train_test_split  # here: ~1.5 s to import, at every kedro start
     return train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
 
 

@@ -9,15 +9,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from .spec import FigureStyle
 from .tables import grid_title, strength_label
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 def _figure(style: FigureStyle, ncols: int = 1, nrows: int = 1, height_scale: float = 1.0) -> tuple[Figure, np.ndarray]:
+    from matplotlib.figure import Figure  # imported when drawing: matplotlib costs ~1 s at every kedro startup
+
     fig = Figure(figsize=(style.width, style.height * height_scale), dpi=style.dpi, layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax in axes:
@@ -124,6 +130,8 @@ def training_curves(title: str, history: pd.DataFrame, style: FigureStyle) -> Fi
 
 def placeholder(text: str, style: FigureStyle) -> Figure:
     """A figure that says why there is nothing to draw (a versioned figure folder cannot be empty)."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(style.width, style.height / 2), dpi=style.dpi)
     fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=style.font_size * 1.1)
     return fig
