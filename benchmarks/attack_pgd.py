@@ -28,43 +28,28 @@ random start).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from ecg_pipeline.attacks.pgd import pgd, pgd_nsr
 
-from common import DEFAULT_DATA, accuracy, prepare  # benchmarks/common.py
+from common import accuracy, attack_parser, attacked_model  # benchmarks/common.py
 
 EPS, STEP = 0.05, 0.01
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = attack_parser(__doc__, threads=None)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--batch", type=int, default=512)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     import torchattacks  # test/benchmark-only reference
 
     load_before = os.getloadavg()
-    model, x, y, info = prepare(args.data, args.batch, args.epochs)
-    print(
-        f"data {info['data s']:.1f} s; trained KachueeCNN {args.epochs} epoch(s) on {info['train beats']} beats "
-        f"in {info['train s']:.1f} s; attacked batch {len(y)} (per class {info['test classes']}); "
-        f"threads {torch.get_num_threads()}; clean accuracy {accuracy(model, x, y):.4f}"
-    )
+    model, x, y = attacked_model(args)
     print(f"PGD L-inf eps {EPS}, step {STEP}, {args.steps} steps, no random start, bounds [0, 1]\n")
 
     runs = {

@@ -18,39 +18,24 @@ repeat). ``--profile`` adds a torch.profiler table for ours.
 
 from __future__ import annotations
 
-import argparse
 import os
-from pathlib import Path
 
-import torch
 
 from ecg_pipeline.attacks.square import square, square_with_queries
 
-from common import DEFAULT_DATA, AsImage, accuracy, interleaved, prepare, print_comparison  # benchmarks/common.py
+from common import AsImage, attack_parser, attacked_model, interleaved, print_comparison  # benchmarks/common.py
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = attack_parser(__doc__)
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--eps", type=float, default=0.05)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
 
     import torchattacks  # test/benchmark-only reference
 
     load_before = os.getloadavg()
-    model, x, y, info = prepare(args.data, args.batch, args.epochs)
-    print(
-        f"data {info['data s']:.1f} s; trained KachueeCNN {args.epochs} epoch(s) on {info['train beats']} beats "
-        f"in {info['train s']:.1f} s; attacked batch {len(y)} (per class {info['test classes']}); "
-        f"threads {torch.get_num_threads()}; clean accuracy {accuracy(model, x, y):.4f}"
-    )
+    model, x, y = attacked_model(args)
     print(f"Square L-inf eps {args.eps}, {args.queries} queries, 1 restart, p_init 0.8, bounds [0, 1]\n")
     wrapped = AsImage(model).eval()
     runs = {

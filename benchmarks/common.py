@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from pathlib import Path
@@ -97,3 +98,28 @@ def print_comparison(times: dict[str, list[float]], outputs: dict[str, torch.Ten
             f"{len(y) / med / ref_tp:>5.2f}x {len(y) / min(times[name]) / ref_best:>9.2f}x {accuracy(model, outputs[name], y):>11.4f}"
         )
     print("\nper-run seconds: " + "; ".join(f"{k}: {', '.join(f'{v:.2f}' for v in vs)}" for k, vs in times.items()))
+
+
+def attack_parser(doc: str, threads: int | None = 1) -> argparse.ArgumentParser:
+    """The options every attack benchmark takes; callers add their own."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=threads, help="torch intra-op threads (none: torch's)")
+    parser.add_argument("--profile", action="store_true")
+    return parser
+
+
+def attacked_model(args: argparse.Namespace) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """Set the threads, train the CNN and draw the beats (:func:`prepare`), and print what was set up."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, x, y, info = prepare(args.data, args.batch, args.epochs)
+    print(
+        f"data {info['data s']:.1f} s; trained KachueeCNN {args.epochs} epoch(s) on {info['train beats']} beats "
+        f"in {info['train s']:.1f} s; attacked batch {len(y)} (per class {info['test classes']}); "
+        f"threads {torch.get_num_threads()}; clean accuracy {accuracy(model, x, y):.4f}"
+    )
+    return model, x, y

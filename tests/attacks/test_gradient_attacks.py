@@ -482,20 +482,32 @@ class _Oscillating(nn.Module):
         return torch.stack([torch.zeros_like(z1), z1], dim=1)
 
 
-def _trajectory(model, x, y, eps, step, steps):
-    """x^0 = x, x^{t+1} = clip(x^t + step sign(grad CE)): every iterate, with its loss and verdict."""
+def _trajectory(model, y, state, step, steps, *, project, to_input=lambda s: s):
+    """state^{t+1} = project(state^t + step sign(grad CE(model(to_input(state^t))))): every input the model
+    saw (x^0 .. x^steps), with its loss and verdict."""
     xs, losses, fooled = [], [], []
-    xa = x.clone()
-    for t in range(steps + 1):
-        xa = xa.detach().requires_grad_(True)
+    for _ in range(steps + 1):
+        state = state.detach().requires_grad_(True)
+        xa = to_input(state)
         logits = model(xa)
         loss = nn.functional.cross_entropy(logits, y, reduction="none")
-        (grad,) = torch.autograd.grad(loss.sum(), xa)
+        (grad,) = torch.autograd.grad(loss.sum(), state)
         xs.append(xa.detach().clone())
         losses.append(loss.detach())
         fooled.append(logits.argmax(1).detach() != y)
-        xa = torch.min(torch.max(xa.detach() + step * grad.sign(), x - eps), x + eps)
+        state = project(state.detach() + step * grad.sign())
     return torch.stack(xs), torch.stack(losses), torch.stack(fooled)
+
+
+def _strongest(xs, losses, fooled):
+    """Per sample the iterate an attack must return (the first misclassified, else the highest loss), whether
+    it was ever misclassified, and how many samples' last iterate is weaker (the cases the tests are about)."""
+    ever = fooled.any(0)
+    expected = torch.where(ever, fooled.float().argmax(0), losses.argmax(0))
+    want = xs[expected, torch.arange(xs.shape[1])]
+    left_band = int((ever & ~fooled[-1]).sum())
+    lower_loss = int((~ever & (losses[-1] < losses.max(0).values - 1e-4)).sum())
+    return want, ever, left_band, lower_loss
 
 
 @pytest.mark.parametrize("attack", ["bim", "pgd", "pgd_no_cycle_check"])
@@ -504,16 +516,10 @@ def test_returns_strongest_iterate_not_last(attack):
     x = torch.linspace(0.0, 1.0, 41).view(-1, 1, 1)
     y = torch.zeros(41, dtype=torch.long)
     eps, step, steps = 1.0, 0.13, 11
-    xs, losses, fooled = _trajectory(model, x, y, eps, step, steps)
-    ever = fooled.any(0)
-    first = fooled.float().argmax(0)  # index of the first misclassified iterate
-    top = losses.argmax(0)
-    expected = torch.where(ever, first, top)
-    want = xs[expected, torch.arange(41)]
-    # the case this test is about: the last iterate is weaker than an earlier one
-    left_band = ever & ~fooled[-1]
-    lower_loss = ~ever & (losses[-1] < losses.max(0).values - 1e-4)
-    assert int(left_band.sum()) >= 3 and int(lower_loss.sum()) >= 3
+    xs, losses, fooled = _trajectory(model, y, x.clone(), step, steps,
+                                     project=lambda s: torch.min(torch.max(s, x - eps), x + eps))
+    want, ever, left_band, lower_loss = _strongest(xs, losses, fooled)
+    assert left_band >= 3 and lower_loss >= 3
     run = {
         "bim": lambda: bim(model, x, y, eps, steps=steps, step_size=step),
         "pgd": lambda: pgd(model, x, y, eps, steps=steps, step_size=step, random_start=False),
@@ -535,26 +541,11 @@ def test_sap_returns_strongest_smoothed_iterate_not_last():
     y = torch.zeros(n, dtype=torch.long)
     eps, step, steps = 0.4, 0.13, 11
     kernel = smoothing_kernel()
-    # the reference trajectory, written out: theta_0 = 0, theta_{i+1} = clip(theta_i + step sign(grad))
-    theta = torch.zeros_like(x)
-    xs, losses, fooled = [], [], []
-    for _ in range(steps + 1):
-        theta = theta.detach().requires_grad_(True)
-        xa = x + smooth(theta, kernel)
-        logits = model(xa)
-        loss = nn.functional.cross_entropy(logits, y, reduction="none")
-        (grad,) = torch.autograd.grad(loss.sum(), theta)
-        xs.append(xa.detach().clone())
-        losses.append(loss.detach())
-        fooled.append(logits.argmax(1).detach() != y)
-        theta = (theta.detach() + step * grad.sign()).clamp(-eps, eps)
-    xs, losses, fooled = torch.stack(xs), torch.stack(losses), torch.stack(fooled)
-    ever = fooled.any(0)
-    expected = torch.where(ever, fooled.float().argmax(0), losses.argmax(0))
-    want = xs[expected, torch.arange(n)]
-    left_band = ever & ~fooled[-1]
-    lower_loss = ~ever & (losses[-1] < losses.max(0).values - 1e-4)
-    assert int(left_band.sum()) >= 3 and int(lower_loss.sum()) >= 2
+    # the reference trajectory: theta_0 = 0, theta_{i+1} = clip(theta_i + step sign(grad)), x_i = x + smooth(theta_i)
+    xs, losses, fooled = _trajectory(model, y, torch.zeros_like(x), step, steps, project=lambda t: t.clamp(-eps, eps),
+                                     to_input=lambda t: x + smooth(t, kernel))
+    want, ever, left_band, lower_loss = _strongest(xs, losses, fooled)
+    assert left_band >= 3 and lower_loss >= 2
     out = sap(model, x, y, eps, pgd_steps=0, steps=steps, step_size=step)
     assert torch.allclose(out, want, atol=1e-6)
     with torch.no_grad():
