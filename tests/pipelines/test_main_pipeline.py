@@ -19,14 +19,14 @@ def test_bare_kedro_run_ends_with_the_report(empty_project, caplog):
     assert not (empty_project.path / "data/02_intermediate/cpsc2018_records.parquet").exists()
     assert not (empty_project.path / "data/08_reporting/rpeak_detector_agreement.csv").exists()
     for run in ("ce_mlp", "nsr_mlp"):
-        for attack in ("pgd_nsr", "pgd", "autoattack", "real_noise_em"):
+        for attack in ("pgd_nsr", "pgd", "square", "autoattack", "real_noise_em"):
             assert empty_project.versions(f"data/08_reporting/attacks/{run}/{attack}.json"), (run, attack)
     [version] = empty_project.versions("data/08_reporting/report/report.html")
     page = (empty_project.path / "data/08_reporting/report/report.html" / version / "report.html").read_text()
     assert "nsr_mlp" in page and "ce_mlp" in page
     headline = empty_project.catalog().load("report.headline").set_index("model")
     assert list(headline.index) == ["CE (ce_mlp)", "0.4NSR (nsr_mlp)"]
-    assert (headline["attacks"] == 3).all()  # pgd_nsr, pgd and the autoattack ensemble (eps attacks)
+    assert (headline["attacks"] == 4).all()  # pgd_nsr, pgd, square and the autoattack ensemble (eps attacks)
     assert (headline["worst-case ACC_robust"] <= headline["min over attacks of ACC_robust"] + 1e-12).all()
     announced = [r.getMessage() for r in caplog.records if r.getMessage().startswith("report: ")]
     assert announced and f"report.html/{version}/report.html" in announced[-1] and "python -m webbrowser" in announced[-1]

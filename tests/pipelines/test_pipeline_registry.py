@@ -74,7 +74,7 @@ def test_main_report_shows_the_study_only(pipelines):
     html = next(n for n in pipelines["main"].nodes if n.name == "report.html")
     runs = html.func.keywords["model_runs"]
     assert [r.run for r in runs] == ["ce_mlp", "nsr_mlp"]
-    assert all(set(r.attacks) == {"pgd_nsr", "pgd", "autoattack", "real_noise_em"} for r in runs)
+    assert all(set(r.attacks) == {"pgd_nsr", "pgd", "square", "autoattack", "real_noise_em"} for r in runs)
 
 
 @pytest.mark.parametrize(
