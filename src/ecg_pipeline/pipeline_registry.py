@@ -51,7 +51,16 @@ def main_pipeline(declaration, pipelines: dict[str, Pipeline]) -> Pipeline:
     return data + train + attack + report.create_pipeline(declaration, main)
 
 
+class ProjectPipelines(dict):
+    """The registry; a name that is not in it is a KeyError listing every name there is (Kedro adds its
+    close matches, and `kedro registry list` shows them too)."""
+
+    def __missing__(self, name: str):
+        names = ", ".join(sorted(n for n in self if not n.startswith("__")))
+        raise KeyError(f"no pipeline named {name!r}; this project's pipelines are: {names}")
+
+
 def register_pipelines() -> dict[str, Pipeline]:
-    pipelines = build_pipelines()
+    pipelines = ProjectPipelines(build_pipelines())
     pipelines["__default__"] = pipelines.get(DEFAULT_PIPELINE, pipelines["data_processing"])
     return pipelines

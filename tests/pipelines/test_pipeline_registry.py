@@ -98,3 +98,13 @@ def test_without_main_the_default_is_the_data(base_parameters):
     params.pop("main")
     pipelines = build_pipelines(read_declaration(params))
     assert "main" not in pipelines
+
+
+def test_a_mistyped_pipeline_lists_the_valid_names(monkeypatch, project_root):
+    from ecg_pipeline import pipeline_registry
+
+    monkeypatch.chdir(project_root)
+    registry = pipeline_registry.register_pipelines()
+    assert registry["__default__"] is registry["main"]
+    with pytest.raises(KeyError, match=r"no pipeline named 'train_nrs'; this project's pipelines are: .*train_nsr"):
+        registry["train_nrs"]
