@@ -54,6 +54,13 @@ def kedro_project(tmp_path_factory, project_root, shared_data) -> KedroProject:
     return new_project(tmp_path_factory.mktemp("project"), project_root, shared_data)
 
 
+@pytest.fixture(scope="module")
+def module_project(tmp_path_factory, project_root, shared_data) -> KedroProject:
+    """A project copy of the test module's own: it knows exactly what is stored (also under ``-n 0``,
+    where the session's copy holds every other module's artifacts too)."""
+    return new_project(tmp_path_factory.mktemp("module"), project_root, shared_data)
+
+
 @pytest.fixture
 def empty_project(tmp_path, project_root, shared_data) -> KedroProject:
     """A project copy with nothing produced yet."""
