@@ -343,3 +343,18 @@ def test_pad_cpsc2018_bad_parameters(cpsc):
         pad_cpsc2018(cpsc, keep_leads=())
     with pytest.raises(EcgDataError, match="max_shift"):
         pad_cpsc2018(cpsc, placement="random", max_shift=-1)
+
+
+def test_a_damaged_wfdb_signal_file_is_named(root, tmp_path):
+    """Samples at wfdb's invalid value (-32768 in format 16) read back as NaN: the message names the .mat
+    that holds them, not the header that was opened."""
+    (tmp_path / "records").mkdir()
+    for suffix in (".hea", ".mat"):
+        shutil.copy(root / "records" / f"A0001{suffix}", tmp_path / "records" / f"A0001{suffix}")
+    ref = pd.read_csv(root / "REFERENCE.csv", dtype=str)
+    ref[ref.iloc[:, 0] == "A0001"].to_csv(tmp_path / "REFERENCE.csv", index=False)
+    data = bytearray((tmp_path / "records" / "A0001.mat").read_bytes())
+    data[-2000:] = b"\x00\x80" * 1000  # little-endian -32768
+    (tmp_path / "records" / "A0001.mat").write_bytes(bytes(data))
+    with pytest.raises(EcgDataError, match=r"record A0001: .*A0001\.mat holds NaN or infinite samples"):
+        read_cpsc2018(tmp_path)

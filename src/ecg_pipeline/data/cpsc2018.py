@@ -284,7 +284,9 @@ def read_cpsc2018(
         reader = _read_wfdb if kind == "wfdb" else _read_original
         rec = reader(record, path, expected_fs)
         if not np.isfinite(rec["signal"]).all():
-            raise EcgDataError(f"CPSC 2018 record {record}: {path} contains NaN or infinite samples")
+            signal_file = path.with_suffix(".mat") if kind == "wfdb" else path  # a WFDB record's samples are in its .mat
+            raise EcgDataError(f"CPSC 2018 record {record}: {signal_file} holds NaN or infinite samples "
+                               "(wfdb's invalid-sample value included): a damaged signal file?")
         rows.append((record, rec, list(labels), int(n_labels), kind))
 
     table = pd.DataFrame(
