@@ -1,48 +1,78 @@
-"""Benchmark: time per training step (forward, backward, Adamax step) of the robust objectives vs. CE
-on the Kachuee CNN, batch 128, in one process, interleaved so machine noise hits every method alike.
+"""Benchmark: time per training step as the trainer runs it (objective, then ``descend``: backward to the
+weights, Adamax step), batch 128, in one process, interleaved so machine noise hits every side alike.
 
     python benchmarks/training_step.py [--model kachuee_cnn] [--batch 128] [--steps 20] [--repeats 3] [--threads 1]
+    python benchmarks/training_step.py --compare [--steps 10] [--repeats 5] [--threads 1] [--equality-steps 200]
 
-Issue target: NSR at most 2.0x CE (the paper reports about 6.9x wall clock).
+Default: the robust objectives against CE with today's step (issue target: NSR at most 2.0x CE).
+
+``--compare`` (issue 15): the step as first written (``KachueeCNN.reference_forward``, Adamax looping over
+the parameters in Python) against the current one (``forward``, Adamax with ``foreach``), for the Kachuee
+CNN and the MLP, CE and NSR. It prints wall-clock and CPU-time ratios (CPU time of this process is what
+one thread's work costs; on a machine shared with other jobs it moves much less than wall time). Then
+an equality run: ``--equality-steps`` steps of the trainer (``defenses.trainer.train``) on real MIT-BIH
+beats, same seed, both paths, NSR on the CNN; it prints the largest difference of the per-step loss
+curves and of the final weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
+import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
+from torch import nn
 
+from ecg_pipeline.data.balance import upsample
+from ecg_pipeline.data.batches import Batches
+from ecg_pipeline.data.beats import segment_beats
+from ecg_pipeline.data.mitdb import read_mitdb
+from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import NSR, Adversarial, CrossEntropy, Jacobian
-from ecg_pipeline.defenses.trainer import descend
+from ecg_pipeline.defenses.trainer import build_optimizer, descend, train
 from ecg_pipeline.models import build_model
 
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+EQUALITY_RECORDS = [str(r) for r in range(100, 110)]  # 10 MIT-BIH records, ~20k beats before balancing
 
-def time_steps(objective, model, opt, x, y, steps: int) -> float:
-    """Seconds per step of the trainer's own step: objective, then ``descend`` (backward to the weights, Adamax)."""
+
+class ReferencePath(nn.Module):
+    """Today's step, kept callable: the wrapped model's ``reference_forward`` where it has one (Kachuee
+    CNN), else its ``forward``. The parameters are the wrapped model's, in the same order."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self.model, "reference_forward", self.model.forward)(x)
+
+
+def reference_optimizer(params) -> torch.optim.Optimizer:
+    """Adamax as the trainer built it before issue 15 (torch's per-parameter loop on CPU)."""
+    return build_optimizer("adamax", params, lr=1e-3, foreach=False)
+
+
+def time_steps(objective, model, opt, x, y, steps: int) -> tuple[float, float]:
+    """(wall, CPU) seconds per step of the trainer's own step: objective, then ``descend``."""
     weights = list(model.parameters())
     for _ in range(2):  # warm-up
         loss, _, _ = objective(model, x, y, None, 1)
         descend(loss, opt, weights)
-    t = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         loss, _, _ = objective(model, x, y, None, 1)
         descend(loss, opt, weights)
         loss.item()
-    return (time.perf_counter() - t) / steps
+    return (time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="kachuee_cnn")
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+def objectives_table(args) -> None:
     x = torch.rand(args.batch, 1, 187)
     y = torch.randint(0, 5, (args.batch,))
     objectives = {
@@ -56,8 +86,8 @@ def main() -> None:
         order = list(objectives) if r % 2 == 0 else list(reversed(objectives))
         for name in order:
             model = build_model(args.model)
-            opt = torch.optim.Adamax(model.parameters(), lr=1e-3)
-            times[name].append(time_steps(objectives[name], model, opt, x, y, args.steps))
+            opt = build_optimizer("adamax", model.parameters(), lr=1e-3)
+            times[name].append(time_steps(objectives[name], model, opt, x, y, args.steps)[0])
     ce = statistics.median(times["CE"])
     print(f"{args.model}, batch {args.batch}, {args.steps} steps x {args.repeats} interleaved repeats, {args.threads} thread(s)")
     print(f"{'objective':<22} {'median ms/step':>15} {'min ms':>8} {'x CE':>6}")
@@ -66,5 +96,102 @@ def main() -> None:
         print(f"{name:<22} {1000 * median:>15.1f} {1000 * min(values):>8.1f} {median / ce:>6.2f}")
 
 
+def mitdb_beats(data: Path, records: list[str]) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Class-balanced (upsampled) real beats of ``records``, or None and why not."""
+    if not (data / "mitdb").is_dir():
+        return None, f"no MIT-BIH at {data / 'mitdb'}"
+    beats = segment_beats(read_mitdb(data / "mitdb", records=records), scheme="kachuee")
+    return upsample(beats, seed=0), f"real MIT-BIH beats of {len(records)} records"
+
+
+def compare(args) -> None:
+    x = torch.rand(args.batch, 1, 187)
+    y = torch.randint(0, 5, (args.batch,))
+    print(f"batch {args.batch}, {args.steps} steps x {args.repeats} interleaved repeats, {args.threads} thread(s); "
+          "'reference': the step as first written, 'current': forward + foreach Adamax")
+    for model_name, beta in (("kachuee_cnn", 0.3), ("mlp", 0.4)):
+        sides = {(obj, path): ([], []) for obj in ("CE", "NSR") for path in ("reference", "current")}
+        objectives = {"CE": CrossEntropy(), "NSR": NSR(beta=beta)}
+        for r in range(args.repeats):
+            for key in (list(sides) if r % 2 == 0 else list(reversed(sides))):
+                torch.manual_seed(0)
+                model = build_model(model_name)
+                if key[1] == "reference":
+                    model, opt = ReferencePath(model), reference_optimizer(model.parameters())
+                else:
+                    opt = build_optimizer("adamax", model.parameters(), lr=1e-3)
+                wall, cpu = time_steps(objectives[key[0]], model, opt, x, y, args.steps)
+                sides[key][0].append(wall)
+                sides[key][1].append(cpu)
+        med = {key: (statistics.median(w), statistics.median(c)) for key, (w, c) in sides.items()}
+        print(f"\n{model_name} (NSR beta {beta})")
+        print(f"{'step':<16} {'wall ms':>8} {'CPU ms':>8} {'speed-up wall':>14} {'speed-up CPU':>13} {'x CE (CPU)':>11}")
+        for (obj, path), (wall, cpu) in med.items():
+            ref_wall, ref_cpu = med[(obj, "reference")]
+            ce_cpu = med[("CE", path)][1]
+            print(f"{obj + ' ' + path:<16} {1000 * wall:>8.1f} {1000 * cpu:>8.1f} {ref_wall / wall:>13.2f}x "
+                  f"{ref_cpu / cpu:>12.2f}x {cpu / ce_cpu:>11.2f}")
+    if args.equality_steps:
+        equality(args)
+
+
+def equality(args) -> None:
+    """Train both paths from the same seed with the trainer; report how far the loss curves and weights drift."""
+    data, source = mitdb_beats(args.data, EQUALITY_RECORDS)
+    if data is None:
+        rng = np.random.default_rng(0)
+        data = {"x": rng.random((args.equality_steps * 128, 187), dtype=np.float32),
+                "y": rng.integers(0, 5, args.equality_steps * 128)}
+        source = f"SYNTHETIC uniform beats ({source})"
+    batches = Batches(data)
+    config = TrainingConfig(model={"name": "kachuee_cnn"}, objective={"name": "nsr", "beta": 0.3}, epochs=1,
+                            max_batches_per_epoch=args.equality_steps, progress=False, num_threads=args.threads,
+                            checkpoint_every_s=0, device="cpu")
+    results = {}
+    for path in ("reference", "current"):
+        torch.manual_seed(config.seed)
+        model = build_model("kachuee_cnn")
+        losses: list[float] = []
+        nsr = NSR(beta=0.3)
+
+        def recorded(m, x, y, mask, epoch, nsr=nsr, losses=losses):
+            out = nsr(m, x, y, mask, epoch)
+            losses.append(out[0].item())
+            return out
+
+        wrapped = ReferencePath(model) if path == "reference" else model
+        args_opt = {"foreach": False} if path == "reference" else None
+        config_path = dataclasses.replace(config, optimizer_args=args_opt)
+        t = time.perf_counter()
+        train(wrapped, batches, None, config_path, objective=recorded)
+        results[path] = (np.array(losses), {k: v.clone() for k, v in model.state_dict().items()}, time.perf_counter() - t)
+    (loss_ref, w_ref, s_ref), (loss_new, w_new, s_new) = results["reference"], results["current"]
+    weight_diff = max((w_new[k] - w_ref[k]).abs().max().item() for k in w_ref)
+    weight_rel = max(((w_new[k] - w_ref[k]).norm() / w_ref[k].norm().clamp(min=1e-12)).item() for k in w_ref)
+    print(f"\nequality: NSR (beta 0.3) Kachuee CNN, {len(loss_ref)} trainer steps of batch 128, seed 0, on {source}")
+    print(f"  loss first/last: reference {loss_ref[0]:.6f} / {loss_ref[-1]:.6f}, current {loss_new[0]:.6f} / {loss_new[-1]:.6f}")
+    print(f"  max |loss difference| over the curve: {np.abs(loss_new - loss_ref).max():.3e} "
+          f"(relative {np.max(np.abs(loss_new - loss_ref) / np.abs(loss_ref)):.3e})")
+    print(f"  final weights: max |difference| {weight_diff:.3e}, largest relative L2 difference of a tensor {weight_rel:.3e}")
+    print(f"  wall time of the {len(loss_ref)} steps: reference {s_ref:.1f} s, current {s_new:.1f} s "
+          f"({s_ref / s_new:.2f}x; one run each, noisy)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="kachuee_cnn")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--compare", action="store_true", help="today's step against the current one (issue 15)")
+    parser.add_argument("--equality-steps", type=int, default=200, help="with --compare: trainer steps of the equality run (0: none)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    compare(args) if args.compare else objectives_table(args)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

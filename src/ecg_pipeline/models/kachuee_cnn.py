@@ -11,6 +11,7 @@ option, not part of the architecture.)
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ecg_pipeline.errors import EcgDataError
@@ -29,8 +30,29 @@ def pooled_lengths(input_length: int) -> list[int]:
     return lengths
 
 
+def relu_max_pool(h: torch.Tensor) -> torch.Tensor:
+    """``ReLU(MaxPool1d(5, 2)(h))`` for ``h`` of shape ``[n, c, length]``, computed faster on CPU.
+
+    Equal to ``MaxPool1d(5, 2)(ReLU(h))`` (ReLU is monotonic, so it commutes with max; applied after the
+    pool it touches 2.2x fewer values). The argmax of each window is found with torch's channels-last
+    pooling kernel (vectorised over the 32 channels; the plain 1-D kernel is not), and the values are
+    taken with ``gather``: autograd then routes each gradient to the same sample ``MaxPool1d`` does, and
+    double backprop (NSR) differentiates ``gather`` and ``scatter_add`` exactly. On an exact tie within a
+    window the two kernels may pick different samples; both are valid subgradients, and ties have
+    measure zero for real-valued inputs.
+    """
+    with torch.no_grad():
+        channels_last = h.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        _, index = F.max_pool2d(channels_last, (1, POOL_KERNEL), (1, POOL_STRIDE), return_indices=True)
+    return torch.relu(h.gather(2, index.squeeze(2).contiguous()))
+
+
 class ResidualBlock(nn.Module):
-    """``conv - ReLU - conv``, add the input, ReLU, ``MaxPool(5, 2)``."""
+    """``conv - ReLU - conv``, add the input, ReLU, ``MaxPool(5, 2)``.
+
+    ``forward`` pools with :func:`relu_max_pool`; ``reference`` is the original layer-by-layer path
+    (``pool(relu(...))``, kept to check and time the fast one against). Both use the same parameters.
+    """
 
     def __init__(self, channels: int = CHANNELS) -> None:
         super().__init__()
@@ -39,6 +61,9 @@ class ResidualBlock(nn.Module):
         self.pool = nn.MaxPool1d(kernel_size=POOL_KERNEL, stride=POOL_STRIDE)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return relu_max_pool(self.conv2(torch.relu(self.conv1(x))) + x)
+
+    def reference(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv2(torch.relu(self.conv1(x)))
         return self.pool(torch.relu(out + x))
 
@@ -92,3 +117,11 @@ class KachueeCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The forward pass as first written (``ResidualBlock.reference``): the baseline that
+        ``benchmarks/training_step.py`` and the tests compare ``forward`` against."""
+        z = self.stem(self._check(x))
+        for block in self.blocks:
+            z = block.reference(z)
+        return self.head(self.hidden(z))
