@@ -191,3 +191,35 @@ def test_nsr_double_backprop_gradient_to_the_weights_is_exact(target, activation
 
     params = tuple(p.detach().clone().requires_grad_(True) for p in net.parameters())
     assert torch.autograd.gradcheck(loss_of, params, eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def test_nsr_double_backprop_through_the_kachuee_cnn_is_exact():
+    """The weight gradient of the NSR loss of the Kachuee CNN (fast pooling path, the trainer's) against
+    central finite differences along random directions of all its weights, in float64."""
+    from ecg_pipeline.models import KachueeCNN
+
+    torch.manual_seed(5)
+    net = KachueeCNN(input_length=125).double()
+    x = torch.rand(4, 1, 125, dtype=torch.float64)
+    with torch.no_grad():
+        y = net(x).argmax(1)
+    y[0] = (y[0] + 1) % 5  # one misclassified sample
+    objective = NSR(beta=0.3, eps_max=1.0)
+    names = [name for name, _ in net.named_parameters()]
+    params = [p.detach() for p in net.parameters()]
+
+    def loss_at(values):
+        state = dict(zip(names, values))
+        return objective(lambda inp: torch.func.functional_call(net, state, (inp,)), x, y, None, 1)[0]
+
+    leaves = [p.clone().requires_grad_(True) for p in params]
+    grads = torch.autograd.grad(loss_at(leaves), leaves)
+    h = 1e-6
+    for _ in range(3):
+        direction = [torch.randn_like(p) for p in params]
+        norm = torch.sqrt(sum((d ** 2).sum() for d in direction))
+        direction = [d / norm for d in direction]  # a unit step: h stays within one linear piece
+        plus = loss_at([p + h * d for p, d in zip(params, direction)])
+        minus = loss_at([p - h * d for p, d in zip(params, direction)])
+        analytic = sum((g * d).sum() for g, d in zip(grads, direction))
+        torch.testing.assert_close(analytic, (plus - minus) / (2 * h), rtol=1e-6, atol=1e-9)

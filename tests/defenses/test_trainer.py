@@ -102,3 +102,24 @@ def test_padded_sets_batch_with_masks(shared_data):
     assert x.shape == (8, 1, 18000) and mask.shape == (8, 1, 18000) and y.shape == (8,)
     assert (x[mask == 0] == 0).all()
     assert np.isin(y.numpy(), [0, 1, 2, 3]).all()
+
+
+def test_the_default_optimizer_updates_all_tensors_at_once_with_the_same_arithmetic():
+    """foreach Adamax (the trainer's default) gives the weights the per-parameter loop gives."""
+    from ecg_pipeline.defenses.trainer import build_optimizer, descend
+    from ecg_pipeline.defenses.objectives import NSR
+
+    x, y = torch.rand(32, 1, 187), torch.randint(0, 5, (32,))
+    weights = {}
+    for foreach in (True, False):
+        torch.manual_seed(0)
+        model = build_model("mlp")
+        opt = build_optimizer("adamax", model.parameters(), lr=1e-2, **({} if foreach else {"foreach": False}))
+        assert opt.defaults["foreach"] is foreach
+        for _ in range(5):
+            descend(NSR(beta=0.4)(model, x, y, None, 1)[0], opt, list(model.parameters()))
+        weights[foreach] = model.state_dict()
+    for key, value in weights[True].items():
+        torch.testing.assert_close(value, weights[False][key], rtol=1e-6, atol=1e-7)
+    torch.manual_seed(0)
+    assert not torch.equal(weights[True]["head.weight"], build_model("mlp").state_dict()["head.weight"])  # it trained

@@ -16,7 +16,8 @@ from torch import nn
 
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import MODELS, HanCNN, KachueeCNN, MaskedResNet, MLP, build_model, model_spec
-from ecg_pipeline.models.kachuee_cnn import pooled_lengths
+from ecg_pipeline.defenses.objectives import NSR, CrossEntropy
+from ecg_pipeline.models.kachuee_cnn import pooled_lengths, relu_max_pool
 from ecg_pipeline.models.masked_resnet import feature_length, masked_average_pool, pool_mask
 
 # name -> (input shape at the real length, classes, parameter count)
@@ -384,3 +385,43 @@ def test_model_spec_of_directly_built_model_and_foreign_module():
     assert model_spec(KachueeCNN(n_classes=4)) == {"name": "kachuee_cnn", "config": {"input_length": 187, "n_classes": 4}}
     with pytest.raises(EcgDataError, match="Linear"):
         model_spec(nn.Linear(2, 2))
+
+
+def test_relu_max_pool_equals_max_pool_of_relu_in_values_gradients_and_second_derivatives():
+    """The channels-last argmax + gather pool routes gradients (and their derivatives) as MaxPool1d does."""
+    torch.manual_seed(0)
+    h = torch.randn(3, 32, 187, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 32, 92, dtype=torch.float64)
+    outputs = []
+    for pool in (relu_max_pool, lambda t: nn.MaxPool1d(5, 2)(torch.relu(t))):
+        out = pool(h)
+        (grad,) = torch.autograd.grad((out * weight).sum(), h, create_graph=True)
+        (second,) = torch.autograd.grad((grad * h).sum() + (grad ** 2).sum(), h)
+        outputs.append((out, grad, second))
+    for fast, reference in zip(*outputs):
+        torch.testing.assert_close(fast, reference, rtol=0, atol=0)
+    assert relu_max_pool(h).shape == (3, 32, 92)
+
+
+@pytest.mark.parametrize("objective", [CrossEntropy(), NSR(beta=0.3)], ids=["ce", "nsr"])
+def test_kachuee_forward_equals_the_reference_path_in_logits_and_weight_gradients(objective):
+    """``forward`` (fast pooling) against ``reference_forward`` (the layers as first written)."""
+    torch.manual_seed(1)
+    model = KachueeCNN()
+    x, y = torch.rand(16, 1, 187), torch.randint(0, 5, (16,))
+    grads = []
+    for path in (model.forward, model.reference_forward):
+        loss = objective(path, x, y, None, 1)[0]
+        grads.append(torch.autograd.grad(loss, list(model.parameters())))
+    torch.testing.assert_close(model(x), model.reference_forward(x), rtol=1e-6, atol=1e-7)
+    with torch.no_grad():  # the graph-free branch (inference, score-based attacks)
+        torch.testing.assert_close(model(x), model.reference_forward(x), rtol=1e-6, atol=1e-7)
+    for fast, reference in zip(*grads):
+        torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-8)
+
+
+def test_kachuee_state_dict_keys_are_those_of_the_saved_models():
+    """Models saved before the fast path (e.g. data/06_models/ce_cnn.pt) load by these keys."""
+    blocks = [f"blocks.{i}.{conv}.{p}" for i in range(5) for conv in ("conv1", "conv2") for p in ("weight", "bias")]
+    expected = ["stem.weight", "stem.bias", *blocks, "hidden.1.weight", "hidden.1.bias", "head.weight", "head.bias"]
+    assert list(KachueeCNN().state_dict()) == expected

@@ -39,8 +39,11 @@ def relu_max_pool(h: torch.Tensor) -> torch.Tensor:
     taken with ``gather``: autograd then routes each gradient to the same sample ``MaxPool1d`` does, and
     double backprop (NSR) differentiates ``gather`` and ``scatter_add`` exactly. On an exact tie within a
     window the two kernels may pick different samples; both are valid subgradients, and ties have
-    measure zero for real-valued inputs.
+    measure zero for real-valued inputs. Without a graph to record (inference, score-based attacks) the
+    plain kernel, which then skips the indices, is the faster one and is used.
     """
+    if not (torch.is_grad_enabled() and h.requires_grad):
+        return torch.relu(F.max_pool1d(h, POOL_KERNEL, POOL_STRIDE))
     with torch.no_grad():
         channels_last = h.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last)
         _, index = F.max_pool2d(channels_last, (1, POOL_KERNEL), (1, POOL_STRIDE), return_indices=True)
