@@ -34,7 +34,7 @@ def relu_max_pool(h: torch.Tensor) -> torch.Tensor:
     """``ReLU(MaxPool1d(5, 2)(h))`` for ``h`` of shape ``[n, c, length]``, computed faster on CPU.
 
     Equal to ``MaxPool1d(5, 2)(ReLU(h))`` (ReLU is monotonic, so it commutes with max; applied after the
-    pool it touches 2.2x fewer values). The argmax of each window is found with torch's channels-last
+    pool it touches about half the values). The argmax of each window is found with torch's channels-last
     pooling kernel (vectorised over the 32 channels; the plain 1-D kernel is not), and the values are
     taken with ``gather``: autograd then routes each gradient to the same sample ``MaxPool1d`` does, and
     double backprop (NSR) differentiates ``gather`` and ``scatter_add`` exactly. On an exact tie within a
