@@ -135,22 +135,33 @@ class AtkGan:
         self.optimizer.load_state_dict(state["optimizer"])
 
     def __call__(self, model, x, y, mask, epoch, *, extra: dict[str, torch.Tensor]):
+        generated, g_stats = self.generator_step(model, x, y, extra["x_clean"], epoch)
+        loss, logits, d_stats = self.discriminator_loss(model, x, y, extra["attacked"], generated)
+        return loss, logits, {**d_stats, **g_stats}
+
+    def generator_step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_clean: torch.Tensor,
+                       epoch: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
+        """One optimiser step of the generator against the discriminator ``model`` as it stands: its side of
+        eq. (5), the least-squares term and lambda_mse times eq. (3). Returns G(E'_x, E_y, z) (detached)."""
         generator = self.generator.train()
-        # The generator's step, against the discriminator as it stands.
         generated = generator(x, y)
         g_adv = generator_adversarial_loss(model.heads(generated).real_fake)
-        mse = reconstruction_loss(generated, extra["x_clean"])
+        mse = reconstruction_loss(generated, x_clean)
         g_loss = combined_loss(g_adv, mse=mse, **self.lambdas)
         if not torch.isfinite(g_loss):
             raise TrainingDiverged(f"atk_gan: generator loss is {g_loss.item()} at epoch {epoch}")
         descend(g_loss, self.optimizer, [p for p in generator.parameters() if p.requires_grad])
-        # The discriminator's loss (the trainer steps it): real E'_x against the batch just generated.
+        return generated.detach(), {"g_adv": g_adv.item(), "g_loss": g_loss.item(), "mse": mse.item()}
+
+    def discriminator_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, attacked: torch.Tensor,
+                           generated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """The discriminator's side of eq. (5) on the real batch E'_x and the generated one: eq. (4) plus
+        lambda_atk times eq. (1) and lambda_ary times eq. (2); the caller (the trainer) steps it."""
         real = model.heads(x)
-        d_adv = discriminator_adversarial_loss(real.real_fake, model.heads(generated.detach()).real_fake)
-        atk = attack_loss(real.attack, extra["attacked"], self.kappa)
+        d_adv = discriminator_adversarial_loss(real.real_fake, model.heads(generated).real_fake)
+        atk = attack_loss(real.attack, attacked, self.kappa)
         ary = arrhythmia_loss(real.arrhythmia, y)
-        d_loss = combined_loss(d_adv, atk=atk, ary=ary, **self.lambdas)
-        detected = (real.attack.detach().argmax(1) == extra["attacked"].long()).float().mean().item()
-        return d_loss, real.arrhythmia, {"d_adv": d_adv.item(), "g_adv": g_adv.item(), "g_loss": g_loss.item(),
-                                         "mse": mse.item(), "atk": atk.item(), "ary": ary.item(),
-                                         "attack_accuracy": detected}
+        loss = combined_loss(d_adv, atk=atk, ary=ary, **self.lambdas)
+        detected = (real.attack.detach().argmax(1) == attacked.long()).float().mean().item()
+        return loss, real.arrhythmia, {"d_adv": d_adv.item(), "atk": atk.item(), "ary": ary.item(),
+                                       "attack_accuracy": detected}
