@@ -47,7 +47,10 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
     model = build_model(model_args.pop("name"), **model_args)
     objective_args = dict(config.objective)
     objective = build_objective(objective_args.pop("name"), **objective_args)
-    train_data = Batches(train_set, max_shift=config.max_shift, extras=getattr(objective, "extras", ()))
+    try:
+        train_data = Batches(train_set, max_shift=config.max_shift, extras=getattr(objective, "extras", ()))
+    except EcgDataError as err:
+        raise EcgDataError(f"{run_name}: its training set: {err}") from None
     validation_data = Batches(validation_set) if validation_set is not None else None
     if not getattr(model, "uses_mask", False):
         n_out = model(train_data.take(np.arange(1))[0]).shape[-1]
