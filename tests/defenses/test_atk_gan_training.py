@@ -170,6 +170,12 @@ def test_select_best_names_a_column_the_history_lacks(synthetic_beats):
               objective=CrossEntropy(), run_name="tiny")
 
 
+def test_select_best_on_validation_without_a_validation_set_is_refused_before_training(synthetic_beats):
+    config = TrainingConfig(epochs=1, batch_size=64, device="cpu", progress=False, select_best="val_accuracy")
+    with pytest.raises(EcgDataError, match=r"^tiny: select_best 'val_accuracy' needs a validation set"):
+        train(build_model("mlp"), Batches(synthetic_beats(8)), None, config, objective=CrossEntropy(), run_name="tiny")
+
+
 def test_select_best_is_fingerprinted_only_when_set():
     assert "select_best" not in TrainingConfig().fingerprinted()
     assert TrainingConfig(select_best="val_accuracy").fingerprinted()["select_best"] == "val_accuracy"

@@ -184,6 +184,9 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
     dev = resolve_device(config.device)
     torch.manual_seed(seed)
     model.to(dev)
+    if config.select_best and config.select_best.startswith("val_") and not (validation_data and len(validation_data)):
+        raise EcgDataError(f"{run_name}: select_best {config.select_best!r} needs a validation set; none was given")
+
     def make_optimizer(params):
         return build_optimizer(config.optimizer, params, lr=config.lr, **(config.optimizer_args or {}))
 
