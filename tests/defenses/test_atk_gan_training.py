@@ -147,6 +147,11 @@ def test_a_set_without_the_gan_arrays_is_refused_naming_them(tiny_gan_sets):
         _fit((without, validation_set))
 
 
+def test_a_model_without_the_three_heads_is_refused_before_training(tiny_gan_sets):
+    with pytest.raises(EcgDataError, match=r"three-head discriminator .* got MLP"):
+        _fit(tiny_gan_sets, model={"name": "mlp", "input_length": LENGTH, "n_classes": 4})
+
+
 def test_select_best_returns_the_model_of_the_chosen_epoch(synthetic_beats):
     """A column that peaks at epoch 1 (the training loss falls), so selection must go back two epochs: the
     returned model scores that epoch's validation accuracy, not the last one's."""

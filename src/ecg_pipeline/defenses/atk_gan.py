@@ -116,6 +116,9 @@ class AtkGan:
 
     def bind(self, model: nn.Module, device: torch.device, make_optimizer: Callable) -> None:
         """Build the generator beside ``model`` (the discriminator) on ``device``, with its own optimizer."""
+        if not callable(getattr(model, "heads", None)):
+            raise EcgDataError(f"objective atk_gan trains a three-head discriminator (atk_gan_discriminator or "
+                               f"atk_gan_discriminator_code) as the run's model; got {type(model).__name__}", key="name")
         config = dict(self.generator_config)
         name = config.pop("name")
         for key in ("input_length", "n_classes"):
