@@ -59,3 +59,40 @@ def make_beats(n_per_class: int = 30, *, classes=("N", "S", "V", "F", "Q"), leng
 def synthetic_beats():
     """``make_beats`` as a fixture: ``synthetic_beats(n_per_class, seed=...)``."""
     return make_beats
+
+
+def make_gan_set(n_per_class: int = 8, *, length: int = 280, eps: float = 0.01, seed: int = 0) -> dict:
+    """A tiny ECG-ATK-GAN input set in the schema of ``atk_gan_train_set``: the ``make_beats`` beats of
+    N, S, V, F, clean and attacked by the project's FGSM (eps 0.01, on an MLP fitted for 60 Adam steps; with
+    the margin loss, whose gradient does not vanish on beats classified with confidence), stacked:
+    ``x`` (as seen), ``x_clean``, ``y``, ``attacked``, ``attack`` ("clean" / "fgsm"), ``classes``."""
+    import numpy as np
+    import torch
+
+    from ecg_pipeline.attacks.fgsm import fgsm
+    from ecg_pipeline.models import build_model
+
+    clean = make_beats(n_per_class, classes=("N", "S", "V", "F"), length=length, seed=seed)
+    torch.manual_seed(seed)
+    model = build_model("mlp", input_length=length, n_classes=4)
+    x, y = torch.from_numpy(clean["x"]), torch.from_numpy(clean["y"])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+    attacked = fgsm(model, torch.from_numpy(clean["x"][:, None]), torch.from_numpy(clean["y"]), eps,
+                    bounds=(0.0, 1.0), loss="cw")[:, 0].numpy()
+    n = clean["y"].shape[0]
+    return {"x": np.concatenate([clean["x"], attacked]).astype(np.float32),
+            "x_clean": np.concatenate([clean["x"], clean["x"]]).astype(np.float32),
+            "y": np.concatenate([clean["y"], clean["y"]]).astype(np.int64),
+            "attacked": np.repeat([False, True], n), "attack": np.repeat(np.asarray(["clean", "fgsm"]), n),
+            "classes": clean["classes"]}
+
+
+@pytest.fixture(scope="session")
+def gan_sets():
+    """``make_gan_set`` as a fixture: ``gan_sets(n_per_class, length=..., seed=...)``."""
+    return make_gan_set

@@ -135,10 +135,17 @@ class MissingInputsHook:
             return
         lines = []
         for name in missing:
-            producers = producers_of(name)
+            producers = producers_of(name) or list(PRODUCED_BY.get(name, ()))
             hint = f"run `kedro run --pipelines={producers[0]}` first" if producers else "no pipeline produces it"
             lines.append(f"{name} ({hint})")
         raise EcgDataError("stored input(s) missing: " + "; ".join(lines))
+
+
+#: stored inputs -> the pipeline that writes them, where that pipeline is built in another part of the project
+#: than its readers (ECG-ATK-GAN: `attack_generation` writes the GAN's E'_x sets), so that the message names it
+#: even in a checkout that registers the reader alone
+PRODUCED_BY = {name: ("attack_generation",) for name in ("atk_gan_train_set", "atk_gan_validation_set",
+                                                          "atk_gan_test_set")}
 
 
 def producers_of(dataset: str) -> list[str]:

@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from ecg_pipeline.errors import EcgDataError
-from ecg_pipeline.models import MODELS, HanCNN, KachueeCNN, MaskedResNet, MLP, build_model, model_spec
 from ecg_pipeline.defenses.objectives import NSR, CrossEntropy
+from ecg_pipeline.models import MODELS, Discriminator, DiscriminatorCode, Generator, HanCNN, KachueeCNN, MaskedResNet, MLP
+from ecg_pipeline.models import build_model, model_spec
 from ecg_pipeline.models.kachuee_cnn import pooled_lengths, relu_max_pool
 from ecg_pipeline.models.masked_resnet import feature_length, masked_average_pool, pool_mask
 
@@ -353,7 +354,9 @@ def test_padded_content_still_leaks_through_groupnorm():
 
 
 def test_registry_names():
-    assert MODELS == {"mlp": MLP, "kachuee_cnn": KachueeCNN, "masked_resnet": MaskedResNet, "han_cnn": HanCNN}
+    assert MODELS == {"mlp": MLP, "kachuee_cnn": KachueeCNN, "masked_resnet": MaskedResNet, "han_cnn": HanCNN,
+                      "atk_gan_generator": Generator, "atk_gan_discriminator": Discriminator,
+                      "atk_gan_discriminator_code": DiscriminatorCode}
 
 
 def test_unknown_model_names_name_and_options():

@@ -22,7 +22,7 @@ def parameters(base_parameters):
 
 def test_the_project_declaration(parameters):
     declaration = read_declaration(parameters)
-    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv"]
+    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "atk_gan"]
     assert [r.name for r in declaration.runs_of("nsr")] == ["nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code",
                                                           "nsr_mlp_margin"]
     nsr = declaration.runs["nsr_mlp"]
@@ -66,8 +66,8 @@ def test_adding_an_attack_is_one_block(parameters):
                                         "params": {"steps": 200, "step_size": 0.005}}
     after = build_pipelines(read_declaration(parameters))
     added = _diff(before, after)
-    n_models = len(read_declaration(parameters).model_runs)
-    assert set(added) == {"attack"} and len(added["attack"]) == n_models
+    n_models = sum(run.data.name == "mitdb" for run in read_declaration(parameters).model_runs.values())
+    assert set(added) == {"attack"} and len(added["attack"]) == n_models  # every model trained on the attack's data
     assert "ce_mlp.pgd_200.evaluate" in added["attack"]
 
 
@@ -83,7 +83,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
 @pytest.mark.parametrize("change, message", [
     (lambda p: p["runs"]["nsr_mlp"].update(epoch=3), r"'runs.nsr_mlp': unknown key\(s\) \['epoch'\]"),
     (lambda p: p["runs"]["nsr_mlp"].update(epochs=0), r"'runs.nsr_mlp.epochs': expected a positive integer, got 0"),
-    (lambda p: p["runs"]["nsr_mlp"].update(family="nrs"), r"'runs.nsr_mlp.family': expected one of \['adv', 'ce'"),
+    (lambda p: p["runs"]["nsr_mlp"].update(family="nrs"), r"'runs.nsr_mlp.family': expected one of \['adv', 'atk_gan', 'ce'"),
     (lambda p: p["runs"]["nsr_mlp"]["objective"].update(beta=-1),
      r"^parameters 'runs.nsr_mlp.objective.beta': beta must be >= 0, got -1$"),
     (lambda p: p["runs"]["nsr_cnn"]["objective"].update(beta="0.4x"),
@@ -92,8 +92,8 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
      r"'runs.nsr_mlp.objective.target': NSR target must be 'logit' or 'margin', got 'margn'"),
     (lambda p: p["runs"]["nsr_mlp"]["objective"].update(bta=0.4), r"'runs.nsr_mlp.objective'.*'bta'"),
     (lambda p: p["runs"]["nsr_mlp"]["model"].update(name="mpl"),
-     r"^parameters 'runs.nsr_mlp.model.name': unknown model 'mpl'; expected one of \['han_cnn', 'kachuee_cnn', "
-     r"'masked_resnet', 'mlp'\]$"),
+     r"^parameters 'runs.nsr_mlp.model.name': unknown model 'mpl'; expected one of \['atk_gan_discriminator', "
+     r"'atk_gan_discriminator_code', 'atk_gan_generator', 'han_cnn', 'kachuee_cnn', 'masked_resnet', 'mlp'\]$"),
     (lambda p: p["runs"]["nsr_mlp"].update(model={}), r"'runs.nsr_mlp.model': expected a mapping with a 'name'"),
     (lambda p: p["runs"]["nsr_mlp"]["model"].update(hiden=64), r"'runs.nsr_mlp.model': unknown key\(s\) \['hiden'\] for model 'mlp'"),
     (lambda p: p["runs"]["nsr_mlp"].update(optimizer="adamx"), r"'runs.nsr_mlp.optimizer': unknown optimizer 'adamx'"),
@@ -101,7 +101,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     (lambda p: p["attacks"]["pgd"].update(eps_max=0.15), r"'attacks.pgd.eps_max': 0.15 must be a positive grid point"),
     (lambda p: p["attacks"]["pgd"].update(grid=[0.01, 0.1]), r"'attacks.pgd.grid': ACC_robust .* needs eps 0"),
     (lambda p: p["attacks"]["pgd"].update(attack="pgd2"), r"'attacks.pgd.attack': unknown attack 'pgd2'"),
-    (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['mitdb'\]"),
+    (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['atk_gan_union', 'mitdb'\]"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(run="nsr_mpl"), r"sweep 'nsr_mlp_sweep': base run 'nsr_mpl'"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(values=[0.2, -1]), r"every value of objective.beta must be a number >= 0"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(vary="objective.lam"), r"nsr_mlp_sweep.lam_0p1: cannot set 'objective.lam'"),

@@ -20,9 +20,13 @@ class Batches:
     Beat sets are small and live as one tensor. Padded sets (CinC 2017, CPSC 2018) are stored
     compactly and padded per batch; with ``max_shift`` the records move to new random offsets each
     epoch (the CPSC training augmentation).
+
+    ``extras``: more per-beat arrays of a beat set that every batch carries, as a fourth element
+    ``{name: tensor}`` (ECG-ATK-GAN's ``x_clean`` and ``attacked``); without extras a batch is
+    ``(x, y, mask)``.
     """
 
-    def __init__(self, data: dict[str, np.ndarray], *, max_shift: int | None = None):
+    def __init__(self, data: dict[str, np.ndarray], *, max_shift: int | None = None, extras: tuple[str, ...] = ()):
         if "values" in data:
             self.padded = data
             self.x = None
@@ -35,6 +39,14 @@ class Batches:
         self.y = torch.from_numpy(np.asarray(data["y"], dtype=np.int64))
         self.classes = [str(c) for c in data["classes"]] if "classes" in data else None
         self.max_shift = max_shift
+        missing = [name for name in extras if name not in data]
+        if missing or (extras and self.x is None):
+            raise EcgDataError(f"this training needs the per-beat arrays {list(extras)} beside 'x' and 'y'; the set has "
+                               f"{sorted(data)} (missing {missing or 'x'})")
+        self.extras = {name: torch.from_numpy(np.asarray(data[name])) for name in extras}
+        for name, values in self.extras.items():
+            if values.shape[0] != len(self):
+                raise EcgDataError(f"array {name!r} has {values.shape[0]} rows; expected one per beat ({len(self)})")
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -46,6 +58,8 @@ class Batches:
     def take(self, index: np.ndarray | torch.Tensor) -> Batch:
         index = torch.as_tensor(index, dtype=torch.int64)
         if self.padded is None:
+            if self.extras:
+                return self.x[index], self.y[index], None, {k: v[index] for k, v in self.extras.items()}
             return self.x[index], self.y[index], None
         x, mask = materialize(self.padded, index.numpy())
         return torch.from_numpy(x), self.y[index], torch.from_numpy(mask)

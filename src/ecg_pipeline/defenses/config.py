@@ -31,6 +31,7 @@ class TrainingConfig:
     progress: bool = True
     num_threads: int | None = None            # intra-op CPU threads (None: torch's default)
     checkpoint_every_s: float = 300.0         # a mid-epoch checkpoint this often (seconds); 0: at epoch ends only
+    select_best: str | None = None            # a history column (val_accuracy): keep the epoch that maximised it
     section: str = field(default="training", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -44,6 +45,9 @@ class TrainingConfig:
         if isinstance(every, bool) or not isinstance(every, (int, float)) or not every >= 0:
             raise EcgDataError(f"parameters '{self.section}.checkpoint_every_s': expected a number >= 0 "
                                f"(0: checkpoints at epoch ends only), got {every!r}")
+        if self.select_best is not None and (not isinstance(self.select_best, str) or not self.select_best):
+            raise EcgDataError(f"parameters '{self.section}.select_best': expected a history column name "
+                               f"(e.g. val_accuracy) or null, got {self.select_best!r}")
         if not isinstance(self.objective, dict) or "name" not in self.objective:
             raise EcgDataError(f"parameters '{self.section}.objective': expected a mapping with a 'name', "
                                f"got {self.objective!r}")
@@ -54,5 +58,8 @@ class TrainingConfig:
 
     def fingerprinted(self) -> dict[str, Any]:
         """The settings a checkpoint belongs to (a change in any of them starts the run over)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in (*NOT_FINGERPRINTED, "section")}
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                    if f.name not in (*NOT_FINGERPRINTED, "section")}
+        if settings["select_best"] is None:  # added later: left out when unset, so earlier checkpoints still match
+            del settings["select_best"]
+        return settings

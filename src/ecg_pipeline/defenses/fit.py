@@ -23,7 +23,18 @@ log = logging.getLogger(__name__)
 
 def fit(config: TrainingConfig, train_set: dict, validation_set: dict | None, *, checkpoints: str | Path | None,
         run_name: str, resume_command: str | None = None) -> tuple[nn.Module, dict, list[dict]]:
-    """Build the model and objective of ``config``, train, and return (model on CPU, meta, history).
+    """:func:`fit_with_companions` without the companion models."""
+    model, meta, history, _ = fit_with_companions(config, train_set, validation_set, checkpoints=checkpoints,
+                                                  run_name=run_name, resume_command=resume_command)
+    return model, meta, history
+
+
+def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set: dict | None, *,
+                        checkpoints: str | Path | None, run_name: str,
+                        resume_command: str | None = None) -> tuple[nn.Module, dict, list[dict], dict[str, nn.Module]]:
+    """Build the model and objective of ``config``, train, and return (model on CPU, meta, history, companions):
+    ``companions`` are the other models the objective trained, on CPU in eval mode (ECG-ATK-GAN's
+    ``generator``; none for the other objectives).
 
     Checkpoints go to ``checkpoints/<fingerprint>``: rerunning the same configuration on the same data
     resumes there (``resume_command``, that rerun, is named when Ctrl-C stops training). ``meta``
@@ -36,7 +47,10 @@ def fit(config: TrainingConfig, train_set: dict, validation_set: dict | None, *,
     model = build_model(model_args.pop("name"), **model_args)
     objective_args = dict(config.objective)
     objective = build_objective(objective_args.pop("name"), **objective_args)
-    train_data = Batches(train_set, max_shift=config.max_shift)
+    try:
+        train_data = Batches(train_set, max_shift=config.max_shift, extras=getattr(objective, "extras", ()))
+    except EcgDataError as err:
+        raise EcgDataError(f"{run_name}: its training set: {err}") from None
     validation_data = Batches(validation_set) if validation_set is not None else None
     if not getattr(model, "uses_mask", False):
         n_out = model(train_data.take(np.arange(1))[0]).shape[-1]
@@ -48,9 +62,13 @@ def fit(config: TrainingConfig, train_set: dict, validation_set: dict | None, *,
                            checkpoint_dir=Path(checkpoints) / run_id if checkpoints is not None else None,
                            run_fingerprint=run_id, run_name=run_name, resume_command=resume_command)
     model.cpu()
+    companions = {name: m.cpu().eval() for name, m in getattr(objective, "companion_models", dict)().items()}
     last = history[-1] if history else {}
     meta = {"run": run_name, "fingerprint": run_id, "epochs": len(history), "objective": config.objective,
             "classes": train_data.classes, "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
+    selected = next((row for row in history if row.get("selected")), None)
+    if selected is not None:
+        meta["selected"] = {k: v for k, v in selected.items() if isinstance(v, (int, float))}
     log.info("%s: trained %s for %d epochs (%s)", run_name, model_spec(model)["name"], len(history),
              ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_")))
-    return model, meta, history
+    return model, meta, history, companions

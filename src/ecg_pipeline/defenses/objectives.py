@@ -16,6 +16,8 @@ from ecg_pipeline.attacks.base import margin as logit_margin
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import logits_of
 
+from .atk_gan import AtkGan
+
 ObjectiveResult = tuple[torch.Tensor, torch.Tensor, dict[str, float]]
 
 
@@ -247,7 +249,8 @@ class Adversarial:
         return 0.5 * ce_clean + 0.5 * ce_adv, logits, {"ce_clean": ce_clean.item(), "ce_adv": ce_adv.item(), "eps": eps}
 
 
-OBJECTIVES: dict[str, Callable[..., Callable]] = {"ce": CrossEntropy, "nsr": NSR, "jacobian": Jacobian, "adversarial": Adversarial}
+OBJECTIVES: dict[str, Callable[..., Callable]] = {"ce": CrossEntropy, "nsr": NSR, "jacobian": Jacobian, "adversarial": Adversarial,
+                                                  "atk_gan": AtkGan}
 
 
 def build_objective(name: str, **params) -> Callable:

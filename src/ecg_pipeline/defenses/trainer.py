@@ -8,6 +8,13 @@ result is bit-identical to an uninterrupted run (same seed, same batches). Ctrl-
 batch boundary, saves a checkpoint there and prints one line saying what was kept and how to resume (a
 second Ctrl-C stops at once, keeping the last checkpoint). A loss that turns NaN or infinite stops the
 run with an error naming the epoch and batch, and the last good checkpoint stays on disk.
+
+Objectives that train more than the trainer's model (ECG-ATK-GAN's generator, ``defenses.atk_gan``) say so
+with a ``bind(model, device, make_optimizer)`` method, called once here, and keep their own models and
+optimizers in the checkpoint through ``state_dict`` / ``load_state_dict``; an objective with ``extras``
+gets those per-beat arrays of each batch as ``extra={name: tensor}``. With ``select_best`` (a history
+column such as ``val_accuracy``), the model and the objective's state of the epoch that maximised it are
+kept (in the checkpoint too) and returned instead of the last epoch's, that row marked ``selected``.
 """
 
 from __future__ import annotations
@@ -180,7 +187,15 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
     dev = resolve_device(config.device)
     torch.manual_seed(seed)
     model.to(dev)
-    opt = build_optimizer(config.optimizer, model.parameters(), lr=config.lr, **(config.optimizer_args or {}))
+    if config.select_best and config.select_best.startswith("val_") and not (validation_data and len(validation_data)):
+        raise EcgDataError(f"{run_name}: select_best {config.select_best!r} needs a validation set; none was given")
+
+    def make_optimizer(params):
+        return build_optimizer(config.optimizer, params, lr=config.lr, **(config.optimizer_args or {}))
+
+    opt = make_optimizer(model.parameters())
+    if hasattr(objective, "bind"):
+        objective.bind(model, dev, make_optimizer)
     weights = [p for p in model.parameters() if p.requires_grad]
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -191,6 +206,7 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
     # Where the run stands: epochs finished, batches of the next one done, that epoch's running sums.
     history: list[dict] = []
     epochs_done, batches_done, running = 0, 0, None
+    best: dict | None = None  # with select_best: the epoch, its score, and the model and objective states then
     folder = Path(checkpoint_dir) if checkpoint_dir else None
     found = _newest_checkpoint(folder, run_fingerprint, dev, run_name) if folder else None
     kept: tuple[Path, str] | None = None  # the newest checkpoint on disk and its position, for the Ctrl-C message
@@ -207,6 +223,7 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
             objective.load_state_dict(state["objective"])
         history = list(state["history"])
         epochs_done, batches_done, running = int(state["epoch"]), int(state.get("batch", 0)), state.get("running")
+        best = state.get("best")
         kept = path, _position(epochs_done, batches_done, n_batches)
         log.info("%s: resuming from %s (%s)", run_name, kept[1], path)
 
@@ -220,7 +237,7 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
              "model": model.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
              **({"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {}),
              "generator": epoch_rng[0], "numpy_rng": epoch_rng[1], "history": history,
-             "objective": objective.state_dict() if hasattr(objective, "state_dict") else None},
+             "objective": objective.state_dict() if hasattr(objective, "state_dict") else None, "best": best},
             folder / name,
         )
         kept, saved_at = (folder / name, _position(epochs_done, batches_done, n_batches)), time.monotonic()
@@ -242,13 +259,17 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
                 if ctrl_c():
                     raise KeyboardInterrupt
                 batches = train_data.epoch(batch_size, generator=generator, rng=rng, skip=batches_done)
-                for b, (x, y, mask) in enumerate(batches, start=batches_done + 1):
+                for b, (x, y, mask, *extra) in enumerate(batches, start=batches_done + 1):
                     if b > n_batches:
                         break
                     between_batches = False
                     x, y = x.to(dev), y.to(dev)
                     mask = mask.to(dev) if mask is not None else None
-                    loss, logits, stats = objective(model, x, y, mask, epoch)
+                    if extra:
+                        loss, logits, stats = objective(model, x, y, mask, epoch,
+                                                        extra={k: v.to(dev) for k, v in extra[0].items()})
+                    else:
+                        loss, logits, stats = objective(model, x, y, mask, epoch)
                     if not torch.isfinite(loss):
                         raise TrainingDiverged(
                             f"{run_name}: loss is {loss.item()} at epoch {epoch}, batch {b}/{n_batches}; "
@@ -283,6 +304,8 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
                                val_macro_f1=m["macro_f1"])
                 row["seconds"] = time.perf_counter() - t0
                 history.append(row)
+                if config.select_best:
+                    best = _better(best, row, config.select_best, model, objective, run_name)
                 bar.clear()  # the run's bar stays open: the epoch's line goes on a line of its own
                 log.info(
                     "%s epoch %d/%d: loss %.4f, train acc %.4f%s (%.1f s)", run_name, epoch, epochs, row["train_loss"],
@@ -309,5 +332,24 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
         raise
     finally:
         bar.close()
+    if best is not None:
+        model.load_state_dict(best["model"])
+        if best.get("objective") is not None:
+            objective.load_state_dict(best["objective"])
+        history = [{**row, "selected": row["epoch"] == best["epoch"]} for row in history]
+        log.info("%s: kept epoch %d (%s %.4f), the best on validation", run_name, best["epoch"], config.select_best,
+                 best["score"])
     model.eval()
     return model, history
+
+
+def _better(best: dict | None, row: dict, column: str, model: nn.Module, objective, run_name: str) -> dict | None:
+    """``best`` or, when ``row`` scores higher on ``column`` (the first epoch wins ties), this epoch's states."""
+    if column not in row:
+        raise EcgDataError(f"{run_name}: select_best {column!r} is not in the epoch history (it has {sorted(row)}; "
+                           "validation columns need a validation set)")
+    if best is not None and not row[column] > best["score"]:
+        return best
+    return {"epoch": row["epoch"], "score": float(row[column]),
+            "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "objective": objective.state_dict() if hasattr(objective, "state_dict") else None}

@@ -1,5 +1,6 @@
 """Classifier architectures (torch only, no Kedro) and their registry: ``build_model(name, **config)``."""
 
+from .atk_gan import Discriminator, DiscriminatorCode, Generator
 from .forward import logits_of
 from .han_cnn import HanCNN
 from .kachuee_cnn import KachueeCNN
@@ -7,4 +8,4 @@ from .masked_resnet import MaskedResNet
 from .mlp import MLP
 from .registry import MODELS, build_model, model_spec
 
-__all__ = ["MODELS", "HanCNN", "KachueeCNN", "MLP", "MaskedResNet", "build_model", "logits_of", "model_spec"]
+__all__ = ["MODELS", "Discriminator", "DiscriminatorCode", "Generator", "HanCNN", "KachueeCNN", "MLP", "MaskedResNet", "build_model", "logits_of", "model_spec"]

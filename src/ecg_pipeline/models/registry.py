@@ -4,7 +4,9 @@
 Every model in the registry takes only keyword config values that are plain Python scalars, records
 its full config (defaults filled in) as ``model.model_config``, has ``uses_mask`` (True only for
 models whose ``forward`` takes ``(x, mask)``), a ``features(x)`` method giving the input of the
-final linear layer, and that layer as ``head`` (``head(features(x)) == forward(x)``).
+final linear layer, and that layer as ``head`` (``head(features(x)) == forward(x)``). The one model
+that is not a classifier, ECG-ATK-GAN's generator (``atk_gan_generator``), has ``forward(x, y, z)``, no
+``features`` and no ``head``; it is built, described and stored the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from torch import nn
 
 from ecg_pipeline.errors import EcgDataError
 
+from .atk_gan import Discriminator, DiscriminatorCode, Generator
 from .han_cnn import HanCNN
 from .kachuee_cnn import KachueeCNN
 from .masked_resnet import MaskedResNet
@@ -26,6 +29,9 @@ MODELS: dict[str, type[nn.Module]] = {
     "kachuee_cnn": KachueeCNN,
     "masked_resnet": MaskedResNet,
     "han_cnn": HanCNN,
+    "atk_gan_generator": Generator,
+    "atk_gan_discriminator": Discriminator,
+    "atk_gan_discriminator_code": DiscriminatorCode,
 }
 
 

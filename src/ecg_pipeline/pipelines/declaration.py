@@ -22,7 +22,7 @@ from typing import Any
 
 from ecg_pipeline.attacks.registry import ATTACKS
 from ecg_pipeline.defenses.config import TrainingConfig
-from ecg_pipeline.defenses.objectives import build_objective
+from ecg_pipeline.defenses.objectives import OBJECTIVES, build_objective
 from ecg_pipeline.defenses.trainer import OPTIMIZERS
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.selection import CRITERIA, check_sweep, member_name
@@ -67,6 +67,7 @@ class Run:
     model: str                               # model registry name (report grouping)
     section: str                             # the parameters section its training node reads (runs.<run>)
     sweep: Sweep | None = None               # set for a sweep's selected model
+    companions: tuple[str, ...] = ()         # other models its objective trains, stored as <run>.<companion>
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,8 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
         config = TrainingConfig.from_params(spec, section, ignore=RUN_KEYS)
         _check_training(config, section)
         runs[name] = Run(name, spec["family"], str(spec.get("label", name)), data[spec["data"]],
-                         str(config.model.get("name")), section)
+                         str(config.model.get("name")), section,
+                         companions=tuple(getattr(OBJECTIVES[config.objective["name"]], "companions", ())))
 
     selection = _require_mapping(parameters.get("model_selection"), "model_selection")
     selection_attack = selection.get("attack", "pgd")

@@ -6,19 +6,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from ecg_pipeline.defenses import TrainingConfig, fit
+from ecg_pipeline.defenses import TrainingConfig
+from ecg_pipeline.defenses.fit import fit_with_companions
 
 from ..declaration import RUN_KEYS, with_overrides
 
 
 def train(train_set: dict, validation_set: dict, checkpoints: Path, params: dict, *, run_name: str,
-          section: str, pipeline: str, overrides: dict | None = None) -> tuple[dict, pd.DataFrame]:
+          section: str, pipeline: str, overrides: dict | None = None,
+          companions: tuple[str, ...] = ()) -> tuple[dict, ...]:
     """Train run ``run_name`` (``params``: its section of conf/, with a sweep member's ``overrides``),
-    an instance in registered pipeline ``pipeline``."""
+    an instance in registered pipeline ``pipeline``: (model, history, then each of ``companions``, the other
+    models its objective trains)."""
     config = TrainingConfig.from_params(with_overrides(params, overrides, run_name), section, ignore=RUN_KEYS)
-    model, meta, history = fit(config, train_set, validation_set, checkpoints=checkpoints, run_name=run_name,
-                               resume_command=resume_command(pipeline, run_name))
-    return {"model": model, "meta": meta}, pd.DataFrame(history)
+    model, meta, history, trained = fit_with_companions(config, train_set, validation_set, checkpoints=checkpoints,
+                                                        run_name=run_name, resume_command=resume_command(pipeline, run_name))
+    return ({"model": model, "meta": meta}, pd.DataFrame(history),
+            *({"model": trained[name], "meta": {**meta, "role": name}} for name in companions))
 
 
 #: how the running ``kedro run`` was invoked (``env``, ``runtime_params``), recorded by TrainingProgressHook

@@ -2,7 +2,8 @@
 
 Instance ``<run>`` reads ``params:runs.<run>`` and its data's training and validation splits, and
 writes ``<run>.model`` (versioned state_dict + config), ``<run>.history`` (versioned per-epoch table)
-and checkpoints under ``<run>.checkpoints`` (resumed when the same run starts again).
+and checkpoints under ``<run>.checkpoints`` (resumed when the same run starts again); a run whose objective
+trains more models (ECG-ATK-GAN's generator) also writes each as ``<run>.<companion>``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ def training_pipeline(run: Run, *, pipeline: str, name: str | None = None, overr
     A sweep member is ``training_pipeline(base_run, pipeline="sweep", name="<sweep>.<member>", overrides={key: value})``.
     """
     name = name or run.name
-    node = Node(bound_node_function(train, run_name=name, section=run.section, pipeline=pipeline, overrides=overrides),
-                ["train", "validation", "checkpoints", "params:training"], ["model", "history"], name="train")
+    node = Node(bound_node_function(train, run_name=name, section=run.section, pipeline=pipeline, overrides=overrides,
+                                    companions=run.companions),
+                ["train", "validation", "checkpoints", "params:training"], ["model", "history", *run.companions],
+                name="train")
     return Pipeline(
         [node],
         namespace=name,
