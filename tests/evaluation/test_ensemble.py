@@ -41,11 +41,27 @@ def test_mean_logits_and_vote():
     members = [build_model("mlp") for _ in range(3)]
     x = torch.rand(16, 187)
     logits = torch.stack([m(x) for m in members])
-    torch.testing.assert_close(Ensemble(members)(x), logits.mean(0))
-    votes = Ensemble(members, combine="vote")(x).argmax(1)
+    torch.testing.assert_close(Ensemble.of(members)(x), logits.mean(0))
+    votes = Ensemble.of(members, combine="vote")(x).argmax(1)
     preds = logits.argmax(2)
     for i in range(16):
         counts = torch.bincount(preds[:, i], minlength=5)
         assert counts[votes[i]] == counts.max()
     with pytest.raises(EcgDataError, match="combine must be one of"):
-        Ensemble(members, combine="max")
+        Ensemble.of(members, combine="max")
+
+
+def test_a_saved_ensemble_of_fourier_members_loads_back_through_the_model_dataset(tmp_path):
+    from ecg_pipeline.datasets import TorchModelDataset
+
+    torch.manual_seed(1)
+    members = [build_model("kachuee_cnn"), build_model("fourier", model={"name": "kachuee_cnn"}, part=0),
+               build_model("fourier", model={"name": "kachuee_cnn"}, part=1)]
+    ensemble = Ensemble.of(members)
+    dataset = TorchModelDataset(filepath=str(tmp_path / "ens.pt"))
+    dataset.save(ensemble)
+    loaded = dataset.load()
+    x = torch.rand(4, 1, 187)
+    torch.testing.assert_close(loaded(x), ensemble(x))
+    assert loaded.model_config["members"][1] == {"name": "fourier", "model": {"name": "kachuee_cnn"}, "length": 187,
+                                                 "bands": 10, "part": 0}

@@ -352,7 +352,11 @@ def test_padded_content_still_leaks_through_groupnorm():
 
 
 def test_registry_names():
-    assert MODELS == {"mlp": MLP, "kachuee_cnn": KachueeCNN, "masked_resnet": MaskedResNet, "han_cnn": HanCNN}
+    from ecg_pipeline.models.ensemble import Ensemble
+    from ecg_pipeline.models.fourier import FourierPartitioned
+
+    assert MODELS == {"mlp": MLP, "kachuee_cnn": KachueeCNN, "masked_resnet": MaskedResNet, "han_cnn": HanCNN,
+                      "ensemble": Ensemble, "fourier": FourierPartitioned}
 
 
 def test_unknown_model_names_name_and_options():

@@ -10,6 +10,7 @@ signal through it; the score-based Square attack is what judges it (the evaluati
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,15 +24,35 @@ TIE_BREAK = 1e-3
 
 
 class Ensemble(nn.Module):
-    def __init__(self, members: Sequence[nn.Module], combine: str = "mean_logits") -> None:
+    """Members given as registry specs ``[{"name": ..., **config}, ...]`` (so a saved ensemble rebuilds from its
+    config like any registry model); :meth:`of` assembles one from trained models, weights included. It has no
+    single ``features``/``head``: its members do."""
+
+    def __init__(self, members: Sequence[dict[str, Any]] = (), combine: str = "mean_logits") -> None:
         super().__init__()
+        from .registry import build_model  # the registry imports this module
+
         if combine not in COMBINES:
             raise EcgDataError(f"ensemble combine must be one of {list(COMBINES)}, got {combine!r}", key="combine")
-        if len(members) < 1:
-            raise EcgDataError("an ensemble needs at least one member")
-        self.members = nn.ModuleList(members)
+        if len(members) < 1 or not all(isinstance(m, dict) and "name" in m for m in members):
+            raise EcgDataError(f"an ensemble needs one or more member specs {{'name': ..., **config}}, got {members!r}",
+                               key="members")
+        self.members = nn.ModuleList(build_model(**m) for m in members)
         self.combine = combine
-        self.uses_mask = any(getattr(m, "uses_mask", False) for m in members)
+        self.uses_mask = any(getattr(m, "uses_mask", False) for m in self.members)
+        self.model_config = {"members": [dict(m) for m in members], "combine": combine}
+
+    @classmethod
+    def of(cls, models: Sequence[nn.Module], combine: str = "mean_logits") -> Ensemble:
+        """The ensemble of trained registry models, with their weights."""
+        from .registry import model_spec
+
+        specs = [{"name": s["name"], **s["config"]} for s in map(model_spec, models)]
+        ensemble = cls(specs, combine)
+        for member, model in zip(ensemble.members, models):
+            member.load_state_dict(model.state_dict())
+        ensemble.model_name = "ensemble"
+        return ensemble
 
     def member_logits(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """[members, n, classes]."""

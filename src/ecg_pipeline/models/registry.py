@@ -16,6 +16,7 @@ from torch import nn
 
 from ecg_pipeline.errors import EcgDataError
 
+from .ensemble import Ensemble
 from .fourier import FourierPartitioned
 from .han_cnn import HanCNN
 from .kachuee_cnn import KachueeCNN
@@ -27,6 +28,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "kachuee_cnn": KachueeCNN,
     "masked_resnet": MaskedResNet,
     "han_cnn": HanCNN,
+    "ensemble": Ensemble,            # trained members as one deployed model (mean logits or vote)
     "fourier": FourierPartitioned,   # an inner model behind a Fourier band mask (seed 004, section 5.4)
 }
 
