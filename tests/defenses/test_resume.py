@@ -12,7 +12,7 @@ from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.data.padding import pack_signals
 from ecg_pipeline.defenses import trainer
 from ecg_pipeline.defenses.config import TrainingConfig
-from ecg_pipeline.defenses.objectives import Adversarial, CrossEntropy, NSR
+from ecg_pipeline.defenses.objectives import Adversarial, CrossEntropy, Decorrelated, NSR
 from ecg_pipeline.defenses.trainer import CHECKPOINT_FILE, PARTIAL_CHECKPOINT_FILE, train
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import build_model
@@ -25,7 +25,15 @@ OBJECTIVES = {
     "nsr": lambda: NSR(beta=0.4, eps_max=1.0),
     # Its PGD random starts are seeded per (epoch, batch): the batch counter must survive a resume.
     "adversarial": lambda: Adversarial(eps=0.05, steps=1, step_size=0.05),
+    # Its roles and projections come from its own generator: that state must survive a resume too.
+    "decorrelation": lambda: _attached(Decorrelated(lam=0.2, projection_dim=8, seed=3)),
 }
+
+
+def _attached(objective):
+    previous = torch.randn(2, 160, build_model("mlp").head.in_features, generator=torch.Generator().manual_seed(9))
+    objective.attach(previous, n_samples=160, feature_dim=previous.shape[2], batch_size=16)
+    return objective
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +65,11 @@ def at_batch(objective, epoch, batch, action):
     class Wrapped(type(objective)):
         calls = {}
 
-        def __call__(self, model, x, y, mask, e):
+        def __call__(self, model, x, y, mask, e, **by_sample):
             self.calls[e] = self.calls.get(e, 0) + 1
             if (e, self.calls[e]) == (epoch, batch):
                 action()
-            return super().__call__(model, x, y, mask, e)
+            return super().__call__(model, x, y, mask, e, **by_sample)
 
     objective.__class__ = Wrapped
     return objective

@@ -388,3 +388,18 @@ def test_model_spec_of_directly_built_model_and_foreign_module():
     assert model_spec(KachueeCNN(n_classes=4)) == {"name": "kachuee_cnn", "config": {"input_length": 187, "n_classes": 4}}
     with pytest.raises(EcgDataError, match="Linear"):
         model_spec(nn.Linear(2, 2))
+
+
+def test_han_cnn_width_scales_every_channel_count_and_nothing_else():
+    narrow, full = HanCNN(width=0.125), HanCNN()
+    convs = [(m.in_channels, m.out_channels, m.kernel_size, m.dilation, m.padding)
+             for m in narrow.modules() if isinstance(m, nn.Conv1d)]
+    wide = [(m.in_channels, m.out_channels, m.kernel_size, m.dilation, m.padding)
+            for m in full.modules() if isinstance(m, nn.Conv1d)]
+    assert [c[1] for c in convs] == [40, 32, 32, 32, 32, 16, 16, 16, 16, 16, 16, 8, 8]
+    assert [c[2:] for c in convs] == [c[2:] for c in wide]
+    assert narrow.head.in_features == 8 and narrow(torch.rand(2, 1, 600)).shape == (2, 4)
+    assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in full.parameters()) / 40
+    for bad in (0, 1.5, True):
+        with pytest.raises(EcgDataError, match="width must be a number in"):
+            HanCNN(width=bad)

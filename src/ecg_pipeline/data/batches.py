@@ -54,8 +54,16 @@ class Batches:
               rng: np.random.Generator | None = None, skip: int = 0) -> Iterator[Batch]:
         """The batches of one epoch. ``skip``: leave out the first ``skip`` batches (a resumed epoch); the
         order and shifts are drawn all the same, so the generators end where a full epoch leaves them."""
+        for _, batch in self.indexed_epoch(batch_size, generator=generator, shuffle=shuffle, rng=rng, skip=skip):
+            yield batch
+
+    def indexed_epoch(self, batch_size: int, *, generator: torch.Generator | None = None, shuffle: bool = True,
+                      rng: np.random.Generator | None = None, skip: int = 0) -> Iterator[tuple[torch.Tensor, Batch]]:
+        """:meth:`epoch` with each batch's sample indices into the set (for per-sample side data, such as an
+        ensemble's cached features of earlier members)."""
         if self.padded is not None and self.max_shift and rng is not None:
             self.padded = replace_starts(self.padded, max_shift=self.max_shift, rng=rng)
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         for start in range(skip * batch_size, len(self), batch_size):
-            yield self.take(order[start : start + batch_size])
+            index = order[start : start + batch_size]
+            yield index, self.take(index)

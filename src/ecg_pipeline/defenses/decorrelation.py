@@ -15,10 +15,14 @@ eq. (5) averages ``L_R*`` over the previous members; eq. (6) adds ``lambda * L_c
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from torch import nn
 
+from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.correlation import STABILITY, residual_sums
+from ecg_pipeline.models import features_of
 
 
 def check_projection(projection_dim: int | None, feature_dim: int, batch_size: int) -> None:
@@ -67,3 +71,15 @@ def decorrelation_loss(current: torch.Tensor, previous: torch.Tensor, projection
         return zero, zero.detach()
     losses, r2 = zip(*(pairwise_loss(current, prev.detach(), projection_dim, generator) for prev in previous))
     return torch.stack(losses).mean(), torch.stack(r2).mean()
+
+
+def training_features(model: nn.Module, train_set: dict, *, batch_size: int = 1024) -> np.ndarray:
+    """A trained member's features on every training sample, in order, in eval mode: ``[n, D]`` float32, the
+    fixed reference that later members decorrelate from (computed once: section 5.3's sequential scheme)."""
+    data = Batches(train_set)
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for x, _, mask in data.epoch(batch_size, shuffle=False):
+            out.append(features_of(model, x, mask).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)

@@ -11,7 +11,7 @@ from torch import nn
 
 from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgDataError
-from ecg_pipeline.models import build_model
+from ecg_pipeline.models import build_model, features_of
 from ecg_pipeline.models.registry import model_spec
 
 from .config import TrainingConfig
@@ -22,8 +22,12 @@ log = logging.getLogger(__name__)
 
 
 def fit(config: TrainingConfig, train_set: dict, validation_set: dict | None, *, checkpoints: str | Path | None,
-        run_name: str, resume_command: str | None = None) -> tuple[nn.Module, dict, list[dict]]:
+        run_name: str, resume_command: str | None = None,
+        previous_features: np.ndarray | None = None) -> tuple[nn.Module, dict, list[dict]]:
     """Build the model and objective of ``config``, train, and return (model on CPU, meta, history).
+
+    ``previous_features`` ``[members, n_train, D]``: the earlier ensemble members' features on ``train_set``, for
+    an objective that decorrelates from them (seed 004); it is part of the run's fingerprint.
 
     Checkpoints go to ``checkpoints/<fingerprint>``: rerunning the same configuration on the same data
     resumes there (``resume_command``, that rerun, is named when Ctrl-C stops training). ``meta``
@@ -43,7 +47,18 @@ def fit(config: TrainingConfig, train_set: dict, validation_set: dict | None, *,
         if n_out != train_data.n_classes:
             raise EcgDataError(f"{run_name}: model has {n_out} outputs but the training set has "
                                f"{train_data.n_classes} classes")
-    run_id = fingerprint(config.fingerprinted(), train_set["y"], train_set.get("x", train_set.get("values")))
+    wants_features = hasattr(objective, "attach")
+    if wants_features != (previous_features is not None):
+        raise EcgDataError(f"{run_name}: objective {config.objective.get('name')!r} "
+                           + ("needs the earlier ensemble members' features" if wants_features
+                              else "takes no earlier members' features"))
+    if wants_features:
+        sample = train_data.take(np.arange(1))
+        feature_dim = int(features_of(model, sample[0], sample[2]).shape[-1])
+        objective.attach(previous_features, n_samples=len(train_data), feature_dim=feature_dim,
+                         batch_size=min(config.batch_size, len(train_data)))
+    run_id = fingerprint(config.fingerprinted(), train_set["y"], train_set.get("x", train_set.get("values")),
+                         *(() if previous_features is None else (np.asarray(previous_features),)))
     model, history = train(model, train_data, validation_data, config, objective=objective,
                            checkpoint_dir=Path(checkpoints) / run_id if checkpoints is not None else None,
                            run_fingerprint=run_id, run_name=run_name, resume_command=resume_command)

@@ -14,7 +14,7 @@ from torch import nn
 
 from ecg_pipeline.attacks.base import margin as logit_margin
 from ecg_pipeline.errors import EcgDataError
-from ecg_pipeline.models import logits_of
+from ecg_pipeline.models import features_of, logits_of
 
 ObjectiveResult = tuple[torch.Tensor, torch.Tensor, dict[str, float]]
 
@@ -247,7 +247,63 @@ class Adversarial:
         return 0.5 * ce_clean + 0.5 * ce_adv, logits, {"ce_clean": ce_clean.item(), "ce_adv": ce_adv.item(), "eps": eps}
 
 
-OBJECTIVES: dict[str, Callable[..., Callable]] = {"ce": CrossEntropy, "nsr": NSR, "jacobian": Jacobian, "adversarial": Adversarial}
+class Decorrelated:
+    """Cross-entropy plus decorrelation from the earlier members of an ensemble, seed 004 eq. (6):
+    ``CE + lam * L_cor`` with ``L_cor`` of eq. (5) (:func:`ecg_pipeline.defenses.decorrelation.decorrelation_loss`).
+
+    The earlier members' features on the training set are computed once and attached (:meth:`attach`) as
+    ``[members, n_train, D]``; each batch looks up its samples' rows by index (the trainer passes them, as
+    ``uses_sample_index`` asks). Roles and projections are drawn from a generator seeded by ``seed`` whose state
+    a checkpoint keeps, so a resumed run draws the same.
+    """
+
+    name = "decorrelation"
+    uses_sample_index = True
+
+    def __init__(self, lam: float = 0.2, projection_dim: int | None = 32, seed: int = 0):
+        _check_non_negative(lam=lam)
+        if projection_dim is not None and (isinstance(projection_dim, bool) or not isinstance(projection_dim, int)
+                                           or projection_dim < 1):
+            raise EcgDataError(f"decorrelation projection_dim must be a positive integer or null, got {projection_dim!r}",
+                               key="projection_dim")
+        self.lam, self.projection_dim, self.seed = lam, projection_dim, seed
+        self.generator = torch.Generator().manual_seed(seed)
+        self.previous: torch.Tensor | None = None
+
+    def attach(self, previous, *, n_samples: int, feature_dim: int, batch_size: int) -> None:
+        """Hold the earlier members' features ``[members, n_samples, feature_dim]``, checked against the training
+        set and against what least squares needs at this batch size."""
+        from .decorrelation import check_projection
+
+        previous = torch.as_tensor(previous, dtype=torch.float32)
+        if previous.ndim != 3 or previous.shape[1:] != (n_samples, feature_dim):
+            raise EcgDataError(f"decorrelation: earlier members' features have shape {tuple(previous.shape)}, expected "
+                               f"[members, {n_samples} training samples, {feature_dim} features]")
+        check_projection(self.projection_dim, feature_dim, batch_size)
+        self.previous = previous
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+    def __call__(self, model, x, y, mask, epoch, index=None) -> ObjectiveResult:
+        from .decorrelation import decorrelation_loss
+
+        if self.previous is None or index is None:
+            raise EcgDataError("the decorrelation objective needs the earlier members' features (attach) and each "
+                               "batch's sample indices")
+        features = features_of(model, x, mask)
+        logits = model.head(features)
+        ce = F.cross_entropy(logits, y)
+        previous = self.previous[:, index.cpu()].to(features.device)
+        cor, r2 = decorrelation_loss(features, previous, self.projection_dim, self.generator)
+        return ce + self.lam * cor, logits, {"ce": ce.item(), "decorrelation": cor.item(), "r2": r2.item()}
+
+
+OBJECTIVES: dict[str, Callable[..., Callable]] = {"ce": CrossEntropy, "nsr": NSR, "jacobian": Jacobian, "adversarial": Adversarial,
+                                                  "decorrelation": Decorrelated}
 
 
 def build_objective(name: str, **params) -> Callable:

@@ -238,14 +238,15 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
                 t0 = time.perf_counter() - running["seconds"]
                 if ctrl_c():
                     raise KeyboardInterrupt
-                batches = train_data.epoch(batch_size, generator=generator, rng=rng, skip=batches_done)
-                for b, (x, y, mask) in enumerate(batches, start=batches_done + 1):
+                batches = train_data.indexed_epoch(batch_size, generator=generator, rng=rng, skip=batches_done)
+                for b, (index, (x, y, mask)) in enumerate(batches, start=batches_done + 1):
                     if b > n_batches:
                         break
                     between_batches = False
                     x, y = x.to(dev), y.to(dev)
                     mask = mask.to(dev) if mask is not None else None
-                    loss, logits, stats = objective(model, x, y, mask, epoch)
+                    by_sample = {"index": index} if getattr(objective, "uses_sample_index", False) else {}
+                    loss, logits, stats = objective(model, x, y, mask, epoch, **by_sample)
                     if not torch.isfinite(loss):
                         raise TrainingDiverged(
                             f"{run_name}: loss is {loss.item()} at epoch {epoch}, batch {b}/{n_batches}; "

@@ -50,3 +50,55 @@ def feature_r2_matrix(features: Sequence[torch.Tensor | np.ndarray]) -> np.ndarr
             if i != j:
                 out[i, j] = float(r_squared(feats[i], feats[j]))
     return out
+
+
+def transfer_study(ensemble, data: dict, *, grid: Sequence[float], attacks: dict[str, dict], bounds=None,
+                   per_class: int | None = None, seed: int = 0, batch_size: int = 256) -> dict:
+    """Seed 004's protocol: each attack crafted on the base model (member 0) at every eps of ``grid`` and
+    transferred to every member; a sample counts only where the base model classified it correctly clean.
+
+    ``attacks``: ``{name: {"attack": <registry name>, **its parameters}}``; ``step_fraction: f`` sets the step to
+    ``f * eps`` at every eps (seed 004: eps / 10). Returns per attack and eps the
+    :func:`member_agreement` of the members and the deployed ensemble's accuracy, on the counted samples.
+    """
+    from ecg_pipeline.attacks.registry import get_attack
+    from ecg_pipeline.data.balance import balanced_subset
+    from ecg_pipeline.data.batches import Batches
+
+    batches = Batches(data)
+    index = balanced_subset(batches.y.numpy(), per_class, seed)
+    base = ensemble.members[0]
+    ensemble.eval()
+
+    def scored(x, y, mask):
+        with torch.no_grad():
+            logits = ensemble.member_logits(x, mask)
+            combined = ensemble(x, mask)
+        return correct_by_member(logits, y.numpy()), combined.argmax(1).numpy() == y.numpy()
+
+    parts = [batches.take(index[i:i + batch_size]) for i in range(0, len(index), batch_size)]
+    clean = [scored(*p) for p in parts]
+    counted = np.concatenate([c[0][0] for c in clean])
+    out = {"n": int(len(index)), "counted": int(counted.sum()),
+           "clean": {**member_agreement(np.concatenate([c[0] for c in clean], 1), counted),
+                     "ensemble_accuracy": float(np.concatenate([c[1] for c in clean])[counted].mean())},
+           "attacks": {}}
+    for name, spec in attacks.items():
+        spec = dict(spec)
+        attack = get_attack(spec.pop("attack", name))
+        fraction = spec.pop("step_fraction", None)
+        rows = []
+        for eps in grid:
+            members, deployed = [], []
+            for x, y, mask in parts:
+                step = {} if fraction is None else {"step_size": fraction * float(eps)}
+                x_adv = attack(base, x, y, float(eps), mask=mask, bounds=bounds, seed=seed, **spec, **step) if eps > 0 else x
+                if isinstance(x_adv, tuple):
+                    x_adv = x_adv[0]
+                m, d = scored(x_adv, y, mask)
+                members.append(m)
+                deployed.append(d)
+            rows.append({"eps": float(eps), **member_agreement(np.concatenate(members, 1), counted),
+                         "ensemble_accuracy": float(np.concatenate(deployed)[counted].mean()) if counted.any() else float("nan")})
+        out["attacks"][name] = rows
+    return out

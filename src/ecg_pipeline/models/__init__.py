@@ -1,10 +1,10 @@
 """Classifier architectures (torch only, no Kedro) and their registry: ``build_model(name, **config)``."""
 
-from .forward import logits_of
+from .forward import features_of, logits_of
 from .han_cnn import HanCNN
 from .kachuee_cnn import KachueeCNN
 from .masked_resnet import MaskedResNet
 from .mlp import MLP
 from .registry import MODELS, build_model, model_spec
 
-__all__ = ["MODELS", "HanCNN", "KachueeCNN", "MLP", "MaskedResNet", "build_model", "logits_of", "model_spec"]
+__all__ = ["MODELS", "HanCNN", "KachueeCNN", "MLP", "MaskedResNet", "build_model", "features_of", "logits_of", "model_spec"]
