@@ -11,7 +11,7 @@ DEFAULT_PIPELINE = "main"
 
 def build_pipelines(declaration=None) -> dict[str, Pipeline]:
     """Every pipeline of the project, built from ``declaration`` (default: the project's configuration)."""
-    from ecg_pipeline.pipelines import attack, data_processing, ingestion, padding_masking, report, resampling
+    from ecg_pipeline.pipelines import attack, data_processing, ensemble, ingestion, padding_masking, report, resampling
     from ecg_pipeline.pipelines import segmentation, sweep, training
     from ecg_pipeline.pipelines.declaration import load_declaration
 
@@ -25,6 +25,7 @@ def build_pipelines(declaration=None) -> dict[str, Pipeline]:
         **data_processing.create_database_pipelines(),
         "rpeak_diagnostics": segmentation.create_diagnostics_pipeline(),
         **training.create_pipelines(declaration),
+        **({"train_ens": ensemble.create_pipeline(declaration)} if declaration.ensembles else {}),
         "sweep": sweep.create_pipeline(declaration),
         "attack": attack.create_pipeline(declaration),
         "report": report.create_pipeline(declaration),

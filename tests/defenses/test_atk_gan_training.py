@@ -143,7 +143,7 @@ def test_a_killed_gan_run_resumes_bit_identically_generator_included(tiny_gan_se
 def test_a_set_without_the_gan_arrays_is_refused_naming_them(tiny_gan_sets):
     train_set, validation_set = tiny_gan_sets
     without = {k: v for k, v in train_set.items() if k != "x_clean"}
-    with pytest.raises(EcgDataError, match=r"^atk_gan: its training set: this training needs the per-beat arrays \['x_clean', 'attacked'\].*missing \['x_clean'\]"):
+    with pytest.raises(EcgDataError, match=r"^atk_gan: its training set: this training needs the per-sample arrays \['x_clean', 'attacked'\].*missing \['x_clean'\]"):
         _fit((without, validation_set))
 
 

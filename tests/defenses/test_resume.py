@@ -12,7 +12,7 @@ from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.data.padding import pack_signals
 from ecg_pipeline.defenses import trainer
 from ecg_pipeline.defenses.config import TrainingConfig
-from ecg_pipeline.defenses.objectives import Adversarial, CrossEntropy, NSR
+from ecg_pipeline.defenses.objectives import Adversarial, CrossEntropy, Decorrelated, NSR
 from ecg_pipeline.defenses.trainer import CHECKPOINT_FILE, PARTIAL_CHECKPOINT_FILE, train
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import build_model
@@ -25,12 +25,23 @@ OBJECTIVES = {
     "nsr": lambda: NSR(beta=0.4, eps_max=1.0),
     # Its PGD random starts are seeded per (epoch, batch): the batch counter must survive a resume.
     "adversarial": lambda: Adversarial(eps=0.05, steps=1, step_size=0.05),
+    # Its roles and projections come from its own generator: that state must survive a resume too.
+    "decorrelation": lambda: Decorrelated(lam=0.2, projection_dim=8, seed=3),
 }
 
 
 @pytest.fixture(scope="module")
 def tiny_sets(synthetic_beats):
     return Batches(synthetic_beats(32, seed=0)), Batches(synthetic_beats(6, seed=1))  # 160 beats: 10 batches of 16
+
+
+def _sets_for(objective, tiny_sets, synthetic_beats):
+    """The decorrelation objective reads two earlier members' (here random) features per beat."""
+    if not getattr(objective, "extras", ()):
+        return tiny_sets
+    previous = torch.randn(160, 2, build_model("mlp").head.in_features, generator=torch.Generator().manual_seed(9))
+    train = {**synthetic_beats(32, seed=0), "previous_features": previous.numpy()}
+    return Batches(train, extras=objective.extras), tiny_sets[1]
 
 
 def _fit(sets, objective, checkpoint_dir=None, **kw):
@@ -57,11 +68,11 @@ def at_batch(objective, epoch, batch, action):
     class Wrapped(type(objective)):
         calls = {}
 
-        def __call__(self, model, x, y, mask, e):
+        def __call__(self, model, x, y, mask, e, **by_sample):
             self.calls[e] = self.calls.get(e, 0) + 1
             if (e, self.calls[e]) == (epoch, batch):
                 action()
-            return super().__call__(model, x, y, mask, e)
+            return super().__call__(model, x, y, mask, e, **by_sample)
 
     objective.__class__ = Wrapped
     return objective
@@ -76,7 +87,9 @@ def _ctrl_c():
 
 
 @pytest.mark.parametrize("name", list(OBJECTIVES))
-def test_killed_mid_epoch_the_run_resumes_from_the_timed_checkpoint_bit_identical(tiny_sets, tmp_path, name):
+def test_killed_mid_epoch_the_run_resumes_from_the_timed_checkpoint_bit_identical(tiny_sets, tmp_path, name,
+                                                                                  synthetic_beats):
+    tiny_sets = _sets_for(OBJECTIVES[name](), tiny_sets, synthetic_beats)
     uninterrupted = _fit(tiny_sets, OBJECTIVES[name]())
     # A 1 us interval: a mid-epoch checkpoint after every batch; killed during batch 6 of epoch 2.
     with pytest.raises(RuntimeError, match="killed"):

@@ -354,9 +354,12 @@ def test_padded_content_still_leaks_through_groupnorm():
 
 
 def test_registry_names():
+    from ecg_pipeline.models.ensemble import Ensemble
+    from ecg_pipeline.models.fourier import FourierPartitioned
+
     assert MODELS == {"mlp": MLP, "kachuee_cnn": KachueeCNN, "masked_resnet": MaskedResNet, "han_cnn": HanCNN,
                       "atk_gan_generator": Generator, "atk_gan_discriminator": Discriminator,
-                      "atk_gan_discriminator_code": DiscriminatorCode}
+                      "atk_gan_discriminator_code": DiscriminatorCode, "ensemble": Ensemble, "fourier": FourierPartitioned}
 
 
 def test_unknown_model_names_name_and_options():
@@ -428,3 +431,18 @@ def test_kachuee_state_dict_keys_are_those_of_the_saved_models():
     blocks = [f"blocks.{i}.{conv}.{p}" for i in range(5) for conv in ("conv1", "conv2") for p in ("weight", "bias")]
     expected = ["stem.weight", "stem.bias", *blocks, "hidden.1.weight", "hidden.1.bias", "head.weight", "head.bias"]
     assert list(KachueeCNN().state_dict()) == expected
+
+
+def test_han_cnn_width_scales_every_channel_count_and_nothing_else():
+    narrow, full = HanCNN(width=0.125), HanCNN()
+    convs = [(m.in_channels, m.out_channels, m.kernel_size, m.dilation, m.padding)
+             for m in narrow.modules() if isinstance(m, nn.Conv1d)]
+    wide = [(m.in_channels, m.out_channels, m.kernel_size, m.dilation, m.padding)
+            for m in full.modules() if isinstance(m, nn.Conv1d)]
+    assert [c[1] for c in convs] == [40, 32, 32, 32, 32, 16, 16, 16, 16, 16, 16, 8, 8]
+    assert [c[2:] for c in convs] == [c[2:] for c in wide]
+    assert narrow.head.in_features == 8 and narrow(torch.rand(2, 1, 600)).shape == (2, 4)
+    assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in full.parameters()) / 40
+    for bad in (0, 1.5, True):
+        with pytest.raises(EcgDataError, match="width must be a number in"):
+            HanCNN(width=bad)

@@ -22,7 +22,9 @@ def parameters(base_parameters):
 
 def test_the_project_declaration(parameters):
     declaration = read_declaration(parameters)
-    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "atk_gan"]
+    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "atk_gan", "ens"]
+    assert list(declaration.ensembles) == ["cor_cnn", "dec_cnn", "fcor_cnn", "fdec_cnn"]
+    assert declaration.model_runs["fdec_cnn"].family == "ens"
     assert [r.name for r in declaration.runs_of("nsr")] == ["nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code",
                                                           "nsr_mlp_margin"]
     nsr = declaration.runs["nsr_mlp"]
@@ -66,8 +68,11 @@ def test_adding_an_attack_is_one_block(parameters):
                                         "params": {"steps": 200, "step_size": 0.005}}
     after = build_pipelines(read_declaration(parameters))
     added = _diff(before, after)
-    n_models = sum(run.data.name == "mitdb" for run in read_declaration(parameters).model_runs.values())
-    assert set(added) == {"attack"} and len(added["attack"]) == n_models  # every model trained on the attack's data
+    declaration = read_declaration(parameters)
+    # every model trained on the attack's data whose family takes all of its data's attacks (the ensembles' lists its own)
+    n_models = sum(r.data.name == "mitdb" and declaration.families[r.family].attacks is None
+                   for r in declaration.model_runs.values())
+    assert set(added) == {"attack"} and len(added["attack"]) == n_models
     assert "ce_mlp.pgd_200.evaluate" in added["attack"]
 
 
@@ -93,7 +98,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     (lambda p: p["runs"]["nsr_mlp"]["objective"].update(bta=0.4), r"'runs.nsr_mlp.objective'.*'bta'"),
     (lambda p: p["runs"]["nsr_mlp"]["model"].update(name="mpl"),
      r"^parameters 'runs.nsr_mlp.model.name': unknown model 'mpl'; expected one of \['atk_gan_discriminator', "
-     r"'atk_gan_discriminator_code', 'atk_gan_generator', 'han_cnn', 'kachuee_cnn', 'masked_resnet', 'mlp'\]$"),
+     r"'atk_gan_discriminator_code', 'atk_gan_generator', 'ensemble', 'fourier', 'han_cnn', 'kachuee_cnn', 'masked_resnet', 'mlp'\]$"),
     (lambda p: p["runs"]["nsr_mlp"].update(model={}), r"'runs.nsr_mlp.model': expected a mapping with a 'name'"),
     (lambda p: p["runs"]["nsr_mlp"]["model"].update(hiden=64), r"'runs.nsr_mlp.model': unknown key\(s\) \['hiden'\] for model 'mlp'"),
     (lambda p: p["runs"]["nsr_mlp"].update(optimizer="adamx"), r"'runs.nsr_mlp.optimizer': unknown optimizer 'adamx'"),

@@ -21,9 +21,9 @@ class Batches:
     compactly and padded per batch; with ``max_shift`` the records move to new random offsets each
     epoch (the CPSC training augmentation).
 
-    ``extras``: more per-beat arrays of a beat set that every batch carries, as a fourth element
-    ``{name: tensor}`` (ECG-ATK-GAN's ``x_clean`` and ``attacked``); without extras a batch is
-    ``(x, y, mask)``.
+    ``extras``: more per-sample arrays that every batch carries, as a fourth element ``{name: tensor}``
+    (ECG-ATK-GAN's ``x_clean`` and ``attacked``; a decorrelated ensemble member's ``previous_features``);
+    without extras a batch is ``(x, y, mask)``.
     """
 
     def __init__(self, data: dict[str, np.ndarray], *, max_shift: int | None = None, extras: tuple[str, ...] = ()):
@@ -40,9 +40,9 @@ class Batches:
         self.classes = [str(c) for c in data["classes"]] if "classes" in data else None
         self.max_shift = max_shift
         missing = [name for name in extras if name not in data]
-        if missing or (extras and self.x is None):
-            raise EcgDataError(f"this training needs the per-beat arrays {list(extras)} beside 'x' and 'y'; the set has "
-                               f"{sorted(data)} (missing {missing or 'x'})")
+        if missing:
+            raise EcgDataError(f"this training needs the per-sample arrays {list(extras)} beside the signals and 'y'; "
+                               f"the set has {sorted(data)} (missing {missing})")
         self.extras = {name: torch.from_numpy(np.asarray(data[name])) for name in extras}
         for name, values in self.extras.items():
             if values.shape[0] != len(self):
@@ -62,6 +62,8 @@ class Batches:
                 return self.x[index], self.y[index], None, {k: v[index] for k, v in self.extras.items()}
             return self.x[index], self.y[index], None
         x, mask = materialize(self.padded, index.numpy())
+        if self.extras:
+            return torch.from_numpy(x), self.y[index], torch.from_numpy(mask), {k: v[index] for k, v in self.extras.items()}
         return torch.from_numpy(x), self.y[index], torch.from_numpy(mask)
 
     def epoch(self, batch_size: int, *, generator: torch.Generator | None = None, shuffle: bool = True,

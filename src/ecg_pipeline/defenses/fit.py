@@ -36,6 +36,10 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
     ``companions`` are the other models the objective trained, on CPU in eval mode (ECG-ATK-GAN's
     ``generator``; none for the other objectives).
 
+    An objective's ``extras`` (per-sample arrays it reads from ``train_set`` besides the signals and labels) are
+    part of the run's fingerprint; ``check_training_set(model, train_data, batch_size)``, where an objective has
+    it, checks them against the model before anything trains.
+
     Checkpoints go to ``checkpoints/<fingerprint>``: rerunning the same configuration on the same data
     resumes there (``resume_command``, that rerun, is named when Ctrl-C stops training). ``meta``
     records the run, its fingerprint, classes and final validation scores.
@@ -57,7 +61,10 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
         if n_out != train_data.n_classes:
             raise EcgDataError(f"{run_name}: model has {n_out} outputs but the training set has "
                                f"{train_data.n_classes} classes")
-    run_id = fingerprint(config.fingerprinted(), train_set["y"], train_set.get("x", train_set.get("values")))
+    if hasattr(objective, "check_training_set"):
+        objective.check_training_set(model, train_data, min(config.batch_size, len(train_data)))
+    extras = [np.asarray(train_set[name]) for name in getattr(objective, "extras", ())]
+    run_id = fingerprint(config.fingerprinted(), train_set["y"], train_set.get("x", train_set.get("values")), *extras)
     model, history = train(model, train_data, validation_data, config, objective=objective,
                            checkpoint_dir=Path(checkpoints) / run_id if checkpoints is not None else None,
                            run_fingerprint=run_id, run_name=run_name, resume_command=resume_command)

@@ -1,11 +1,12 @@
 """Classifier architectures (torch only, no Kedro) and their registry: ``build_model(name, **config)``."""
 
 from .atk_gan import Discriminator, DiscriminatorCode, Generator
-from .forward import logits_of
+from .forward import features_of, logits_of
 from .han_cnn import HanCNN
 from .kachuee_cnn import KachueeCNN
 from .masked_resnet import MaskedResNet
 from .mlp import MLP
 from .registry import MODELS, build_model, model_spec
 
-__all__ = ["MODELS", "Discriminator", "DiscriminatorCode", "Generator", "HanCNN", "KachueeCNN", "MLP", "MaskedResNet", "build_model", "logits_of", "model_spec"]
+__all__ = ["MODELS", "Discriminator", "DiscriminatorCode", "Generator", "HanCNN", "KachueeCNN", "MLP", "MaskedResNet", "build_model",
+           "features_of", "logits_of", "model_spec"]

@@ -11,3 +11,10 @@ def logits_of(model: nn.Module, x: torch.Tensor, mask: torch.Tensor | None = Non
     if mask is not None and getattr(model, "uses_mask", False):
         return model(x, mask)
     return model(x)
+
+
+def features_of(model: nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The input of the model's final linear layer (``model.head``); mask-aware models also get the mask."""
+    if mask is not None and getattr(model, "uses_mask", False):
+        return model.features(x, mask)
+    return model.features(x)

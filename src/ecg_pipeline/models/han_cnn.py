@@ -81,6 +81,9 @@ class HanCNN(nn.Module):
         in_channels: leads (1 for CinC 2017).
         n_classes: outputs (4: N, A, O, ~).
         dropout: dropout rate after every conv layer (0.3).
+        width: a factor on every layer's channel count (1.0: the paper's network). **A deviation for CPU work
+            only**: the full network costs tens of GFLOP a record, so tests and CPU runs use e.g. 0.125
+            (40/32/16/8 channels); the architecture (kernels, dilations, pools) is unchanged.
 
     Input ``[n, in_channels, L]`` (``[n, L]`` accepted when ``in_channels == 1``; 18,000 in the
     paper; any ``L >= 2`` works); output ``[n, n_classes]``. ``features(x)`` is the 64-d
@@ -89,27 +92,34 @@ class HanCNN(nn.Module):
 
     uses_mask = False
 
-    def __init__(self, in_channels: int = 1, n_classes: int = 4, dropout: float = 0.3) -> None:
+    def __init__(self, in_channels: int = 1, n_classes: int = 4, dropout: float = 0.3, width: float = 1.0) -> None:
         super().__init__()
         if int(in_channels) < 1 or int(n_classes) < 1 or not 0.0 <= float(dropout) < 1.0:
             raise EcgDataError(
                 f"HanCNN: in_channels={in_channels}, n_classes={n_classes} must be >= 1 and "
                 f"dropout={dropout} in [0, 1)"
             )
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 1:
+            raise EcgDataError(f"HanCNN: width must be a number in (0, 1] (a factor on the channel counts), got {width!r}",
+                               key="width")
         self.model_config = {
             "in_channels": int(in_channels),
             "n_classes": int(n_classes),
             "dropout": float(dropout),
+            "width": float(width),
         }
         self.in_channels = int(in_channels)
+
+        def scaled(channels: int) -> int:
+            return max(1, round(channels * width))
+
         layers = []
         for i, (in_ch, out_ch, kernel, dilation, pool) in enumerate(LAYERS):
             padding = FIRST_PADDING if i == 0 else padding_for(kernel, dilation)
-            layers.append(
-                conv_layer(in_ch or self.in_channels, out_ch, kernel, dilation, padding, pool, float(dropout))
-            )
+            layers.append(conv_layer(scaled(in_ch) if in_ch else self.in_channels, scaled(out_ch), kernel, dilation,
+                                     padding, pool, float(dropout)))
         self.layers = nn.Sequential(*layers)
-        self.head = nn.Linear(LAYERS[-1][1], int(n_classes))
+        self.head = nn.Linear(scaled(LAYERS[-1][1]), int(n_classes))
 
     def _check(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2 and self.in_channels == 1:

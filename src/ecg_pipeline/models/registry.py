@@ -19,6 +19,8 @@ from torch import nn
 from ecg_pipeline.errors import EcgDataError
 
 from .atk_gan import Discriminator, DiscriminatorCode, Generator
+from .ensemble import Ensemble
+from .fourier import FourierPartitioned
 from .han_cnn import HanCNN
 from .kachuee_cnn import KachueeCNN
 from .masked_resnet import MaskedResNet
@@ -32,6 +34,8 @@ MODELS: dict[str, type[nn.Module]] = {
     "atk_gan_generator": Generator,
     "atk_gan_discriminator": Discriminator,
     "atk_gan_discriminator_code": DiscriminatorCode,
+    "ensemble": Ensemble,            # trained members as one deployed model (mean logits or vote)
+    "fourier": FourierPartitioned,   # an inner model behind a Fourier band mask (seed 004, section 5.4)
 }
 
 

@@ -32,6 +32,7 @@ from ecg_pipeline.models.registry import MODELS, config_keys
 log = logging.getLogger(__name__)
 
 RUN_KEYS = ("family", "label", "data")       # declaration keys of a run; the rest is its TrainingConfig
+ENSEMBLE_FAMILY = "ens"                      # the family of an ensemble's members: pipeline train_ens
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,29 @@ class Sweep:
 
 
 @dataclass(frozen=True)
+class EnsembleDecl:
+    """An ensemble of seed 004: its base run is member 0; members 1 .. size-1 are trained after it, one after
+    another, each a copy of the base run's configuration with its own seed, optionally decorrelated from the
+    members before it (eq. 6) and behind Fourier part ``i - 1`` (section 5.4)."""
+
+    name: str
+    base: str                                # a declared run (member 0)
+    label: str
+    size: int = 3
+    decorrelation: dict | None = None        # {lam, projection_dim}: the objective of members 1..
+    fourier: dict | None = None              # {bands, length}: member i sees part i - 1
+    combine: str = "mean_logits"
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Run names, base first: ``(base, <name>_m1, <name>_m2, ...)``."""
+        return (self.base, *(f"{self.name}_m{i}" for i in range(1, self.size)))
+
+
+ENSEMBLE_KEYS = ("base", "label", "size", "decorrelation", "fourier", "combine")
+
+
+@dataclass(frozen=True)
 class MainStudy:
     """The study a bare ``kedro run`` runs end to end: these runs trained, each attacked by these attacks."""
 
@@ -108,6 +132,7 @@ class Declaration:
     sweeps: dict[str, Sweep] = field(default_factory=dict)
     selection_attack: str = "pgd"
     main: MainStudy | None = None            # what a bare `kedro run` trains, attacks and reports
+    ensembles: dict[str, EnsembleDecl] = field(default_factory=dict)
 
     @property
     def model_runs(self) -> dict[str, Run]:
@@ -117,11 +142,16 @@ class Declaration:
             base = self.runs[sweep.run]
             label = sweep.label or f"{base.family}: best {sweep.vary.rsplit('.', 1)[-1]} on validation"
             selected[sweep.name] = Run(sweep.name, base.family, label, base.data, base.model, base.section, sweep)
+        for ensemble in self.ensembles.values():  # judged as deployed: the whole ensemble is one model
+            base = self.runs[ensemble.base]
+            selected[ensemble.name] = Run(ensemble.name, ENSEMBLE_FAMILY, ensemble.label, base.data, "ensemble",
+                                          f"ensembles.{ensemble.name}")
         return {**self.runs, **selected}
 
     def attacks_for(self, run: Run) -> tuple[str, ...]:
         """The attacks that judge ``run``: its family's list, else every attack declared for its data."""
-        chosen = self.families[run.family].attacks
+        family = self.families.get(run.family)
+        chosen = family.attacks if family is not None else None
         return tuple(a for a in (self.attacks if chosen is None else chosen) if self.attack_data[a] == run.data.name)
 
     def transfer_source(self, run: Run, attack: str) -> str | None:
@@ -232,9 +262,81 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
                                                 f"{name}.{member}", ignore=RUN_KEYS)
             _check_training(config, f"{name}.{member}")
         sweeps[name] = sweep
+    ensembles = {name: _read_ensemble(name, spec, parameters, runs, sweeps)
+                 for name, spec in _require_mapping(parameters.get("ensembles"), "ensembles").items()}
+    if ensembles and ENSEMBLE_FAMILY not in families:
+        families[ENSEMBLE_FAMILY] = Family(ENSEMBLE_FAMILY, "Ensembles (seed 004)")
     declaration = Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack)
     main = _read_main(parameters.get("main"), declaration)
-    return Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack, main)
+    return Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack, main, ensembles)
+
+
+def _read_ensemble(name: str, spec: Any, parameters: Mapping[str, Any], runs: dict[str, Run],
+                   sweeps: dict[str, Sweep]) -> EnsembleDecl:
+    """``ensembles.<name>``: checked here, with every member's training configuration, before anything trains."""
+    from ecg_pipeline.models.fourier import band_masks
+
+    section = f"ensembles.{_name(name, 'ensemble')}"
+    spec = _require_mapping(spec, section)
+    unknown = sorted(set(spec) - set(ENSEMBLE_KEYS))
+    if unknown:
+        raise EcgDataError(f"parameters '{section}': unknown key(s) {unknown}; expected some of {list(ENSEMBLE_KEYS)}")
+    if spec.get("base") not in runs:
+        raise EcgDataError(f"parameters '{section}.base': expected a run declared under 'runs' (member 0), "
+                           f"got {spec.get('base')!r} (declared: {sorted(runs)})")
+    size = spec.get("size", 3)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        raise EcgDataError(f"parameters '{section}.size': expected an integer >= 2 (the base and at least one more "
+                           f"member), got {size!r}")
+    fourier = spec.get("fourier")
+    if fourier is not None:
+        fourier = _require_mapping(fourier, f"{section}.fourier")
+        if size != 3:
+            raise EcgDataError(f"parameters '{section}.size': a Fourier-partitioned ensemble has 3 members (the base "
+                               f"and one per part), got {size}")
+        try:
+            band_masks(fourier.get("length"), fourier.get("bands", 10))
+        except (EcgDataError, TypeError) as err:
+            raise EcgDataError(f"parameters '{section}.fourier': {err} (expected {{bands: >= 2, length: samples}})") from None
+    ensemble = EnsembleDecl(name, spec["base"], str(spec.get("label", name)), size,
+                            _require_mapping(spec.get("decorrelation"), f"{section}.decorrelation") or None,
+                            fourier, spec.get("combine", "mean_logits"))
+    taken = set(runs) | set(sweeps)
+    for member_index, member in enumerate(ensemble.members[1:], start=1):
+        if member in taken:
+            raise EcgDataError(f"parameters '{section}': its member {member!r} has the name of a declared run or sweep")
+        config = TrainingConfig.from_params(member_params(parameters["runs"][ensemble.base], ensemble, member_index),
+                                            f"{section} member {member}", ignore=RUN_KEYS)
+        _check_training(config, f"{section} member {member}")
+        if ensemble.decorrelation is not None:
+            from ecg_pipeline.defenses.decorrelation import check_projection
+            from ecg_pipeline.models import build_model
+
+            model = dict(config.model)
+            width = build_model(model.pop("name"), **model).head.in_features
+            try:
+                check_projection(config.objective.get("projection_dim", 32), width, config.batch_size)
+            except EcgDataError as err:
+                raise EcgDataError(f"parameters '{section}.decorrelation': {err}") from None
+    if ensemble.combine not in ("mean_logits", "vote"):
+        raise EcgDataError(f"parameters '{section}.combine': expected 'mean_logits' or 'vote', got {ensemble.combine!r}")
+    return ensemble
+
+
+def member_params(base: Mapping[str, Any], ensemble: EnsembleDecl, member_index: int) -> dict:
+    """Member ``member_index`` (1..)'s run parameters: the base run's, with seed ``base seed + index``, the
+    decorrelation objective (seed 004 eq. 6) if the ensemble has one, and the model behind Fourier part
+    ``index - 1`` if it is Fourier-partitioned."""
+    import copy
+
+    params = copy.deepcopy(dict(base))
+    params["seed"] = int(params.get("seed", 0)) + member_index
+    if ensemble.decorrelation is not None:
+        params["objective"] = {"name": "decorrelation", "seed": params["seed"], **ensemble.decorrelation}
+    if ensemble.fourier is not None:
+        params["model"] = {"name": "fourier", "model": dict(params["model"]), "part": member_index - 1,
+                           **ensemble.fourier}
+    return params
 
 
 def _read_main(spec: Any, declaration: Declaration) -> MainStudy | None:
