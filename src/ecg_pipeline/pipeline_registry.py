@@ -11,24 +11,28 @@ DEFAULT_PIPELINE = "main"
 
 def build_pipelines(declaration=None) -> dict[str, Pipeline]:
     """Every pipeline of the project, built from ``declaration`` (default: the project's configuration)."""
-    from ecg_pipeline.pipelines import attack, data_processing, ensemble, ingestion, padding_masking, report, resampling
+    from ecg_pipeline.pipelines import attack, attack_generation, data_processing, ensemble, ingestion, padding_masking
+    from ecg_pipeline.pipelines import report, resampling
     from ecg_pipeline.pipelines import segmentation, sweep, training
     from ecg_pipeline.pipelines.declaration import load_declaration
 
     declaration = declaration or load_declaration()
+    variants = data_processing.create_variant_pipelines(declaration)
     pipelines = {
         "ingestion": ingestion.create_pipeline(),
         "segmentation": segmentation.create_pipeline(),
         "resampling": resampling.create_pipeline(),
         "padding_masking": padding_masking.create_pipeline(),
-        "data_processing": data_processing.create_pipeline(),
+        "data_processing": sum(variants.values(), data_processing.create_pipeline()),
         **data_processing.create_database_pipelines(),
+        **variants,
         "rpeak_diagnostics": segmentation.create_diagnostics_pipeline(),
         **training.create_pipelines(declaration),
         **({"train_ens": ensemble.create_pipeline(declaration)} if declaration.ensembles else {}),
         "sweep": sweep.create_pipeline(declaration),
         "attack": attack.create_pipeline(declaration),
         "report": report.create_pipeline(declaration),
+        "attack_generation": attack_generation.create_pipeline(declaration),
     }
     if declaration.main is not None:
         pipelines["main"] = main_pipeline(declaration, pipelines)

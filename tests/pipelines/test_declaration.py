@@ -106,12 +106,26 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     (lambda p: p["attacks"]["pgd"].update(eps_max=0.15), r"'attacks.pgd.eps_max': 0.15 must be a positive grid point"),
     (lambda p: p["attacks"]["pgd"].update(grid=[0.01, 0.1]), r"'attacks.pgd.grid': ACC_robust .* needs eps 0"),
     (lambda p: p["attacks"]["pgd"].update(attack="pgd2"), r"'attacks.pgd.attack': unknown attack 'pgd2'"),
-    (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['atk_gan_union', 'mitdb'\]"),
+    (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['atk_gan', 'atk_gan_union', 'mitdb'\]"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(run="nsr_mpl"), r"sweep 'nsr_mlp_sweep': base run 'nsr_mpl'"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(values=[0.2, -1]), r"every value of objective.beta must be a number >= 0"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(vary="objective.lam"), r"nsr_mlp_sweep.lam_0p1: cannot set 'objective.lam'"),
     (lambda p: p["runs"].update({"a.b": p["runs"]["ce_mlp"]}), r"run name 'a.b': must be a non-empty name without '.'"),
     (lambda p: p["families"]["nsr"].update(attacks=["pgdd"]), r"'families.nsr.attacks': \['pgdd'\] are not declared"),
+    (lambda p: p["attack_generation"]["attacks"].update(square={"eps": 0.01}),
+     r"'attack_generation.attacks.square': attack 'square' is not one of ECG-ATK-GAN's six attacks"),
+    (lambda p: p["attack_generation"]["attacks"]["pgd"].update(eps=0), r"'attack_generation.attacks.pgd.eps': expected a number > 0"),
+    (lambda p: p["attack_generation"]["attacks"]["boundary"].update(per_class=0),
+     r"'attack_generation.attacks.boundary.per_class': expected a count >= 1"),
+    (lambda p: p["attack_generation"]["attacks"]["bim"].update(step=0.001), r"'attack_generation.attacks.bim': unknown key\(s\) \['step'\]"),
+    (lambda p: p["attack_generation"].update(source="atk_gan_src"), r"'attack_generation.source': expected a run declared"),
+    (lambda p: p["runs"]["atk_gan_source"]["model"].update(n_classes=5),
+     r"'runs.atk_gan_source.model': the source classifier of attack_generation has 5 outputs \(n_classes\), its data "
+     r"'atk_gan' has 4 classes \['N', 'S', 'V', 'F'\]"),
+    (lambda p: p["atk_gan"]["segmentation"].update(label_set="aami5"), r"has 4 outputs .* 5 classes \['N', 'S', 'V', 'F', 'Q'\]"),
+    (lambda p: p["data"]["atk_gan"].update(train="atk_gan_train"),
+     r"'data.atk_gan.train': a variant of 'mitdb' writes its train split as 'atk_gan.mitdb_train_balanced'"),
+    (lambda p: p["data"]["atk_gan"].update(variant_of="mitbih"), r"'data.atk_gan.variant_of': expected one of \['mitdb'\]"),
 ])
 def test_a_bad_declaration_is_refused_naming_the_key(parameters, change, message):
     change(parameters)

@@ -34,9 +34,14 @@ def test_each_database_has_its_own_data_pipeline(pipelines):
     assert parts["mitdb"] == {"ingest_mitdb", "ingest_nstdb", "segment_beats", "split_beats", "balance_training_set"}
     assert parts["cinc2017"] == {"ingest_cinc2017", "split_cinc2017", "pad_cinc2017_train", "pad_cinc2017_test"}
     assert "ingest_cpsc2018" in parts["cpsc2018"] and "split_cpsc2018" in parts["cpsc2018"]
+    # a data variant (ECG-ATK-GAN's MIT-BIH) is MIT-BIH's template again, namespaced, from the same ingested records
+    variant = names(pipelines["data_atk_gan"])
+    assert variant == {f"atk_gan.{n}" for n in ("segment_beats", "split_beats", "balance_training_set")}
+    assert pipelines["data_atk_gan"].inputs() == {"mitdb_records", "params:atk_gan.segmentation",
+                                                  "params:atk_gan.split", "params:atk_gan.resampling"}
     # a partition of every data stage: nothing shared, nothing left out
-    assert sum(map(len, parts.values())) == len(names(pipelines["data_processing"]))
-    assert set().union(*parts.values()) == names(pipelines["data_processing"])
+    assert sum(map(len, parts.values())) + len(variant) == len(names(pipelines["data_processing"]))
+    assert set().union(variant, *parts.values()) == names(pipelines["data_processing"])
     # each stands alone: its only free inputs are raw sources and parameters
     for db in parts:
         free = {i for i in pipelines[f"data_{db}"].inputs() if not i.startswith("params:")}

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecg_pipeline.attacks.generation import check_attack_name
 from ecg_pipeline.attacks.registry import ATTACKS
+from ecg_pipeline.data.labels import class_names
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import OBJECTIVES, build_objective
 from ecg_pipeline.defenses.trainer import OPTIMIZERS
@@ -44,6 +46,18 @@ class DataSplits:
     train: str
     validation: str
     test: str
+    variant_of: str | None = None            # a variant: the base's data template again, under namespace ``name``
+
+
+@dataclass(frozen=True)
+class AttackGeneration:
+    """ECG-ATK-GAN's attack-generation stage: the six attacks crafted on run ``source``'s model, on each split
+    of its data (``parameters_atk_gan.yml``: ``attack_generation``)."""
+
+    source: str
+    data: DataSplits
+    attacks: tuple[str, ...]
+    splits: tuple[str, ...] = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,7 @@ class Declaration:
     selection_attack: str = "pgd"
     main: MainStudy | None = None            # what a bare `kedro run` trains, attacks and reports
     ensembles: dict[str, EnsembleDecl] = field(default_factory=dict)
+    attack_generation: AttackGeneration | None = None
 
     @property
     def model_runs(self) -> dict[str, Run]:
@@ -192,7 +207,12 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
         missing = [k for k in ("train", "validation", "test") if k not in spec]
         if missing:
             raise EcgDataError(f"parameters 'data.{_name(name, 'data')}': missing {missing} (catalog names of the splits)")
-        data[name] = DataSplits(name, str(spec.get("title", name)), spec["train"], spec["validation"], spec["test"])
+        variant_of = spec.get("variant_of")
+        data[name] = DataSplits(name, str(spec.get("title", name)), spec["train"], spec["validation"], spec["test"],
+                                variant_of)
+    for split in data.values():
+        if split.variant_of is not None:
+            _check_variant(split, data)
 
     families = {}
     for name, spec in _require_mapping(parameters.get("families"), "families").items():
@@ -268,7 +288,9 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
         families[ENSEMBLE_FAMILY] = Family(ENSEMBLE_FAMILY, "Ensembles (seed 004)")
     declaration = Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack)
     main = _read_main(parameters.get("main"), declaration)
-    return Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack, main, ensembles)
+    generation = _read_attack_generation(parameters.get("attack_generation"), parameters, declaration)
+    return Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack, main, ensembles=ensembles,
+                       attack_generation=generation)
 
 
 def _read_ensemble(name: str, spec: Any, parameters: Mapping[str, Any], runs: dict[str, Run],
@@ -337,6 +359,79 @@ def member_params(base: Mapping[str, Any], ensemble: EnsembleDecl, member_index:
         params["model"] = {"name": "fourier", "model": dict(params["model"]), "part": member_index - 1,
                            **ensemble.fourier}
     return params
+
+
+def _check_variant(variant: DataSplits, data: dict[str, DataSplits]) -> None:
+    """A variant's splits are its base's, namespaced: the data template writes ``<variant>.<base split>``."""
+    base = data.get(variant.variant_of)
+    if base is None or base.variant_of is not None:
+        raise EcgDataError(f"parameters 'data.{variant.name}.variant_of': expected one of "
+                           f"{sorted(n for n, d in data.items() if d.variant_of is None)} (a database's own data), "
+                           f"got {variant.variant_of!r}")
+    for key in ("train", "validation", "test"):
+        expected = f"{variant.name}.{getattr(base, key)}"
+        if getattr(variant, key) != expected:
+            raise EcgDataError(f"parameters 'data.{variant.name}.{key}': a variant of {base.name!r} writes its "
+                               f"{key} split as {expected!r} (namespace {variant.name!r}), got {getattr(variant, key)!r}")
+
+
+def data_classes(parameters: Mapping[str, Any], data: DataSplits) -> tuple[str, ...] | None:
+    """The class names of ``data``'s beats, from its segmentation's ``label_set`` (None: not a beat set)."""
+    if data.variant_of is not None:
+        segmentation = (parameters.get(data.name) or {}).get("segmentation")
+    else:  # the segmentation template's own parameters are MIT-BIH's; other databases are not beat sets
+        segmentation = parameters.get("segmentation") if data.name == "mitdb" else None
+    if not isinstance(segmentation, Mapping):
+        return None
+    return class_names(segmentation.get("label_set", "aami5"))
+
+
+def _model_outputs(model: Mapping[str, Any]) -> int | None:
+    """The number of outputs a model declaration builds (its ``n_classes``, else the model's default)."""
+    import inspect
+
+    if "n_classes" in model:
+        return int(model["n_classes"])
+    default = inspect.signature(MODELS[model["name"]].__init__).parameters.get("n_classes")
+    return None if default is None or default.default is inspect.Parameter.empty else int(default.default)
+
+
+def _read_attack_generation(spec: Any, parameters: Mapping[str, Any], declaration: Declaration) -> AttackGeneration | None:
+    """``attack_generation: {source, attacks: {<one of the six>: {eps, per_class, params}}, ...}``: checked
+    before any node runs (the source run, its classes against its data's, each attack's name and keys)."""
+    if spec is None:
+        return None
+    spec = _require_mapping(spec, "attack_generation")
+    source = spec.get("source")
+    if source not in declaration.runs:
+        raise EcgDataError(f"parameters 'attack_generation.source': expected a run declared under 'runs' "
+                           f"(declared: {sorted(declaration.runs)}), got {source!r}")
+    run = declaration.runs[source]
+    classes = data_classes(parameters, run.data)
+    model = dict(parameters["runs"][source].get("model") or {})
+    outputs = _model_outputs(model)
+    if classes is not None and outputs is not None and outputs != len(classes):
+        raise EcgDataError(f"parameters 'runs.{source}.model': the source classifier of attack_generation has "
+                           f"{outputs} outputs (n_classes), its data {run.data.name!r} has {len(classes)} classes "
+                           f"{list(classes)}")
+    attacks = _require_mapping(spec.get("attacks"), "attack_generation.attacks")
+    if not attacks:
+        raise EcgDataError("parameters 'attack_generation.attacks': expected at least one attack")
+    for name, attack in attacks.items():
+        where = f"attack_generation.attacks.{name}"
+        check_attack_name(name, f"parameters '{where}'")
+        attack = _require_mapping(attack, where)
+        unknown = sorted(set(attack) - {"eps", "per_class", "params"})
+        if unknown:
+            raise EcgDataError(f"parameters '{where}': unknown key(s) {unknown}; expected eps, per_class, params")
+        eps = attack.get("eps")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
+            raise EcgDataError(f"parameters '{where}.eps': expected a number > 0 (L-inf radius in beat units), got {eps!r}")
+        per_class = attack.get("per_class")
+        if per_class is not None and (isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1):
+            raise EcgDataError(f"parameters '{where}.per_class': expected a count >= 1 of beats per class, or null "
+                               f"(every beat), got {per_class!r}")
+    return AttackGeneration(source, run.data, tuple(attacks))
 
 
 def _read_main(spec: Any, declaration: Declaration) -> MainStudy | None:

@@ -1,3 +1,3 @@
-from .pipeline import DATABASES, create_database_pipelines, create_pipeline
+from .pipeline import DATABASES, create_database_pipelines, create_pipeline, create_variant_pipelines
 
-__all__ = ["DATABASES", "create_database_pipelines", "create_pipeline"]
+__all__ = ["DATABASES", "create_database_pipelines", "create_pipeline", "create_variant_pipelines"]
