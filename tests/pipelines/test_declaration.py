@@ -22,7 +22,7 @@ def parameters(base_parameters):
 
 def test_the_project_declaration(parameters):
     declaration = read_declaration(parameters)
-    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "atk_gan", "ens"]
+    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "atk_gan", "atk_gan_source", "ens"]
     assert list(declaration.ensembles) == ["cor_cnn", "dec_cnn", "fcor_cnn", "fdec_cnn"]
     assert declaration.model_runs["fdec_cnn"].family == "ens"
     assert [r.name for r in declaration.runs_of("nsr")] == ["nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code",
@@ -88,7 +88,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
 @pytest.mark.parametrize("change, message", [
     (lambda p: p["runs"]["nsr_mlp"].update(epoch=3), r"'runs.nsr_mlp': unknown key\(s\) \['epoch'\]"),
     (lambda p: p["runs"]["nsr_mlp"].update(epochs=0), r"'runs.nsr_mlp.epochs': expected a positive integer, got 0"),
-    (lambda p: p["runs"]["nsr_mlp"].update(family="nrs"), r"'runs.nsr_mlp.family': expected one of \['adv', 'atk_gan', 'ce'"),
+    (lambda p: p["runs"]["nsr_mlp"].update(family="nrs"), r"'runs.nsr_mlp.family': expected one of \['adv', 'atk_gan', 'atk_gan_source', 'ce'"),
     (lambda p: p["runs"]["nsr_mlp"]["objective"].update(beta=-1),
      r"^parameters 'runs.nsr_mlp.objective.beta': beta must be >= 0, got -1$"),
     (lambda p: p["runs"]["nsr_cnn"]["objective"].update(beta="0.4x"),
@@ -125,7 +125,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     (lambda p: p["atk_gan"]["segmentation"].update(label_set="aami5"), r"has 4 outputs .* 5 classes \['N', 'S', 'V', 'F', 'Q'\]"),
     (lambda p: p["data"]["atk_gan"].update(train="atk_gan_train"),
      r"'data.atk_gan.train': a variant of 'mitdb' writes its train split as 'atk_gan.mitdb_train_balanced'"),
-    (lambda p: p["data"]["atk_gan"].update(variant_of="mitbih"), r"'data.atk_gan.variant_of': expected one of \['mitdb'\]"),
+    (lambda p: p["data"]["atk_gan"].update(variant_of="mitbih"), r"'data.atk_gan.variant_of': expected one of \['atk_gan_union', 'mitdb'\]"),
 ])
 def test_a_bad_declaration_is_refused_naming_the_key(parameters, change, message):
     change(parameters)

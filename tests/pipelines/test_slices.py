@@ -114,7 +114,9 @@ def test_report_slice_reads_what_exists_and_lists_the_rest_one_row_per_model(pip
                              "attack_evaluations": stored, "attack_examples": {}, "training_histories": {}})
     inventory = catalog.load("report.inventory")
     rows = {row["run"]: row for row in inventory["coverage"]}
-    assert len(rows) == len(parameters["runs"]) + 1  # every declared run, and the one sweep's selection
+    # every declared run, the one sweep's selection, and every ensemble (judged as one model)
+    assert len(rows) == len(parameters["runs"]) + 1 + len(parameters["ensembles"])
+    assert rows["dec_cnn"]["command"].startswith("kedro run --pipelines=train_ens --tags=dec_cnn && ")
     n_attacks = len(parameters["attacks"])
     assert rows["ce_mlp"]["missing"] == [a for a in parameters["attacks"] if a != "pgd"]
     assert rows["ce_mlp"]["command"] == "kedro run --pipelines=attack --namespaces=ce_mlp --only-missing-outputs"

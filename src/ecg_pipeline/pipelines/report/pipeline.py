@@ -36,6 +36,8 @@ def model_runs(declaration: Declaration, study: MainStudy | None = None) -> tupl
             continue
         if run.sweep is not None:
             train = f"kedro run --pipelines=sweep --namespaces={run.name}"
+        elif run.name in declaration.ensembles:  # its members, features and assembly carry the ensemble's tag
+            train = f"kedro run --pipelines=train_ens --tags={run.name}"
         else:
             train = f"kedro run --pipelines={declaration.families[run.family].pipeline} --namespaces={run.name}"
         attacks = declaration.attacks_for(run)
