@@ -28,14 +28,15 @@ CPSC_EPS_GRID = (0.0, 0.001, 0.003, 0.005, 0.007, 0.01, 0.03, 0.05, 0.1)
 CPSC_EPS_MAX = 0.01
 CPSC_NOISE_GRID = (0.0, 0.05, 0.1, 0.2, 0.3)
 
-# This project's attack -> the paper's attack it reproduces like-for-like, and the table holding it.
+# This project's attack -> the paper's attack it reproduces like-for-like, the table holding it, and the data
+# (the prefix of the report group's key) it is like-for-like on.
 LIKE_FOR_LIKE_ATTACKS = {
-    "pgd_nsr": ("100-PGD", 4),   # the paper's Adamax-driven 100-PGD (Table 4); textbook `pgd` is not it
-    "sap": ("100-SAP", 5),
-    "white_noise": ("white noise", 6),
-    "pgd_cpsc": ("100-PGD", 4),  # CPSC: 100 sign steps of eps / 10, random start, masked (reference notes)
-    "sap_cpsc": ("100-SAP", 5),
-    "white_noise_cpsc": ("white noise", 6),
+    "pgd_nsr": ("100-PGD", 4, "mitdb"),   # the paper's Adamax-driven 100-PGD (Table 4); textbook `pgd` is not it
+    "sap": ("100-SAP", 5, "mitdb"),
+    "white_noise": ("white noise", 6, "mitdb"),
+    "pgd_cpsc": ("100-PGD", 4, "cpsc2018"),  # CPSC: 100 sign steps of eps / 10, random start, masked (reference notes)
+    "sap_cpsc": ("100-SAP", 5, "cpsc2018"),
+    "white_noise_cpsc": ("white noise", 6, "cpsc2018"),
 }
 
 
@@ -197,7 +198,10 @@ def published_table(family: str, attack: str, metric: str) -> PublishedTable | N
     """Seed 001's table for (family, this project's attack, "accuracy" | "f1"), or None if not like-for-like."""
     if attack not in LIKE_FOR_LIKE_ATTACKS:
         return None
-    return _TABLES.get((family, LIKE_FOR_LIKE_ATTACKS[attack][1], metric))
+    _, number, data = LIKE_FOR_LIKE_ATTACKS[attack]
+    if not family.startswith(f"{data}_"):
+        return None
+    return _TABLES.get((family, number, metric))
 
 
 def published_curve(family: str, attack: str, metric: str, label: str) -> tuple[list[float], list[float], str] | None:

@@ -266,7 +266,9 @@ def adversarial_examples(params: dict, evaluations: Stored, examples: Stored, *,
                 strength = float(spec.examples.get(grid_param, metrics["grid"][-1]))
                 result[figure_name(group.key, attack, run)] = figures.adversarial_examples(
                     f"{label} ({run})", attack, stored.data, grid_param, strength, beats=int(spec.examples.get("beats", 3)),
-                    fs_hz=spec.fs_hz, amplitude=spec.amplitude, style=spec.style)
+                    fs_hz=float(group.beat.get("fs_hz", spec.fs_hz)),
+                    amplitude=str(group.beat.get("amplitude", spec.amplitude)), lead=group.beat.get("lead"),
+                    style=spec.style)
     return _never_empty(result, "adversarial examples", spec)
 
 
