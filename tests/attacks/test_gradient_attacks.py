@@ -550,3 +550,17 @@ def test_sap_returns_strongest_smoothed_iterate_not_last():
     assert torch.allclose(out, want, atol=1e-6)
     with torch.no_grad():
         assert bool(((model(out).argmax(1) != y) == ever).all())
+
+
+def test_step_ratio_is_a_step_of_that_fraction_of_eps(trained_mlp, data):
+    """Seed 001's CPSC PGD steps eps / 10 at every eps: ``step_ratio=0.1`` is ``step_size=eps / 10``."""
+    x, y = data
+    for eps in (0.01, 0.05):
+        ratio = pgd(trained_mlp, x, y, eps, bounds=BOUNDS, steps=10, step_ratio=0.1, seed=3)
+        fixed = pgd(trained_mlp, x, y, eps, bounds=BOUNDS, steps=10, step_size=eps / 10, seed=3)
+        assert torch.equal(ratio, fixed)
+    assert not torch.equal(pgd(trained_mlp, x, y, 0.05, bounds=BOUNDS, steps=10, step_ratio=0.2, seed=3), fixed)
+    with pytest.raises(AttackError, match="not both"):
+        pgd(trained_mlp, x, y, 0.05, steps=10, step_size=0.01, step_ratio=0.1)
+    with pytest.raises(AttackError, match="step_ratio"):
+        pgd(trained_mlp, x, y, 0.05, steps=10, step_ratio=-0.1)

@@ -223,3 +223,47 @@ def test_nsr_double_backprop_through_the_kachuee_cnn_is_exact():
         minus = loss_at([p - h * d for p, d in zip(params, direction)])
         analytic = sum((g * d).sum() for g, d in zip(grads, direction))
         torch.testing.assert_close(analytic, (plus - minus) / (2 * h), rtol=1e-6, atol=1e-9)
+
+
+def test_adversarial_step_follows_the_eps_ramp_with_step_ratio(monkeypatch):
+    """Seed 001's CPSC adversarial training: 20 PGD steps of 4 eps_t / 20, eps_t of eq. (11)."""
+    import ecg_pipeline.attacks.pgd as pgd_module
+
+    seen = []
+    real = pgd_module.pgd
+
+    def spy(model, x, y, eps, **kwargs):
+        seen.append((eps, kwargs["step_size"], kwargs["step_ratio"]))
+        return real(model, x, y, eps, **kwargs)
+
+    monkeypatch.setattr(pgd_module, "pgd", spy)
+    net = tiny_relu_net().float()
+    x, y = torch.rand(8, 1, 6) * 2 - 1, torch.randint(0, 3, (8,))
+    objective = Adversarial(eps=0.01, steps=20, step_ratio=0.2, bounds=(-1.0, 1.0), start_epoch=11, ramp=True, epochs=70)
+    for epoch in (11, 40, 70):
+        x_adv = objective.examples(net, x, y, None, epoch=epoch)
+        assert (x_adv - x).abs().max() <= objective.eps_at(epoch) + 1e-7
+    assert [(round(e, 6), s, r) for e, s, r in seen] == [(round(0.01 / 60, 6), None, 0.2), (round(0.01 * 30 / 60, 6), None, 0.2),
+                                                         (0.01, None, 0.2)]
+    assert Adversarial().step_size == 0.01  # MIT-BIH default: a fixed step of 0.01
+    with pytest.raises(EcgDataError, match="step_size .* or step_ratio .*, not both"):
+        Adversarial(step_size=0.01, step_ratio=0.2)
+    with pytest.raises(EcgDataError, match="step_ratio must be > 0"):
+        Adversarial(step_ratio=0)
+
+
+def test_the_jacobian_of_a_mask_aware_model_equals_k_separate_gradients():
+    """The masked ResNet takes the per-class path (no vmap batching rule for its backward)."""
+    from ecg_pipeline.models import MaskedResNet
+
+    torch.manual_seed(0)
+    model = MaskedResNet(width=2, n_classes=3).double()
+    x = torch.randn(2, 8, 4096, dtype=torch.float64)
+    mask = torch.ones(2, 1, 4096, dtype=torch.float64)
+    mask[1, :, :1000] = 0
+    logits, jac = logit_jacobian(model, x, mask, create_graph=False)
+    assert jac.shape == (2, 3, 8, 4096)
+    for k in range(3):
+        xk = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(xk, mask)[:, k].sum(), xk)
+        torch.testing.assert_close(jac[:, k], grad)

@@ -90,7 +90,7 @@ def test_padding_masking(ingested):
     assert real.max() == 18000 and real.min() >= 9 * 300
     cpsc = catalog.load("cpsc2018_test")
     x, mask = materialize(cpsc)
-    assert x.shape[1:] == (8, 33792)
+    assert x.shape[1:] == (8, 8192)  # the ci window (conf/ci); conf/base: 33,792 (tests/pipelines/test_cpsc_study.py)
     assert np.abs(x).max() <= 1.0
     assert (x[np.broadcast_to(mask, x.shape) == 0] == 0).all()
     # Evaluation records are right-aligned: the last sample is real.

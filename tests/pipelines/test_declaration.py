@@ -26,15 +26,19 @@ def test_the_project_declaration(parameters):
     assert list(declaration.ensembles) == ["cor_cnn", "dec_cnn", "fcor_cnn", "fdec_cnn"]
     assert declaration.model_runs["fdec_cnn"].family == "ens"
     assert [r.name for r in declaration.runs_of("nsr")] == ["nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code",
-                                                          "nsr_mlp_margin"]
+                                                          "nsr_mlp_margin", "nsr_cpsc"]
     nsr = declaration.runs["nsr_mlp"]
     assert (nsr.label, nsr.data.test, nsr.model, nsr.section) == ("0.4NSR", "mitdb_test", "mlp", "runs.nsr_mlp")
-    assert declaration.attacks_for(nsr) == tuple(parameters["attacks"])  # every attack declared for mitdb
+    assert declaration.attacks_for(nsr) == _attacks_of(parameters, "mitdb")  # every attack declared for mitdb
     assert declaration.attacks["real_noise_em"].needs_noise and not declaration.attacks["pgd"].needs_noise
     assert declaration.attacks["bim"].attack == "bim"  # defaults to the block's name
     selected = declaration.model_runs["nsr_mlp_sweep"]
     assert selected.sweep.members["beta_0p4"] == 0.4 and selected.label == "nsr: best beta on validation"
     assert list(declaration.model_runs)[: len(declaration.runs)] == list(declaration.runs)
+
+
+def _attacks_of(parameters: dict, data: str) -> tuple[str, ...]:
+    return tuple(name for name, spec in parameters["attacks"].items() if spec["data"] == data)
 
 
 def _diff(before: dict, after: dict) -> dict[str, set]:
@@ -53,7 +57,7 @@ def test_adding_a_run_is_one_block(parameters):
     after = build_pipelines(read_declaration(parameters))
     added = _diff(before, after)
     assert added["train_nsr"] == {"nsr_mlp_b02.train"}
-    n_attacks = len(parameters["attacks"])
+    n_attacks = len(_attacks_of(parameters, "mitdb"))
     assert len(added["attack"]) == n_attacks + 1  # every mitdb attack on the test split + PGD on validation
     assert "nsr_mlp_b02.pgd.evaluate" in added["attack"] and "nsr_mlp_b02.pgd_validation.evaluate" in added["attack"]
     assert set(added) == {"train_nsr", "attack"}  # the report reads collections: no new node, no new input
@@ -106,7 +110,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     (lambda p: p["attacks"]["pgd"].update(eps_max=0.15), r"'attacks.pgd.eps_max': 0.15 must be a positive grid point"),
     (lambda p: p["attacks"]["pgd"].update(grid=[0.01, 0.1]), r"'attacks.pgd.grid': ACC_robust .* needs eps 0"),
     (lambda p: p["attacks"]["pgd"].update(attack="pgd2"), r"'attacks.pgd.attack': unknown attack 'pgd2'"),
-    (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['atk_gan', 'atk_gan_union', 'mitdb'\]"),
+    (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['atk_gan', 'atk_gan_union', 'cpsc2018', 'mitdb'\]"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(run="nsr_mpl"), r"sweep 'nsr_mlp_sweep': base run 'nsr_mpl'"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(values=[0.2, -1]), r"every value of objective.beta must be a number >= 0"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(vary="objective.lam"), r"nsr_mlp_sweep.lam_0p1: cannot set 'objective.lam'"),

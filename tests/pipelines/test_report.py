@@ -33,7 +33,7 @@ def reported(module_project):
     """In a project of its own, so the report's tests know exactly which evaluations it reads."""
     project = module_project
     project.run("data_mitdb")
-    project.run("train_ce", namespaces=["ce_mlp", "ce_cnn"])  # the MIT-BIH (NSR variant) runs it reports
+    project.run("train_ce", namespaces=["ce_mlp", "ce_cnn"])  # the MIT-BIH (NSR variant) runs it reports; no CPSC data here
     project.run("attack", namespaces=EVALUATED)
     project.run("report")
     return project

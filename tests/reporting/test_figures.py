@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -74,3 +75,17 @@ def test_published_curve_drawn_dashed_in_the_model_colour(paper_grid_metrics):
     assert paper.get_linestyle() == "--" and paper.get_color() == ours.get_color()
     assert list(paper.get_ydata()) == pytest.approx([0.9219, 0.7014, 0.1958, 0.0263, 0.0001, 0.0, 0.0])
     assert [t.get_text() for t in f1.get_legend().get_texts()] == ["CE (ce_mlp)", "CE: published (seed 001 Table 4 B)"]
+
+
+def test_a_multi_lead_example_draws_one_lead_over_its_real_samples(examples):
+    """CPSC records: lead II (row 1) at 500 Hz, the zero padding before the right-aligned record left out."""
+    x = np.zeros((4, 8, 1000), dtype=np.float32)
+    x[:, :, 600:] = np.linspace(-1, 1, 400, dtype=np.float32)
+    x[:, 1, 600:] *= 0.5
+    records = {**examples, "x_clean": x, "x_adv_0": x, "x_adv_1": x + 0.01}
+    fig = figures.adversarial_examples("1.0NSR (nsr_cpsc)", "pgd_cpsc", records, "eps", 0.05, beats=1, fs_hz=500.0,
+                                       amplitude="lead amplitude", style=STYLE, lead=(1, "II"))
+    line = fig.axes[0].lines[0]
+    assert len(line.get_xdata()) == 400 and line.get_xdata()[-1] == 399 / 500.0
+    assert np.allclose(line.get_ydata(), x[0, 1, 600:])
+    assert fig.get_suptitle().endswith("eps = 0.05, lead II")

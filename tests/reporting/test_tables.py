@@ -54,3 +54,13 @@ def test_markdown(paper_grid_metrics):
     text = tables.to_markdown(tables.layout(cells))
     assert "### CNN · fgsm · Accuracy (class-balanced)" in text
     assert "| CE (ce_cnn) | 0.9000 | 0.6000 | 0.2000 | 0.0500 | 0.0000 | 0.0000 | 0.0000 | 0.4100 |" in text
+
+
+def test_cpsc_published_rows_on_the_cpsc_grid(make_metrics):
+    """The CPSC group's table shows Table 4 E's row at the eps it shares, with ACC_robust when eps_max is 0.01."""
+    metrics = make_metrics([0.0, 0.001, 0.01], [0.8, 0.6, 0.2], eps_max=0.01, robust=0.5)
+    accuracy = tables.layout(tables.robustness_cells("cpsc2018_masked_resnet", "CPSC", "pgd_cpsc",
+                                                     {"nsr_cpsc": ("1.0NSR", metrics, "v")}))["CPSC · pgd_cpsc · Accuracy (class-balanced)"]
+    published = accuracy.loc["1.0NSR: published (seed 001 Table 4 E)"]
+    assert published["0.001"] == pytest.approx(0.82) and published["0.01"] == pytest.approx(0.6733)
+    assert published["ACC_robust"] == pytest.approx(0.7967)

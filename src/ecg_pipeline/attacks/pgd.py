@@ -207,6 +207,7 @@ def pgd(
     seed: int = 0,
     steps: int = 40,
     step_size: float | None = None,
+    step_ratio: float | None = None,
     random_start: bool = True,
     restarts: int = 1,
     variant: str = "sign",
@@ -221,6 +222,9 @@ def pgd(
         steps: iterations (Madry et al. used 40 on MNIST; the NSR evaluation uses 100).
         step_size: alpha; default ``2.5 * eps / steps``, the rule of Madry et al.'s ``robustness``
             library (the iterate can cross the ball and come back). The NSR papers use 0.01 at every eps.
+        step_ratio: alpha as a fraction of eps, ``alpha = step_ratio * eps`` (instead of ``step_size``):
+            seed 001's CPSC 2018 code steps eps / 10 in evaluation (``step_ratio=0.1``) and 4 eps_t / 20 in
+            its 20-step adversarial training (``step_ratio=0.2``, following the eps ramp of eq. 11).
         random_start: start at ``x + U(-eps, eps)``, projected (Madry et al.); else at ``x`` (= BIM).
         restarts: independent random starts; per sample the first restart that misclassifies is kept,
             otherwise the one whose strongest iterate has the highest loss. Only still-correct samples are restarted.
@@ -235,7 +239,9 @@ def pgd(
     Deterministic for a ``seed`` (a local ``torch.Generator``); the model's weights, ``requires_grad``
     flags and train/eval mode are left as found (``frozen``). All checks run before any attack compute.
     """
-    check_attack_call(model, x, y, eps, mask=mask, bounds=bounds, step_size=step_size)
+    check_attack_call(model, x, y, eps, mask=mask, bounds=bounds, step_size=step_size, step_ratio=step_ratio)
+    if step_size is not None and step_ratio is not None:
+        raise AttackError(f"give step_size ({step_size}) or step_ratio ({step_ratio}), not both")
     steps = _int_param("steps", steps, 1)
     restarts = _int_param("restarts", restarts, 1)
     cycle_check = _int_param("cycle_check", cycle_check, 0)
@@ -254,7 +260,7 @@ def pgd(
     low, high = feasible_box(x, eps, mask, bounds)
     if eps == 0 or x.shape[0] == 0:
         return x.clamp(low, high)
-    step = 2.5 * eps / steps if step_size is None else float(step_size)
+    step = float(step_size) if step_size is not None else eps * (2.5 / steps if step_ratio is None else float(step_ratio))
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     loss_fn = loss_per_sample(loss, float(kappa))
     settings = dict(

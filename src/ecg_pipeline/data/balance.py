@@ -22,18 +22,23 @@ log = logging.getLogger(__name__)
 BALANCE_METHODS = ("upsample", "smote", "none")
 
 
-def upsample(beats: dict[str, np.ndarray], *, seed: int = 0) -> dict[str, np.ndarray]:
-    """Tile each class (all copies whole, the remainder drawn without replacement) to the largest count."""
-    y = beats["y"]
-    counts = np.bincount(y)
-    target = counts.max()
-    rng = np.random.default_rng(seed)
-    index = []
+def upsample_index(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Row indices that tile each present class to the largest class count (all copies whole, the remainder
+    drawn without replacement from ``rng``), sorted: seed 001's up-sampling ("balanced sampler")."""
+    y = np.asarray(y)
+    counts = np.bincount(y) if y.size else np.zeros(0, dtype=np.int64)
+    target = counts.max(initial=0)
+    index = [np.zeros(0, dtype=np.int64)]
     for c in np.flatnonzero(counts):
         members = np.flatnonzero(y == c)
         reps, rest = divmod(target, members.size)
         index.append(np.concatenate([np.tile(members, reps), rng.choice(members, size=rest, replace=False)]))
-    return take(beats, np.sort(np.concatenate(index), kind="stable"))
+    return np.sort(np.concatenate(index), kind="stable")
+
+
+def upsample(beats: dict[str, np.ndarray], *, seed: int = 0) -> dict[str, np.ndarray]:
+    """Tile each class (all copies whole, the remainder drawn without replacement) to the largest count."""
+    return take(beats, upsample_index(beats["y"], np.random.default_rng(seed)))
 
 
 def _is_count(value, minimum: int) -> bool:

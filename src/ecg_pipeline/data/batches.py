@@ -9,6 +9,7 @@ import torch
 
 from ecg_pipeline.errors import EcgDataError
 
+from .balance import upsample_index
 from .padding import materialize, replace_starts
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
@@ -19,14 +20,17 @@ class Batches:
 
     Beat sets are small and live as one tensor. Padded sets (CinC 2017, CPSC 2018) are stored
     compactly and padded per batch; with ``max_shift`` the records move to new random offsets each
-    epoch (the CPSC training augmentation).
+    epoch (the CPSC training augmentation). With ``balanced`` an epoch tiles every class to the largest
+    class count (:func:`~ecg_pipeline.data.balance.upsample_index`, a new remainder drawn each epoch):
+    seed 001's class-balanced sampler for CPSC 2018, without storing the copies.
 
     ``extras``: more per-sample arrays that every batch carries, as a fourth element ``{name: tensor}``
     (ECG-ATK-GAN's ``x_clean`` and ``attacked``; a decorrelated ensemble member's ``previous_features``);
     without extras a batch is ``(x, y, mask)``.
     """
 
-    def __init__(self, data: dict[str, np.ndarray], *, max_shift: int | None = None, extras: tuple[str, ...] = ()):
+    def __init__(self, data: dict[str, np.ndarray], *, max_shift: int | None = None, balanced: bool = False,
+                 extras: tuple[str, ...] = ()):
         if "values" in data:
             self.padded = data
             self.x = None
@@ -39,6 +43,7 @@ class Batches:
         self.y = torch.from_numpy(np.asarray(data["y"], dtype=np.int64))
         self.classes = [str(c) for c in data["classes"]] if "classes" in data else None
         self.max_shift = max_shift
+        self.balanced = balanced
         missing = [name for name in extras if name not in data]
         if missing:
             raise EcgDataError(f"this training needs the per-sample arrays {list(extras)} beside the signals and 'y'; "
@@ -50,6 +55,15 @@ class Batches:
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
+
+    @property
+    def epoch_length(self) -> int:
+        """Samples drawn in one training epoch: every record, or with ``balanced`` every present class at the
+        largest class count."""
+        if not self.balanced or len(self) == 0:
+            return len(self)
+        counts = np.bincount(self.y.numpy())
+        return int(counts.max() * np.count_nonzero(counts))
 
     @property
     def n_classes(self) -> int:
@@ -72,6 +86,12 @@ class Batches:
         order and shifts are drawn all the same, so the generators end where a full epoch leaves them."""
         if self.padded is not None and self.max_shift and rng is not None:
             self.padded = replace_starts(self.padded, max_shift=self.max_shift, rng=rng)
-        order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
-        for start in range(skip * batch_size, len(self), batch_size):
+        if self.balanced and shuffle:
+            if rng is None:
+                raise EcgDataError("a class-balanced epoch draws its extra copies from a numpy Generator: pass rng")
+            rows = torch.from_numpy(upsample_index(self.y.numpy(), rng))
+            order = rows[torch.randperm(len(rows), generator=generator)]
+        else:
+            order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
+        for start in range(skip * batch_size, len(order), batch_size):
             yield self.take(order[start : start + batch_size])

@@ -408,7 +408,7 @@ def pad_cpsc2018(
     table: pd.DataFrame,
     *,
     keep_leads: Sequence[str] = CPSC2018_KEEP_LEADS,
-    truncate: int = 30720,
+    truncate: int | None = 30720,
     length: int = 33792,
     placement: str = "right",
     max_shift: int = 3072,
@@ -426,7 +426,8 @@ def pad_cpsc2018(
     keep_leads
         Lead names, in output order.
     truncate, length
-        Samples kept per record, and window length (``truncate <= length``).
+        Samples kept per record, and window length (``truncate <= length``). ``truncate=None`` keeps
+        whole records; one longer than ``length`` is then an error naming it (never cut silently).
     placement
         ``"right"`` (evaluation) or ``"random"`` (training: shifted left from the right edge by
         up to ``max_shift`` samples, drawn from ``seed``; :func:`~ecg_pipeline.data.padding.replace_starts` re-draws them).
@@ -442,10 +443,22 @@ def pad_cpsc2018(
     _require_columns(
         table, ("record_id", "leads", "n_samples", "signal", "label"), "pad_cpsc2018"
     )
-    truncate = _positive_int(truncate, "truncate")
     length = _positive_int(length, "length")
+    n_samples = table["n_samples"].to_numpy().astype(np.int64)
+    if truncate is None:
+        longer = np.flatnonzero(n_samples > length)
+        if longer.size:
+            i = int(longer[0])
+            raise EcgDataError(
+                f"record {table['record_id'].iloc[i]}: {int(n_samples[i])} samples, longer than the {length}-sample "
+                f"window ({longer.size} record(s) are); set truncate (seed 001: 30720) or a longer length",
+                key="truncate",
+            )
+        truncate = length
+    truncate = _positive_int(truncate, "truncate")
     if truncate > length:
-        raise EcgDataError(f"truncate ({truncate}) must not exceed length ({length})")
+        raise EcgDataError(f"truncate ({truncate}) must not exceed length ({length}): a record would not fit the "
+                           "window", key="truncate")
     if placement not in ("right", "random"):
         raise EcgDataError(f"placement must be 'right' or 'random', got {placement!r}")
     keep_leads = tuple(str(lead) for lead in keep_leads)
@@ -457,7 +470,6 @@ def pad_cpsc2018(
         rng = _as_generator(seed, "seed")
     y = encode(table["label"].to_numpy(), "cpsc2018", source="CPSC 2018 record table")
 
-    n_samples = table["n_samples"].to_numpy().astype(np.int64)
     kept = np.minimum(n_samples, truncate)
 
     def scaled():

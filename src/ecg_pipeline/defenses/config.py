@@ -11,6 +11,7 @@ from ecg_pipeline.errors import EcgDataError
 
 # Keys that change what a run computes are in its checkpoint fingerprint; these do not.
 NOT_FINGERPRINTED = ("epochs", "progress", "device", "num_threads", "checkpoint_every_s")
+SAMPLERS = ("shuffle", "balanced")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class TrainingConfig:
     device: str = "auto"                      # CUDA when available, else CPU
     max_batches_per_epoch: int | None = None  # cap (ci env, smoke runs)
     max_shift: int | None = None              # random placement offset of padded records in training
+    sampler: str = "shuffle"                  # "shuffle": each record once an epoch; "balanced": every class tiled
+                                              # to the largest class count each epoch (seed 001's CPSC up-sampling)
     progress: bool = True
     num_threads: int | None = None            # intra-op CPU threads (None: torch's default)
     checkpoint_every_s: float = 300.0         # a mid-epoch checkpoint this often (seconds); 0: at epoch ends only
@@ -51,15 +54,40 @@ class TrainingConfig:
         if not isinstance(self.objective, dict) or "name" not in self.objective:
             raise EcgDataError(f"parameters '{self.section}.objective': expected a mapping with a 'name', "
                                f"got {self.objective!r}")
+        if self.sampler not in SAMPLERS:
+            raise EcgDataError(f"parameters '{self.section}.sampler': expected one of {list(SAMPLERS)}, got {self.sampler!r}")
+        start = self.objective.get("start_epoch", 1)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 1:
+            raise EcgDataError(f"parameters '{self.section}.objective.start_epoch': expected an epoch >= 1, got {start!r}")
+        if start > self.epochs:
+            raise EcgDataError(f"parameters '{self.section}.objective.start_epoch': the warm-up ends at epoch {start}, "
+                               f"beyond the run's {self.epochs} epochs (the {self.objective['name']} objective would "
+                               f"never switch on); lower start_epoch or raise '{self.section}.epochs'")
+        ramp_epochs = self.objective.get("epochs")
+        if self.objective.get("ramp") and ramp_epochs is not None and ramp_epochs != self.epochs:
+            raise EcgDataError(f"parameters '{self.section}.objective.epochs': the eps ramp (eq. 11) ends at epoch "
+                               f"{ramp_epochs}, the run has {self.epochs}; leave it out to ramp over the run's epochs")
 
     @classmethod
     def from_params(cls, params: dict, section: str, *, ignore=()) -> TrainingConfig:
         return from_mapping(cls, {**params, "section": section}, section, ignore=ignore)
 
+    def objective_params(self) -> dict[str, Any]:
+        """The objective's parameters, with ``epochs`` (the end of the eps ramp of eq. 11) taken from the
+        run where an adversarial objective ramps and leaves it out."""
+        params = dict(self.objective)
+        if params.get("name") == "adversarial" and params.get("ramp"):
+            params.setdefault("epochs", self.epochs)
+        return params
+
     def fingerprinted(self) -> dict[str, Any]:
-        """The settings a checkpoint belongs to (a change in any of them starts the run over)."""
+        """The settings a checkpoint belongs to (a change in any of them starts the run over); the epoch
+        count counts only where the objective depends on it (the eps ramp)."""
         settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                     if f.name not in (*NOT_FINGERPRINTED, "section")}
-        if settings["select_best"] is None:  # added later: left out when unset, so earlier checkpoints still match
+        # options added later are left out at their defaults, so checkpoints written before them still match
+        if settings["select_best"] is None:
             del settings["select_best"]
-        return settings
+        if settings["sampler"] == "shuffle":
+            del settings["sampler"]
+        return {**settings, "objective": self.objective_params()}

@@ -12,7 +12,7 @@ from torch import nn
 from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import build_model
-from ecg_pipeline.models.registry import model_spec
+from ecg_pipeline.models.registry import check_mask_use, model_spec
 
 from .config import TrainingConfig
 from .objectives import build_objective
@@ -46,13 +46,15 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
     """
     if not config.model.get("name"):
         raise EcgDataError(f"parameters '{config.section}.model': expected a mapping with a 'name', got {config.model!r}")
+    check_mask_use(config.model["name"], "values" in train_set, f"{run_name} ('{config.section}.model.name')")
     torch.manual_seed(config.seed)
     model_args = dict(config.model)
     model = build_model(model_args.pop("name"), **model_args)
-    objective_args = dict(config.objective)
+    objective_args = config.objective_params()
     objective = build_objective(objective_args.pop("name"), **objective_args)
     try:
-        train_data = Batches(train_set, max_shift=config.max_shift, extras=getattr(objective, "extras", ()))
+        train_data = Batches(train_set, max_shift=config.max_shift, balanced=config.sampler == "balanced",
+                             extras=getattr(objective, "extras", ()))
     except EcgDataError as err:
         raise EcgDataError(f"{run_name}: its training set: {err}") from None
     validation_data = Batches(validation_set) if validation_set is not None else None

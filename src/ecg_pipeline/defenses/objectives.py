@@ -147,11 +147,18 @@ class NSR:
 
 def logit_jacobian(model, x: torch.Tensor, mask: torch.Tensor | None = None, *, create_graph: bool = True):
     """(logits, J) with ``J[n, k, ...] = dz_k(x_n)/dx_n``: K vector-Jacobian products batched in one
-    vmapped backward pass (``is_grads_batched``) instead of K separate double-backprop passes."""
+    vmapped backward pass (``is_grads_batched``) instead of K separate double-backprop passes.
+
+    Mask-aware models (the CPSC ResNet) take K passes: the backward of its GroupNorm / max-pool stack
+    has no vmap batching rule (a shape RuntimeError under ``is_grads_batched``, torch 2.x)."""
     x = x.detach().requires_grad_(True)
     logits = logits_of(model, x, mask)
     k = logits.shape[1]
     basis = torch.eye(k, dtype=logits.dtype, device=logits.device)[:, None, :].expand(k, *logits.shape)
+    if getattr(model, "uses_mask", False):
+        rows = [torch.autograd.grad(logits, x, grad_outputs=basis[c], retain_graph=True, create_graph=create_graph)[0]
+                for c in range(k)]
+        return logits, torch.stack(rows, dim=1)
     (jac,) = torch.autograd.grad(logits, x, grad_outputs=basis, is_grads_batched=True, create_graph=create_graph)
     return logits, jac.movedim(0, 1)
 
@@ -195,21 +202,31 @@ class Jacobian:
 class Adversarial:
     """PGD adversarial training, seed 001 eq. (10): ``0.5 CE(x) + 0.5 CE(x_adv)``.
 
-    ``x_adv`` from ``steps``-step PGD of the attack library (step ``step_size``, uniform random start in
-    [-eps, eps], clamped to ``bounds``). ``start_epoch``: CE alone before it (CPSC: 11); with
-    ``ramp=True`` eps grows linearly per eq. (11): ``eps_t = eps (t - (start_epoch - 1)) / (epochs - (start_epoch - 1))``.
+    ``x_adv`` from ``steps``-step PGD of the attack library (step ``step_size``, default 0.01, or
+    ``step_ratio * eps_t``, uniform random start in [-eps, eps], clamped to ``bounds``). ``start_epoch``:
+    CE alone before it (CPSC: 11); with ``ramp=True`` eps grows linearly per eq. (11):
+    ``eps_t = eps (t - (start_epoch - 1)) / (epochs - (start_epoch - 1))``; ``epochs`` defaults to the run's
+    (filled in by :meth:`TrainingConfig.objective_params`). Seed 001's CPSC setting: 20 steps of
+    ``4 eps_t / 20`` (``step_ratio=0.2``), so the step follows the ramp.
     """
 
     name = "adversarial"
 
-    def __init__(self, eps: float = 0.1, steps: int = 10, step_size: float = 0.01, bounds=(0.0, 1.0),
-                 start_epoch: int = 1, ramp: bool = False, epochs: int | None = None, seed: int = 0):
+    def __init__(self, eps: float = 0.1, steps: int = 10, step_size: float | None = None, bounds=(0.0, 1.0),
+                 start_epoch: int = 1, ramp: bool = False, epochs: int | None = None, seed: int = 0,
+                 step_ratio: float | None = None):
         _check_non_negative(eps=eps)
-        if not step_size > 0:
-            raise EcgDataError(f"step_size must be > 0, got {step_size}", key="step_size")
+        if step_size is not None and step_ratio is not None:
+            raise EcgDataError(f"give step_size ({step_size}) or step_ratio ({step_ratio}), not both", key="step_ratio")
+        if step_size is None and step_ratio is None:
+            step_size = 0.01
+        for key, value in (("step_size", step_size), ("step_ratio", step_ratio)):
+            if value is not None and not (not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0):
+                raise EcgDataError(f"{key} must be > 0, got {value!r}", key=key)
         if ramp and not epochs:
             raise EcgDataError("the eps ramp of eq. (11) needs 'epochs' (the total number of epochs)")
         self.eps, self.steps, self.step_size, self.start_epoch, self.ramp, self.epochs = eps, steps, step_size, start_epoch, ramp, epochs
+        self.step_ratio = step_ratio
         self.bounds = tuple(bounds) if bounds is not None else None
         self.seed = seed
         self._epoch, self._batch = None, 0
@@ -236,8 +253,8 @@ class Adversarial:
         self._batch = self._batch + 1 if epoch == self._epoch else 1
         self._epoch = epoch
         seed = (self.seed * 1_000_003 + epoch * 100_003 + self._batch) % 2**63
-        return pgd(model, x, y, self.eps_at(epoch), steps=self.steps, step_size=self.step_size, random_start=True,
-                   mask=mask, bounds=self.bounds, seed=seed)
+        return pgd(model, x, y, self.eps_at(epoch), steps=self.steps, step_size=self.step_size,
+                   step_ratio=self.step_ratio, random_start=True, mask=mask, bounds=self.bounds, seed=seed)
 
     def __call__(self, model, x, y, mask, epoch) -> ObjectiveResult:
         logits = logits_of(model, x, mask)

@@ -199,7 +199,7 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
     weights = [p for p in model.parameters() if p.requires_grad]
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    n_batches = -(-len(train_data) // batch_size)
+    n_batches = -(-train_data.epoch_length // batch_size)
     if config.max_batches_per_epoch:
         n_batches = min(n_batches, config.max_batches_per_epoch)
 

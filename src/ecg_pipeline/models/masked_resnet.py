@@ -89,6 +89,8 @@ class MaskedResNet(nn.Module):
     Args:
         in_channels: leads (8: I, II, V1-V6).
         n_classes: outputs (9 CPSC 2018 classes).
+        width: channels of the stem and first stage; the stages have ``width * (1, 2, 4, 8)``
+            (64: the paper's 64/128/256/512). Smaller widths are for smoke runs (the ci env), not results.
 
     ``forward(x, mask=None)``: ``x`` ``[n, in_channels, L]`` with ``L > 2048`` (33,792 in the
     paper), ``mask`` ``[n, 1, L]`` (or ``[n, L]``; bool or float) with 1 on real samples;
@@ -98,31 +100,32 @@ class MaskedResNet(nn.Module):
 
     uses_mask = True
 
-    def __init__(self, in_channels: int = 8, n_classes: int = 9) -> None:
+    def __init__(self, in_channels: int = 8, n_classes: int = 9, width: int = WIDTHS[0]) -> None:
         super().__init__()
-        if int(in_channels) < 1 or int(n_classes) < 1:
+        if int(in_channels) < 1 or int(n_classes) < 1 or int(width) < 1:
             raise EcgDataError(
-                f"MaskedResNet: in_channels={in_channels} and n_classes={n_classes} must be >= 1"
+                f"MaskedResNet: in_channels={in_channels}, n_classes={n_classes} and width={width} must be >= 1"
             )
-        self.model_config = {"in_channels": int(in_channels), "n_classes": int(n_classes)}
+        self.model_config = {"in_channels": int(in_channels), "n_classes": int(n_classes), "width": int(width)}
         self.in_channels = int(in_channels)
+        widths = tuple(int(width) * w // WIDTHS[0] for w in WIDTHS)
         self.stem = nn.Sequential(
-            nn.Conv1d(self.in_channels, WIDTHS[0], 11, stride=2, padding=5, bias=False),
-            _gn(WIDTHS[0]),
+            nn.Conv1d(self.in_channels, widths[0], 11, stride=2, padding=5, bias=False),
+            _gn(widths[0]),
             nn.LeakyReLU(),
             nn.MaxPool1d(kernel_size=3, stride=2, padding=1),
         )
         stages = []
-        in_ch = WIDTHS[0]
-        for width in WIDTHS:
+        in_ch = widths[0]
+        for stage_width in widths:
             blocks = []
             for _ in range(BLOCKS_PER_STAGE):
-                blocks.append(BasicBlock(in_ch, width, stride=2))
-                in_ch = width
+                blocks.append(BasicBlock(in_ch, stage_width, stride=2))
+                in_ch = stage_width
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self.final = nn.Sequential(nn.Conv1d(WIDTHS[-1], WIDTHS[-1], FINAL_KERNEL), nn.ReLU())
-        self.head = nn.Linear(WIDTHS[-1], int(n_classes))
+        self.final = nn.Sequential(nn.Conv1d(widths[-1], widths[-1], FINAL_KERNEL), nn.ReLU())
+        self.head = nn.Linear(widths[-1], int(n_classes))
 
     def _check(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 3 or x.shape[1] != self.in_channels:

@@ -53,6 +53,23 @@ def _model_class(name: Any) -> type[nn.Module]:
         raise EcgDataError(f"unknown model {name!r}; expected one of {sorted(MODELS)}") from None
 
 
+def check_mask_use(name: str, masked: bool, where: str) -> None:
+    """Refuse a model that takes a padding mask on unpadded data, or one that ignores it on padded data.
+
+    A mask-aware model (``uses_mask``, e.g. the CPSC ResNet's masked pooling) fed beats would average
+    over samples that are all real and hide a data mix-up; a model without a mask on padded records
+    would pool over the zero padding (seed 001's CPSC model exists to avoid exactly that).
+    """
+    uses_mask = bool(getattr(_model_class(name), "uses_mask", False))
+    if uses_mask and not masked:
+        raise EcgDataError(f"{where}: model {name!r} expects padded records with a mask, but the data has no mask "
+                           "(fixed-length beats); use a model without a mask (e.g. 'mlp', 'kachuee_cnn') or padded data")
+    if masked and not uses_mask:
+        masked_models = sorted(n for n, cls in MODELS.items() if getattr(cls, "uses_mask", False))
+        raise EcgDataError(f"{where}: the data is padded records with a mask, but model {name!r} takes no mask "
+                           f"(it would pool over the zero padding); expected one of {masked_models}")
+
+
 def build_model(name: str, **config: Any) -> nn.Module:
     """A fresh model ``MODELS[name](**config)`` with ``model.model_name = name``.
 

@@ -29,12 +29,13 @@ from ecg_pipeline.defenses.trainer import OPTIMIZERS
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.selection import CRITERIA, check_sweep, member_name
 from ecg_pipeline.evaluation.spec import AttackSpec
-from ecg_pipeline.models.registry import MODELS, config_keys
+from ecg_pipeline.models.registry import MODELS, check_mask_use, config_keys
 
 log = logging.getLogger(__name__)
 
 RUN_KEYS = ("family", "label", "data")       # declaration keys of a run; the rest is its TrainingConfig
 ENSEMBLE_FAMILY = "ens"                      # the family of an ensemble's members: pipeline train_ens
+DATA_KEYS = ("title", "train", "validation", "test", "masked", "selection_attack", "variant_of")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class DataSplits:
     validation: str
     test: str
     variant_of: str | None = None            # a variant: the base's data template again, under namespace ``name``
+    masked: bool = False                     # padded records with a 0/1 mask (CPSC 2018), not fixed-length beats
+    selection_attack: str | None = None      # the model-selection attack on its validation split (None: model_selection.attack)
 
 
 @dataclass(frozen=True)
@@ -144,10 +147,14 @@ class Declaration:
     attacks: dict[str, AttackSpec]
     attack_data: dict[str, str]              # attack -> the data it judges
     sweeps: dict[str, Sweep] = field(default_factory=dict)
-    selection_attack: str = "pgd"
+    selection_attack: str = "pgd"            # the default model-selection attack (a data may name its own)
     main: MainStudy | None = None            # what a bare `kedro run` trains, attacks and reports
     ensembles: dict[str, EnsembleDecl] = field(default_factory=dict)
     attack_generation: AttackGeneration | None = None
+
+    def selection_attack_for(self, data: DataSplits) -> str:
+        """The attack that scores ``data``'s models on its validation split (sweeps select by it)."""
+        return data.selection_attack or self.selection_attack
 
     @property
     def model_runs(self) -> dict[str, Run]:
@@ -207,9 +214,14 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
         missing = [k for k in ("train", "validation", "test") if k not in spec]
         if missing:
             raise EcgDataError(f"parameters 'data.{_name(name, 'data')}': missing {missing} (catalog names of the splits)")
-        variant_of = spec.get("variant_of")
+        unknown = sorted(set(spec) - set(DATA_KEYS))
+        if unknown:
+            raise EcgDataError(f"parameters 'data.{name}': unknown key(s) {unknown}; expected some of {list(DATA_KEYS)}")
+        if not isinstance(spec.get("masked", False), bool):
+            raise EcgDataError(f"parameters 'data.{name}.masked': expected true (padded records with a mask) or false, "
+                               f"got {spec['masked']!r}")
         data[name] = DataSplits(name, str(spec.get("title", name)), spec["train"], spec["validation"], spec["test"],
-                                variant_of)
+                                spec.get("variant_of"), spec.get("masked", False), spec.get("selection_attack"))
     for split in data.values():
         if split.variant_of is not None:
             _check_variant(split, data)
@@ -256,6 +268,8 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
             raise EcgDataError(f"parameters '{section}.data': expected one of {sorted(data)}, got {spec.get('data')!r}")
         config = TrainingConfig.from_params(spec, section, ignore=RUN_KEYS)
         _check_training(config, section)
+        check_mask_use(config.model["name"], data[spec["data"]].masked,
+                       f"parameters '{section}.model.name' (data {spec['data']!r})")
         runs[name] = Run(name, spec["family"], str(spec.get("label", name)), data[spec["data"]],
                          str(config.model.get("name")), section,
                          companions=tuple(getattr(OBJECTIVES[config.objective["name"]], "companions", ())))
@@ -264,6 +278,12 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
     selection_attack = selection.get("attack", "pgd")
     if attacks and selection_attack not in attacks:
         raise EcgDataError(f"parameters 'model_selection.attack': {selection_attack!r} is not declared under 'attacks'")
+    for splits in data.values():
+        chosen = splits.selection_attack
+        if chosen is not None and (chosen not in attacks or attack_data[chosen] != splits.name):
+            raise EcgDataError(f"parameters 'data.{splits.name}.selection_attack': expected an attack declared with "
+                               f"data {splits.name!r} ({sorted(a for a, d in attack_data.items() if d == splits.name)}), "
+                               f"got {chosen!r}")
 
     sweeps = {}
     for name, spec in _require_mapping(parameters.get("sweeps"), "sweeps").items():
@@ -463,7 +483,7 @@ def _read_main(spec: Any, declaration: Declaration) -> MainStudy | None:
 def _check_training(config: TrainingConfig, section: str) -> None:
     """What a training run would otherwise find wrong only when it starts (after earlier runs trained):
     the objective and its values, the model name and its keys, the optimizer."""
-    objective = dict(config.objective)
+    objective = config.objective_params()
     try:
         build_objective(objective.pop("name"), **objective)
     except EcgDataError as err:

@@ -81,8 +81,12 @@ def grid_index(grid: np.ndarray, strength: float) -> int:
 
 
 def adversarial_examples(title: str, attack: str, examples: dict[str, np.ndarray], grid_param: str, strength: float,
-                         *, beats: int, fs_hz: float, amplitude: str, style: FigureStyle) -> Figure:
-    """Clean (black) and attacked (red) beats; panel titles: true, clean-predicted and attacked-predicted class."""
+                         *, beats: int, fs_hz: float, amplitude: str, style: FigureStyle,
+                         lead: tuple[int, str] | list | None = None) -> Figure:
+    """Clean (black) and attacked (red) beats; panel titles: true, clean-predicted and attacked-predicted class.
+
+    ``lead``: (row, name) of a multi-lead record to draw (e.g. CPSC 2018's lead II), over its real samples
+    only (the zero padding around them is left out); None: the whole stored input, flattened."""
     g = grid_index(examples["grid"], strength)
     value = float(examples["grid"][g])
     chosen = pick_beats(examples, g, beats)
@@ -92,8 +96,13 @@ def adversarial_examples(title: str, attack: str, examples: dict[str, np.ndarray
     fig, axes = _figure(style, ncols=ncols, nrows=nrows, height_scale=max(1.0, 0.85 * nrows))
     strength_text = f"SNR = {strength_label(grid_param, value)}" if grid_param == "snr_db" else f"eps = {value:g}"
     for ax, i in zip(axes, chosen):
-        clean = np.asarray(examples["x_clean"][i]).reshape(-1)
-        attacked = np.asarray(examples[f"x_adv_{g}"][i]).reshape(-1)
+        clean, attacked = np.asarray(examples["x_clean"][i]), np.asarray(examples[f"x_adv_{g}"][i])
+        if lead is not None:
+            real = np.flatnonzero(np.any(clean.reshape(clean.shape[0] if clean.ndim > 1 else 1, -1) != 0, axis=0))
+            span = slice(int(real[0]), int(real[-1]) + 1) if real.size else slice(0, 0)
+            clean, attacked = clean.reshape(-1, clean.shape[-1])[int(lead[0]), span], \
+                attacked.reshape(-1, attacked.shape[-1])[int(lead[0]), span]
+        clean, attacked = clean.reshape(-1), attacked.reshape(-1)
         t = np.arange(clean.size) / fs_hz
         ax.plot(t, clean, color="black", linewidth=1.4, label="clean")
         ax.plot(t, attacked, color="tab:red", linewidth=1.0, alpha=0.85, label=f"attacked ({strength_text})")
@@ -106,7 +115,8 @@ def adversarial_examples(title: str, attack: str, examples: dict[str, np.ndarray
         ax.set_axis_off()
     if chosen:
         axes[0].legend(fontsize=style.font_size * 0.8, loc="upper right")
-    fig.suptitle(f"{title}: {attack}, {strength_text}", fontsize=style.font_size * 1.15)
+    where = f", lead {lead[1]}" if lead is not None else ""
+    fig.suptitle(f"{title}: {attack}, {strength_text}{where}", fontsize=style.font_size * 1.15)
     return fig
 
 

@@ -30,6 +30,7 @@ class Group:
     key: str                      # e.g. "mitdb_mlp"; also the key of seed 001's published tables
     title: str                    # e.g. "MIT-BIH, MLP"
     runs: dict[str, str]          # run (namespace) -> label, e.g. {"nsr_mlp": "0.4NSR"}
+    beat: dict[str, Any] = field(default_factory=dict)   # the group's own fs_hz / amplitude / lead of its examples
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,16 @@ def _groups(runs: list[ModelRun], declared: dict) -> tuple[Group, ...]:
     for key, group in declared.items():
         if not isinstance(group, dict) or "data" not in group or "model" not in group:
             raise EcgDataError(f"parameters 'report.groups.{key}': expected {{title, data, model}}, got {group!r}")
-        by_match[(group["data"], group["model"])] = (key, str(group.get("title", key)))
-    groups: dict[str, tuple[str, dict[str, str]]] = {}
+        unknown = sorted(set(group) - {"title", "data", "model", "beat"})
+        if unknown:
+            raise EcgDataError(f"parameters 'report.groups.{key}': unknown key(s) {unknown}; expected title, data, model, beat")
+        by_match[(group["data"], group["model"])] = (key, str(group.get("title", key)), dict(group.get("beat") or {}))
+    groups: dict[str, tuple[str, dict[str, str], dict]] = {}
     for run in runs:
-        key, title = by_match.get((run.data, run.model), (f"{run.data}_{run.model}", f"{run.data_title}, {run.model}"))
-        groups.setdefault(key, (title, {}))[1][run.run] = run.label
-    return tuple(Group(key, title, members) for key, (title, members) in groups.items())
+        key, title, beat = by_match.get((run.data, run.model),
+                                        (f"{run.data}_{run.model}", f"{run.data_title}, {run.model}", {}))
+        groups.setdefault(key, (title, {}, beat))[1][run.run] = run.label
+    return tuple(Group(key, title, members, beat) for key, (title, members, beat) in groups.items())
 
 
 def _flat_pins(pins: dict, prefix: str = "") -> dict[str, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .published import EPS_GRID, EPS_MAX, published_table
+from .published import published_table
 
 CELL_COLUMNS = ["table", "family", "attack", "row", "column", "value", "source", "run", "version"]
 OURS = "this project"
@@ -68,10 +68,10 @@ def _published_cells(table: str, family: str, attack: str, metric: str, evaluati
             continue
         row = f"{label}: published ({published.source})"
         ours = {float(v) for v in metrics["grid"]}
-        for eps, percent in zip(EPS_GRID, values[:-1]):
+        for eps, percent in zip(published.grid, values[:-1]):
             if eps in ours:
                 cells.append((table, family, attack, row, strength_label("eps", eps), percent / 100, published.source, "", ""))
-        if metrics.get("eps_max") == EPS_MAX:  # the robust score integrates up to eps_max: like-for-like only then
+        if published.eps_max is not None and metrics.get("eps_max") == published.eps_max:  # like-for-like only then
             cells.append((table, family, attack, row, robust_column, values[-1] / 100, published.source, "", ""))
     return cells
 

@@ -42,7 +42,7 @@ def create_pipeline(declaration: Declaration) -> Pipeline:
             parts.append(attack_pipeline(run.name, attack, split=run.data.test,
                                          needs_noise=declaration.attacks[attack].needs_noise,
                                          reference=declaration.transfer_source(run, attack), tags=("attack",)))
-        selection = declaration.selection_attack
+        selection = declaration.selection_attack_for(run.data)
         if selection in declaration.attacks and declaration.attack_data[selection] == run.data.name:
             parts.append(attack_pipeline(run.name, selection, split=run.data.validation, suffix=VALIDATION_SUFFIX,
                                          needs_noise=declaration.attacks[selection].needs_noise,

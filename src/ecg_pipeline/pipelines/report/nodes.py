@@ -93,7 +93,8 @@ def worst_cases(spec: ReportSpec, evaluations: Stored, examples: Stored) -> dict
             metrics_of[attack] = stored.data
         if not outcomes:
             continue
-        population = HEADLINE_POPULATION if HEADLINE_POPULATION in outcomes else None
+        # the evaluation of the autoattack ensemble, whatever its declared name (autoattack, autoattack_cpsc)
+        population = next((a for a in outcomes if metrics_of[a].get("attack", a) == HEADLINE_POPULATION), None)
         base = metrics_of[population or max(outcomes, key=lambda a: outcomes[a].subset.size)]
         combined = worst_case(outcomes, base["grid"], base["classes"], population=population,
                               eps_max=base.get("eps_max"))
@@ -102,7 +103,7 @@ def worst_cases(spec: ReportSpec, evaluations: Stored, examples: Stored) -> dict
                             outcomes, {a: m.get("attack", a) for a, m in metrics_of.items()}),
                         min_over_attacks={a: m["acc_robust_balanced"] for a, m in metrics_of.items()
                                           if "acc_robust_balanced" in m},
-                        flags=metrics_of.get(HEADLINE_POPULATION, {}).get("flags", []))
+                        flags=metrics_of[population].get("flags", []) if population else [])
         result[run.run] = combined
     return result
 
@@ -265,7 +266,9 @@ def adversarial_examples(params: dict, evaluations: Stored, examples: Stored, *,
                 strength = float(spec.examples.get(grid_param, metrics["grid"][-1]))
                 result[figure_name(group.key, attack, run)] = figures.adversarial_examples(
                     f"{label} ({run})", attack, stored.data, grid_param, strength, beats=int(spec.examples.get("beats", 3)),
-                    fs_hz=spec.fs_hz, amplitude=spec.amplitude, style=spec.style)
+                    fs_hz=float(group.beat.get("fs_hz", spec.fs_hz)),
+                    amplitude=str(group.beat.get("amplitude", spec.amplitude)), lead=group.beat.get("lead"),
+                    style=spec.style)
     return _never_empty(result, "adversarial examples", spec)
 
 

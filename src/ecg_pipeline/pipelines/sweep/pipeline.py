@@ -21,7 +21,7 @@ from .nodes import select_member
 
 def sweep_pipeline(sweep: Sweep, declaration: Declaration) -> Pipeline:
     base = declaration.runs[sweep.run]
-    attack = declaration.selection_attack
+    attack = declaration.selection_attack_for(base.data)
     parts, metrics, models = [], [], []
     for member, value in sweep.members.items():
         name = f"{sweep.name}.{member}"

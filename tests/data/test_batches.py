@@ -1,0 +1,35 @@
+"""Mini-batches: the class-balanced epoch of seed 001's CPSC sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ecg_pipeline.data.batches import Batches
+
+
+def _set(counts):
+    y = np.repeat(np.arange(len(counts)), counts)
+    return {"x": np.arange(len(y), dtype=np.float32)[:, None].repeat(4, 1), "y": y}
+
+
+def test_a_balanced_epoch_tiles_every_class_to_the_largest_count():
+    data = Batches(_set([10, 3, 0, 7]), balanced=True)
+    assert data.epoch_length == 30 and Batches(_set([10, 3, 0, 7])).epoch_length == 20
+    rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    ys = torch.cat([y for _, y, _ in data.epoch(8, generator=gen, rng=rng)]).numpy()
+    assert len(ys) == 30 and np.bincount(ys, minlength=4).tolist() == [10, 10, 0, 10]
+    rows = torch.cat([x[:, 0, 0] for x, _, _ in data.epoch(30, generator=gen, rng=rng)]).long().numpy()
+    class1 = np.bincount(rows[(rows >= 10) & (rows < 13)] - 10, minlength=3)  # records 10-12 are class 1
+    assert class1.min() >= 3 and class1.sum() == 10  # three whole copies, the remainder without replacement
+    again = Batches(_set([10, 3, 0, 7]), balanced=True)
+    first = [y for _, y, _ in again.epoch(8, generator=torch.Generator().manual_seed(0), rng=np.random.default_rng(0))]
+    assert np.array_equal(torch.cat(first).numpy(), ys)  # same seeds, same epoch
+
+
+def test_skipping_batches_of_a_balanced_epoch_resumes_the_same_order():
+    data = Batches(_set([5, 2]), balanced=True)
+    full = [y for _, y, _ in data.epoch(3, generator=torch.Generator().manual_seed(1), rng=np.random.default_rng(1))]
+    rest = [y for _, y, _ in data.epoch(3, generator=torch.Generator().manual_seed(1), rng=np.random.default_rng(1),
+                                        skip=2)]
+    assert [t.tolist() for t in rest] == [t.tolist() for t in full[2:]]
