@@ -129,7 +129,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     (lambda p: p["atk_gan"]["segmentation"].update(label_set="aami5"), r"has 4 outputs .* 5 classes \['N', 'S', 'V', 'F', 'Q'\]"),
     (lambda p: p["data"]["atk_gan"].update(train="atk_gan_train"),
      r"'data.atk_gan.train': a variant of 'mitdb' writes its train split as 'atk_gan.mitdb_train_balanced'"),
-    (lambda p: p["data"]["atk_gan"].update(variant_of="mitbih"), r"'data.atk_gan.variant_of': expected one of \['atk_gan_union', 'mitdb'\]"),
+    (lambda p: p["data"]["atk_gan"].update(variant_of="mitbih"), r"'data.atk_gan.variant_of': expected one of \['atk_gan_union', 'cpsc2018', 'mitdb'\]"),
 ])
 def test_a_bad_declaration_is_refused_naming_the_key(parameters, change, message):
     change(parameters)

@@ -127,9 +127,9 @@ def test_report_slice_reads_what_exists_and_lists_the_rest_one_row_per_model(pip
     assert rows["ce_cnn"]["command"] == ("kedro run --pipelines=train_ce --namespaces=ce_cnn && "
                                          "kedro run --pipelines=attack --namespaces=ce_cnn")
     assert rows["nsr_mlp_sweep"]["command"].startswith("kedro run --pipelines=sweep --namespaces=nsr_mlp_sweep && ")
-    # every model lacks something here, but atk_gan_source: no attack is declared for its data (ECG-ATK-GAN's beats)
-    assert rows["atk_gan_source"]["missing"] == []
-    assert [m["run"] for m in inventory["missing"]] == [r for r in rows if r != "atk_gan_source"]
+    # every model lacks something here, but ECG-ATK-GAN's source and GAN: no attack is declared for their data
+    assert rows["atk_gan_source"]["missing"] == [] and rows["atk_gan"]["missing"] == []
+    assert [m["run"] for m in inventory["missing"]] == [r for r in rows if r not in ("atk_gan_source", "atk_gan")]
     assert {i["dataset"] for i in inventory["inputs"]} == {"ce_mlp.pgd.metrics", "nsr_mlp.pgd.metrics",
                                                            "nsr_mlp.fgsm.metrics"}
     cells = catalog.load("report.robustness_tables")
