@@ -23,7 +23,8 @@ def parameters(base_parameters):
 def test_the_project_declaration(parameters):
     declaration = read_declaration(parameters)
     assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "atk_gan", "atk_gan_source", "ens"]
-    assert list(declaration.ensembles) == ["cor_cnn", "dec_cnn", "fcor_cnn", "fdec_cnn"]
+    assert list(declaration.ensembles) == ["cor_mlp", "dec_mlp", "fcor_mlp", "fdec_mlp", "cor_cnn", "dec_cnn", "fcor_cnn",
+                                           "fdec_cnn"]
     assert declaration.model_runs["fdec_cnn"].family == "ens"
     assert [r.name for r in declaration.runs_of("nsr")] == ["nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code",
                                                           "nsr_mlp_margin", "nsr_cpsc"]
