@@ -135,9 +135,8 @@ class MissingInputsHook:
             return
         lines = []
         for name in missing:
-            producers = producers_of(name) or list(PRODUCED_BY.get(name, ()))
-            hint = f"run `kedro run --pipelines={producers[0]}` first" if producers else "no pipeline produces it"
-            lines.append(f"{name} ({hint})")
+            command = producer_command(name)
+            lines.append(f"{name} ({f'run `{command}` first' if command else 'no pipeline produces it'})")
         raise EcgDataError("stored input(s) missing: " + "; ".join(lines))
 
 
@@ -146,6 +145,24 @@ class MissingInputsHook:
 #: even in a checkout that registers the reader alone
 PRODUCED_BY = {name: ("attack_generation",) for name in ("atk_gan_train_set", "atk_gan_validation_set",
                                                           "atk_gan_test_set")}
+
+
+def producer_command(dataset: str) -> str | None:
+    """The command that writes ``dataset``: its smallest producing pipeline, narrowed to the producing node's
+    namespace when the dataset is that namespace's own (``ce_cpsc.model``: ``--namespaces=ce_cpsc``), so that a
+    family pipeline holding runs of several databases does not ask for all of their data."""
+    producers = producers_of(dataset)
+    if not producers:
+        fallback = PRODUCED_BY.get(dataset, ())
+        return f"kedro run --pipelines={fallback[0]}" if fallback else None
+    from ecg_pipeline.pipeline_registry import build_pipelines
+
+    pipeline = build_pipelines()[producers[0]]
+    namespaces = {node.namespace for node in pipeline.nodes if dataset in node.outputs and node.namespace}
+    namespace = next(iter(namespaces)) if len(namespaces) == 1 else None
+    if namespace and dataset.startswith(f"{namespace}."):
+        return f"kedro run --pipelines={producers[0]} --namespaces={namespace}"
+    return f"kedro run --pipelines={producers[0]}"
 
 
 def producers_of(dataset: str) -> list[str]:
