@@ -57,8 +57,8 @@ def transfer_study(ensemble, data: dict, *, grid: Sequence[float], attacks: dict
     """Seed 004's protocol: each attack crafted on the base model (member 0) at every eps of ``grid`` and
     transferred to every member; a sample counts only where the base model classified it correctly clean.
 
-    ``attacks``: ``{name: {"attack": <registry name>, **its parameters}}``; ``step_fraction: f`` sets the step to
-    ``f * eps`` at every eps (seed 004: eps / 10). Returns per attack and eps the
+    ``attacks``: ``{name: {"attack": <registry name>, **its parameters}}`` (seed 004's step of eps / 10 is PGD's
+    ``step_ratio: 0.1`` and SAP's default). Returns per attack and eps the
     :func:`member_agreement` of the members and the deployed ensemble's accuracy, on the counted samples.
     """
     from ecg_pipeline.attacks.registry import get_attack
@@ -86,13 +86,11 @@ def transfer_study(ensemble, data: dict, *, grid: Sequence[float], attacks: dict
     for name, spec in attacks.items():
         spec = dict(spec)
         attack = get_attack(spec.pop("attack", name))
-        fraction = spec.pop("step_fraction", None)
         rows = []
         for eps in grid:
             members, deployed = [], []
             for x, y, mask in parts:
-                step = {} if fraction is None else {"step_size": fraction * float(eps)}
-                x_adv = attack(base, x, y, float(eps), mask=mask, bounds=bounds, seed=seed, **spec, **step) if eps > 0 else x
+                x_adv = attack(base, x, y, float(eps), mask=mask, bounds=bounds, seed=seed, **spec) if eps > 0 else x
                 if isinstance(x_adv, tuple):
                     x_adv = x_adv[0]
                 m, d = scored(x_adv, y, mask)
