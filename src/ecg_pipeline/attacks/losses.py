@@ -1,4 +1,5 @@
-"""The attack objectives, defined once: cross-entropy and the Carlini-Wagner margin loss.
+"""The attack objectives, defined once: cross-entropy, the Carlini-Wagner margin loss, DLR, and the
+detector-evasion loss on a three-head discriminator (ECG-ATK-GAN's adaptive attack).
 
 Both are to be *ascended* by an untargeted attack. ``reduction="none"`` gives one value per sample
 (to compare restarts), ``"sum"`` one scalar for ``torch.autograd.grad`` (a sign step is invariant
@@ -15,6 +16,10 @@ import torch.nn.functional as F
 from .base import AttackError, margin
 
 LOSSES = ("ce", "cw")
+#: Losses on the heads of a three-head discriminator (``model.heads(x)``, ecg_pipeline.models.atk_gan), not on
+#: the logits alone: PGD accepts them by name (``loss="evasion"``).
+HEAD_LOSSES = ("evasion",)
+CLEAN_CLASS = 0  # the attack head's classes: 0 clean, 1 attacked (seed 002 eq. 1; defenses.atk_gan.attack_loss)
 REDUCTIONS = ("none", "sum")
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -49,8 +54,43 @@ def attack_loss(kind: str, logits: torch.Tensor, y: torch.Tensor, *, kappa: floa
     raise AttackError(f"loss must be one of {LOSSES}, got {kind!r}")
 
 
+def detector_evasion_loss(arrhythmia_logits: torch.Tensor, attack_logits: torch.Tensor, y: torch.Tensor, *,
+                          reduction: str = "none") -> torch.Tensor:
+    """The adaptive attacker's objective against ECG-ATK-GAN's deployed discriminator (issue 10 item 6; seed 002
+    eqs. 1-2 give the two heads' losses), to be ascended::
+
+        CE(arrhythmia logits, y) - CE(attack-head logits, clean)
+
+    the sum of the untargeted arrhythmia loss (ascended: away from the true class) and the detector's loss
+    towards "clean" entering as a targeted term (descended: the detector is pushed to call the beat clean).
+    Ascending it looks for a beat that is misclassified and that the attack head does not flag."""
+    _check_reduction(reduction)
+    clean = torch.full_like(y, CLEAN_CLASS)
+    out = (F.cross_entropy(arrhythmia_logits, y, reduction="none")
+           - F.cross_entropy(attack_logits, clean, reduction="none"))
+    return out.sum() if reduction == "sum" else out
+
+
+class HeadsLoss:
+    """A per-sample loss on a three-head discriminator's heads (``loss(heads, y)``), for the attacks that take one
+    (PGD): they compute ``model.heads(x)``, predict with its arrhythmia head and ascend this loss."""
+
+    on_heads = True
+
+    def __init__(self, kind: str):
+        if kind not in HEAD_LOSSES:
+            raise AttackError(f"head loss must be one of {HEAD_LOSSES}, got {kind!r}")
+        self.kind = kind
+
+    def __call__(self, heads, y: torch.Tensor) -> torch.Tensor:
+        return detector_evasion_loss(heads.arrhythmia, heads.attack, y)
+
+
 def loss_per_sample(kind: str, kappa: float = 0.0) -> LossFn:
-    """The attack objective to ascend, one value per sample (summed by the caller for the gradient)."""
+    """The attack objective to ascend, one value per sample (summed by the caller for the gradient); a loss of
+    :data:`HEAD_LOSSES` is a :class:`HeadsLoss` (called on the model's heads, not on logits)."""
+    if kind in HEAD_LOSSES:
+        return HeadsLoss(kind)
     if kind not in LOSSES:
         raise AttackError(f"loss must be one of {LOSSES}, got {kind!r}")
     return lambda logits, y: attack_loss(kind, logits, y, kappa=kappa)

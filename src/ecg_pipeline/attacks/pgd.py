@@ -46,7 +46,7 @@ from torch import nn
 from ecg_pipeline.models import logits_of
 
 from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, per_row
-from .losses import LOSSES, LossFn, attack_loss, loss_per_sample
+from .losses import HEAD_LOSSES, LOSSES, LossFn, loss_per_sample
 
 VARIANTS = ("sign", "nsr_adamax")
 
@@ -65,10 +65,20 @@ def _input_grad(model: nn.Module, xa: torch.Tensor, y: torch.Tensor, mask: torch
     """d loss / d input for a leaf ``xa`` (``loss_fn`` per sample, summed for the gradient); returns
     (gradient, detached logits, detached per-sample loss)."""
     with torch.enable_grad():
-        logits = logits_of(model, xa, mask)
-        values = loss_fn(logits, y)
+        logits, values = _forward_loss(model, xa, y, mask, loss_fn)
         (grad,) = torch.autograd.grad(values.sum(), xa)
     return grad, logits.detach(), values.detach()
+
+
+def _forward_loss(model: nn.Module, xa: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, loss_fn: LossFn):
+    """(logits, per-sample loss) at ``xa``; a loss on the heads of a three-head discriminator
+    (:class:`~.losses.HeadsLoss`, e.g. ``loss="evasion"``) gets ``model.heads(xa)`` and the logits are its
+    arrhythmia head (what is predicted, so "misclassified" keeps its meaning)."""
+    if getattr(loss_fn, "on_heads", False):
+        heads = model.heads(xa)
+        return heads.arrhythmia, loss_fn(heads, y)
+    logits = logits_of(model, xa, mask)
+    return logits, loss_fn(logits, y)
 
 
 def _sign_ascent(
@@ -106,8 +116,7 @@ def _sign_ascent(
             grad, logits, values = _input_grad(model, xa, y, mask, loss_fn)
         else:
             with torch.no_grad():
-                logits = logits_of(model, xa, mask)
-                values = loss_fn(logits, y)
+                logits, values = _forward_loss(model, xa, y, mask, loss_fn)
         with torch.no_grad():
             fooled = (logits.argmax(dim=1) != y) & live
             better = fooled | ((values > best[rows]) & live)
@@ -247,8 +256,11 @@ def pgd(
     cycle_check = _int_param("cycle_check", cycle_check, 0)
     if variant not in VARIANTS:
         raise AttackError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    if loss not in LOSSES:
-        raise AttackError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if loss not in LOSSES + HEAD_LOSSES:
+        raise AttackError(f"loss must be one of {LOSSES + HEAD_LOSSES}, got {loss!r}")
+    if loss in HEAD_LOSSES and (variant != "sign" or not callable(getattr(model, "heads", None))):
+        raise AttackError(f"loss {loss!r} is a loss on the heads of a three-head discriminator (model.heads(x)) with "
+                          f"the sign variant; got {type(model).__name__} with variant {variant!r}")
     if not float(kappa) >= 0 or float(kappa) == float("inf"):
         raise AttackError(f"kappa must be a finite number >= 0, got {kappa}")
     if restarts > 1 and not random_start:
@@ -278,9 +290,8 @@ def pgd(
             sub_mask = None if mask is None else mask[rows]
             x_r = _one_run(model, x[rows], y[rows], low[rows], high[rows], sub_mask, gen, **settings)
             with torch.inference_mode():
-                logits = logits_of(model, x_r, sub_mask)
+                logits, value = _forward_loss(model, x_r, y[rows], sub_mask, loss_fn)
                 fooled = logits.argmax(dim=1) != y[rows]
-                value = attack_loss(loss, logits, y[rows], kappa=float(kappa))
             fooled, value = fooled.clone(), value.clone()
             take = fooled | (value > best[rows])
             result[rows[take]] = x_r[take]
