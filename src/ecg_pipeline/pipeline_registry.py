@@ -11,7 +11,8 @@ DEFAULT_PIPELINE = "main"
 
 def build_pipelines(declaration=None) -> dict[str, Pipeline]:
     """Every pipeline of the project, built from ``declaration`` (default: the project's configuration)."""
-    from ecg_pipeline.pipelines import attack, attack_generation, data_processing, ensemble, ingestion, padding_masking
+    from ecg_pipeline.pipelines import attack, attack_generation, data_processing, ensemble, evaluate_atk_gan, ingestion
+    from ecg_pipeline.pipelines import padding_masking
     from ecg_pipeline.pipelines import report, resampling
     from ecg_pipeline.pipelines import segmentation, sweep, training
     from ecg_pipeline.pipelines.declaration import load_declaration
@@ -33,6 +34,8 @@ def build_pipelines(declaration=None) -> dict[str, Pipeline]:
         "attack": attack.create_pipeline(declaration),
         "report": report.create_pipeline(declaration),
         "attack_generation": attack_generation.create_pipeline(declaration),
+        "evaluate_atk_gan": evaluate_atk_gan.create_pipeline(declaration),
+        "report_atk_gan": evaluate_atk_gan.create_report_pipeline(declaration),
     }
     if declaration.main is not None:
         pipelines["main"] = main_pipeline(declaration, pipelines)

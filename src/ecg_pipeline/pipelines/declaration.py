@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 RUN_KEYS = ("family", "label", "data")       # declaration keys of a run; the rest is its TrainingConfig
 ENSEMBLE_FAMILY = "ens"                      # the family of an ensemble's members: pipeline train_ens
-DATA_KEYS = ("title", "train", "validation", "test", "masked", "selection_attack", "variant_of")
+DATA_KEYS = ("title", "train", "validation", "test", "masked", "selection_attack", "variant_of", "judged_on")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class DataSplits:
     variant_of: str | None = None            # a variant: the base's data template again, under namespace ``name``
     masked: bool = False                     # padded records with a 0/1 mask (CPSC 2018), not fixed-length beats
     selection_attack: str | None = None      # the model-selection attack on its validation split (None: model_selection.attack)
+    judged_on: str | None = None             # models trained on it are attacked on this data's test split, by the
+                                             # attacks declared for that data (ECG-ATK-GAN's union -> its clean beats)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,22 @@ class AttackGeneration:
     data: DataSplits
     attacks: tuple[str, ...]
     splits: tuple[str, ...] = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class AtkGanEvaluation:
+    """ECG-ATK-GAN judged on the paper's protocol (``parameters_atk_gan.yml``: ``evaluate_atk_gan``): the GAN run
+    (its discriminator deployed, its generator judged for Table 3) and baseline runs, on the test union
+    ``test_set`` (clean + six attacked copies); the detector-evasion attack on ``clean.test``."""
+
+    gan: str
+    baselines: tuple[str, ...]
+    test_set: str                            # the union written by attack_generation (atk_gan_test_set)
+    clean: DataSplits                        # the clean beats (data atk_gan)
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        return (self.gan, *self.baselines)
 
 
 @dataclass(frozen=True)
@@ -151,6 +169,11 @@ class Declaration:
     main: MainStudy | None = None            # what a bare `kedro run` trains, attacks and reports
     ensembles: dict[str, EnsembleDecl] = field(default_factory=dict)
     attack_generation: AttackGeneration | None = None
+    atk_gan_evaluation: AtkGanEvaluation | None = None
+
+    def judging_data(self, run: Run) -> DataSplits:
+        """The data whose test split and attacks judge ``run``: its own, or the one its data names in ``judged_on``."""
+        return self.data[run.data.judged_on] if run.data.judged_on is not None else run.data
 
     def selection_attack_for(self, data: DataSplits) -> str:
         """The attack that scores ``data``'s models on its validation split (sweeps select by it)."""
@@ -174,7 +197,8 @@ class Declaration:
         """The attacks that judge ``run``: its family's list, else every attack declared for its data."""
         family = self.families.get(run.family)
         chosen = family.attacks if family is not None else None
-        return tuple(a for a in (self.attacks if chosen is None else chosen) if self.attack_data[a] == run.data.name)
+        judged = self.judging_data(run).name
+        return tuple(a for a in (self.attacks if chosen is None else chosen) if self.attack_data[a] == judged)
 
     def transfer_source(self, run: Run, attack: str) -> str | None:
         """The run whose model ``attack``'s transfer check crafts on: the first run of the family named by
@@ -221,10 +245,16 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
             raise EcgDataError(f"parameters 'data.{name}.masked': expected true (padded records with a mask) or false, "
                                f"got {spec['masked']!r}")
         data[name] = DataSplits(name, str(spec.get("title", name)), spec["train"], spec["validation"], spec["test"],
-                                spec.get("variant_of"), spec.get("masked", False), spec.get("selection_attack"))
+                                spec.get("variant_of"), spec.get("masked", False), spec.get("selection_attack"),
+                                spec.get("judged_on"))
     for split in data.values():
         if split.variant_of is not None:
             _check_variant(split, data)
+        if split.judged_on is not None and (split.judged_on not in data or split.judged_on == split.name
+                                            or data[split.judged_on].judged_on is not None):
+            raise EcgDataError(f"parameters 'data.{split.name}.judged_on': expected another declared data that is "
+                               f"judged on itself (one of {sorted(n for n, d in data.items() if d.judged_on is None and n != split.name)}), "
+                               f"got {split.judged_on!r}")
 
     families = {}
     for name, spec in _require_mapping(parameters.get("families"), "families").items():
@@ -309,8 +339,9 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
     declaration = Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack)
     main = _read_main(parameters.get("main"), declaration)
     generation = _read_attack_generation(parameters.get("attack_generation"), parameters, declaration)
+    evaluation = _read_atk_gan_evaluation(parameters.get("evaluate_atk_gan"), parameters, declaration)
     return Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack, main, ensembles=ensembles,
-                       attack_generation=generation)
+                       attack_generation=generation, atk_gan_evaluation=evaluation)
 
 
 def _read_ensemble(name: str, spec: Any, parameters: Mapping[str, Any], runs: dict[str, Run],
@@ -452,6 +483,60 @@ def _read_attack_generation(spec: Any, parameters: Mapping[str, Any], declaratio
             raise EcgDataError(f"parameters '{where}.per_class': expected a count >= 1 of beats per class, or null "
                                f"(every beat), got {per_class!r}")
     return AttackGeneration(source, run.data, tuple(attacks))
+
+
+ATK_GAN_EVALUATION_KEYS = ("gan", "baselines", "seed", "batch_size", "device", "num_threads", "progress", "evasion")
+EVASION_KEYS = ("eps", "losses", "steps", "step_size", "restarts", "per_class")
+
+
+def _read_atk_gan_evaluation(spec: Any, parameters: Mapping[str, Any], declaration: Declaration) -> AtkGanEvaluation | None:
+    """``evaluate_atk_gan: {gan, baselines, evasion: {...}, ...}``: the GAN run must train a three-head discriminator
+    with the atk_gan objective on data judged on another (its clean beats); every baseline must be a declared run
+    on that clean data or on the GAN's data; every evasion loss a PGD loss."""
+    from ecg_pipeline.attacks.losses import HEAD_LOSSES, LOSSES
+
+    if spec is None:
+        return None
+    spec = _require_mapping(spec, "evaluate_atk_gan")
+    unknown = sorted(set(spec) - set(ATK_GAN_EVALUATION_KEYS))
+    if unknown:
+        raise EcgDataError(f"parameters 'evaluate_atk_gan': unknown key(s) {unknown}; expected some of "
+                           f"{list(ATK_GAN_EVALUATION_KEYS)}")
+    gan = spec.get("gan")
+    run = declaration.runs.get(gan)
+    objective = ((parameters.get("runs") or {}).get(gan) or {}).get("objective") or {}
+    if run is None or "generator" not in run.companions or objective.get("name") != "atk_gan":
+        raise EcgDataError(f"parameters 'evaluate_atk_gan.gan': expected a declared run trained with objective atk_gan "
+                           f"(a discriminator and its generator), got {gan!r} (runs with that objective: "
+                           f"{sorted(n for n, r in declaration.runs.items() if 'generator' in r.companions)})")
+    if run.data.judged_on is None:
+        raise EcgDataError(f"parameters 'data.{run.data.name}.judged_on': the GAN run {gan!r} trains on the union of "
+                           "clean and attacked beats; name the data of its clean beats (e.g. atk_gan), on whose test "
+                           "split it is attacked")
+    clean = declaration.data[run.data.judged_on]
+    baselines = spec.get("baselines") or []
+    if not isinstance(baselines, (list, tuple)) or not all(isinstance(b, str) for b in baselines):
+        raise EcgDataError(f"parameters 'evaluate_atk_gan.baselines': expected a list of run names, got {baselines!r}")
+    for name in baselines:
+        other = declaration.runs.get(name)
+        if other is None or other.data.name not in (clean.name, run.data.name) or name == gan:
+            raise EcgDataError(f"parameters 'evaluate_atk_gan.baselines': {name!r} is not a declared run on data "
+                               f"{clean.name!r} or {run.data.name!r} (runs there: "
+                               f"{sorted(n for n, r in declaration.runs.items() if r.data.name in (clean.name, run.data.name) and n != gan)})")
+    evasion = _require_mapping(spec.get("evasion"), "evaluate_atk_gan.evasion")
+    unknown = sorted(set(evasion) - set(EVASION_KEYS))
+    if unknown:
+        raise EcgDataError(f"parameters 'evaluate_atk_gan.evasion': unknown key(s) {unknown}; expected some of "
+                           f"{list(EVASION_KEYS)}")
+    eps = evasion.get("eps")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+        raise EcgDataError(f"parameters 'evaluate_atk_gan.evasion.eps': expected a number > 0, got {eps!r}")
+    losses = evasion.get("losses", ["ce", "evasion"])
+    bad = [loss for loss in losses or [None] if loss not in LOSSES + HEAD_LOSSES]
+    if bad:
+        raise EcgDataError(f"parameters 'evaluate_atk_gan.evasion.losses': {bad} are not PGD losses "
+                           f"{list(LOSSES + HEAD_LOSSES)}")
+    return AtkGanEvaluation(gan, tuple(baselines), run.data.test, clean)
 
 
 def _read_main(spec: Any, declaration: Declaration) -> MainStudy | None:

@@ -1,4 +1,6 @@
-"""``attack``: every model run x every attack that judges it, on its data's test split; the model-selection
+"""``attack``: every model run x every attack that judges it, on its data's test split (or on the test split of
+the data its data is ``judged_on``: ECG-ATK-GAN, trained on clean + attacked beats, is attacked on the clean
+test beats); the model-selection
 attack also on its validation split (``<run>.<attack>_validation``, what sweeps read).
 
 Instance ``<run>.<attack>`` reads ``<run>.model``, the split and ``params:attacks.<attack>``, and writes
@@ -39,7 +41,7 @@ def create_pipeline(declaration: Declaration) -> Pipeline:
     parts = []
     for run in declaration.model_runs.values():
         for attack in declaration.attacks_for(run):
-            parts.append(attack_pipeline(run.name, attack, split=run.data.test,
+            parts.append(attack_pipeline(run.name, attack, split=declaration.judging_data(run).test,
                                          needs_noise=declaration.attacks[attack].needs_noise,
                                          reference=declaration.transfer_source(run, attack), tags=("attack",)))
         selection = declaration.selection_attack_for(run.data)
