@@ -12,8 +12,8 @@ source:
   statistics over a sliding window and averaged (the mean SSIM of their eq. 17), on a 1-D signal: a uniform
   window of 7 samples at every position where it fits, sample (n - 1) variances and covariance, K1 = 0.01,
   K2 = 0.03, dynamic range L = 1 (the beats lie in [0, 1]). These are scikit-image's defaults for
-  ``structural_similarity`` (``win_size=7``, ``use_sample_covariance=True``), so the figure is the one that
-  library gives on the same beats.
+  ``structural_similarity`` (``win_size=7``, ``use_sample_covariance=True``, mean over the windows that fit);
+  not checked against that library here (it is not installed): the tests check the formula by hand.
 - :func:`cross_correlation`: the Pearson correlation coefficient of the two beats (the zero-lag normalised
   cross-correlation), ``cov(g, r) / (std(g) std(r))``; NaN for a constant beat.
 - :func:`nrmse`: the root of the summed squared error divided by the reference's norm, ``||g - r||_2 / ||r||_2``
