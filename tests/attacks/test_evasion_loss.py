@@ -9,6 +9,7 @@ import torch
 
 from ecg_pipeline.attacks.base import AttackError
 from ecg_pipeline.attacks.losses import detector_evasion_loss, loss_per_sample
+from ecg_pipeline.attacks.apgd import apgd
 from ecg_pipeline.attacks.pgd import pgd
 from ecg_pipeline.models import build_model
 
@@ -50,6 +51,10 @@ def test_pgd_on_the_evasion_loss_pushes_the_detector_towards_clean():
     # the plain CE has no gradient on this head (constant logits): PGD leaves the detector where it was
     plain = pgd(model, x, y, 0.1, bounds=(0.0, 1.0), steps=20, step_size=0.01, random_start=False, loss="ce")
     assert log_clean(plain).mean() < log_clean(adv).mean()
+    # APGD on the same loss: also never misclassifies here, and moves the detector towards clean too
+    moved = apgd(model, x, y, 0.1, bounds=(0.0, 1.0), steps=20, loss="evasion")
+    assert (moved - x).abs().max().item() <= 0.1 + 1e-6
+    assert log_clean(moved).mean() > log_clean(x).mean() + 0.01
 
 
 def test_the_evasion_loss_needs_the_heads():
@@ -59,4 +64,8 @@ def test_the_evasion_loss_needs_the_heads():
         pgd(model, x, y, 0.01, loss="evasion")
     with pytest.raises(AttackError, match="loss must be one of"):
         pgd(model, x, y, 0.01, loss="evade")
+    with pytest.raises(AttackError, match="loss 'evasion' is an untargeted loss on the heads"):
+        apgd(model, x, y, 0.01, loss="evasion")
+    with pytest.raises(AttackError, match="targeted=True"):
+        apgd(_discriminator(), x, y, 0.01, loss="evasion", targeted=True)
     assert getattr(loss_per_sample("evasion"), "on_heads", False)

@@ -95,7 +95,8 @@ def test_a_real_generator_is_imperfect_and_seeded(union):
 def test_evasion_rows_stay_in_the_ball_and_count_consistently(discriminator, union):
     clean = {"x": union["x_clean"][:24], "y": union["y"][:24], "classes": union["classes"]}
     rows = evasion_rows(discriminator, clean, run="gan", eps=0.01, steps=3, per_class=3)
-    assert [r["loss"] for r in rows] == ["ce", "evasion"]
+    assert [(r["attack"], r["loss"]) for r in rows] == [("pgd", "ce"), ("pgd", "evasion"), ("apgd", "ce"),
+                                                         ("apgd", "evasion")]
     for r in rows:
         assert r["beats"] == 12 and r["linf"] <= 0.01 + 1e-6
         assert r["accuracy"] <= r["clean_accuracy"] and 0 <= r["undetected_fooled"] <= r["fooled"] <= 1
@@ -114,3 +115,9 @@ def test_a_model_of_another_class_set_is_refused(union):
     five = build_model("atk_gan_discriminator", input_length=280, n_classes=5, width=4)
     with pytest.raises(EcgDataError, match="has 5 outputs, the beats to attack have 4 classes"):
         protocol_rows(five, union, run="gan")
+
+
+def test_evasion_attacks_other_than_pgd_and_apgd_are_refused(discriminator, union):
+    clean = {"x": union["x_clean"][:24], "y": union["y"][:24], "classes": union["classes"]}
+    with pytest.raises(EcgDataError, match=r"gan: evasion attacks \['square'\]; expected some of \['pgd', 'apgd'\]"):
+        evasion_rows(discriminator, clean, run="gan", eps=0.01, attacks=["square"])

@@ -122,7 +122,8 @@ def test_evaluate_atk_gan_judges_the_gan_and_baselines_on_the_papers_protocol(ev
     clean = fidelity[fidelity["set"] == "clean"].drop(columns="reference")
     assert clean.iloc[0].equals(clean.iloc[1])   # a clean beat is its own E_x
     evasion = catalog.load("atk_gan_eval.evasion")
-    assert evasion["loss"].tolist() == ["ce", "evasion"] and (evasion["linf"] <= 0.01 + 1e-6).all()
+    assert evasion["loss"].tolist() == ["ce", "evasion"] * 2 and evasion["attack"].tolist() == ["pgd"] * 2 + ["apgd"] * 2
+    assert (evasion["linf"] <= 0.01 + 1e-6).all()
     assert (evasion["undetected_fooled"] <= evasion["fooled"]).all()
 
 
@@ -155,6 +156,8 @@ def test_evaluation_without_its_inputs_names_the_pipelines_that_produce_them(emp
          r"'evaluate_atk_gan.baselines': 'ce_cnn' is not a declared run on data 'atk_gan' or 'atk_gan_union'"),
         (lambda p: p["evaluate_atk_gan"]["evasion"].update(losses=["ce", "dlr"]),
          r"'evaluate_atk_gan.evasion.losses': \['dlr'\] are not PGD losses"),
+        (lambda p: p["evaluate_atk_gan"]["evasion"].update(attacks=["square"]),
+         r"'evaluate_atk_gan.evasion.attacks': expected some of \['pgd', 'apgd'\]"),
         (lambda p: p["evaluate_atk_gan"]["evasion"].update(eps=0),
          r"'evaluate_atk_gan.evasion.eps': expected a number > 0, got 0"),
         (lambda p: p["evaluate_atk_gan"].update(sets=["clean"]),

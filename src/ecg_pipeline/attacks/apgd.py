@@ -45,7 +45,7 @@ from torch import nn
 from ecg_pipeline.models import logits_of
 
 from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, margin, per_row
-from .losses import dlr_loss, dlr_targeted_loss
+from .losses import HEAD_LOSSES, HeadsLoss, dlr_loss, dlr_targeted_loss
 from .pgd import _COMPACT_FRACTION, _int_param
 
 APGD_LOSSES = ("ce", "dlr")
@@ -64,6 +64,8 @@ def checkpoint_periods(steps: int) -> list[int]:
 
 
 def _loss_indiv(loss: str, targeted: bool):
+    if loss in HEAD_LOSSES:  # on model.heads(x), untargeted (checked by apgd)
+        return HeadsLoss(loss)
     if targeted:
         if loss == "dlr":
             return dlr_targeted_loss
@@ -81,8 +83,12 @@ def _apgd_run(model, x0, y, target, low, high, mask, *, eps: float, steps: int, 
     def evaluate(xa, y, target, mask):
         xa = xa.detach().requires_grad_(True)
         with torch.enable_grad():
-            logits = logits_of(model, xa, mask)
-            lv = loss_fn(logits, y, target)
+            if getattr(loss_fn, "on_heads", False):   # a head loss: predict with the arrhythmia head
+                heads = model.heads(xa)
+                logits, lv = heads.arrhythmia, loss_fn(heads, y, target)
+            else:
+                logits = logits_of(model, xa, mask)
+                lv = loss_fn(logits, y, target)
             (grad,) = torch.autograd.grad(lv.sum(), xa)
         return logits.detach(), lv.detach(), grad
 
@@ -205,8 +211,11 @@ def apgd(
     n_classes = check_attack_call(model, x, y, eps, mask=mask, bounds=bounds, rho=rho)
     steps = _int_param("steps", steps, 1)
     restarts = _int_param("restarts", restarts, 1)
-    if loss not in APGD_LOSSES:
-        raise AttackError(f"loss must be one of {APGD_LOSSES}, got {loss!r}")
+    if loss not in APGD_LOSSES + HEAD_LOSSES:
+        raise AttackError(f"loss must be one of {APGD_LOSSES + HEAD_LOSSES}, got {loss!r}")
+    if loss in HEAD_LOSSES and (targeted or not callable(getattr(model, "heads", None))):
+        raise AttackError(f"loss {loss!r} is an untargeted loss on the heads of a three-head discriminator "
+                          f"(model.heads(x)); got {type(model).__name__}, targeted={targeted}")
     if not float(rho) <= 1:
         raise AttackError(f"rho must be in (0, 1], got {rho}")
     if n_classes:

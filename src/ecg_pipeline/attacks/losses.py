@@ -17,7 +17,7 @@ from .base import AttackError, margin
 
 LOSSES = ("ce", "cw")
 #: Losses on the heads of a three-head discriminator (``model.heads(x)``, ecg_pipeline.models.atk_gan), not on
-#: the logits alone: PGD accepts them by name (``loss="evasion"``).
+#: the logits alone: PGD and APGD (untargeted) accept them by name (``loss="evasion"``).
 HEAD_LOSSES = ("evasion",)
 CLEAN_CLASS = 0  # the attack head's classes: 0 clean, 1 attacked (seed 002 eq. 1; defenses.atk_gan.attack_loss)
 REDUCTIONS = ("none", "sum")
@@ -73,7 +73,7 @@ def detector_evasion_loss(arrhythmia_logits: torch.Tensor, attack_logits: torch.
 
 class HeadsLoss:
     """A per-sample loss on a three-head discriminator's heads (``loss(heads, y)``), for the attacks that take one
-    (PGD): they compute ``model.heads(x)``, predict with its arrhythmia head and ascend this loss."""
+    (PGD, APGD): they compute ``model.heads(x)``, predict with its arrhythmia head and ascend this loss."""
 
     on_heads = True
 
@@ -82,7 +82,8 @@ class HeadsLoss:
             raise AttackError(f"head loss must be one of {HEAD_LOSSES}, got {kind!r}")
         self.kind = kind
 
-    def __call__(self, heads, y: torch.Tensor) -> torch.Tensor:
+    def __call__(self, heads, y: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """One value per sample; ``target`` (APGD's call shape) is unused: the evasion loss is untargeted."""
         return detector_evasion_loss(heads.arrhythmia, heads.attack, y)
 
 

@@ -20,7 +20,7 @@ transferred attacks - the paper's protocol, not an attack on the model judged.
   do not), and its accuracy against the ``attacked`` flag. On the clean set the accuracy is 1 - false-positive rate.
 - :func:`fidelity_rows` (Table 3): G(E'_x, E_y, z) against the clean beat E_x (eq. 3's target) and against
   its input E'_x, with the measures of :mod:`ecg_pipeline.evaluation.fidelity`.
-- :func:`evasion_rows`: PGD on the deployed discriminator with the plain cross-entropy and with the detector-
+- :func:`evasion_rows`: PGD and APGD on the deployed discriminator with the plain cross-entropy and with the detector-
   evasion loss (:func:`ecg_pipeline.attacks.losses.detector_evasion_loss`), and the fraction of the beats it
   fools that the attack head flags.
 """
@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ecg_pipeline.attacks.generation import ATK_GAN_ATTACKS, BOUNDS, CLEAN, check_classes
+from ecg_pipeline.attacks.apgd import apgd
 from ecg_pipeline.attacks.pgd import pgd
 from ecg_pipeline.data.balance import balanced_subset
 from ecg_pipeline.errors import EcgDataError
@@ -194,20 +195,27 @@ def fidelity_rows(generator: nn.Module, union: Mapping[str, np.ndarray], *, run:
     return rows, examples
 
 
+EVASION_ATTACKS = ("pgd", "apgd")
+
+
 def evasion_rows(discriminator: nn.Module, beats: Mapping[str, np.ndarray], *, run: str, eps: float,
-                 losses: Sequence[str] = ("ce", "evasion"), steps: int = 100, step_size: float | None = None,
-                 restarts: int = 1, per_class: int | None = None, seed: int = 0, batch_size: int = 512,
-                 device: torch.device | str = "cpu") -> list[dict]:
-    """PGD at ``eps`` on the deployed discriminator, once per loss of ``losses`` ("ce": the arrhythmia head alone;
-    "evasion": plus the detector's "clean" term), on a seeded class-balanced subset of the clean ``beats``.
+                 attacks: Sequence[str] = EVASION_ATTACKS, losses: Sequence[str] = ("ce", "evasion"),
+                 steps: int = 100, step_size: float | None = None, restarts: int = 1, per_class: int | None = None,
+                 seed: int = 0, batch_size: int = 512, device: torch.device | str = "cpu") -> list[dict]:
+    """PGD and APGD (``attacks``) at ``eps`` on the deployed discriminator, once per loss of ``losses`` ("ce": the
+    arrhythmia head alone; "evasion": plus the detector's "clean" term), on a seeded class-balanced subset of the
+    clean ``beats`` (``step_size`` is PGD's; APGD adapts its own).
 
     Per loss: ``accuracy`` (a beat counts as correct only if it is also correct clean), ``fooled`` (fraction of the
     clean-correct beats misclassified), ``flagged_fooled`` (fraction of the fooled beats the attack head flags),
     ``undetected_fooled`` (fraction of the clean-correct beats fooled and not flagged), ``flagged_clean`` (the
-    head's false-positive rate on the same beats clean). PGD returns each beat's first misclassified iterate
-    (:mod:`ecg_pipeline.attacks.pgd`): it stops once the arrhythmia head is fooled, whether flagged or not, so an
-    attacker who kept stepping on the detector term could only lower ``flagged_fooled``: it is an upper bound of
-    what the head catches of this attacker."""
+    head's false-positive rate on the same beats clean). PGD and APGD return each beat's first misclassified
+    iterate (:mod:`ecg_pipeline.attacks.pgd`, :mod:`ecg_pipeline.attacks.apgd`): they stop once the arrhythmia
+    head is fooled, whether flagged or not, so an attacker who kept stepping on the detector term could only
+    lower ``flagged_fooled``: it is an upper bound of what the head catches of this attacker."""
+    unknown = [a for a in attacks if a not in EVASION_ATTACKS]
+    if unknown:
+        raise EcgDataError(f"{run}: evasion attacks {unknown}; expected some of {list(EVASION_ATTACKS)}", key="attacks")
     _require_heads(discriminator, f"{run}: the detector-evasion attack")
     classes = check_classes(discriminator, beats, run)
     x_all, y_all = np.asarray(beats["x"], dtype=np.float32), np.asarray(beats["y"], dtype=np.int64)
@@ -218,17 +226,21 @@ def evasion_rows(discriminator: nn.Module, beats: Mapping[str, np.ndarray], *, r
     clean_flags = flagged(model, x, batch_size=batch_size, device=device)
     correct = clean_pred == y
     rows = []
-    for loss in losses:
+    for attack, loss in ((a, loss) for a in attacks for loss in losses):
         adv = np.empty_like(x)
         for part in _batches(len(x), batch_size):
             xb = torch.as_tensor(x[part], device=device)
             yb = torch.as_tensor(y[part], device=device)
-            adv[part] = pgd(model, xb, yb, eps, bounds=BOUNDS, seed=seed, steps=steps, step_size=step_size,
-                            restarts=restarts, loss=loss).cpu().numpy()
+            if attack == "pgd":
+                xa = pgd(model, xb, yb, eps, bounds=BOUNDS, seed=seed, steps=steps, step_size=step_size,
+                         restarts=restarts, loss=loss)
+            else:
+                xa = apgd(model, xb, yb, eps, bounds=BOUNDS, seed=seed, steps=steps, restarts=restarts, loss=loss)
+            adv[part] = xa.cpu().numpy()
         pred = predict(model, adv, batch_size=batch_size, device=device)
         flags = flagged(model, adv, batch_size=batch_size, device=device)
         fooled = correct & (pred != y)
-        rows.append({"run": run, "loss": loss, "eps": float(eps), "beats": int(len(y)), "classes": len(classes),
+        rows.append({"run": run, "attack": attack, "loss": loss, "eps": float(eps), "beats": int(len(y)), "classes": len(classes),
                      "clean_accuracy": _rate(correct), "accuracy": _rate(correct & (pred == y)),
                      "fooled": _rate(fooled[correct]), "flagged_fooled": _rate(flags[fooled]),
                      "undetected_fooled": _rate((fooled & ~flags)[correct]), "flagged_clean": _rate(clean_flags),

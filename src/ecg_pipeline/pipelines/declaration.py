@@ -486,7 +486,7 @@ def _read_attack_generation(spec: Any, parameters: Mapping[str, Any], declaratio
 
 
 ATK_GAN_EVALUATION_KEYS = ("gan", "baselines", "seed", "batch_size", "device", "num_threads", "progress", "evasion")
-EVASION_KEYS = ("eps", "losses", "steps", "step_size", "restarts", "per_class")
+EVASION_KEYS = ("eps", "attacks", "losses", "steps", "step_size", "restarts", "per_class")
 
 
 def _read_atk_gan_evaluation(spec: Any, parameters: Mapping[str, Any], declaration: Declaration) -> AtkGanEvaluation | None:
@@ -536,6 +536,10 @@ def _read_atk_gan_evaluation(spec: Any, parameters: Mapping[str, Any], declarati
     if bad:
         raise EcgDataError(f"parameters 'evaluate_atk_gan.evasion.losses': {bad} are not PGD losses "
                            f"{list(LOSSES + HEAD_LOSSES)}")
+    attacks = evasion.get("attacks", ["pgd", "apgd"])
+    if not attacks or any(a not in ("pgd", "apgd") for a in attacks):
+        raise EcgDataError(f"parameters 'evaluate_atk_gan.evasion.attacks': expected some of ['pgd', 'apgd'] (the "
+                           f"attacks that take the evasion loss), got {attacks!r}")
     return AtkGanEvaluation(gan, tuple(baselines), run.data.test, clean)
 
 

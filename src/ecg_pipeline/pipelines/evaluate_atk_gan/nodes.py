@@ -61,10 +61,10 @@ def tables(detection_table: pd.DataFrame, fidelity: pd.DataFrame, evasion: pd.Da
         ("The attack head (detection)", detection_table,
          "detection_rate: flagged among the beats that differ from their clean original; false_positive_rate: "
          "flagged among the others; on the clean set accuracy = 1 - false_positive_rate."),
-        ("Detector evasion (adaptive PGD on the deployed discriminator)", evasion,
+        ("Detector evasion (adaptive PGD and APGD on the deployed discriminator)", evasion,
          "loss ce: the arrhythmia head alone; loss evasion: minus the attack head's 'clean' CE. flagged_fooled: "
-         "fraction of the fooled beats the attack head flags (an upper bound: PGD stops at the first misclassified "
-         "iterate)."),
+         "fraction of the fooled beats the attack head flags (an upper bound: both attacks stop at the first "
+         "misclassified iterate)."),
         ("Adaptive evaluation beside the paper's protocol (balanced accuracy)", adaptive_table,
          "The attack template's attacks declared for data atk_gan, white-box end to end on each model, on the clean "
          "class-balanced test subset; worst case per beat over them (evaluation.worst_case)."),
