@@ -13,7 +13,7 @@ candidate is judged by the model itself; Square always queries the model itself.
 for a majority vote, whose own gradient is almost nowhere informative: the per-beat worst case over white-box
 attacks on every differentiable surrogate and a score-based attack on the vote's scores. ``info["surrogate"]``
 then says, per beat, which stand-in the breaking example was crafted on (an index into the expanded list
-``self``/``mean_logits``/``member0``.. in the order given, with ``self`` appended for Square when not named;
+``self``/``mean_logits``/``member0``.. in the order given, then one more index for Square on the model itself;
 ``-1``: not broken).
 """
 
@@ -60,7 +60,6 @@ def autoattack(
                 "apgd_t": {"steps": steps, "restarts": restarts, "n_target_classes": n_target_classes},
                 "square": {"max_queries": max_queries, "p_init": p_init}}
     crafters = _surrogates(model, tuple(surrogates))
-    labels = [label for label, _ in crafters] + ["self"]  # Square's stand-in is the model itself
     x_adv = x.detach().clone()
     with frozen(model), torch.no_grad():  # not inference_mode: ``todo`` is updated in place below
         todo = logits_of(model, x, mask).argmax(1) == y
@@ -68,7 +67,7 @@ def autoattack(
     broken_by[~todo] = CLEAN_WRONG
     crafted_on = torch.full_like(broken_by, UNBROKEN)
     for i, name in enumerate(attacks):
-        for s, (label, crafter) in enumerate(crafters if name != "square" else [("self", model)]):
+        for s, (_, crafter) in enumerate(crafters if name != "square" else [("self", model)]):
             index = todo.nonzero().flatten()
             if index.numel() == 0 or eps == 0:
                 break
@@ -80,7 +79,7 @@ def autoattack(
             hit = index[success]
             x_adv[hit] = found[success]
             broken_by[hit] = i
-            crafted_on[hit] = labels.index(label)
+            crafted_on[hit] = s if name != "square" else len(crafters)  # Square: the model itself, counted last
             todo[hit] = False
     info = {"broken_by": broken_by}
     if tuple(surrogates) != ("self",):

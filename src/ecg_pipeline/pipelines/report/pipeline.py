@@ -7,6 +7,12 @@ pattern. The declared model runs (labels, data, model, the attacks that judge th
 nodes when pipelines are registered, so a run or attack added to the declaration appears with no
 change here; ``params:report`` (``conf/base/parameters_report.yml``) narrows and lays out the page.
 
+With ensembles declared (``train_ens``), ``report.ensemble_figures`` also reads ``ensemble_transfers`` (every
+stored ``<ensemble>.transfer``) and draws seed 004's Figs. 3-6 per (data, member model) group, and each
+ensemble's transferred vs adaptive accuracy; it belongs here, not in ``train_ens``, because the adaptive curves
+come from the attack pipeline, which runs after the ensembles are assembled, and the report is where stored
+artifacts of several pipelines meet.
+
 Figures go through ``matplotlib.MatplotlibDataset`` (``report.<set>_figures@matplotlib``, versioned
 folders); the HTML node reads them back as ``report.<set>_figures@png``, so ``--from-nodes=report.html``
 rebuilds the page from stored figures alone.
