@@ -23,7 +23,7 @@ from ecg_pipeline.errors import EcgDataError
 pytestmark = pytest.mark.slow
 
 EVALUATED = ["ce_mlp.pgd_nsr", "ce_mlp.sap", "ce_mlp.real_noise_em", "ce_cnn.pgd_nsr"]
-FIGURE_SETS = ("curve", "example", "training")
+FIGURE_SETS = ("curve", "example", "training", "ensemble")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
