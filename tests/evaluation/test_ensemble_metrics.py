@@ -65,3 +65,47 @@ def test_a_saved_ensemble_of_fourier_members_loads_back_through_the_model_datase
     torch.testing.assert_close(loaded(x), ensemble(x))
     assert loaded.model_config["members"][1] == {"name": "fourier", "model": {"name": "kachuee_cnn"}, "length": 187,
                                                  "bands": 10, "part": 0}
+
+
+def _constant_member(logits):
+    """An MLP whose logits are ``logits`` whatever the input (zero head weights, the logits as bias)."""
+    member = build_model("mlp")
+    with torch.no_grad():
+        member.head.weight.zero_()
+        member.head.bias.copy_(torch.tensor(logits))
+    return member
+
+
+def test_the_vote_counts_members_and_breaks_ties_by_mean_softmax():
+    x = torch.rand(1, 187)
+    # A 2-1 majority beats a third member that is very sure of another class: the vote says 1, mean logits say 4.
+    majority = Ensemble.of([_constant_member([0.0, 1.0, 0.0, 0.0, 0.0]), _constant_member([0.0, 1.0, 0.0, 0.0, 0.0]),
+                            _constant_member([0.0, 0.0, 0.0, 0.0, 20.0])], combine="vote")
+    assert majority(x).argmax(1).item() == 1 and majority.view("mean_logits")(x).argmax(1).item() == 4
+    # Hand-computed scores: votes [0, 2, 0, 0, 1] + 1e-3 * mean softmax.
+    probs = torch.stack([torch.softmax(torch.tensor(v), 0) for v in
+                         ([0.0, 1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 20.0])]).mean(0)
+    torch.testing.assert_close(majority(x)[0], torch.tensor([0.0, 2.0, 0.0, 0.0, 1.0]) + 1e-3 * probs)
+    # A 1-1-1 split: the voted class with the highest mean softmax wins (class 2: its member is the surest) ...
+    split = Ensemble.of([_constant_member([1.0, 0.0, 0.0, 0.0, 0.0]), _constant_member([0.0, 2.0, 0.0, 0.0, 0.0]),
+                         _constant_member([0.0, 0.0, 3.0, 0.0, 0.0])], combine="vote")
+    assert split(x).argmax(1).item() == 2
+    # ... and a class no member voted for never wins, however much softmax mass it gets from all three.
+    unvoted = Ensemble.of([_constant_member([1.0, 0.0, 0.0, 0.95, 0.0]), _constant_member([0.0, 1.0, 0.0, 0.95, 0.0]),
+                           _constant_member([0.0, 0.0, 1.0, 0.95, 0.0])], combine="vote")
+    assert unvoted.view("mean_logits")(x).argmax(1).item() == 3
+    assert unvoted(x).argmax(1).item() in (0, 1, 2)
+
+
+def test_surrogates_share_the_members():
+    torch.manual_seed(0)
+    ensemble = Ensemble.of([build_model("mlp") for _ in range(3)], combine="vote")
+    found = ensemble.surrogates(["self", "mean_logits", "members"])
+    assert [name for name, _ in found] == ["self", "mean_logits", "member0", "member1", "member2"]
+    assert found[0][1] is ensemble and found[2][1] is ensemble.members[0]
+    mean = found[1][1]
+    assert mean.combine == "mean_logits" and mean.members is ensemble.members and ensemble.combine == "vote"
+    x = torch.rand(4, 187)
+    torch.testing.assert_close(mean(x), ensemble.member_logits(x).mean(0))
+    with pytest.raises(EcgDataError, match=r"ensemble surrogates: expected some of \['self', 'mean_logits', 'members'\]"):
+        ensemble.surrogates(["median"])

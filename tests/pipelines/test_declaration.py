@@ -22,15 +22,19 @@ def parameters(base_parameters):
 
 def test_the_project_declaration(parameters):
     declaration = read_declaration(parameters)
-    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "atk_gan", "atk_gan_source", "ens"]
+    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "atk_gan", "atk_gan_source", "ens", "ens_vote"]
     assert list(declaration.ensembles) == ["cor_mlp", "dec_mlp", "fcor_mlp", "fdec_mlp", "cor_cnn", "dec_cnn", "fcor_cnn",
-                                           "fdec_cnn"]
+                                           "fdec_cnn", "cor_mlp_vote", "dec_mlp_vote", "fcor_mlp_vote", "fdec_mlp_vote",
+                                           "fdec_cnn_vote"]
     assert declaration.model_runs["fdec_cnn"].family == "ens"
+    assert declaration.model_runs["fdec_cnn_vote"].family == "ens_vote"
     assert [r.name for r in declaration.runs_of("nsr")] == ["nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code",
                                                           "nsr_mlp_margin", "nsr_cpsc"]
     nsr = declaration.runs["nsr_mlp"]
     assert (nsr.label, nsr.data.test, nsr.model, nsr.section) == ("0.4NSR", "mitdb_test", "mlp", "runs.nsr_mlp")
-    assert declaration.attacks_for(nsr) == _attacks_of(parameters, "mitdb")  # every attack declared for mitdb
+    # every attack declared for mitdb but those that craft on an ensemble's surrogates
+    assert declaration.attacks_for(nsr) == tuple(a for a in _attacks_of(parameters, "mitdb") if a != "autoattack_vote")
+    assert declaration.attacks["autoattack_vote"].needs_ensemble and not declaration.attacks["autoattack"].needs_ensemble
     assert declaration.attacks["real_noise_em"].needs_noise and not declaration.attacks["pgd"].needs_noise
     assert declaration.attacks["bim"].attack == "bim"  # defaults to the block's name
     selected = declaration.model_runs["nsr_mlp_sweep"]
@@ -58,7 +62,7 @@ def test_adding_a_run_is_one_block(parameters):
     after = build_pipelines(read_declaration(parameters))
     added = _diff(before, after)
     assert added["train_nsr"] == {"nsr_mlp_b02.train"}
-    n_attacks = len(_attacks_of(parameters, "mitdb"))
+    n_attacks = len(_attacks_of(parameters, "mitdb")) - 1   # autoattack_vote judges ensembles only
     assert len(added["attack"]) == n_attacks + 1  # every mitdb attack on the test split + PGD on validation
     assert "nsr_mlp_b02.pgd.evaluate" in added["attack"] and "nsr_mlp_b02.pgd_validation.evaluate" in added["attack"]
     assert set(added) == {"train_nsr", "attack"}  # the report reads collections: no new node, no new input

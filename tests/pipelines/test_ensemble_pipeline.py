@@ -66,6 +66,37 @@ def test_the_assembled_ensemble_is_attacked_end_to_end_by_the_attack_pipeline(en
     assert 0 <= metrics["acc_robust"] <= 1
 
 
+def test_the_majority_vote_of_the_same_members_is_attacked_through_its_surrogates(ensemble):
+    ensemble.run("train_ens", tags=["fdec_cnn_vote"])      # assembles the vote of fdec_cnn's members: trains nothing
+    ensemble.run("attack", namespaces=["fdec_cnn_vote.autoattack_vote"])
+    catalog = ensemble.catalog()
+    vote = catalog.load("fdec_cnn_vote.model")
+    assert vote.combine == "vote" and vote.meta["members"] == ["ce_cnn", "fdec_cnn_m1", "fdec_cnn_m2"]
+    mean = catalog.load("fdec_cnn.model")
+    for a, b in zip(vote.members, mean.members):  # the very members of fdec_cnn, weights included
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    metrics = catalog.load("fdec_cnn_vote.autoattack_vote.metrics")
+    assert metrics["params"]["surrogates"] == ["self", "mean_logits", "members"]
+    assert metrics["model"]["combine"] == "vote" and metrics["grid"] == [0.0, 0.05]
+    assert metrics["flags"] and all("raised" in f for f in metrics["flags"])   # the masking checks ran on the vote
+    examples = catalog.load("fdec_cnn_vote.autoattack_vote.examples")
+    broken = examples["broken_by"][1] >= 0
+    # every beat broken names the stand-in it was crafted on (self, mean_logits, member0-2; then self for Square)
+    assert ((examples["surrogate"][1] >= 0) == broken).all() and examples["surrogate"][1].max() <= 5
+    assert metrics["curve"][1]["balanced_accuracy"] <= metrics["curve"][0]["balanced_accuracy"]
+    # the vote's own transfer study: the same members and counted beats as the mean-logit ensemble's
+    transfer, vote_transfer = catalog.load("fdec_cnn.transfer"), catalog.load("fdec_cnn_vote.transfer")
+    assert vote_transfer["members"] == transfer["members"] and vote_transfer["counted"] == transfer["counted"]
+    assert vote_transfer["attacks"]["pgd"][1]["p_at_least"] == transfer["attacks"]["pgd"][1]["p_at_least"]
+
+
+def test_the_report_draws_seed_004s_figures_from_the_stored_studies(ensemble):
+    ensemble.run("report", node_names=["report.ensemble_figures"])
+    drawn = ensemble.catalog().load("report.ensemble_figures@png").data
+    assert {"mitdb_cnn__ensembles__pgd.png", "mitdb_cnn__ensembles__sap.png", "mitdb_cnn__ensembles__clean.png",
+            "mitdb_cnn__ensembles__feature_r2.png", "mitdb_cnn__ensembles__transfer_vs_adaptive.png"} <= set(drawn)
+
+
 def _declaration(base_parameters, **ensemble):
     params = {**base_parameters, "ensembles": {"e": {"base": "ce_cnn", **ensemble}}}
     return read_declaration(params)
@@ -89,6 +120,28 @@ def test_declaration_refuses_bad_ensembles_before_anything_trains(base_parameter
         read_declaration({**small_batches, "ensembles": {"e": {"base": "small", "decorrelation": {"projection_dim": 16}}}})
     with pytest.raises(EcgDataError, match=r"unknown key\(s\) \['lambda'\]"):
         _declaration(base_parameters, **{"lambda": 0.2})
+
+
+def test_an_ensemble_of_another_ensembles_members_trains_nothing(base_parameters):
+    from ecg_pipeline.pipelines.ensemble.pipeline import create_pipeline
+
+    params = {**base_parameters, "ensembles": {"e": {"base": "ce_cnn", "decorrelation": {"projection_dim": 8}},
+                                               "v": {"members_of": "e", "combine": "vote", "label": "e (vote)"}}}
+    declaration = read_declaration(params)
+    vote = declaration.ensembles["v"]
+    assert vote.members == ("ce_cnn", "e_m1", "e_m2") and vote.decorrelation == {"projection_dim": 8}
+    assert vote.family == "ens_vote" and declaration.model_runs["v"].family == "ens_vote"
+    assert declaration.attacks_for(declaration.model_runs["v"]) == ("autoattack_vote",)
+    nodes = {n.name for n in create_pipeline(declaration).nodes}
+    assert {"e_m1.train", "e_m2.train", "v.assemble", "v.transfer"} <= nodes
+    assert not any(n.startswith("v_m") for n in nodes)
+    with pytest.raises(EcgDataError, match=r"'ensembles.v': with members_of, only .* may be set .* got \['fourier'\]"):
+        read_declaration({**params, "ensembles": {**params["ensembles"], "v": {"members_of": "e", "fourier": {}}}})
+    with pytest.raises(EcgDataError, match=r"'ensembles.v.members_of': expected an ensemble declared with its own members"):
+        read_declaration({**params, "ensembles": {**params["ensembles"], "v": {"members_of": "nope"}}})
+    without = {k: v for k, v in params["families"].items() if k != "ens_vote"}
+    with pytest.raises(EcgDataError, match=r"family 'ens_vote'"):
+        read_declaration({**params, "families": without})
 
 
 def test_features_cached_on_another_split_are_refused(base_parameters):

@@ -23,7 +23,7 @@ from ecg_pipeline.errors import EcgDataError
 pytestmark = pytest.mark.slow
 
 EVALUATED = ["ce_mlp.pgd_nsr", "ce_mlp.sap", "ce_mlp.real_noise_em", "ce_cnn.pgd_nsr"]
-FIGURE_SETS = ("curve", "example", "training")
+FIGURE_SETS = ("curve", "example", "training", "ensemble")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -312,7 +312,7 @@ def test_notebook_runs_top_to_bottom_on_the_stored_artifacts(reported, project_r
 def test_report_of_a_project_with_nothing_stored_lists_everything_as_missing(empty_project):
     empty_project.run("report")
     page = latest(empty_project, "data/08_reporting/report/report.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 3  # one "nothing stored" figure per figure set
+    assert page.count('src="data:image/png;base64,') == 4  # one "nothing stored" figure per figure set (ensemble too)
     assert "nothing_stored" in page
     assert "kedro run --pipelines=train_ce --namespaces=ce_mlp &amp;&amp; kedro run --pipelines=attack --namespaces=ce_mlp<" \
         in page

@@ -89,3 +89,78 @@ def test_a_multi_lead_example_draws_one_lead_over_its_real_samples(examples):
     assert len(line.get_xdata()) == 400 and line.get_xdata()[-1] == 399 / 500.0
     assert np.allclose(line.get_ydata(), x[0, 1, 600:])
     assert fig.get_suptitle().endswith("eps = 0.05, lead II")
+
+
+def _study_rows(grid, mean, p1, p2, p3, deployed):
+    return [{"eps": e, "mean_member_accuracy": m, "p_at_least": {"1": a, "2": b, "3": c}, "ensemble_accuracy": d}
+            for e, m, a, b, c, d in zip(grid, mean, p1, p2, p3, deployed)]
+
+
+COR = _study_rows([0.0, 0.05, 0.1], [0.98, 0.6, 0.48], [1.0, 0.9, 0.83], [0.98, 0.7, 0.59], [0.95, 0.08, 0.005],
+                  [0.99, 0.76, 0.61])
+DEC = _study_rows([0.0, 0.05, 0.1], [0.97, 0.58, 0.5], [1.0, 0.94, 0.9], [0.98, 0.73, 0.59], [0.94, 0.08, 0.004],
+                  [0.99, 0.83, 0.65])
+
+
+def test_ensemble_agreement_has_seed_004s_four_panels_and_the_published_values_apart():
+    from ecg_pipeline.reporting.published import SEED004_DATA, seed004_points
+
+    fig = figures.ensemble_agreement("MIT-BIH, MLP", "sap", {"cor (cor_mlp)": COR, "dec (dec_mlp)": DEC}, STYLE,
+                                     eps_label="eps (MIT-BIH input units)", published=seed004_points("sap"),
+                                     published_label=SEED004_DATA)
+    _check_legible(fig)
+    shown = [ax for ax in fig.axes if ax.axison]
+    titles = [ax.get_title() for ax in shown]
+    assert titles == ["average member accuracy", "P(at least 1 of 3 correct)", "published (paper's text)",
+                      "P(at least 2 of 3 correct)", "P(all 3 members correct)"]
+    by_title = dict(zip(titles, shown))
+    for title, key in (("average member accuracy", "mean_member_accuracy"), ("P(at least 1 of 3 correct)", "1"),
+                       ("P(at least 2 of 3 correct)", "2"), ("P(all 3 members correct)", "3")):
+        ax = by_title[title]
+        assert ax.get_xlabel() == "eps (MIT-BIH input units)" and len(ax.lines) == 2
+        expected = [r["mean_member_accuracy"] if key == "mean_member_accuracy" else r["p_at_least"][key] for r in DEC]
+        assert list(ax.lines[1].get_ydata()) == expected and list(ax.lines[1].get_xdata()) == [0.0, 0.05, 0.1]
+    published = by_title["published (paper's text)"]
+    assert published.get_xlabel() == SEED004_DATA  # its own axis: CinC 2017 raw-amplitude eps, never ours
+    points = {(float(line.get_xdata()[0]), float(line.get_ydata()[0])) for line in published.lines}
+    assert {(150.0, 0.217), (150.0, 0.772)} <= points
+    # the published cor points take cor's colour on the left
+    cor_colour = by_title["average member accuracy"].lines[0].get_color()
+    assert all(line.get_color() == cor_colour for line in published.lines if "cor" in line.get_label())
+    without = figures.ensemble_agreement("MIT-BIH, MLP", "pgd", {"cor": COR}, STYLE)
+    assert len([ax for ax in without.axes if ax.axison]) == 4
+
+
+def test_ensemble_natural_bars_hold_the_clean_numbers():
+    clean = {"cor": COR[0], "dec": DEC[0]}
+    fig = figures.ensemble_natural("MIT-BIH, MLP", clean, STYLE)
+    _check_legible(fig)
+    ax = fig.axes[0]
+    heights = [bar.get_height() for container in ax.containers for bar in container]
+    assert heights == [0.98, 1.0, 0.98, 0.95, 0.97, 1.0, 0.98, 0.94]
+    assert [t.get_text() for t in ax.get_xticklabels()][0] == "average member accuracy"
+
+
+def test_feature_r2_heatmaps_write_every_cell():
+    r2 = np.array([[1.0, 0.93, 0.92], [0.93, 1.0, 0.94], [0.92, 0.93, 1.0]])
+    fig = figures.feature_r2_heatmaps("MIT-BIH, MLP", {"cor": (["ce_mlp", "m1", "m2"], r2),
+                                                      "dec": (["ce_mlp", "d1", "d2"], np.eye(3) * 0.9 + 0.1)}, STYLE)
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 2
+    np.testing.assert_array_equal(panels[0].get_images()[0].get_array(), r2)
+    assert [t.get_text() for t in panels[0].texts][:3] == ["1.00", "0.93", "0.92"]
+    assert panels[0].get_title() == f"cor\nmean off-diagonal {r2[~np.eye(3, dtype=bool)].mean():.3f}"
+
+
+def test_transfer_and_adaptive_share_the_axes():
+    panels = {"cor": {"transfer": {"pgd on base, mean_logits": ([0.0, 0.05, 0.1], [0.99, 0.76, 0.61])},
+                      "adaptive": {"autoattack on mean_logits": ([0.0, 0.05, 0.1, 0.3], [0.9, 0.01, 0.0, 0.0]),
+                                   "autoattack_vote on vote": ([0.0, 0.05, 0.1, 0.3], [0.9, 0.02, 0.0, 0.0])}}}
+    fig = figures.transfer_vs_adaptive("MIT-BIH, MLP", panels, STYLE)
+    _check_legible(fig)
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["transfer: pgd on base, mean_logits",
+                                                       "adaptive: autoattack on mean_logits",
+                                                       "adaptive: autoattack_vote on vote"]
+    assert list(ax.lines[0].get_ydata()) == [0.99, 0.76, 0.61] and ax.lines[1].get_linestyle() == "--"
+    assert list(ax.lines[2].get_xdata()) == [0.0, 0.05, 0.1, 0.3]

@@ -66,3 +66,8 @@ class AttackSpec:
     @property
     def needs_noise(self) -> bool:
         return self.noise_record is not None
+
+    @property
+    def needs_ensemble(self) -> bool:
+        """It crafts on an ensemble's surrogates (``params.surrogates`` beyond ``[self]``): it judges ensembles only."""
+        return tuple(self.params.get("surrogates") or ("self",)) != ("self",)

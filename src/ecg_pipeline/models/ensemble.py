@@ -2,9 +2,16 @@
 
 ``combine="mean_logits"`` averages the members' logits (differentiable: white-box attacks go through every
 member and every member's Fourier stage). ``combine="vote"`` returns the majority vote as scores: the vote
-count of each class plus ``1e-3`` times the mean softmax, which only breaks ties (so the argmax is the vote,
-ties going to the more confident class). The vote is piecewise constant, so gradient attacks see almost no
-signal through it; the score-based Square attack is what judges it (the evaluation says so).
+count of each class plus ``1e-3`` times the mean softmax (a number below 1e-3, so it never outweighs one vote).
+
+**Tie rule of the vote**: the class with the most member votes wins; among classes tied on votes, the one with
+the highest mean softmax probability over the members wins (with three members and five classes a tie is a
+1-1-1 split: the most confident of the three voted classes; a class no member voted for never wins).
+
+The vote is piecewise constant, so its gradient carries only the tie-break term's direction: the adaptive
+protocol for it (``autoattack`` with ``surrogates``) crafts white-box attacks on differentiable surrogates (the
+same members' mean logits, each member, the vote scores themselves) and judges every candidate by the vote, then
+runs the score-based Square on the vote's own scores; see :meth:`Ensemble.surrogates`.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from ecg_pipeline.errors import EcgDataError
 from .forward import logits_of
 
 COMBINES = ("mean_logits", "vote")
+#: What :meth:`Ensemble.surrogates` knows: the model itself, its members' mean logits, each member.
+SURROGATES = ("self", "mean_logits", "members")
 TIE_BREAK = 1e-3
 
 
@@ -64,3 +73,30 @@ class Ensemble(nn.Module):
             return logits.mean(0)
         votes = nn.functional.one_hot(logits.argmax(2), logits.shape[2]).sum(0).to(logits.dtype)
         return votes + TIE_BREAK * logits.softmax(2).mean(0)
+
+    def view(self, combine: str) -> Ensemble:
+        """The same members (shared, not copied) combined by ``combine``."""
+        if combine not in COMBINES:
+            raise EcgDataError(f"ensemble combine must be one of {list(COMBINES)}, got {combine!r}", key="combine")
+        view = Ensemble.__new__(Ensemble)
+        nn.Module.__init__(view)
+        view.members, view.combine, view.uses_mask = self.members, combine, self.uses_mask
+        view.model_config = {**self.model_config, "combine": combine}
+        return view.train(self.training)
+
+    def surrogates(self, names: Sequence[str]) -> list[tuple[str, nn.Module]]:
+        """Differentiable stand-ins an adaptive attack crafts on (each candidate is judged by this model):
+        ``self`` (this model), ``mean_logits`` (:meth:`view`), ``members`` (``member0``, ``member1``, ...)."""
+        unknown = [n for n in names if n not in SURROGATES]
+        if unknown or not names:
+            raise EcgDataError(f"ensemble surrogates: expected some of {list(SURROGATES)}, got {list(names)!r}",
+                               key="surrogates")
+        out: list[tuple[str, nn.Module]] = []
+        for name in names:
+            if name == "self":
+                out.append(("self", self))
+            elif name == "mean_logits":
+                out.append(("mean_logits", self.view("mean_logits")))
+            else:
+                out += [(f"member{i}", m) for i, m in enumerate(self.members)]
+        return out

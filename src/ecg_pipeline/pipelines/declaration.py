@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 RUN_KEYS = ("family", "label", "data")       # declaration keys of a run; the rest is its TrainingConfig
 ENSEMBLE_FAMILY = "ens"                      # the family of an ensemble's members: pipeline train_ens
+VOTE_FAMILY = "ens_vote"                     # the family of a majority-vote ensemble (its own attacks)
 DATA_KEYS = ("title", "train", "validation", "test", "masked", "selection_attack", "variant_of", "judged_on")
 
 
@@ -134,14 +135,24 @@ class EnsembleDecl:
     decorrelation: dict | None = None        # {lam, projection_dim}: the objective of members 1..
     fourier: dict | None = None              # {bands, length}: member i sees part i - 1
     combine: str = "mean_logits"
+    members_of: str | None = None            # another ensemble whose trained members this one combines (no training)
 
     @property
     def members(self) -> tuple[str, ...]:
-        """Run names, base first: ``(base, <name>_m1, <name>_m2, ...)``."""
-        return (self.base, *(f"{self.name}_m{i}" for i in range(1, self.size)))
+        """Run names, base first: ``(base, <name>_m1, <name>_m2, ...)`` (``<members_of>_m1``, ... when it
+        combines another ensemble's members)."""
+        owner = self.members_of or self.name
+        return (self.base, *(f"{owner}_m{i}" for i in range(1, self.size)))
+
+    @property
+    def family(self) -> str:
+        """The family whose attacks judge the assembled model: a vote has its own (its gradient is uninformative)."""
+        return VOTE_FAMILY if self.combine == "vote" else ENSEMBLE_FAMILY
 
 
-ENSEMBLE_KEYS = ("base", "label", "size", "decorrelation", "fourier", "combine")
+ENSEMBLE_KEYS = ("base", "label", "size", "decorrelation", "fourier", "combine", "members_of")
+#: What an ensemble that combines another's members (``members_of``) may set: the rest is the other's.
+SHARED_MEMBER_KEYS = ("label", "combine", "members_of")
 
 
 @dataclass(frozen=True)
@@ -189,7 +200,7 @@ class Declaration:
             selected[sweep.name] = Run(sweep.name, base.family, label, base.data, base.model, base.section, sweep)
         for ensemble in self.ensembles.values():  # judged as deployed: the whole ensemble is one model
             base = self.runs[ensemble.base]
-            selected[ensemble.name] = Run(ensemble.name, ENSEMBLE_FAMILY, ensemble.label, base.data, "ensemble",
+            selected[ensemble.name] = Run(ensemble.name, ensemble.family, ensemble.label, base.data, "ensemble",
                                           f"ensembles.{ensemble.name}")
         return {**self.runs, **selected}
 
@@ -198,7 +209,8 @@ class Declaration:
         family = self.families.get(run.family)
         chosen = family.attacks if family is not None else None
         judged = self.judging_data(run).name
-        return tuple(a for a in (self.attacks if chosen is None else chosen) if self.attack_data[a] == judged)
+        return tuple(a for a in (self.attacks if chosen is None else chosen) if self.attack_data[a] == judged
+                     and (run.model == "ensemble" or not self.attacks[a].needs_ensemble))
 
     def transfer_source(self, run: Run, attack: str) -> str | None:
         """The run whose model ``attack``'s transfer check crafts on: the first run of the family named by
@@ -287,6 +299,11 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
         if unknown:
             raise EcgDataError(f"parameters 'families.{family.name}.attacks': {unknown} are not declared under 'attacks' "
                                f"(declared: {sorted(attacks)})")
+        for_ensembles = [a for a in family.attacks or () if attacks[a].needs_ensemble]
+        if for_ensembles and family.name not in (ENSEMBLE_FAMILY, VOTE_FAMILY):
+            raise EcgDataError(f"parameters 'families.{family.name}.attacks': {for_ensembles} craft on an ensemble's "
+                               f"surrogates (params.surrogates) and judge ensembles only (families {ENSEMBLE_FAMILY}, "
+                               f"{VOTE_FAMILY})")
 
     runs = {}
     for name, spec in _require_mapping(parameters.get("runs"), "runs").items():
@@ -332,10 +349,17 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
                                                 f"{name}.{member}", ignore=RUN_KEYS)
             _check_training(config, f"{name}.{member}")
         sweeps[name] = sweep
-    ensembles = {name: _read_ensemble(name, spec, parameters, runs, sweeps)
-                 for name, spec in _require_mapping(parameters.get("ensembles"), "ensembles").items()}
+    declared = _require_mapping(parameters.get("ensembles"), "ensembles")
+    ensembles = {name: _read_ensemble(name, spec, parameters, runs, sweeps) for name, spec in declared.items()
+                 if not (isinstance(spec, Mapping) and "members_of" in spec)}
+    ensembles.update({name: _read_shared_ensemble(name, spec, ensembles) for name, spec in declared.items()
+                      if isinstance(spec, Mapping) and "members_of" in spec})
+    ensembles = {name: ensembles[name] for name in declared}
     if ensembles and ENSEMBLE_FAMILY not in families:
         families[ENSEMBLE_FAMILY] = Family(ENSEMBLE_FAMILY, "Ensembles (seed 004)")
+    if any(e.family == VOTE_FAMILY for e in ensembles.values()) and VOTE_FAMILY not in families:
+        raise EcgDataError(f"parameters 'families': a majority-vote ensemble (combine: vote) is judged by family "
+                           f"{VOTE_FAMILY!r}'s attacks; declare it with its attacks (e.g. autoattack_vote)")
     declaration = Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack)
     main = _read_main(parameters.get("main"), declaration)
     generation = _read_attack_generation(parameters.get("attack_generation"), parameters, declaration)
@@ -394,6 +418,27 @@ def _read_ensemble(name: str, spec: Any, parameters: Mapping[str, Any], runs: di
     if ensemble.combine not in ("mean_logits", "vote"):
         raise EcgDataError(f"parameters '{section}.combine': expected 'mean_logits' or 'vote', got {ensemble.combine!r}")
     return ensemble
+
+
+def _read_shared_ensemble(name: str, spec: Mapping[str, Any], ensembles: dict[str, EnsembleDecl]) -> EnsembleDecl:
+    """``ensembles.<name>: {members_of: <other>, combine, label}``: the other ensemble's trained members, combined
+    another way (e.g. the majority vote of the mean-logit ensemble's members): nothing is trained again."""
+    from dataclasses import replace
+
+    section = f"ensembles.{_name(name, 'ensemble')}"
+    other = spec["members_of"]
+    extra = sorted(set(spec) - set(SHARED_MEMBER_KEYS))
+    if extra:
+        raise EcgDataError(f"parameters '{section}': with members_of, only {list(SHARED_MEMBER_KEYS)} may be set "
+                           f"(the members are {other!r}'s), got {extra}")
+    if other not in ensembles:
+        raise EcgDataError(f"parameters '{section}.members_of': expected an ensemble declared with its own members "
+                           f"({sorted(ensembles)}), got {other!r}")
+    combine = spec.get("combine", "mean_logits")
+    if combine not in ("mean_logits", "vote"):
+        raise EcgDataError(f"parameters '{section}.combine': expected 'mean_logits' or 'vote', got {combine!r}")
+    source = ensembles[other]
+    return replace(source, name=name, label=str(spec.get("label", name)), combine=combine, members_of=other)
 
 
 def member_params(base: Mapping[str, Any], ensemble: EnsembleDecl, member_index: int) -> dict:

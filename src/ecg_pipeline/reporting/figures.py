@@ -4,7 +4,12 @@
   (seed 001 Figs. 3, 6, 7);
 - :func:`adversarial_examples`: clean beats with their attacked versions drawn over them, labels and
   strength in the titles (seed 001 Figs. 1, 4);
-- :func:`training_curves`: loss and validation accuracy per epoch of one training run.
+- :func:`training_curves`: loss and validation accuracy per epoch of one training run;
+- the ensembles of seed 004 (Wiedeman & Wang): :func:`ensemble_agreement` (Figs. 3, 4: average member accuracy
+  and P(at least k of M members correct) against eps, every ensemble overlaid, the paper's stated values in a panel
+  of their own), :func:`ensemble_natural` (Fig. 5: the same metrics on clean samples), :func:`feature_r2_heatmaps`
+  (Fig. 6: the members' pairwise feature R^2), and beyond the paper :func:`transfer_vs_adaptive` (the deployed
+  ensemble's accuracy under the transferred attack and under attacks on the ensemble itself, on the same axes).
 """
 
 from __future__ import annotations
@@ -144,4 +149,140 @@ def placeholder(text: str, style: FigureStyle) -> Figure:
 
     fig = Figure(figsize=(style.width, style.height / 2), dpi=style.dpi)
     fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=style.font_size * 1.1)
+    return fig
+
+
+def _agreement_metrics(rows: list[dict]) -> list[tuple[str, str]]:
+    """(key, panel title) of a transfer study's rows: average member accuracy, then P(>= k) for every k."""
+    ks = sorted(int(k) for k in rows[0]["p_at_least"])
+    top = ks[-1] if ks else 0
+    return [("mean_member_accuracy", "average member accuracy")] + [
+        (str(k), f"P(all {k} members correct)" if k == top else f"P(at least {k} of {top} correct)") for k in ks]
+
+
+def _agreement_value(row: dict, key: str) -> float:
+    return float(row["mean_member_accuracy"] if key == "mean_member_accuracy" else row["p_at_least"][key])
+
+
+def ensemble_agreement(title: str, attack: str, studies: dict[str, list[dict]], style: FigureStyle, *,
+                       eps_label: str = "eps", published: list | None = None,
+                       published_label: str = "") -> Figure:
+    """Seed 004 Figs. 3-4: average member accuracy and ``P(at least k of M correct)`` against eps, one panel per
+    metric, one line per ensemble. ``studies``: legend label -> the transfer study's rows of ``attack``
+    (``{"eps", "mean_member_accuracy", "p_at_least": {"1": ..}}``). ``published``: the paper's stated values
+    (:class:`~ecg_pipeline.reporting.published.PublishedPoint`), drawn in a panel of their own with their own eps
+    axis (``published_label`` names their data and units)."""
+    first = next(iter(studies.values()))
+    panels = _agreement_metrics(first)
+    ncols = -(-len(panels) // 2)
+    fig, axes = _figure(style, ncols=ncols + (1 if published else 0), nrows=2, height_scale=1.6)
+    grid = axes.reshape(2, -1)
+    ours = [grid[i // ncols, i % ncols] for i in range(len(panels))]
+    colours = {}
+    for label, rows in studies.items():
+        eps = [float(r["eps"]) for r in rows]
+        for ax, (key, _) in zip(ours, panels):
+            line, = ax.plot(eps, [_agreement_value(r, key) for r in rows], marker="o", label=label)
+            colours[label.split(" (")[0]] = line.get_color()
+    for ax, (_, panel_title) in zip(ours, panels):
+        ax.set_title(panel_title, fontsize=style.font_size)
+        ax.set_xlabel(eps_label, fontsize=style.font_size)
+        ax.set_ylabel("fraction of counted samples", fontsize=style.font_size * 0.85)
+        ax.set_ylim(-0.02, 1.02)
+    ours[0].legend(fontsize=style.font_size * 0.8, title="ensemble", title_fontsize=style.font_size * 0.8)
+    used = set(map(id, ours))
+    extra = [ax for ax in axes if id(ax) not in used]
+    if published:
+        ax = extra.pop(0)
+        markers = {1: "o", 2: "s", 3: "^"}
+        for point in published:  # the ensemble's colour on the left, the marker says k
+            ax.plot([point.eps], [point.value], linestyle="none", marker=markers.get(point.at_least, "D"),
+                    color=colours.get(point.ensemble, "grey"), markersize=8,
+                    label=f"{point.ensemble}: P(>={point.at_least}) {point.qualifier} {point.value:g}")
+        ax.set_title("published (paper's text)", fontsize=style.font_size)
+        ax.set_xlabel(published_label, fontsize=style.font_size * 0.8)
+        ax.set_ylabel("P(at least k of 3 correct)", fontsize=style.font_size * 0.85)
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=style.font_size * 0.65)
+    for ax in extra:
+        ax.set_axis_off()
+    fig.suptitle(f"{title}: {attack} crafted on the base model, transferred to the members", fontsize=style.font_size * 1.15)
+    return fig
+
+
+def ensemble_natural(title: str, clean: dict[str, dict], style: FigureStyle) -> Figure:
+    """Seed 004 Fig. 5: average member accuracy and ``P(at least k correct)`` on clean samples, grouped bars (one
+    bar per ensemble). ``clean``: legend label -> the study's ``clean`` block (same keys as a row)."""
+    fig, (ax,) = _figure(style)
+    labels = list(clean)
+    panels = _agreement_metrics(list(clean.values()))
+    width = 0.8 / max(1, len(labels))
+    for i, label in enumerate(labels):
+        x = np.arange(len(panels)) + (i - (len(labels) - 1) / 2) * width
+        values = [_agreement_value(clean[label], key) for key, _ in panels]
+        bars = ax.bar(x, values, width=width, label=label)
+        ax.bar_label(bars, fmt="%.3f", fontsize=style.font_size * 0.55, rotation=90, padding=2)
+    ax.set_xticks(np.arange(len(panels)), [t for _, t in panels], fontsize=style.font_size * 0.85)
+    ax.set_xlabel("seed 004's ensemble metric", fontsize=style.font_size)
+    lowest = min(_agreement_value(c, key) for c in clean.values() for key, _ in panels)
+    ax.set_ylim(max(0.0, lowest - 0.1), 1.15)
+    ax.set_ylabel("fraction of counted samples", fontsize=style.font_size)
+    ax.legend(fontsize=style.font_size * 0.8, loc="upper center", ncols=len(labels))
+    fig.suptitle(f"{title}: clean test samples (counted: those the base model gets right)", fontsize=style.font_size * 1.15)
+    return fig
+
+
+def feature_r2_heatmaps(title: str, matrices: dict[str, tuple[list[str], np.ndarray]], style: FigureStyle) -> Figure:
+    """Seed 004 Fig. 6: per ensemble, ``R2[i, j]`` (the share of member j's training-set feature variance linear
+    in member i's features) as a heatmap with its values written in the cells. ``matrices``: panel title ->
+    (member names, matrix)."""
+    n = max(1, len(matrices))
+    ncols = min(4, n)
+    fig, axes = _figure(style, ncols=ncols, nrows=-(-n // ncols), height_scale=1.1 * -(-n // ncols))
+    image = None
+    for ax, (label, (members, matrix)) in zip(axes, matrices.items()):
+        matrix = np.asarray(matrix, dtype=float)
+        ax.grid(False)
+        image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
+        short = [f"m{i}" for i in range(len(members))]
+        ax.set_xticks(range(len(members)), short, fontsize=style.font_size * 0.8)
+        ax.set_yticks(range(len(members)), short, fontsize=style.font_size * 0.8)
+        ax.set_xlabel("regressand j", fontsize=style.font_size * 0.8)
+        ax.set_ylabel("regressor i", fontsize=style.font_size * 0.8)
+        off = matrix[~np.eye(len(matrix), dtype=bool)]
+        ax.set_title(f"{label}\nmean off-diagonal {off.mean():.3f}" if off.size else label, fontsize=style.font_size * 0.85)
+        for i in range(len(matrix)):
+            for j in range(len(matrix)):
+                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=style.font_size * 0.75,
+                        color="white" if matrix[i, j] < 0.6 else "black")
+    for ax in axes[len(matrices):]:
+        ax.set_axis_off()
+    if image is not None:
+        fig.colorbar(image, ax=list(axes[:len(matrices)]), shrink=0.8, label="R^2")
+    fig.suptitle(f"{title}: members' feature R^2 on the training set (m0 = the base model)", fontsize=style.font_size * 1.15)
+    return fig
+
+
+def transfer_vs_adaptive(title: str, ensembles: dict[str, dict[str, dict[str, tuple]]], style: FigureStyle) -> Figure:
+    """Beyond seed 004: per ensemble, the deployed ensemble's accuracy under attacks crafted on the base model and
+    transferred (``"transfer"``: accuracy on the beats the base gets right clean) and under attacks on the deployed
+    ensemble itself (``"adaptive"``: class-balanced accuracy on every beat), on the same axes so the gap shows.
+    ``ensembles``: panel title -> {"transfer" | "adaptive": {legend label: (eps values, accuracies)}}."""
+    n = max(1, len(ensembles))
+    ncols = min(2, n)
+    nrows = -(-n // ncols)
+    fig, axes = _figure(style, ncols=ncols, nrows=nrows, height_scale=0.85 * nrows)
+    for ax, (label, kinds) in zip(axes, ensembles.items()):
+        for kind, line_style, marker in (("transfer", "-", "o"), ("adaptive", "--", "s")):
+            for curve, (eps, values) in kinds.get(kind, {}).items():
+                ax.plot(eps, values, linestyle=line_style, marker=marker, label=f"{kind}: {curve}")
+        ax.set_title(label, fontsize=style.font_size)
+        ax.set_xlabel("eps", fontsize=style.font_size * 0.9)
+        ax.set_ylabel("deployed ensemble's accuracy", fontsize=style.font_size * 0.9)
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=style.font_size * 0.6)
+    for ax in axes[len(ensembles):]:
+        ax.set_axis_off()
+    fig.suptitle(f"{title}: transferred (solid; counted beats) vs attacked as deployed (dashed; class-balanced, "
+                 "all beats)", fontsize=style.font_size * 1.0)
     return fig

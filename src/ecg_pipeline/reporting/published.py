@@ -282,3 +282,36 @@ ATK_GAN_TABLE3: dict[str, tuple[float, float, float, float]] = {
     "boundary": (0.0002, 99.00, 99.39, 0.03159),
     "hopskipjump": (0.0003, 99.42, 99.45, 0.0393),
 }
+
+
+# ---- seed 004 (Wiedeman & Wang, decorrelated / Fourier-partitioned ensembles) ------------------------------
+# The seed's text (shared/seeds/004_f4b017082469ed82.txt) holds Figs. 3-6 as captions only (the plots are not in
+# it), so only the values its text states are here: PhysioNet/CinC 2017 records, eps in raw amplitude units,
+# attacks crafted on the base model and transferred (never on the same axis as MIT-BIH beats in [0, 1]).
+SEED004_DATA = "eps in raw amplitude units, PhysioNet/CinC 2017 (seed 004)"
+
+
+@dataclass(frozen=True)
+class PublishedPoint:
+    ensemble: str          # the paper's ensemble name: cor, dec, fcor, fdec
+    attack: str            # this project's transfer attack: pgd (Fig. 3), sap (Fig. 4), clean (Fig. 5)
+    at_least: int          # P(at least k of 3 members correct)
+    eps: float             # raw amplitude units
+    value: float           # a fraction
+    qualifier: str         # "=" as printed, "~" the text says "nearly", ">" the text gives a lower bound
+    source: str
+
+
+SEED004_POINTS: tuple[PublishedPoint, ...] = (
+    PublishedPoint("cor", "sap", 1, 150.0, 0.217, "=", "seed 004 abstract (p. 1): 21.7% (section 3: 21%); Fig. 4 top right"),
+    PublishedPoint("fdec", "sap", 1, 150.0, 0.772, "=", "seed 004 abstract (p. 1): 77.2% (section 3: 77%); Fig. 4 top right"),
+    PublishedPoint("cor", "sap", 2, 10.0, 0.80, "~", "seed 004 section 3: 'nearly an 80% chance that at least two "
+                   "models in the cor ensemble'; Fig. 4 bottom left"),
+    PublishedPoint("cor", "sap", 1, 10.0, 0.90, ">", "seed 004 section 3: '>90% chance that at least one model'; "
+                   "Fig. 4 top right"),
+)
+
+
+def seed004_points(attack: str) -> list[PublishedPoint]:
+    """The values seed 004's text states for the transfer ``attack`` (pgd: none are legible; sap: four)."""
+    return [p for p in SEED004_POINTS if p.attack == attack]

@@ -24,6 +24,20 @@ class ModelRun:
 
 
 @dataclass(frozen=True)
+class EnsembleRun:
+    """An ensemble of seed 004 as the report's ensemble figures know it (from the declaration)."""
+
+    name: str
+    label: str                    # e.g. "cor", "cor (vote)"
+    data: str
+    data_title: str
+    base_model: str               # the registry model of its members (groups ensembles like the report's groups)
+    combine: str                  # mean_logits | vote
+    members_of: str | None        # the ensemble whose members it combines another way (None: its own members)
+    attacks: tuple[str, ...]      # the attacks that judge it as deployed
+
+
+@dataclass(frozen=True)
 class Group:
     """Runs of one dataset and architecture, compared with each other (one figure / table per attack)."""
 

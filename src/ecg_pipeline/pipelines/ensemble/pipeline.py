@@ -25,10 +25,11 @@ def _features(run: str, train: str, ensembles: list[str]) -> Pipeline:
 
 def ensemble_pipeline(ensemble: EnsembleDecl, base: Run) -> Pipeline:
     """Members 1.. (each after the members before it, through their cached features when decorrelated), the
-    assembled ensemble and its transfer study."""
+    assembled ensemble and its transfer study. An ensemble declared ``members_of`` another trains nothing: it
+    assembles the other's members its own way (e.g. ``combine: vote``) and runs its own transfer study."""
     splits = base.data
     nodes = []
-    for i, member in enumerate(ensemble.members[1:], start=1):
+    for i, member in enumerate(ensemble.members[1:] if ensemble.members_of is None else [], start=1):
         previous = [f"{m}.train_features" for m in ensemble.members[:i]] if ensemble.decorrelation else []
         nodes.append(Node(bound_node_function(train_member, ensemble=ensemble, member_index=i),
                           [splits.train, splits.validation, f"{member}.checkpoints", f"params:{base.section}", *previous],

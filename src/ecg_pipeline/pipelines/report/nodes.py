@@ -17,10 +17,10 @@ import pandas as pd
 from ecg_pipeline.datasets.optional import StoredArtifact
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.reporting import figures, html, tables
-from ecg_pipeline.reporting.published import published_curve
+from ecg_pipeline.reporting.published import SEED004_DATA, published_curve, seed004_points
 from ecg_pipeline.evaluation import diagnostics
 from ecg_pipeline.evaluation.worst_case import Outcomes, worst_case
-from ecg_pipeline.reporting.spec import Group, ModelRun, ReportSpec
+from ecg_pipeline.reporting.spec import EnsembleRun, Group, ModelRun, ReportSpec
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +284,64 @@ def training_curves(params: dict, histories: Stored, *, model_runs: tuple[ModelR
     return _never_empty(result, "training curves", spec)
 
 
+def _ensemble_group(params: dict, ensemble: EnsembleRun) -> tuple[str, str]:
+    """(key, title) of the report group of the ensemble's data and member model (``report.groups``)."""
+    for key, group in (params.get("groups") or {}).items():
+        if isinstance(group, dict) and (group.get("data"), group.get("model")) == (ensemble.data, ensemble.base_model):
+            return str(key), str(group.get("title", key))
+    return f"{ensemble.data}_{ensemble.base_model}", f"{ensemble.data_title}, {ensemble.base_model}"
+
+
+def ensemble_figures(params: dict, transfers: Stored, evaluations: Stored, *, model_runs: tuple[ModelRun, ...],
+                     ensembles: tuple[EnsembleRun, ...]) -> dict:
+    """Seed 004 Figs. 3-6 per (data, member model) group from the stored transfer studies (``<e>.transfer``), and
+    the deployed ensembles' transferred vs adaptive accuracy (their stored ``<e>.<attack>.metrics``). A stored
+    version is pinned with ``report.pin.<ensemble>.transfer``."""
+    spec = _spec(params, model_runs)
+    keyed = {f"{name}.transfer": artifact for name, artifact in transfers.items()}
+    result: dict = {}
+    groups: dict[tuple[str, str], list[EnsembleRun]] = {}
+    for ensemble in ensembles:
+        groups.setdefault(_ensemble_group(params, ensemble), []).append(ensemble)
+    for (key, title), members in groups.items():
+        studies = {e.name: stored.data for e in members
+                   if (stored := _pinned(spec, keyed, f"{e.name}.transfer")) is not None}
+        own = [e for e in members if e.members_of is None and e.name in studies]
+        label = {e.name: f"{e.label} ({e.name})" for e in members}
+        eps_label = f"eps ({members[0].data_title} input units)"
+        attacks = list(dict.fromkeys(a for e in own for a in studies[e.name]["attacks"]))
+        for attack in attacks:
+            rows = {label[e.name]: studies[e.name]["attacks"][attack] for e in own if attack in studies[e.name]["attacks"]}
+            result[figure_name(key, "ensembles", attack)] = figures.ensemble_agreement(
+                title, attack, rows, spec.style, eps_label=eps_label, published=seed004_points(attack) or None,
+                published_label=SEED004_DATA)
+        if own:
+            result[figure_name(key, "ensembles", "clean")] = figures.ensemble_natural(
+                title, {label[e.name]: studies[e.name]["clean"] for e in own}, spec.style)
+            result[figure_name(key, "ensembles", "feature_r2")] = figures.feature_r2_heatmaps(
+                title, {label[e.name]: (studies[e.name]["members"], studies[e.name]["feature_r2"]) for e in own},
+                spec.style)
+        panels = {}
+        for e in (e for e in members if e.members_of is None):
+            curves: dict[str, dict[str, tuple]] = {"transfer": {}, "adaptive": {}}
+            for deployed in [e, *(v for v in members if v.members_of == e.name)]:
+                for attack, rows in studies.get(deployed.name, {}).get("attacks", {}).items():
+                    curves["transfer"][f"{attack} on base, {deployed.combine}"] = (
+                        [r["eps"] for r in rows], [r["ensemble_accuracy"] for r in rows])
+                for attack in deployed.attacks:
+                    stored = _pinned(spec, evaluations, f"{deployed.name}.{attack}")
+                    if stored is not None and stored.data.get("grid_param") == "eps":
+                        curve = stored.data["curve"]
+                        curves["adaptive"][f"{attack} on {deployed.combine}"] = (
+                            [p["eps"] for p in curve], [p["balanced_accuracy"] for p in curve])
+            if curves["transfer"] or curves["adaptive"]:
+                panels[label[e.name]] = curves
+        if panels:
+            result[figure_name(key, "ensembles", "transfer_vs_adaptive")] = figures.transfer_vs_adaptive(
+                title, panels, spec.style)
+    return _never_empty(result, "ensemble figures", spec)
+
+
 def _report_order(spec: ReportSpec):
     """Sort key of a figure name: groups, then attacks, then runs, in report order."""
     order = {key: i for i, key in enumerate([*(g.key for g in spec.groups), *spec.attacks, *spec.runs])}
@@ -291,11 +349,12 @@ def _report_order(spec: ReportSpec):
 
 
 def html_report(params: dict, inventory: dict, headline: pd.DataFrame, robustness: pd.DataFrame,
-                per_class: pd.DataFrame, curves: StoredArtifact, examples: StoredArtifact, training: StoredArtifact, *,
-                model_runs: tuple[ModelRun, ...]) -> str:
+                per_class: pd.DataFrame, curves: StoredArtifact, examples: StoredArtifact, training: StoredArtifact,
+                ensembles: StoredArtifact | None = None, *, model_runs: tuple[ModelRun, ...]) -> str:
     """The self-contained HTML page: inputs and their versions, what is missing, tables and figures."""
     in_order = _report_order(_spec(params, model_runs))
-    figure_sets = {"curves": curves, "examples": examples, "training": training}
+    figure_sets = {"curves": curves, "examples": examples, "training": training,
+                   **({"ensembles": ensembles} if ensembles is not None else {})}
     versions = ", ".join(f"{k} {v.version}" for k, v in figure_sets.items() if v.present)
 
     def figures_of(stored: StoredArtifact) -> str:
@@ -329,6 +388,12 @@ def html_report(params: dict, inventory: dict, headline: pd.DataFrame, robustnes
          "ours on the natural test split.</p>" + tables_of(robustness)),
         ("Per-class sensitivity and specificity (seed 002 Table 1 layout)", tables_of(per_class)),
         ("Adversarial examples", figures_of(examples)),
+        *([("Ensembles (seed 004 Figs. 3-6, and transferred vs attacked as deployed)",
+            '<p class="note">Transfer: attacks crafted on the base model (member 0) and given to every member, on '
+            "the samples the base model gets right clean (seed 004's protocol). Adaptive: the deployed ensemble "
+            "attacked end to end, class-balanced accuracy on every sample. Seed 004's stated values are CinC 2017 at "
+            "raw-amplitude eps, drawn in a panel of their own.</p>" + figures_of(ensembles))]
+          if ensembles is not None else []),
         ("Training curves", figures_of(training)),
         ("Inputs: the stored artifact versions this report was built from", html.inputs_html(inventory["inputs"])),
     ]

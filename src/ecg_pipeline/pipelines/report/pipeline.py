@@ -7,6 +7,12 @@ pattern. The declared model runs (labels, data, model, the attacks that judge th
 nodes when pipelines are registered, so a run or attack added to the declaration appears with no
 change here; ``params:report`` (``conf/base/parameters_report.yml``) narrows and lays out the page.
 
+With ensembles declared (``train_ens``), ``report.ensemble_figures`` also reads ``ensemble_transfers`` (every
+stored ``<ensemble>.transfer``) and draws seed 004's Figs. 3-6 per (data, member model) group, and each
+ensemble's transferred vs adaptive accuracy; it belongs here, not in ``train_ens``, because the adaptive curves
+come from the attack pipeline, which runs after the ensembles are assembled, and the report is where stored
+artifacts of several pipelines meet.
+
 Figures go through ``matplotlib.MatplotlibDataset`` (``report.<set>_figures@matplotlib``, versioned
 folders); the HTML node reads them back as ``report.<set>_figures@png``, so ``--from-nodes=report.html``
 rebuilds the page from stored figures alone.
@@ -19,13 +25,14 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from ecg_pipeline.reporting.spec import ModelRun
+from ecg_pipeline.reporting.spec import EnsembleRun, ModelRun
 
 from ..declaration import Declaration, MainStudy
 from ..params import bound_node_function
 from . import nodes
 
 EVALUATIONS, EXAMPLES, HISTORIES = "attack_evaluations", "attack_examples", "training_histories"
+TRANSFERS = "ensemble_transfers"
 
 
 def model_runs(declaration: Declaration, study: MainStudy | None = None) -> tuple[ModelRun, ...]:
@@ -45,6 +52,15 @@ def model_runs(declaration: Declaration, study: MainStudy | None = None) -> tupl
             attacks = tuple(a for a in attacks if a in study.attacks)
         runs.append(ModelRun(run.name, run.label, run.data.name, run.data.title, run.model, attacks, train))
     return tuple(runs)
+
+
+def ensemble_runs(declaration: Declaration) -> tuple[EnsembleRun, ...]:
+    """What the report's ensemble figures need to know of every declared ensemble."""
+    runs = declaration.model_runs
+    return tuple(EnsembleRun(e.name, e.label, runs[e.name].data.name, runs[e.name].data.title,
+                             declaration.runs[e.base].model, e.combine, e.members_of,
+                             declaration.attacks_for(runs[e.name]))
+                 for e in declaration.ensembles.values())
 
 
 def _after_inputs(func, *, after=None, **inputs):
@@ -78,15 +94,25 @@ def create_pipeline(declaration: Declaration, study: MainStudy | None = None) ->
     """The report of every declared run; with ``study`` (``main``), the report of its runs and attacks,
     gated on their ``<run>.<attack>.metrics`` (stored before any collection is read), so that one
     ``kedro run`` can train, evaluate and then report."""
-    pipeline = _create_report(model_runs(declaration, study), gated=study is not None)
+    ensembles = ensemble_runs(declaration) if study is None else ()   # the main study has no ensembles
+    pipeline = _create_report(model_runs(declaration, study), gated=study is not None, ensembles=ensembles)
     if study is None:
         return pipeline
     after = [f"{evaluation}.metrics" for evaluation in study.evaluations]
     return Pipeline([_report_node(_stored, list(after), GATE, "wait_for_evaluations"), pipeline])
 
 
-def _create_report(runs: tuple[ModelRun, ...], gated: bool) -> Pipeline:
-    return Pipeline([
+def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[EnsembleRun, ...] = ()) -> Pipeline:
+    html_inputs = {"inventory": "report.inventory", "headline": "report.headline", "robustness": "report.robustness_tables",
+                   "per_class": "report.per_class_tables", "curves": "report.curve_figures@png",
+                   "examples": "report.example_figures@png", "training": "report.training_figures@png"}
+    extra = []
+    if ensembles:  # seed 004 Figs. 3-6 and transfer vs adaptive, from the stored transfer studies and evaluations
+        extra.append(_node(bound_node_function(nodes.ensemble_figures, ensembles=ensembles),
+                           {"transfers": TRANSFERS, "evaluations": EVALUATIONS},
+                           "report.ensemble_figures@matplotlib", "ensemble_figures", runs, gated))
+        html_inputs["ensembles"] = "report.ensemble_figures@png"
+    return Pipeline([*extra,
         _node(nodes.inventory, {"evaluations": EVALUATIONS, "histories": HISTORIES}, "report.inventory", "inventory", runs, gated),
         _node(nodes.headline, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
               ["report.headline", "report.headline_md"], "headline", runs, gated),
@@ -100,9 +126,5 @@ def _create_report(runs: tuple[ModelRun, ...], gated: bool) -> Pipeline:
               "report.example_figures@matplotlib", "adversarial_examples", runs, gated),
         _node(nodes.training_curves, {"histories": HISTORIES}, "report.training_figures@matplotlib",
               "training_curves", runs, gated),
-        _node(nodes.html_report,
-              {"inventory": "report.inventory", "headline": "report.headline", "robustness": "report.robustness_tables",
-               "per_class": "report.per_class_tables", "curves": "report.curve_figures@png",
-               "examples": "report.example_figures@png", "training": "report.training_figures@png"},
-              "report.html", "html", runs, gated),
+        _node(nodes.html_report, html_inputs, "report.html", "html", runs, gated),
     ])
