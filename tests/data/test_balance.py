@@ -99,3 +99,15 @@ def test_smote_itself_names_its_own_parameter(synthetic_beats):
 
     with pytest.raises(EcgDataError, match=r"^SMOTE k_neighbors=0: expected an integer >= 1"):
         smote({**synthetic_beats(10), "synthetic": np.zeros(50, dtype=bool)}, k_neighbors=0)
+
+
+def test_extra_copies_index_adds_fixed_copies_per_class():
+    from ecg_pipeline.data.balance import extra_copies_index
+
+    y = np.array([0, 1, 3, 0, 3, 2])
+    index = extra_copies_index(y, {3: 5, 1: 1})                  # Han et al.: 5 extra of ~ (3), 1 extra of A (1)
+    assert index.tolist() == [0, 1, 1, 2, 2, 2, 2, 2, 2, 3, 4, 4, 4, 4, 4, 4, 5]
+    assert np.bincount(y[index]).tolist() == [2, 2, 1, 12]       # N, O once; A twice; ~ six times
+    assert extra_copies_index(y, {}).tolist() == list(range(6))
+    with pytest.raises(EcgDataError, match=r"expected class index -> count >= 0"):
+        extra_copies_index(y, {3: -1})

@@ -33,3 +33,30 @@ def test_skipping_batches_of_a_balanced_epoch_resumes_the_same_order():
     rest = [y for _, y, _ in data.epoch(3, generator=torch.Generator().manual_seed(1), rng=np.random.default_rng(1),
                                         skip=2)]
     assert [t.tolist() for t in rest] == [t.tolist() for t in full[2:]]
+
+
+def test_extra_copies_of_named_classes_in_every_training_epoch():
+    data = {**_set([4, 2, 3, 1]), "classes": np.array(["N", "A", "O", "~"])}
+    batches = Batches(data, extra_copies={"~": 5, "A": 1})
+    assert batches.epoch_length == 10 + 2 + 5
+    gen = torch.Generator().manual_seed(0)
+    ys = torch.cat([y for _, y, _ in batches.epoch(4, generator=gen)]).numpy()
+    assert np.bincount(ys, minlength=4).tolist() == [4, 4, 3, 6]
+    rows = torch.cat([x[:, 0, 0] for x, _, _ in batches.epoch(17, generator=gen)]).long().numpy()
+    assert np.bincount(rows, minlength=10).tolist() == [1, 1, 1, 1, 2, 2, 1, 1, 1, 6]   # every record, whole copies
+    # evaluation order (shuffle=False) is every record once: the augmentation is for training epochs only
+    assert len(torch.cat([y for _, y, _ in batches.epoch(4, shuffle=False)])) == 10
+
+
+def test_extra_copies_are_checked_against_the_classes():
+    import pytest
+
+    from ecg_pipeline.errors import EcgDataError
+
+    data = {**_set([4, 2, 3, 1]), "classes": np.array(["N", "A", "O", "~"])}
+    with pytest.raises(EcgDataError, match=r"extra_copies: \['S'\] are not classes of the training set"):
+        Batches(data, extra_copies={"S": 1})
+    with pytest.raises(EcgDataError, match=r"extra_copies.A: expected a count >= 0"):
+        Batches(data, extra_copies={"A": -2})
+    with pytest.raises(EcgDataError, match=r"extra_copies and the balanced sampler"):
+        Batches(data, extra_copies={"A": 1}, balanced=True)

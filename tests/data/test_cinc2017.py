@@ -231,3 +231,17 @@ def test_pad_cinc2017_unknown_label(cinc):
         pad_cinc2017(cinc, truncate="tail")
     with pytest.raises(EcgDataError, match="lacks column"):
         pad_cinc2017(cinc.drop(columns="signal"))
+
+
+def test_validation_split_is_carved_from_the_training_part(full):
+    table, _ = full
+    parts = split_cinc2017(table, test_fraction=0.1, seed=0, validation_fraction=0.1)
+    plain = split_cinc2017(table, test_fraction=0.1, seed=0)
+    assert parts["test"]["record_id"].tolist() == plain["test"]["record_id"].tolist()   # the 90/10 test split unchanged
+    assert (len(parts["train"]), len(parts["validation"])) == (6907, 768)
+    assert set(parts["train"]["record_id"]) | set(parts["validation"]["record_id"]) == set(plain["train"]["record_id"])
+    assert set(parts["train"]["record_id"]).isdisjoint(parts["validation"]["record_id"])
+    share = parts["validation"]["label"].value_counts() / plain["train"]["label"].value_counts()
+    assert share.between(0.09, 0.11).all()                                               # stratified
+    with pytest.raises(EcgDataError, match=r"validation_fraction must be in \(0, 1\)"):
+        split_cinc2017(table, validation_fraction=1.0)

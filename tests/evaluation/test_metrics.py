@@ -43,3 +43,17 @@ def test_bad_inputs():
         robust_score([0, 0.1], [0.5, 0.4], 0.05)
     with pytest.raises(EcgDataError, match="outside the class set"):
         confusion([0, 3], [0, 1], 3)
+
+
+def test_cinc2017_f1_is_the_challenge_mean_over_n_a_o():
+    from ecg_pipeline.evaluation.metrics import cinc2017_f1
+
+    # N, A, O, ~ = 0..3; hand-checked: F1_N = 2*2/(2*2+1+0) = 0.8, F1_A = 2/(2+0+1) = 2/3, F1_O = 2/(2+1+1) = 0.5
+    y_true = np.array([0, 0, 1, 1, 2, 2, 3])
+    y_pred = np.array([0, 0, 1, 2, 2, 3, 0])
+    m = classification_metrics(y_true, y_pred, 4, ["N", "A", "O", "~"])
+    assert m["cinc2017_f1"] == pytest.approx((0.8 + 2 / 3 + 0.5) / 3)
+    assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3 + 0.5 + 0.0) / 4)   # ~ counts in macro F1, not in the challenge's
+    assert "cinc2017_f1" not in classification_metrics(y_true, y_pred, 4)  # no class names: not a CinC set
+    with pytest.raises(EcgDataError, match=r"cinc2017_f1: the classes \['O'\] are missing"):
+        cinc2017_f1({"N": 1.0, "A": 1.0})

@@ -93,3 +93,15 @@ def test_wrong_input_length_and_bad_part_are_refused():
         model(torch.rand(2, 280))
     with pytest.raises(EcgDataError, match="part must be 0 or 1"):
         build_model("fourier", model={"name": "mlp"}, part=2)
+
+
+def test_the_mask_check_judges_a_fourier_stage_by_the_model_it_wraps():
+    from ecg_pipeline.models.registry import check_mask_use
+
+    # Han et al.'s CNN is built for zero-padded records (CinC 2017): accepted on padded data, bare or behind Fourier
+    check_mask_use({"name": "fourier", "model": {"name": "han_cnn"}, "length": 18000}, True, "m")
+    check_mask_use("han_cnn", True, "m")
+    with pytest.raises(EcgDataError, match=r"^m: the data is padded records with a mask, but model 'kachuee_cnn'"):
+        check_mask_use({"name": "fourier", "model": {"name": "kachuee_cnn"}}, True, "m")
+    with pytest.raises(EcgDataError, match=r"^m: model 'masked_resnet' expects padded records"):
+        check_mask_use({"name": "fourier", "model": {"name": "masked_resnet"}}, False, "m")

@@ -22,10 +22,11 @@ def parameters(base_parameters):
 
 def test_the_project_declaration(parameters):
     declaration = read_declaration(parameters)
-    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "atk_gan", "atk_gan_source", "ens", "ens_vote"]
+    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "atk_gan", "atk_gan_source", "cinc", "ens",
+                                          "ens_vote"]
     assert list(declaration.ensembles) == ["cor_mlp", "dec_mlp", "fcor_mlp", "fdec_mlp", "cor_cnn", "dec_cnn", "fcor_cnn",
-                                           "fdec_cnn", "cor_mlp_vote", "dec_mlp_vote", "fcor_mlp_vote", "fdec_mlp_vote",
-                                           "fdec_cnn_vote"]
+                                           "fdec_cnn", "cor_cinc", "dec_cinc", "fcor_cinc", "fdec_cinc", "cor_mlp_vote",
+                                           "dec_mlp_vote", "fcor_mlp_vote", "fdec_mlp_vote", "fdec_cnn_vote"]
     assert declaration.model_runs["fdec_cnn"].family == "ens"
     assert declaration.model_runs["fdec_cnn_vote"].family == "ens_vote"
     assert [r.name for r in declaration.runs_of("nsr")] == ["nsr_mlp", "nsr_cnn", "nsr_mlp_code", "nsr_cnn_code",
@@ -115,7 +116,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     (lambda p: p["attacks"]["pgd"].update(eps_max=0.15), r"'attacks.pgd.eps_max': 0.15 must be a positive grid point"),
     (lambda p: p["attacks"]["pgd"].update(grid=[0.01, 0.1]), r"'attacks.pgd.grid': ACC_robust .* needs eps 0"),
     (lambda p: p["attacks"]["pgd"].update(attack="pgd2"), r"'attacks.pgd.attack': unknown attack 'pgd2'"),
-    (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['atk_gan', 'atk_gan_union', 'cpsc2018', 'mitdb'\]"),
+    (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['atk_gan', 'atk_gan_union', 'cinc2017', 'cpsc2018', 'mitdb'\]"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(run="nsr_mpl"), r"sweep 'nsr_mlp_sweep': base run 'nsr_mpl'"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(values=[0.2, -1]), r"every value of objective.beta must be a number >= 0"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(vary="objective.lam"), r"nsr_mlp_sweep.lam_0p1: cannot set 'objective.lam'"),
@@ -134,7 +135,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     (lambda p: p["atk_gan"]["segmentation"].update(label_set="aami5"), r"has 4 outputs .* 5 classes \['N', 'S', 'V', 'F', 'Q'\]"),
     (lambda p: p["data"]["atk_gan"].update(train="atk_gan_train"),
      r"'data.atk_gan.train': a variant of 'mitdb' writes its train split as 'atk_gan.mitdb_train_balanced'"),
-    (lambda p: p["data"]["atk_gan"].update(variant_of="mitbih"), r"'data.atk_gan.variant_of': expected one of \['atk_gan_union', 'cpsc2018', 'mitdb'\]"),
+    (lambda p: p["data"]["atk_gan"].update(variant_of="mitbih"), r"'data.atk_gan.variant_of': expected one of \['atk_gan_union', 'cinc2017', 'cpsc2018', 'mitdb'\]"),
 ])
 def test_a_bad_declaration_is_refused_naming_the_key(parameters, change, message):
     change(parameters)

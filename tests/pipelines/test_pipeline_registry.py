@@ -32,7 +32,8 @@ def names(pipeline) -> set[str]:
 def test_each_database_has_its_own_data_pipeline(pipelines):
     parts = {db: names(pipelines[f"data_{db}"]) for db in ("mitdb", "cinc2017", "cpsc2018")}
     assert parts["mitdb"] == {"ingest_mitdb", "ingest_nstdb", "segment_beats", "split_beats", "balance_training_set"}
-    assert parts["cinc2017"] == {"ingest_cinc2017", "split_cinc2017", "pad_cinc2017_train", "pad_cinc2017_test"}
+    assert parts["cinc2017"] == {"ingest_cinc2017", "split_cinc2017", "pad_cinc2017_train", "pad_cinc2017_validation",
+                                 "pad_cinc2017_test"}
     assert "ingest_cpsc2018" in parts["cpsc2018"] and "split_cpsc2018" in parts["cpsc2018"]
     # a data variant (ECG-ATK-GAN's MIT-BIH) is MIT-BIH's template again, namespaced, from the same ingested records
     variant = names(pipelines["data_atk_gan"])

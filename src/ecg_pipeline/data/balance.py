@@ -36,6 +36,20 @@ def upsample_index(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.sort(np.concatenate(index), kind="stable")
 
 
+def extra_copies_index(y: np.ndarray, copies: dict[int, int]) -> np.ndarray:
+    """Row indices with every row once plus ``copies[c]`` more copies of each row of class ``c``, sorted: Han et
+    al.'s (2020) CinC 2017 training augmentation (5 extra copies of ~, 1 of A; reference notes). Unlike
+    :func:`upsample_index` the counts are fixed per class, not tiled to the largest class; nothing is drawn."""
+    y = np.asarray(y)
+    for c, k in copies.items():
+        if not _is_count(c, 0) or not _is_count(k, 0):
+            raise EcgDataError(f"extra copies {copies!r}: expected class index -> count >= 0, got {c!r}: {k!r}")
+    reps = np.ones(y.shape[0], dtype=np.int64)
+    for c, k in copies.items():
+        reps[y == c] += k
+    return np.repeat(np.arange(y.shape[0]), reps)
+
+
 def upsample(beats: dict[str, np.ndarray], *, seed: int = 0) -> dict[str, np.ndarray]:
     """Tile each class (all copies whole, the remainder drawn without replacement) to the largest count."""
     return take(beats, upsample_index(beats["y"], np.random.default_rng(seed)))

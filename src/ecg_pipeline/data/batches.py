@@ -9,7 +9,7 @@ import torch
 
 from ecg_pipeline.errors import EcgDataError
 
-from .balance import upsample_index
+from .balance import extra_copies_index, upsample_index
 from .padding import materialize, replace_starts
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
@@ -22,7 +22,9 @@ class Batches:
     compactly and padded per batch; with ``max_shift`` the records move to new random offsets each
     epoch (the CPSC training augmentation). With ``balanced`` an epoch tiles every class to the largest
     class count (:func:`~ecg_pipeline.data.balance.upsample_index`, a new remainder drawn each epoch):
-    seed 001's class-balanced sampler for CPSC 2018, without storing the copies.
+    seed 001's class-balanced sampler for CPSC 2018, without storing the copies. With ``extra_copies``
+    (``{class name: k}``) an epoch holds every record once plus ``k`` more copies of each record of that class
+    (:func:`~ecg_pipeline.data.balance.extra_copies_index`: Han et al.'s CinC 2017 augmentation), shuffled.
 
     ``extras``: more per-sample arrays that every batch carries, as a fourth element ``{name: tensor}``
     (ECG-ATK-GAN's ``x_clean`` and ``attacked``; a decorrelated ensemble member's ``previous_features``);
@@ -30,7 +32,7 @@ class Batches:
     """
 
     def __init__(self, data: dict[str, np.ndarray], *, max_shift: int | None = None, balanced: bool = False,
-                 extras: tuple[str, ...] = ()):
+                 extras: tuple[str, ...] = (), extra_copies: dict[str, int] | None = None):
         if "values" in data:
             self.padded = data
             self.x = None
@@ -44,6 +46,7 @@ class Batches:
         self.classes = [str(c) for c in data["classes"]] if "classes" in data else None
         self.max_shift = max_shift
         self.balanced = balanced
+        self.copies = self._copies(extra_copies)
         missing = [name for name in extras if name not in data]
         if missing:
             raise EcgDataError(f"this training needs the per-sample arrays {list(extras)} beside the signals and 'y'; "
@@ -53,6 +56,22 @@ class Batches:
             if values.shape[0] != len(self):
                 raise EcgDataError(f"array {name!r} has {values.shape[0]} rows; expected one per beat ({len(self)})")
 
+    def _copies(self, extra_copies: dict[str, int] | None) -> dict[int, int]:
+        """``{class name: extra copies}`` -> ``{class index: extra copies}``, checked against the set's classes."""
+        if not extra_copies:
+            return {}
+        if self.balanced:
+            raise EcgDataError("extra_copies and the balanced sampler both set how often a class is drawn: use one")
+        if not self.classes:
+            raise EcgDataError(f"extra_copies {dict(extra_copies)} names classes, but the set has no 'classes'")
+        unknown = sorted(set(extra_copies) - set(self.classes))
+        if unknown:
+            raise EcgDataError(f"extra_copies: {unknown} are not classes of the training set (it has {self.classes})")
+        for name, k in extra_copies.items():
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+                raise EcgDataError(f"extra_copies.{name}: expected a count >= 0 of extra copies, got {k!r}")
+        return {self.classes.index(name): int(k) for name, k in extra_copies.items()}
+
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
@@ -60,6 +79,8 @@ class Batches:
     def epoch_length(self) -> int:
         """Samples drawn in one training epoch: every record, or with ``balanced`` every present class at the
         largest class count."""
+        if self.copies:
+            return len(extra_copies_index(self.y.numpy(), self.copies))
         if not self.balanced or len(self) == 0:
             return len(self)
         counts = np.bincount(self.y.numpy())
@@ -90,6 +111,9 @@ class Batches:
             if rng is None:
                 raise EcgDataError("a class-balanced epoch draws its extra copies from a numpy Generator: pass rng")
             rows = torch.from_numpy(upsample_index(self.y.numpy(), rng))
+            order = rows[torch.randperm(len(rows), generator=generator)]
+        elif self.copies and shuffle:
+            rows = torch.from_numpy(extra_copies_index(self.y.numpy(), self.copies))
             order = rows[torch.randperm(len(rows), generator=generator)]
         else:
             order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))

@@ -261,9 +261,14 @@ def read_cinc2017(
 
 
 def split_cinc2017(
-    table: pd.DataFrame, *, test_fraction: float = 0.1, seed: int = 0
+    table: pd.DataFrame, *, test_fraction: float = 0.1, seed: int = 0, validation_fraction: float | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Stratified, seeded train/test split of a CinC 2017 record table.
+    """Stratified, seeded train/test split of a CinC 2017 record table, and optionally a validation split
+    carved from the training part.
+
+    Han et al. (2020) keep the epoch with the best validation score but publish only the fixed 90/10
+    train/test split; ``validation_fraction`` carves a stratified validation split (seed ``seed``) out of
+    the 90 % training part, so the test split stays the published protocol's.
 
     Parameters
     ----------
@@ -273,12 +278,25 @@ def split_cinc2017(
         Share of records in ``test`` (0.1 = the 90/10 split of Han et al.).
     seed
         Seed of the shuffle.
+    validation_fraction
+        Share of the *training part* moved to ``validation`` (None: no validation split).
 
     Returns
     -------
     dict
-        ``{"train": ..., "test": ...}``, each in the input's row order with a fresh index.
+        ``{"train": ..., "test": ...}`` (and ``"validation"`` with ``validation_fraction``), each in the
+        input's row order with a fresh index.
     """
+    if validation_fraction is not None:
+        if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)) \
+                or not 0 < validation_fraction < 1:
+            raise EcgDataError(f"validation_fraction must be in (0, 1) (a share of the training part) or null, "
+                               f"got {validation_fraction!r}")
+        parts = split_cinc2017(table, test_fraction=test_fraction, seed=seed)
+        inner = split_cinc2017(parts["train"], test_fraction=validation_fraction, seed=seed)
+        logger.info("carved a validation split of %d records from the %d training records (seed %d)",
+                    len(inner["test"]), len(parts["train"]), seed)
+        return {"train": inner["train"], "validation": inner["test"], "test": parts["test"]}
     if "label" not in table.columns:
         raise EcgDataError("split_cinc2017: the record table lacks a 'label' column")
     if not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:

@@ -31,6 +31,8 @@ class TrainingConfig:
     max_shift: int | None = None              # random placement offset of padded records in training
     sampler: str = "shuffle"                  # "shuffle": each record once an epoch; "balanced": every class tiled
                                               # to the largest class count each epoch (seed 001's CPSC up-sampling)
+    extra_copies: dict[str, int] | None = None  # {class name: k}: k more copies of each training record of the class
+                                              # in every epoch (Han et al.'s CinC 2017 augmentation: {"~": 5, A: 1})
     progress: bool = True
     num_threads: int | None = None            # intra-op CPU threads (None: torch's default)
     checkpoint_every_s: float = 300.0         # a mid-epoch checkpoint this often (seconds); 0: at epoch ends only
@@ -56,6 +58,9 @@ class TrainingConfig:
                                f"got {self.objective!r}")
         if self.sampler not in SAMPLERS:
             raise EcgDataError(f"parameters '{self.section}.sampler': expected one of {list(SAMPLERS)}, got {self.sampler!r}")
+        if self.extra_copies is not None and not isinstance(self.extra_copies, dict):
+            raise EcgDataError(f"parameters '{self.section}.extra_copies': expected a mapping of class name -> extra "
+                               f"copies (e.g. {{'~': 5, A: 1}}) or null, got {self.extra_copies!r}")
         start = self.objective.get("start_epoch", 1)
         if isinstance(start, bool) or not isinstance(start, int) or start < 1:
             raise EcgDataError(f"parameters '{self.section}.objective.start_epoch': expected an epoch >= 1, got {start!r}")
@@ -90,4 +95,6 @@ class TrainingConfig:
             del settings["select_best"]
         if settings["sampler"] == "shuffle":
             del settings["sampler"]
+        if not settings["extra_copies"]:
+            del settings["extra_copies"]
         return {**settings, "objective": self.objective_params()}

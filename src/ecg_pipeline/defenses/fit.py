@@ -21,6 +21,12 @@ from .trainer import fingerprint, train
 log = logging.getLogger(__name__)
 
 
+def data_fingerprint(train_set: dict) -> str:
+    """What identifies a training split (labels and signals): a model's ``meta["data_fingerprint"]``, and the
+    split that an ensemble member's cached features belong to."""
+    return fingerprint(np.asarray(train_set["y"]), np.asarray(train_set.get("x", train_set.get("values"))))
+
+
 def fit(config: TrainingConfig, train_set: dict, validation_set: dict | None, *, checkpoints: str | Path | None,
         run_name: str, resume_command: str | None = None) -> tuple[nn.Module, dict, list[dict]]:
     """:func:`fit_with_companions` without the companion models."""
@@ -46,7 +52,7 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
     """
     if not config.model.get("name"):
         raise EcgDataError(f"parameters '{config.section}.model': expected a mapping with a 'name', got {config.model!r}")
-    check_mask_use(config.model["name"], "values" in train_set, f"{run_name} ('{config.section}.model.name')")
+    check_mask_use(dict(config.model), "values" in train_set, f"{run_name} ('{config.section}.model.name')")
     torch.manual_seed(config.seed)
     model_args = dict(config.model)
     model = build_model(model_args.pop("name"), **model_args)
@@ -54,7 +60,8 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
     objective = build_objective(objective_args.pop("name"), **objective_args)
     try:
         train_data = Batches(train_set, max_shift=config.max_shift, balanced=config.sampler == "balanced",
-                             extras=getattr(objective, "extras", ()))
+                             extras=getattr(objective, "extras", ()),
+                             extra_copies=dict(config.extra_copies) if config.extra_copies else None)
     except EcgDataError as err:
         raise EcgDataError(f"{run_name}: its training set: {err}") from None
     validation_data = Batches(validation_set) if validation_set is not None else None
@@ -74,7 +81,7 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
     companions = {name: m.cpu().eval() for name, m in getattr(objective, "companion_models", dict)().items()}
     last = history[-1] if history else {}
     meta = {"run": run_name, "fingerprint": run_id, "epochs": len(history), "objective": config.objective,
-            "classes": train_data.classes, "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
+            "classes": train_data.classes, "data_fingerprint": data_fingerprint(train_set), "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
     selected = next((row for row in history if row.get("selected")), None)
     if selected is not None:
         meta["selected"] = {k: v for k, v in selected.items() if isinstance(v, (int, float))}

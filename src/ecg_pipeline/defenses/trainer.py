@@ -299,9 +299,12 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
                 }
                 if validation_data is not None and len(validation_data):
                     y_val = validation_data.y.numpy()
-                    m = classification_metrics(y_val, predict(model, validation_data, device=dev), validation_data.n_classes)
+                    m = classification_metrics(y_val, predict(model, validation_data, device=dev,
+                                                              batch_size=4 * batch_size),
+                                               validation_data.n_classes, validation_data.classes)
                     row.update(val_accuracy=m["accuracy"], val_balanced_accuracy=m["balanced_accuracy"],
-                               val_macro_f1=m["macro_f1"])
+                               val_macro_f1=m["macro_f1"], **({"val_cinc2017_f1": m["cinc2017_f1"]}
+                                                              if "cinc2017_f1" in m else {}))
                 row["seconds"] = time.perf_counter() - t0
                 history.append(row)
                 if config.select_best:

@@ -50,7 +50,9 @@ def classification_metrics(y_true, y_pred, n_classes: int, class_names: Sequence
     f1 = _safe_ratio(2 * tp, 2 * tp + fp + fn)
     present = support > 0
     names = list(class_names) if class_names is not None else [str(i) for i in range(n_classes)]
+    challenge = {"cinc2017_f1": cinc2017_f1(dict(zip(names, f1.tolist())))} if set(CINC2017_SCORED) <= set(names) else {}
     return {
+        **challenge,
         "n": int(total),
         "accuracy": float(tp.sum() / total) if total else float("nan"),
         "balanced_accuracy": float(np.mean(sensitivity[present])) if present.any() else float("nan"),
@@ -62,6 +64,26 @@ def classification_metrics(y_true, y_pred, n_classes: int, class_names: Sequence
         },
         "confusion": c.astype(np.int64).tolist(),
     }
+
+
+CINC2017_SCORED = ("N", "A", "O")   # the noisy class ~ is not scored
+
+
+def cinc2017_f1(f1_by_class: dict[str, float]) -> float:
+    """The PhysioNet/CinC Challenge 2017 score: ``F1 = (F1_N + F1_A + F1_O) / 3``, each class's
+    ``F1 = 2 TP / (2 TP + FP + FN)`` from the 4-class confusion matrix (noisy ~ is predicted and counts in
+    the other classes' FP/FN, but its own F1 is not averaged). Source: Clifford et al., "AF classification
+    from a short single lead ECG recording: the PhysioNet/Computing in Cardiology Challenge 2017", CinC 2017
+    (section "Scoring"); the same score Han et al. (Nature Medicine 2020) report for their CNN.
+
+    ``f1_by_class``: per-class F1 by class name (``classification_metrics``' per-class ``f1``); a class absent
+    from both labels and predictions (NaN) counts as 0.
+    """
+    missing = [c for c in CINC2017_SCORED if c not in f1_by_class]
+    if missing:
+        raise EcgDataError(f"cinc2017_f1: the classes {missing} are missing; expected per-class F1 of N, A and O "
+                           f"(got {sorted(f1_by_class)})")
+    return float(np.mean([np.nan_to_num(f1_by_class[c]) for c in CINC2017_SCORED]))
 
 
 # np.trapezoid is NumPy >= 2; NumPy 1.x (allowed by pyproject) calls it np.trapz.

@@ -122,7 +122,7 @@ def evaluate_attack(
         examples[key] = np.stack([np.concatenate(p) for p in per_grid])
     for g, value in enumerate(grid):
         m = classification_metrics(y_all[subset], np.concatenate(preds[g]), len(classes), classes)
-        rows.append({grid_param: float(value), **{k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1")},
+        rows.append({grid_param: float(value), **{k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1", "cinc2017_f1") if k in m},
                      "per_class": m["per_class"], "confusion": m["confusion"]})
         examples[f"x_adv_{g}"] = np.concatenate(kept_x[g]) if kept_x[g] else np.zeros((0,), dtype=np.float32)
         examples[f"pred_adv_{g}"] = np.concatenate(kept_pred[g]) if kept_pred[g] else np.zeros((0,), dtype=np.int64)

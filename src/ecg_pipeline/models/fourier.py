@@ -62,6 +62,8 @@ class FourierPartitioned(nn.Module):
     objective and every attack see the deployed member.
     """
 
+    input_stage = True  # registry.check_mask_use judges it by the model it wraps
+
     def __init__(self, model: dict[str, Any] | None = None, length: int = 187, bands: int = 10, part: int = 0) -> None:
         super().__init__()
         from .registry import build_model  # the registry imports this module

@@ -91,6 +91,10 @@ class HanCNN(nn.Module):
     """
 
     uses_mask = False
+    #: Han et al. zero-pad every record to 18,000 samples and average over the whole window, padding included:
+    #: the network is built for zero-padded input and takes no mask (``registry.check_mask_use`` accepts it on
+    #: padded records; the attacks still get the mask, so padded positions stay 0 under every perturbation).
+    zero_padded_input = True
 
     def __init__(self, in_channels: int = 1, n_classes: int = 4, dropout: float = 0.3, width: float = 1.0) -> None:
         super().__init__()

@@ -11,6 +11,8 @@ that is not a classifier, ECG-ATK-GAN's generator (``atk_gan_generator``), has `
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import inspect
 from typing import Any
 
@@ -53,21 +55,33 @@ def _model_class(name: Any) -> type[nn.Module]:
         raise EcgDataError(f"unknown model {name!r}; expected one of {sorted(MODELS)}") from None
 
 
-def check_mask_use(name: str, masked: bool, where: str) -> None:
+def check_mask_use(model: str | Mapping, masked: bool, where: str) -> None:
     """Refuse a model that takes a padding mask on unpadded data, or one that ignores it on padded data.
 
-    A mask-aware model (``uses_mask``, e.g. the CPSC ResNet's masked pooling) fed beats would average
-    over samples that are all real and hide a data mix-up; a model without a mask on padded records
-    would pool over the zero padding (seed 001's CPSC model exists to avoid exactly that).
+    ``model``: a registry name, or a model declaration ``{"name": ..., **config}``; an input stage that wraps
+    a model (``input_stage``: the Fourier partition, ``{"name": "fourier", "model": {...}}``) is judged by
+    the model it wraps. A mask-aware model (``uses_mask``, e.g. the CPSC ResNet's masked pooling) fed beats
+    would average over samples that are all real and hide a data mix-up; a model without a mask on padded
+    records would pool over the zero padding (seed 001's CPSC model exists to avoid exactly that), unless it
+    was built for zero-padded input (``zero_padded_input``: Han et al.'s CinC 2017 CNN).
     """
-    uses_mask = bool(getattr(_model_class(name), "uses_mask", False))
+    if isinstance(model, Mapping):
+        if getattr(_model_class(model.get("name")), "input_stage", False) and isinstance(model.get("model"), Mapping):
+            check_mask_use(model["model"], masked, where)
+            return
+        model = model.get("name")
+    name = model
+    cls = _model_class(name)
+    uses_mask = bool(getattr(cls, "uses_mask", False))
     if uses_mask and not masked:
         raise EcgDataError(f"{where}: model {name!r} expects padded records with a mask, but the data has no mask "
                            "(fixed-length beats); use a model without a mask (e.g. 'mlp', 'kachuee_cnn') or padded data")
-    if masked and not uses_mask:
-        masked_models = sorted(n for n, cls in MODELS.items() if getattr(cls, "uses_mask", False))
+    if masked and not uses_mask and not getattr(cls, "zero_padded_input", False):
+        masked_models = sorted(n for n, c in MODELS.items() if getattr(c, "uses_mask", False))
+        padded_models = sorted(n for n, c in MODELS.items() if getattr(c, "zero_padded_input", False))
         raise EcgDataError(f"{where}: the data is padded records with a mask, but model {name!r} takes no mask "
-                           f"(it would pool over the zero padding); expected one of {masked_models}")
+                           f"(it would pool over the zero padding); expected one of {masked_models}, or a model "
+                           f"built for zero-padded input ({padded_models})")
 
 
 def build_model(name: str, **config: Any) -> nn.Module:

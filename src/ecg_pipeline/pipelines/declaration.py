@@ -315,7 +315,7 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
             raise EcgDataError(f"parameters '{section}.data': expected one of {sorted(data)}, got {spec.get('data')!r}")
         config = TrainingConfig.from_params(spec, section, ignore=RUN_KEYS)
         _check_training(config, section)
-        check_mask_use(config.model["name"], data[spec["data"]].masked,
+        check_mask_use(dict(config.model), data[spec["data"]].masked,
                        f"parameters '{section}.model.name' (data {spec['data']!r})")
         runs[name] = Run(name, spec["family"], str(spec.get("label", name)), data[spec["data"]],
                          str(config.model.get("name")), section,

@@ -9,18 +9,13 @@ import pandas as pd
 
 from ecg_pipeline.defenses import TrainingConfig, fit
 from ecg_pipeline.defenses.decorrelation import training_features
-from ecg_pipeline.defenses.trainer import fingerprint
+from ecg_pipeline.defenses.fit import data_fingerprint
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.ensemble import feature_r2_matrix, transfer_study
 from ecg_pipeline.models.ensemble import Ensemble
 
 from ..declaration import RUN_KEYS, EnsembleDecl, member_params
 from ..training.nodes import resume_command
-
-
-def data_fingerprint(train_set: dict) -> str:
-    """What identifies a training split (labels and signals): cached features belong to one."""
-    return fingerprint(np.asarray(train_set["y"]), np.asarray(train_set.get("x", train_set.get("values"))))
 
 
 def train_member(train_set: dict, validation_set: dict, checkpoints: Path, base_params: dict, *previous: dict,
@@ -42,7 +37,6 @@ def train_member(train_set: dict, validation_set: dict, checkpoints: Path, base_
     model, meta, history = fit(config, train_set, validation_set, checkpoints=checkpoints, run_name=name,
                                resume_command=resume_command("train_ens", name))
     meta["ensemble"] = ensemble.name
-    meta["data_fingerprint"] = data_fingerprint(train_set)
     return {"model": model, "meta": meta}, pd.DataFrame(history)
 
 
@@ -54,10 +48,16 @@ def member_features(model, train_set: dict) -> dict:
 
 def assemble(*members, ensemble: EnsembleDecl) -> dict:
     """The deployed ensemble (one registry model): every member must have been trained on the same label set."""
-    class_lists = [list(getattr(m, "meta", {}).get("classes") or []) for m in members]
+    metas = [getattr(m, "meta", None) or {} for m in members]
+    class_lists = [list(meta.get("classes") or []) for meta in metas]
     if any(c and c != class_lists[0] for c in class_lists):
         raise EcgDataError(f"ensemble {ensemble.name}: its members were trained on different label sets: "
                            + "; ".join(f"{n}: {c}" for n, c in zip(ensemble.members, class_lists)))
+    splits = {n: str(meta["data_fingerprint"]) for n, meta in zip(ensemble.members, metas) if meta.get("data_fingerprint")}
+    if len(set(splits.values())) > 1:
+        raise EcgDataError(f"ensemble {ensemble.name}: its members were trained on different training splits "
+                           f"(data fingerprints {splits}); retrain them on one split: `kedro run "
+                           f"--pipelines=train_ens --tags={ensemble.name}` after the base run")
     model = Ensemble.of(list(members), combine=ensemble.combine)
     return {"model": model, "meta": {"run": ensemble.name, "members": list(ensemble.members), "classes": class_lists[0],
                                      "combine": ensemble.combine}}

@@ -9,9 +9,12 @@ def create_pipeline(**kwargs) -> Pipeline:
     cinc = Pipeline(
         [
             Node(nodes.split_cinc, ["cinc2017_records", "params:padding_masking.cinc2017.split"],
-                 ["cinc2017_train_records", "cinc2017_test_records"], name="split_cinc2017"),
+                 ["cinc2017_train_records", "cinc2017_validation_records", "cinc2017_test_records"],
+                 name="split_cinc2017"),
             Node(nodes.pad_cinc, ["cinc2017_train_records", "params:padding_masking.cinc2017.pad"], "cinc2017_train",
                  name="pad_cinc2017_train"),
+            Node(nodes.pad_cinc, ["cinc2017_validation_records", "params:padding_masking.cinc2017.pad"],
+                 "cinc2017_validation", name="pad_cinc2017_validation"),
             Node(nodes.pad_cinc, ["cinc2017_test_records", "params:padding_masking.cinc2017.pad"], "cinc2017_test",
                  name="pad_cinc2017_test"),
         ],
