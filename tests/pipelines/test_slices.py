@@ -24,6 +24,9 @@ def parameters(base_parameters):
         run.update(epochs=2, batch_size=32, progress=False, device="cpu")
         if "start_epoch" in run.get("objective", {}):  # the CPSC runs' warm-up must end within the 2 epochs
             run["objective"] = {**run["objective"], "start_epoch": 2}
+    for ensemble in params["ensembles"].values():  # least squares needs more rows (batch 32) than columns
+        if "decorrelation" in ensemble:
+            ensemble["decorrelation"] = {**ensemble["decorrelation"], "projection_dim": 16}
     for attack in params["attacks"].values():
         attack.update(progress=False, per_class=None)
     params["attacks"]["pgd"].update(grid=[0.0, 0.05], eps_max=0.05, params={"steps": 5, "step_size": 0.02})
