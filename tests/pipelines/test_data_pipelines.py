@@ -84,7 +84,9 @@ def test_padding_masking(ingested):
     catalog = ingested.catalog()
     cinc = catalog.load("cinc2017_train")
     x, mask = materialize(cinc)
-    assert x.shape[1:] == (1, 18000) and x.shape[0] == cinc["y"].shape[0] == 270  # 90% of 300
+    # 90 % of 300 for training, of which 10 % (27) are held out for model selection
+    assert x.shape[1:] == (1, 18000) and x.shape[0] == cinc["y"].shape[0] == 243
+    assert catalog.load("cinc2017_validation")["y"].shape[0] == 27
     real = mask.sum(axis=(1, 2))
     assert (x[mask == 0] == 0).all()
     assert real.max() == 18000 and real.min() >= 9 * 300
