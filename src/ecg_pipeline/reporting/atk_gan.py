@@ -106,10 +106,12 @@ def adaptive_rows(evaluations: Mapping[str, Mapping[str, tuple[dict, dict]]], la
     return pd.DataFrame(rows)
 
 
-def to_markdown(sections: Sequence[tuple[str, pd.DataFrame, str]], digits: int = 4) -> str:
-    """The report as markdown: each section a title, a table and a note."""
+def to_markdown(sections: Sequence[tuple], digits: int = 4) -> str:
+    """The report as markdown: each section a title, a table, a note and optionally its own number of decimals
+    (Table 1's percentages are printed to one, as the paper prints them)."""
     out = ["# ECG-ATK-GAN (seed 002): paper protocol and adaptive evaluation", ""]
-    for title, table, note in sections:
+    for title, table, note, *own in sections:
+        places = own[0] if own else digits
         out += [f"## {title}", "", note, ""] if note else [f"## {title}", ""]
         if table.empty:
             out += ["(nothing stored)", ""]
@@ -118,7 +120,7 @@ def to_markdown(sections: Sequence[tuple[str, pd.DataFrame, str]], digits: int =
         out.append("| " + " | ".join(header) + " |")
         out.append("|" + "|".join("---" for _ in header) + "|")
         for _, r in table.iterrows():
-            out.append("| " + " | ".join(_cell(r[c], digits) for c in header) + " |")
+            out.append("| " + " | ".join(_cell(r[c], places) for c in header) + " |")
         out.append("")
     return "\n".join(out)
 

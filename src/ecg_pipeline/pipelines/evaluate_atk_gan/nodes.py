@@ -54,7 +54,8 @@ def tables(detection_table: pd.DataFrame, fidelity: pd.DataFrame, evasion: pd.Da
         ("Table 1 layout: accuracy and per-class sensitivity / specificity (%)", t1,
          "Published rows: the paper's whole test split attacked on its discriminator. Ours: the clean test split and "
          "its six copies attacked on the source classifier (the discriminator trained clean, Fig. 1): transferred "
-         "attacks for every model judged here; BIM, PGD, CW, DBB and HSJ on class-stratified subsets (beats column)."),
+         "attacks for every model judged here; BIM, PGD, CW, DBB and HSJ on class-stratified subsets (beats column).",
+         1),
         ("Table 3 layout: generator fidelity", t3,
          "SSIM and cross-correlation in %, MSE and NRMSE as fractions. Ours against the clean beat E_x (eq. 3's "
          "target) and against G's input E'_x; the paper does not say which."),
