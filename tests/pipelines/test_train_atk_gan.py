@@ -188,3 +188,30 @@ def test_the_gan_is_attacked_on_its_clean_test_beats_beside_its_baselines(base_p
     spec = declaration.attacks["autoattack_atk_gan"]
     assert 0.01 in spec.grid and spec.grid == (0.0, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3)
     assert declaration.attacks["hopskipjump_atk_gan"].params["max_queries"] == 5000
+
+
+def test_min_eps_benchmark_attacks_the_stored_subset_below_the_grid(evaluated_gan, monkeypatch, capsys):
+    """benchmarks/min_eps.py on the chain's stored models: the evaluation's own beats, our APGD beside torchattacks'
+    PGD, never above the clean accuracy, never weaker at a larger budget."""
+    import importlib.util
+    from pathlib import Path
+
+    script_path = Path(__file__).resolve().parents[2] / "benchmarks" / "min_eps.py"
+    spec = importlib.util.spec_from_file_location("min_eps", script_path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.chdir(evaluated_gan.path)
+    rows = script.main(["atk_gan", "ce_atk_gan_cnn", "--split", "atk_gan.mitdb_test", "--subset-from",
+                        "autoattack_atk_gan", "--grid", "0.001,0.3", "--steps", "10", "--env", "ci"])
+    stored = evaluated_gan.catalog().load("atk_gan.autoattack_atk_gan.examples")
+    assert [(r["run"], r["eps"]) for r in rows] == [("atk_gan", 0.001), ("atk_gan", 0.3),
+                                                    ("ce_atk_gan_cnn", 0.001), ("ce_atk_gan_cnn", 0.3)]
+    assert all(r["n"] == len(stored["subset"]) for r in rows)
+    for r in rows:
+        assert 0.0 <= r["apgd"] <= r["clean"] + 1e-12 and 0.0 <= r["torchattacks_pgd"] <= r["clean"] + 1e-12
+    by = {(r["run"], r["eps"]): r for r in rows}
+    for run in ("atk_gan", "ce_atk_gan_cnn"):
+        assert by[run, 0.3]["apgd"] <= by[run, 0.001]["apgd"]   # a 300x larger budget never leaves more correct
+    # The ci GAN's discriminator is breakable (the ci CE baseline predicts one class, which no budget changes).
+    assert by["atk_gan", 0.3]["apgd"] < by["atk_gan", 0.3]["clean"]
+    assert "torchattacks PGD" in capsys.readouterr().out
