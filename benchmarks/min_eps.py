@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 theirs &= clean == y.numpy()
                 row = {"run": run, "eps": eps, "n": len(y)}
                 for name, correct in (("apgd", ours), ("torchattacks_pgd", theirs)):
-                    pred = np.where(correct, y.numpy(), (y.numpy() + 1) % n_classes)  # only right or wrong matters to balanced accuracy
+                    # only right or wrong matters to balanced accuracy: a wrong beat gets any other class
+                    pred = np.where(correct, y.numpy(), (y.numpy() + 1) % n_classes)
                     row[name] = classification_metrics(y.numpy(), pred, n_classes, classes)["balanced_accuracy"]
                 row["clean"] = classification_metrics(y.numpy(), clean, n_classes, classes)["balanced_accuracy"]
                 row["seconds"] = seconds
