@@ -7,11 +7,12 @@ weights, Adamax step), batch 128, in one process, interleaved so machine noise h
 Default: the robust objectives against CE with today's step (issue target: NSR at most 2.0x CE).
 
 ``--compare`` (issue 15): the step as first written (``KachueeCNN.reference_forward``, Adamax looping over
-the parameters in Python) against the current one (``forward``, Adamax with ``foreach``), for the Kachuee
-CNN and the MLP, CE and NSR. It prints wall-clock and CPU-time ratios (CPU time of this process is what
+the parameters in Python) against the current one (``forward``: channels-last 2-D convolutions, or the 1-D
+layout with the argmax + gather pool inside ``models.double_backprop`` as NSR runs it; Adamax with
+``foreach``), for the Kachuee CNN and the MLP, CE and NSR. It prints wall-clock and CPU-time ratios (CPU time of this process is what
 one thread's work costs; on a machine shared with other jobs it moves much less than wall time). Then
 an equality run: ``--equality-steps`` steps of the trainer (``defenses.trainer.train``) on real MIT-BIH
-beats, same seed, both paths, NSR on the CNN; it prints the largest difference of the per-step loss
+beats, same seed, both paths, CE and NSR on the CNN; it prints the largest difference of the per-step loss
 curves and of the final weights.
 """
 
@@ -136,7 +137,8 @@ def compare(args) -> None:
 
 
 def equality(args) -> None:
-    """Train both paths from the same seed with the trainer; report how far the loss curves and weights drift."""
+    """Train both paths from the same seed with the trainer, CE and NSR on the CNN; report how far the
+    loss curves and weights drift."""
     data, source = mitdb_beats(args.data, EQUALITY_RECORDS)
     if data is None:
         rng = np.random.default_rng(0)
@@ -147,35 +149,44 @@ def equality(args) -> None:
     config = TrainingConfig(model={"name": "kachuee_cnn"}, objective={"name": "nsr", "beta": 0.3}, epochs=1,
                             max_batches_per_epoch=args.equality_steps, progress=False, num_threads=args.threads,
                             checkpoint_every_s=0, device="cpu")
-    results = {}
-    for path in ("reference", "current"):
-        torch.manual_seed(config.seed)
-        model = build_model("kachuee_cnn")
-        losses: list[float] = []
-        nsr = NSR(beta=0.3)
+    for label, make_objective in (("CE", CrossEntropy), ("NSR (beta 0.3)", lambda: NSR(beta=0.3))):
+        results = {}
+        for path in ("reference", "current", "rounding"):
+            torch.manual_seed(config.seed)
+            model = build_model("kachuee_cnn")
+            if path == "rounding":  # the yardstick: the reference with its initial weights moved by ~1 float32 ulp
+                with torch.no_grad():
+                    generator = torch.Generator().manual_seed(1)
+                    for weight in model.parameters():
+                        weight.mul_(1 + 2.0 ** -24 * torch.randn(weight.shape, generator=generator))
+            losses: list[float] = []
+            objective = make_objective()
 
-        def recorded(m, x, y, mask, epoch, nsr=nsr, losses=losses):
-            out = nsr(m, x, y, mask, epoch)
-            losses.append(out[0].item())
-            return out
+            def recorded(m, x, y, mask, epoch, objective=objective, losses=losses):
+                out = objective(m, x, y, mask, epoch)
+                losses.append(out[0].item())
+                return out
 
-        wrapped = ReferencePath(model) if path == "reference" else model
-        args_opt = {"foreach": False} if path == "reference" else None
-        config_path = dataclasses.replace(config, optimizer_args=args_opt)
-        t, cpu = time.perf_counter(), time.process_time()
-        train(wrapped, batches, None, config_path, objective=recorded)
-        results[path] = (np.array(losses), {k: v.clone() for k, v in model.state_dict().items()},
-                         (time.perf_counter() - t, time.process_time() - cpu))
-    (loss_ref, w_ref, s_ref), (loss_new, w_new, s_new) = results["reference"], results["current"]
-    weight_diff = max((w_new[k] - w_ref[k]).abs().max().item() for k in w_ref)
-    weight_rel = max(((w_new[k] - w_ref[k]).norm() / w_ref[k].norm().clamp(min=1e-12)).item() for k in w_ref)
-    print(f"\nequality: NSR (beta 0.3) Kachuee CNN, {len(loss_ref)} trainer steps of batch 128, seed 0, on {source}")
-    print(f"  loss first/last: reference {loss_ref[0]:.6f} / {loss_ref[-1]:.6f}, current {loss_new[0]:.6f} / {loss_new[-1]:.6f}")
-    print(f"  max |loss difference| over the curve: {np.abs(loss_new - loss_ref).max():.3e} "
-          f"(relative {np.max(np.abs(loss_new - loss_ref) / np.abs(loss_ref)):.3e})")
-    print(f"  final weights: max |difference| {weight_diff:.3e}, largest relative L2 difference of a tensor {weight_rel:.3e}")
-    print(f"  time of the {len(loss_ref)} steps, one run each (not interleaved): wall reference {s_ref[0]:.1f} s, "
-          f"current {s_new[0]:.1f} s; CPU reference {s_ref[1]:.1f} s, current {s_new[1]:.1f} s ({s_ref[1] / s_new[1]:.2f}x)")
+            wrapped = model if path == "current" else ReferencePath(model)
+            args_opt = None if path == "current" else {"foreach": False}
+            config_path = dataclasses.replace(config, optimizer_args=args_opt)
+            t, cpu = time.perf_counter(), time.process_time()
+            train(wrapped, batches, None, config_path, objective=recorded)
+            results[path] = (np.array(losses), {k: v.clone() for k, v in model.state_dict().items()},
+                             (time.perf_counter() - t, time.process_time() - cpu))
+        (loss_ref, w_ref, s_ref), (loss_new, w_new, s_new) = results["reference"], results["current"]
+        print(f"\nequality: {label} Kachuee CNN, {len(loss_ref)} trainer steps of batch 128, seed 0, on {source}")
+        print(f"  loss first/last: reference {loss_ref[0]:.6f} / {loss_ref[-1]:.6f}, current {loss_new[0]:.6f} / {loss_new[-1]:.6f}")
+        for other, what in (("current", "current"), ("rounding", "yardstick: reference, initial weights x (1 + 2^-24 N(0,1))")):
+            loss_other, w_other, _ = results[other]
+            weight_rel = max(((w_other[k] - w_ref[k]).norm() / w_ref[k].norm().clamp(min=1e-12)).item() for k in w_ref)
+            drift = np.abs(loss_other - loss_ref)
+            print(f"  {what} against reference: max |loss difference| over the first 10 steps {drift[:10].max():.2e}, "
+                  f"over the curve {drift.max():.2e} (relative {np.max(drift / np.abs(loss_ref)):.2e}); mean loss of the "
+                  f"last 50 steps {loss_other[-50:].mean():.4f} vs {loss_ref[-50:].mean():.4f}; final weights: largest "
+                  f"relative L2 difference of a tensor {weight_rel:.2e}")
+        print(f"  time of the {len(loss_ref)} steps, one run each (not interleaved): wall reference {s_ref[0]:.1f} s, "
+              f"current {s_new[0]:.1f} s; CPU reference {s_ref[1]:.1f} s, current {s_new[1]:.1f} s ({s_ref[1] / s_new[1]:.2f}x)")
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ real-valued passes use shorter records.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
 import torch
 from torch import nn
@@ -17,7 +19,7 @@ from torch import nn
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.defenses.objectives import NSR, CrossEntropy
 from ecg_pipeline.models import MODELS, Discriminator, DiscriminatorCode, Generator, HanCNN, KachueeCNN, MaskedResNet, MLP
-from ecg_pipeline.models import build_model, model_spec
+from ecg_pipeline.models import build_model, double_backprop, model_spec
 from ecg_pipeline.models.kachuee_cnn import pooled_lengths, relu_max_pool
 from ecg_pipeline.models.masked_resnet import feature_length, masked_average_pool, pool_mask
 
@@ -152,8 +154,10 @@ def test_kachuee_structure_and_lengths():
     hidden = [m for m in model.hidden if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in hidden + [model.head]] == [(64, 32), (32, 5)]
     assert pooled_lengths(187) == [187, 92, 44, 20, 8, 2]
-    lengths = record_lengths(model, [model.stem, *model.blocks], torch.rand(2, 1, 187))
+    with double_backprop():  # the 1-D layout calls the modules, so hooks see each one
+        lengths = record_lengths(model, [model.stem, *model.blocks], torch.rand(2, 1, 187))
     assert lengths == [187, 92, 44, 20, 8, 2]
+    assert model.feature_map(torch.rand(2, 1, 187)).shape == (2, 32, 2)  # the channels-last layout
     with pytest.raises(EcgDataError, match="input_length=100"):
         KachueeCNN(input_length=100)
 
@@ -164,7 +168,8 @@ def test_kachuee_stem_has_no_activation():
     seen = {}
     model.blocks[0].register_forward_pre_hook(lambda _m, args: seen.setdefault("in", args[0]))
     stem_out = model.stem(torch.rand(2, 1, 187) - 0.5)
-    model(torch.rand(2, 1, 187) - 0.5)
+    with double_backprop():  # the 1-D layout calls the blocks as modules
+        model(torch.rand(2, 1, 187) - 0.5)
     assert (seen["in"] < 0).any() and (stem_out < 0).any()
 
 
@@ -424,6 +429,25 @@ def test_kachuee_forward_equals_the_reference_path_in_logits_and_weight_gradient
         torch.testing.assert_close(model(x), model.reference_forward(x), rtol=1e-6, atol=1e-7)
     for fast, reference in zip(*grads):
         torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "double_backprop"])
+def test_kachuee_both_layouts_give_the_reference_input_gradient_and_its_weight_gradient(layout):
+    """Either layout is exact under double backprop (an input-gradient loss, as NSR's), in float64; the
+    ``double_backprop`` context only picks the faster one."""
+    torch.manual_seed(2)
+    model = KachueeCNN().double()
+    x = torch.randn(6, 1, 187, dtype=torch.float64, requires_grad=True)
+    results = []
+    for path, context in ((model.forward, double_backprop() if layout == "double_backprop" else nullcontext()),
+                          (model.reference_forward, nullcontext())):
+        with context:
+            logits = path(x)
+        (grad_x,) = torch.autograd.grad(logits[:, 0].sum(), x, create_graph=True)
+        loss = grad_x.abs().sum() + logits.pow(2).sum()
+        results.append((grad_x, *torch.autograd.grad(loss, list(model.parameters()))))
+    for fast, reference in zip(*results):
+        torch.testing.assert_close(fast, reference, rtol=1e-10, atol=1e-12)
 
 
 def test_kachuee_state_dict_keys_are_those_of_the_saved_models():

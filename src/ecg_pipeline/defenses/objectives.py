@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from torch import nn
 
 from ecg_pipeline.attacks.base import margin as logit_margin
 from ecg_pipeline.errors import EcgDataError
-from ecg_pipeline.models import features_of, logits_of
+from ecg_pipeline.models import double_backprop, features_of, logits_of
 
 from .atk_gan import AtkGan
 
@@ -115,9 +116,11 @@ class NSR:
 
     def __call__(self, model, x, y, mask, epoch) -> ObjectiveResult:
         active = epoch >= self.start_epoch
-        if active and self.beta > 0:
+        twice = active and self.beta > 0  # a loss on the input gradient: double backprop
+        if twice:
             x = x.detach().requires_grad_(True)
-        logits = logits_of(model, x, mask)
+        with double_backprop() if twice else nullcontext():
+            logits = logits_of(model, x, mask)
         onehot = F.one_hot(y, logits.shape[1]).to(logits.dtype)
         mse = ((logits - onehot) ** 2).sum(1).mean()
         stats = {"mse": mse.item()}
@@ -152,7 +155,8 @@ def logit_jacobian(model, x: torch.Tensor, mask: torch.Tensor | None = None, *, 
     Mask-aware models (the CPSC ResNet) take K passes: the backward of its GroupNorm / max-pool stack
     has no vmap batching rule (a shape RuntimeError under ``is_grads_batched``, torch 2.x)."""
     x = x.detach().requires_grad_(True)
-    logits = logits_of(model, x, mask)
+    with double_backprop() if create_graph else nullcontext():
+        logits = logits_of(model, x, mask)
     k = logits.shape[1]
     basis = torch.eye(k, dtype=logits.dtype, device=logits.device)[:, None, :].expand(k, *logits.shape)
     if getattr(model, "uses_mask", False):

@@ -1,7 +1,7 @@
 """Classifier architectures (torch only, no Kedro) and their registry: ``build_model(name, **config)``."""
 
 from .atk_gan import Discriminator, DiscriminatorCode, Generator
-from .forward import features_of, logits_of
+from .forward import double_backprop, features_of, in_double_backprop, logits_of
 from .han_cnn import HanCNN
 from .kachuee_cnn import KachueeCNN
 from .masked_resnet import MaskedResNet
@@ -9,4 +9,4 @@ from .mlp import MLP
 from .registry import MODELS, build_model, model_spec
 
 __all__ = ["MODELS", "Discriminator", "DiscriminatorCode", "Generator", "HanCNN", "KachueeCNN", "MLP", "MaskedResNet", "build_model",
-           "features_of", "logits_of", "model_spec"]
+           "double_backprop", "features_of", "in_double_backprop", "logits_of", "model_spec"]

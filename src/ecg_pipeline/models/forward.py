@@ -2,8 +2,32 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
+
+_state = threading.local()
+
+
+@contextmanager
+def double_backprop() -> Iterator[None]:
+    """Marks the forward passes inside as ones whose graph will be differentiated twice (NSR, Jacobian:
+    a loss on an input gradient). Models whose fastest layout for a single backward is slow under double
+    backprop read :func:`in_double_backprop` and pick the other (``KachueeCNN``); the mathematics is the same."""
+    previous = getattr(_state, "double_backprop", False)
+    _state.double_backprop = True
+    try:
+        yield
+    finally:
+        _state.double_backprop = previous
+
+
+def in_double_backprop() -> bool:
+    """Whether the current thread is inside :func:`double_backprop`."""
+    return getattr(_state, "double_backprop", False)
 
 
 def logits_of(model: nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
