@@ -267,3 +267,28 @@ def test_the_jacobian_of_a_mask_aware_model_equals_k_separate_gradients():
         xk = x.clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(model(xk, mask)[:, k].sum(), xk)
         torch.testing.assert_close(jac[:, k], grad)
+
+
+@pytest.mark.parametrize("objective", [NSR(beta=0.3), NSR(beta=0.3, reduction="code", target="margin"),
+                                       Jacobian(lam=0.7)], ids=["nsr", "nsr_code_margin", "jacobian"])
+def test_double_backprop_objectives_on_the_kachuee_cnn_equal_its_reference_layers(objective):
+    """The Kachuee CNN's fast paths under double backprop (NSR: ``models.double_backprop`` with its custom
+    autograd functions; Jacobian: vmapped, channels-last) give the loss and weight gradients of the
+    layers as first written (``reference_forward``), in float64."""
+    from ecg_pipeline.models import KachueeCNN
+
+    torch.manual_seed(3)
+    model = KachueeCNN().double()
+    x, y = torch.rand(8, 1, 187, dtype=torch.float64), torch.randint(0, 5, (8,))
+
+    class Reference(nn.Module):
+        def forward(self, inputs):
+            return model.reference_forward(inputs)
+
+    results = []
+    for path in (model, Reference()):
+        loss = objective(path, x, y, None, 1)[0]
+        results.append((loss, *torch.autograd.grad(loss, list(model.parameters()))))
+    assert results[0][0].item() > 0
+    for fast, reference in zip(*results):
+        torch.testing.assert_close(fast, reference, rtol=1e-9, atol=1e-12)

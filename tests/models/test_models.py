@@ -20,7 +20,7 @@ from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.defenses.objectives import NSR, CrossEntropy
 from ecg_pipeline.models import MODELS, Discriminator, DiscriminatorCode, Generator, HanCNN, KachueeCNN, MaskedResNet, MLP
 from ecg_pipeline.models import build_model, double_backprop, model_spec
-from ecg_pipeline.models.kachuee_cnn import pooled_lengths, relu_max_pool
+from ecg_pipeline.models.kachuee_cnn import pooled_lengths
 from ecg_pipeline.models.masked_resnet import feature_length, masked_average_pool, pool_mask
 
 # name -> (input shape at the real length, classes, parameter count)
@@ -154,10 +154,9 @@ def test_kachuee_structure_and_lengths():
     hidden = [m for m in model.hidden if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in hidden + [model.head]] == [(64, 32), (32, 5)]
     assert pooled_lengths(187) == [187, 92, 44, 20, 8, 2]
-    with double_backprop():  # the 1-D layout calls the modules, so hooks see each one
-        lengths = record_lengths(model, [model.stem, *model.blocks], torch.rand(2, 1, 187))
-    assert lengths == [187, 92, 44, 20, 8, 2]
-    assert model.feature_map(torch.rand(2, 1, 187)).shape == (2, 32, 2)  # the channels-last layout
+    lengths = record_lengths(model, [*model.blocks], torch.rand(2, 1, 187))
+    assert lengths == [92, 44, 20, 8, 2]
+    assert model.feature_map(torch.rand(2, 1, 187)).shape == (2, 32, 2)
     with pytest.raises(EcgDataError, match="input_length=100"):
         KachueeCNN(input_length=100)
 
@@ -168,8 +167,7 @@ def test_kachuee_stem_has_no_activation():
     seen = {}
     model.blocks[0].register_forward_pre_hook(lambda _m, args: seen.setdefault("in", args[0]))
     stem_out = model.stem(torch.rand(2, 1, 187) - 0.5)
-    with double_backprop():  # the 1-D layout calls the blocks as modules
-        model(torch.rand(2, 1, 187) - 0.5)
+    model(torch.rand(2, 1, 187) - 0.5)
     assert (seen["in"] < 0).any() and (stem_out < 0).any()
 
 
@@ -398,25 +396,10 @@ def test_model_spec_of_directly_built_model_and_foreign_module():
         model_spec(nn.Linear(2, 2))
 
 
-def test_relu_max_pool_equals_max_pool_of_relu_in_values_gradients_and_second_derivatives():
-    """The channels-last argmax + gather pool routes gradients (and their derivatives) as MaxPool1d does."""
-    torch.manual_seed(0)
-    h = torch.randn(3, 32, 187, dtype=torch.float64, requires_grad=True)
-    weight = torch.randn(3, 32, 92, dtype=torch.float64)
-    outputs = []
-    for pool in (relu_max_pool, lambda t: nn.MaxPool1d(5, 2)(torch.relu(t))):
-        out = pool(h)
-        (grad,) = torch.autograd.grad((out * weight).sum(), h, create_graph=True)
-        (second,) = torch.autograd.grad((grad * h).sum() + (grad ** 2).sum(), h)
-        outputs.append((out, grad, second))
-    for fast, reference in zip(*outputs):
-        torch.testing.assert_close(fast, reference, rtol=0, atol=0)
-    assert relu_max_pool(h).shape == (3, 32, 92)
-
-
 @pytest.mark.parametrize("objective", [CrossEntropy(), NSR(beta=0.3)], ids=["ce", "nsr"])
 def test_kachuee_forward_equals_the_reference_path_in_logits_and_weight_gradients(objective):
-    """``forward`` (fast pooling) against ``reference_forward`` (the layers as first written)."""
+    """``forward`` (channels-last 2-D convolutions; NSR's inside ``double_backprop``, with the custom
+    convolution) against ``reference_forward`` (the layers as first written)."""
     torch.manual_seed(1)
     model = KachueeCNN()
     x, y = torch.rand(16, 1, 187), torch.randint(0, 5, (16,))
@@ -427,8 +410,8 @@ def test_kachuee_forward_equals_the_reference_path_in_logits_and_weight_gradient
     torch.testing.assert_close(model(x), model.reference_forward(x), rtol=1e-6, atol=1e-7)
     with torch.no_grad():  # the graph-free branch (inference, score-based attacks)
         torch.testing.assert_close(model(x), model.reference_forward(x), rtol=1e-6, atol=1e-7)
-    for fast, reference in zip(*grads):
-        torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-8)
+    for fast, reference in zip(*grads):  # float32, other summation orders; exactness: the float64 test below
+        torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-7)
 
 
 @pytest.mark.parametrize("layout", ["channels_last", "double_backprop"])
@@ -448,6 +431,17 @@ def test_kachuee_both_layouts_give_the_reference_input_gradient_and_its_weight_g
         results.append((grad_x, *torch.autograd.grad(loss, list(model.parameters()))))
     for fast, reference in zip(*results):
         torch.testing.assert_close(fast, reference, rtol=1e-10, atol=1e-12)
+
+
+def test_kachuee_double_backprop_graph_gives_no_weight_gradient_in_the_graph_recording_pass():
+    """Inside ``double_backprop`` the graph-recording backward is the input-gradient pass only: asking it
+    for weight gradients fails loudly instead of returning wrong ones."""
+    model = KachueeCNN()
+    x = torch.rand(4, 1, 187, requires_grad=True)
+    with double_backprop():
+        loss = model(x).sum()
+    with pytest.raises(RuntimeError, match="not have been used"):
+        torch.autograd.grad(loss, [model.stem.weight], create_graph=True)
 
 
 def test_kachuee_state_dict_keys_are_those_of_the_saved_models():

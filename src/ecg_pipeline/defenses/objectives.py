@@ -155,8 +155,8 @@ def logit_jacobian(model, x: torch.Tensor, mask: torch.Tensor | None = None, *, 
     Mask-aware models (the CPSC ResNet) take K passes: the backward of its GroupNorm / max-pool stack
     has no vmap batching rule (a shape RuntimeError under ``is_grads_batched``, torch 2.x)."""
     x = x.detach().requires_grad_(True)
-    with double_backprop() if create_graph else nullcontext():
-        logits = logits_of(model, x, mask)
+    # Not in models.double_backprop: its custom autograd functions have no vmap rule (is_grads_batched).
+    logits = logits_of(model, x, mask)
     k = logits.shape[1]
     basis = torch.eye(k, dtype=logits.dtype, device=logits.device)[:, None, :].expand(k, *logits.shape)
     if getattr(model, "uses_mask", False):

@@ -14,9 +14,15 @@ _state = threading.local()
 
 @contextmanager
 def double_backprop() -> Iterator[None]:
-    """Marks the forward passes inside as ones whose graph will be differentiated twice (NSR, Jacobian:
-    a loss on an input gradient). Models whose fastest layout for a single backward is slow under double
-    backprop read :func:`in_double_backprop` and pick the other (``KachueeCNN``); the mathematics is the same."""
+    """Marks the forward passes inside as ones whose graph will be differentiated twice, as an
+    input-gradient regulariser does (NSR, Jacobian): first with respect to the input with
+    ``create_graph=True``, then the loss built on that gradient with respect to the weights, graph-free.
+
+    Models may then build a graph for exactly that (``KachueeCNN`` uses a convolution whose backward
+    stays on fast kernels when differentiated again, and which gives no weight gradients in the
+    graph-recording pass). Differentiating such a graph in any other way (weight gradients with
+    ``create_graph=True``) is not supported: run that forward pass outside this context.
+    """
     previous = getattr(_state, "double_backprop", False)
     _state.double_backprop = True
     try:

@@ -32,40 +32,105 @@ def pooled_lengths(input_length: int) -> list[int]:
     return lengths
 
 
-def relu_max_pool(h: torch.Tensor) -> torch.Tensor:
-    """``ReLU(MaxPool1d(5, 2)(h))`` for ``h`` of shape ``[n, c, length]``, computed faster on CPU.
+def _channels_last(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last)
 
-    Equal to ``MaxPool1d(5, 2)(ReLU(h))`` (ReLU is monotonic, so it commutes with max; applied after the
-    pool it touches about half the values). The argmax of each window is found with torch's channels-last
-    pooling kernel (vectorised over the 32 channels; the plain 1-D kernel is not), and the values are
-    taken with ``gather``: autograd then routes each gradient to the same sample ``MaxPool1d`` does, and
-    double backprop (NSR) differentiates ``gather`` and ``scatter_add`` exactly. On an exact tie within a
-    window the two kernels may pick different samples; both are valid subgradients, and ties have
-    measure zero for real-valued inputs. Without a graph to record (inference, score-based attacks) the
-    plain kernel, which then skips the indices, is the faster one and is used.
+
+def _transposed(weight: torch.Tensor) -> torch.Tensor:
+    """The weight of the convolution that is this one's transpose (its input-gradient map): the taps
+    reversed, in and out swapped. A 'same' (1, k) convolution with it is the transposed convolution."""
+    return _channels_last(weight.flip(3).transpose(0, 1))
+
+
+class _Convolution(torch.autograd.Function):
+    """A 'same' ``(1, k)`` 2-D convolution, channels-last, whose backward is written with forward
+    convolutions, so that its own derivative (double backprop: NSR, Jacobian) runs on oneDNN's fast
+    kernels too. torch's built-in double backward of a convolution computes the weight term as a
+    convolution over the batch axis with reordered memory, several times slower here
+    (``benchmarks/training_step.py --compare``).
+
+    In a backward pass that records a graph (``create_graph=True``: the input-gradient pass of NSR and
+    Jacobian) it returns the input gradient only; that pass is taken with respect to the input, and the
+    weights get their gradients in the next, graph-free pass. Used inside
+    :func:`~ecg_pipeline.models.forward.double_backprop` only.
     """
-    if not (torch.is_grad_enabled() and h.requires_grad):
-        return torch.relu(F.max_pool1d(h, POOL_KERNEL, POOL_STRIDE))
-    with torch.no_grad():
-        channels_last = h.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        _, index = F.max_pool2d(channels_last, (1, POOL_KERNEL), (1, POOL_STRIDE), return_indices=True)
-    return torch.relu(h.gather(2, index.squeeze(2).contiguous()))
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        return F.conv2d(x, weight, bias, padding=(0, weight.shape[3] // 2))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        grad = _channels_last(grad)
+        padding = (0, weight.shape[3] // 2)
+        grad_x = F.conv2d(grad, _transposed(weight), padding=padding) if ctx.needs_input_grad[0] else None
+        if torch.is_grad_enabled():
+            return grad_x, None, None
+        grad_weight = grad_bias = None
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, [1, 1], list(padding), [1, 1], False, [0, 0], 1, [False, True, False])[1]
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad.sum((0, 2, 3))
+        return grad_x, grad_weight, grad_bias
+
+
+class _ReLU(torch.autograd.Function):
+    """ReLU whose backward treats the on/off pattern as a constant (it is, almost everywhere): torch's own
+    ReLU backward, differentiated again, also builds an all-zero gradient for the pre-activation and adds
+    it in, a wasted pass over the feature map per layer under double backprop."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(h)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (out,) = ctx.saved_tensors
+        return torch.ops.aten.threshold_backward(grad, out.detach(), 0)
+
+
+class _ReLUMaxPool(torch.autograd.Function):
+    """``ReLU(MaxPool(5, 2)(h))`` on ``[n, c, 1, length]``, its backward routing each gradient to the
+    window's argmax with the indices held constant, for the reason :class:`_ReLU` gives."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor) -> torch.Tensor:
+        pooled, index = F.max_pool2d(h, (1, POOL_KERNEL), (1, POOL_STRIDE), return_indices=True)
+        out = torch.relu(pooled)
+        ctx.save_for_backward(h, index, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        h, index, out = ctx.saved_tensors
+        grad = torch.ops.aten.threshold_backward(grad, out.detach(), 0)
+        return torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, h.detach(), [1, POOL_KERNEL], [1, POOL_STRIDE], [0, 0], [1, 1], False, index)
 
 
 def conv_channels_last(h: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     """``conv(h)`` for ``h`` of shape ``[n, c, 1, length]`` in channels-last memory, as a ``(1, k)`` 2-D
-    convolution with the weight laid out channels-last too, so oneDNN runs it without reordering either."""
-    weight = conv.weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    convolution with the weight laid out channels-last too, so oneDNN runs it without reordering either
+    (about 2x faster than the 1-D layout for a forward pass on CPU). Inside
+    :func:`~ecg_pipeline.models.forward.double_backprop` it is :class:`_Convolution`."""
+    weight = _channels_last(conv.weight.unsqueeze(2))
+    if in_double_backprop():
+        return _Convolution.apply(h, weight, conv.bias)
     return F.conv2d(h, weight, conv.bias, padding=(0, conv.padding[0]))
 
 
 class ResidualBlock(nn.Module):
     """``conv - ReLU - conv``, add the input, ReLU, ``MaxPool(5, 2)``.
 
-    ``forward`` pools with :func:`relu_max_pool` on ``[n, c, length]``; ``forward_channels_last`` is the
-    same block on ``[n, c, 1, length]`` in channels-last memory; ``reference`` is the original
-    layer-by-layer path (``pool(relu(...))``, kept to check and time the fast ones against). All three
-    use the same parameters.
+    ``forward`` takes ``[n, c, 1, length]`` in channels-last memory and pools before the ReLU (ReLU is
+    monotonic, so it commutes with max; after the pool it touches about half the values). ``reference``
+    is the original layer-by-layer path on ``[n, c, length]`` (``pool(relu(...))``, kept to check and time
+    the fast one against). Both use the same parameters.
     """
 
     def __init__(self, channels: int = CHANNELS) -> None:
@@ -75,9 +140,9 @@ class ResidualBlock(nn.Module):
         self.pool = nn.MaxPool1d(kernel_size=POOL_KERNEL, stride=POOL_STRIDE)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return relu_max_pool(self.conv2(torch.relu(self.conv1(x))) + x)
-
-    def forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        if in_double_backprop():
+            out = conv_channels_last(_ReLU.apply(conv_channels_last(x, self.conv1)), self.conv2)
+            return _ReLUMaxPool.apply(out + x)
         out = conv_channels_last(torch.relu(conv_channels_last(x, self.conv1)), self.conv2)
         return torch.relu(F.max_pool2d(out + x, (1, POOL_KERNEL), (1, POOL_STRIDE)))
 
@@ -128,20 +193,12 @@ class KachueeCNN(nn.Module):
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The ``[n, 32, 2]`` output of the last residual block (before flattening).
 
-        Two layouts, one computation (equal to float rounding; ``tests/models``): channels-last 2-D
-        convolutions, which oneDNN runs about 1.3x faster on CPU for a forward and one backward
-        (training, attacks, inference), and the plain 1-D layout inside
-        :func:`~ecg_pipeline.models.forward.double_backprop` (NSR, Jacobian), where torch's double
-        backward of the channels-last convolution reorders memory and is the slower one
-        (``benchmarks/training_step.py --compare``).
+        Computed as ``(1, 5)`` 2-D convolutions in channels-last memory (:func:`conv_channels_last`):
+        the same arithmetic as the 1-D layers of ``reference_forward``, equal to float rounding
+        (``tests/models``), about 1.5x faster for a CE training step on CPU.
         """
-        x = self._check(x)
-        if in_double_backprop():
-            return self.blocks(self.stem(x))
-        h = conv_channels_last(x.unsqueeze(2).contiguous(memory_format=torch.channels_last), self.stem)
-        for block in self.blocks:
-            h = block.forward_channels_last(h)
-        return h.squeeze(2)
+        h = conv_channels_last(_channels_last(self._check(x).unsqueeze(2)), self.stem)
+        return self.blocks(h).squeeze(2)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The 32-d hidden layer after ReLU, the input of the final ``Linear(32, n_classes)``."""
