@@ -9,6 +9,7 @@ listed in one table, one row and one command per model (``report.strict: true``:
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 
@@ -83,7 +84,7 @@ def worst_cases(spec: ReportSpec, evaluations: Stored, examples: Stored) -> dict
     with the evaluations it combined, the min over attacks of their ACC_robust, and the autoattack flags."""
     result = {}
     for run in spec.model_runs:
-        outcomes, metrics_of = {}, {}
+        outcomes, metrics_of, versions = {}, {}, {}
         for attack in run.attacks:
             stored, shown = _pinned(spec, evaluations, f"{run.run}.{attack}"), _pinned(
                 spec, examples, f"{run.run}.{attack}", strict_pin=False)
@@ -91,6 +92,15 @@ def worst_cases(spec: ReportSpec, evaluations: Stored, examples: Stored) -> dict
                 continue
             outcomes[attack] = Outcomes.from_examples(shown.data, f"{run.run}.{attack}")
             metrics_of[attack] = stored.data
+            versions[attack] = stored.version
+        stale = _of_an_earlier_model(metrics_of, versions)
+        if stale:
+            log.warning("%s: evaluations %s judged an earlier model of the run than its newest evaluation (%s); "
+                        "not combined into its worst case. Re-run them: kedro run --pipelines=attack --namespaces=%s",
+                        run.run, ", ".join(stale), max(versions, key=versions.get),
+                        ",".join(f"{run.run}.{a}" for a in stale))
+        for attack in stale:
+            del outcomes[attack], metrics_of[attack]
         if not outcomes:
             continue
         # the evaluation of the autoattack ensemble, whatever its declared name (autoattack, autoattack_cpsc)
@@ -103,9 +113,25 @@ def worst_cases(spec: ReportSpec, evaluations: Stored, examples: Stored) -> dict
                             outcomes, {a: m.get("attack", a) for a, m in metrics_of.items()}),
                         min_over_attacks={a: m["acc_robust_balanced"] for a, m in metrics_of.items()
                                           if "acc_robust_balanced" in m},
-                        flags=metrics_of[population].get("flags", []) if population else [])
+                        flags=metrics_of[population].get("flags", []) if population else [], stale=stale)
         result[run.run] = combined
     return result
+
+
+def _model_identity(metrics: dict) -> str:
+    """What an evaluation says of the model it judged (run, configuration fingerprint, epochs, final
+    history row): two evaluations of one model say the same."""
+    return json.dumps(metrics.get("model"), sort_keys=True, default=str)
+
+
+def _of_an_earlier_model(metrics_of: dict[str, dict], versions: dict[str, str]) -> list[str]:
+    """The attacks whose stored evaluation judged another model than the run's newest evaluation did
+    (the run was retrained since, and only some attacks re-run): a per-beat worst case must not mix
+    two models' beats."""
+    if not metrics_of:
+        return []
+    newest = _model_identity(metrics_of[max(versions, key=versions.get)])
+    return sorted(a for a, m in metrics_of.items() if _model_identity(m) != newest)
 
 
 HEADLINE_COLUMNS = ["model", "beats", "attacks", "clean", "worst-case ACC_robust", "worst-case F1_robust",
@@ -125,7 +151,9 @@ def headline(params: dict, evaluations: Stored, examples: Stored, *,
         bounds = combined["min_over_attacks"]
         strongest = min(bounds, key=bounds.get) if bounds else ""  # lowest ACC_robust of its own
         rows.append({
-            "model": f"{label} ({run})", "beats": combined["n"], "attacks": len(combined["attacks"]),
+            "model": f"{label} ({run})", "beats": combined["n"],
+            "attacks": len(combined["attacks"]) if not combined["stale"] else
+                       f"{len(combined['attacks'])} (not combined, judged an earlier model: {', '.join(combined['stale'])})",
             "clean": combined["curve"][0]["balanced_accuracy"],
             "worst-case ACC_robust": combined.get("acc_robust_balanced"),
             "worst-case F1_robust": combined.get("f1_robust"),
