@@ -292,3 +292,8 @@ def test_double_backprop_objectives_on_the_kachuee_cnn_equal_its_reference_layer
     assert results[0][0].item() > 0
     for fast, reference in zip(*results):
         torch.testing.assert_close(fast, reference, rtol=1e-9, atol=1e-12)
+    if isinstance(objective, Jacobian):  # row by row (the Frobenius norm would not see rows swapped)
+        (logits, jac), (ref_logits, ref_jac) = logit_jacobian(model, x), logit_jacobian(Reference(), x)
+        assert jac.shape == (8, 5, 1, 187)
+        torch.testing.assert_close(logits, ref_logits, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(jac, ref_jac, rtol=1e-9, atol=1e-12)

@@ -153,9 +153,22 @@ def logit_jacobian(model, x: torch.Tensor, mask: torch.Tensor | None = None, *, 
     vmapped backward pass (``is_grads_batched``) instead of K separate double-backprop passes.
 
     Mask-aware models (the CPSC ResNet) take K passes: the backward of its GroupNorm / max-pool stack
-    has no vmap batching rule (a shape RuntimeError under ``is_grads_batched``, torch 2.x)."""
+    has no vmap batching rule (a shape RuntimeError under ``is_grads_batched``, torch 2.x).
+
+    Models with ``jacobian_by_replicas`` (the Kachuee CNN) are run on K copies of the batch inside
+    ``models.double_backprop``, copy c differentiated for class c, so one backward gives every row: K times
+    the forward work, but on the model's fast double-backprop path, which vmap cannot run (1.5x faster a
+    Jacobian training step of the CNN, ``benchmarks/training_step.py``; slower for the MLP, which keeps vmap).
+    """
+    if create_graph and mask is None and getattr(model, "jacobian_by_replicas", False):
+        n, k = x.shape[0], model.model_config["n_classes"]
+        replicas = x.detach().repeat(k, *([1] * (x.dim() - 1))).requires_grad_(True)
+        with double_backprop():
+            logits = logits_of(model, replicas)
+        chosen = logits.view(k, n, k).diagonal(dim1=0, dim2=2)  # [n, k]: copy c's logit of class c
+        (grad,) = torch.autograd.grad(chosen.sum(), replicas, create_graph=True)
+        return logits[:n], grad.view(k, n, *x.shape[1:]).movedim(0, 1)
     x = x.detach().requires_grad_(True)
-    # Not in models.double_backprop: its custom autograd functions have no vmap rule (is_grads_batched).
     logits = logits_of(model, x, mask)
     k = logits.shape[1]
     basis = torch.eye(k, dtype=logits.dtype, device=logits.device)[:, None, :].expand(k, *logits.shape)

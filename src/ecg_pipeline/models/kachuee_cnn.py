@@ -163,6 +163,7 @@ class KachueeCNN(nn.Module):
     """
 
     uses_mask = False
+    jacobian_by_replicas = True   # see defenses.objectives.logit_jacobian
 
     def __init__(self, input_length: int = 187, n_classes: int = 5) -> None:
         super().__init__()
