@@ -7,9 +7,9 @@ weights, Adamax step), batch 128, in one process, interleaved so machine noise h
 Default: the robust objectives against CE with today's step (issue target: NSR at most 2.0x CE).
 
 ``--compare`` (issue 15): the step as first written (``KachueeCNN.reference_forward``, Adamax looping over
-the parameters in Python) against the current one (``forward``: channels-last 2-D convolutions, or the 1-D
-layout with the argmax + gather pool inside ``models.double_backprop`` as NSR runs it; Adamax with
-``foreach``), for the Kachuee CNN and the MLP, CE and NSR. It prints wall-clock and CPU-time ratios (CPU time of this process is what
+the parameters in Python) against the current one (``forward``: channels-last 2-D convolutions, and inside
+``models.double_backprop``, as NSR runs it, the custom convolution / ReLU / pool autograd functions; Adamax
+with ``foreach``), for the Kachuee CNN and the MLP, CE and NSR. It prints wall-clock and CPU-time ratios (CPU time of this process is what
 one thread's work costs; on a machine shared with other jobs it moves much less than wall time). Then
 an equality run: ``--equality-steps`` steps of the trainer (``defenses.trainer.train``) on real MIT-BIH
 beats, same seed, both paths, CE and NSR on the CNN; it prints the largest difference of the per-step loss
