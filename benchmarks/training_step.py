@@ -9,7 +9,8 @@ Default: the robust objectives against CE with today's step (issue target: NSR a
 ``--compare`` (issue 15): the step as first written (``KachueeCNN.reference_forward``, Adamax looping over
 the parameters in Python) against the current one (``forward``: channels-last 2-D convolutions, and inside
 ``models.double_backprop``, as NSR runs it, the custom convolution / ReLU / pool autograd functions; Adamax
-with ``foreach``), for the Kachuee CNN and the MLP, CE and NSR. It prints wall-clock and CPU-time ratios (CPU time of this process is what
+with ``foreach``), for the Kachuee CNN and the MLP, CE, NSR and Jacobian (the CNN's on batch replicas now,
+vmapped on the reference layers). It prints wall-clock and CPU-time ratios (CPU time of this process is what
 one thread's work costs; on a machine shared with other jobs it moves much less than wall time). Then
 an equality run: ``--equality-steps`` steps of the trainer (``defenses.trainer.train``) on real MIT-BIH
 beats, same seed, both paths, CE and NSR on the CNN; it prints the largest difference of the per-step loss
@@ -110,9 +111,9 @@ def compare(args) -> None:
     y = torch.randint(0, 5, (args.batch,))
     print(f"batch {args.batch}, {args.steps} steps x {args.repeats} interleaved repeats, {args.threads} thread(s); "
           "'reference': the step as first written, 'current': forward + foreach Adamax")
-    for model_name, beta in (("kachuee_cnn", 0.3), ("mlp", 0.4)):
-        sides = {(obj, path): ([], []) for obj in ("CE", "NSR") for path in ("reference", "current")}
-        objectives = {"CE": CrossEntropy(), "NSR": NSR(beta=beta)}
+    for model_name, beta, lam in (("kachuee_cnn", 0.3, 0.7), ("mlp", 0.4, 0.9)):
+        objectives = {"CE": CrossEntropy(), "NSR": NSR(beta=beta), "Jacobian": Jacobian(lam=lam)}
+        sides = {(obj, path): ([], []) for obj in objectives for path in ("reference", "current")}
         for r in range(args.repeats):
             for key in (list(sides) if r % 2 == 0 else list(reversed(sides))):
                 torch.manual_seed(0)
@@ -125,12 +126,12 @@ def compare(args) -> None:
                 sides[key][0].append(wall)
                 sides[key][1].append(cpu)
         med = {key: (statistics.median(w), statistics.median(c)) for key, (w, c) in sides.items()}
-        print(f"\n{model_name} (NSR beta {beta})")
-        print(f"{'step':<16} {'wall ms':>8} {'CPU ms':>8} {'speed-up wall':>14} {'speed-up CPU':>13} {'x CE (CPU)':>11}")
+        print(f"\n{model_name} (NSR beta {beta}, Jacobian eq. 12 lambda {lam})")
+        print(f"{'step':<20} {'wall ms':>8} {'CPU ms':>8} {'speed-up wall':>14} {'speed-up CPU':>13} {'x CE (CPU)':>11}")
         for (obj, path), (wall, cpu) in med.items():
             ref_wall, ref_cpu = med[(obj, "reference")]
             ce_cpu = med[("CE", path)][1]
-            print(f"{obj + ' ' + path:<16} {1000 * wall:>8.1f} {1000 * cpu:>8.1f} {ref_wall / wall:>13.2f}x "
+            print(f"{obj + ' ' + path:<20} {1000 * wall:>8.1f} {1000 * cpu:>8.1f} {ref_wall / wall:>13.2f}x "
                   f"{ref_cpu / cpu:>12.2f}x {cpu / ce_cpu:>11.2f}")
     if args.equality_steps:
         equality(args)

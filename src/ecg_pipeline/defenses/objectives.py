@@ -157,8 +157,8 @@ def logit_jacobian(model, x: torch.Tensor, mask: torch.Tensor | None = None, *, 
 
     Models with ``jacobian_by_replicas`` (the Kachuee CNN) are run on K copies of the batch inside
     ``models.double_backprop``, copy c differentiated for class c, so one backward gives every row: K times
-    the forward work, but on the model's fast double-backprop path, which vmap cannot run (1.5x faster a
-    Jacobian training step of the CNN, ``benchmarks/training_step.py``; slower for the MLP, which keeps vmap).
+    the forward work, but on the model's fast double-backprop path, which vmap cannot run (1.3-1.5x faster a
+    Jacobian training step of the CNN, ``benchmarks/training_step.py --compare``; slower for the MLP, which keeps vmap).
     """
     if create_graph and mask is None and getattr(model, "jacobian_by_replicas", False):
         n, k = x.shape[0], model.model_config["n_classes"]
