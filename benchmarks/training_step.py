@@ -2,7 +2,7 @@
 weights, Adamax step), batch 128, in one process, interleaved so machine noise hits every side alike.
 
     python benchmarks/training_step.py [--model kachuee_cnn] [--batch 128] [--steps 20] [--repeats 3] [--threads 1]
-    python benchmarks/training_step.py --compare [--steps 10] [--repeats 5] [--threads 1] [--current-threads 2] [--equality-steps 200]
+    python benchmarks/training_step.py --compare [--steps 10] [--repeats 5] [--threads 1] [--current-threads 1,2] [--equality-steps 200]
 
 Default: the robust objectives against CE with today's step (issue target: NSR at most 2.0x CE).
 
@@ -10,8 +10,8 @@ Default: the robust objectives against CE with today's step (issue target: NSR a
 the parameters in Python) against the current one (``forward``: channels-last 2-D convolutions, and inside
 ``models.double_backprop``, as NSR runs it, the custom convolution / ReLU / pool autograd functions; Adamax
 with ``foreach``), for the Kachuee CNN and the MLP, CE, NSR and Jacobian (the CNN's on batch replicas now,
-vmapped on the reference layers). ``--current-threads`` runs the current step on that many torch threads (the
-reference keeps ``--threads``): the question "two threads or one" on a machine whose cores are free. It prints wall-clock and CPU-time ratios (CPU time of this process is what
+vmapped on the reference layers). ``--current-threads 1,2`` runs the current step on one and on two torch threads, each a side of its
+own (the reference keeps ``--threads``): the question "two threads or one", asked on a machine whose cores are free. It prints wall-clock and CPU-time ratios (CPU time of this process is what
 one thread's work costs; on a machine shared with other jobs it moves much less than wall time). Then
 an equality run: ``--equality-steps`` steps of the trainer (``defenses.trainer.train``) on real MIT-BIH
 beats, same seed, both paths, CE and NSR on the CNN; it prints the largest difference of the per-step loss
@@ -110,17 +110,19 @@ def mitdb_beats(data: Path, records: list[str]) -> tuple[dict[str, np.ndarray] |
 def compare(args) -> None:
     x = torch.rand(args.batch, 1, 187)
     y = torch.randint(0, 5, (args.batch,))
-    threads = {"reference": args.threads, "current": args.current_threads or args.threads}
-    print(f"batch {args.batch}, {args.steps} steps x {args.repeats} interleaved repeats; torch threads: reference "
-          f"{threads['reference']}, current {threads['current']}; 'reference': the step as first written, "
-          "'current': forward + foreach Adamax (CPU time sums all threads)")
+    current_threads = [int(n) for n in str(args.current_threads or args.threads).split(",")]
+    paths = {"reference": args.threads}
+    paths.update({"current" if len(current_threads) == 1 else f"current {n}t": n for n in current_threads})
+    print(f"batch {args.batch}, {args.steps} steps x {args.repeats} interleaved repeats; torch threads: "
+          + ", ".join(f"{path} {n}" for path, n in paths.items())
+          + "; 'reference': the step as first written, 'current': forward + foreach Adamax (CPU time sums all threads)")
     for model_name, beta, lam in (("kachuee_cnn", 0.3, 0.7), ("mlp", 0.4, 0.9)):
         objectives = {"CE": CrossEntropy(), "NSR": NSR(beta=beta), "Jacobian": Jacobian(lam=lam)}
-        sides = {(obj, path): ([], []) for obj in objectives for path in ("reference", "current")}
+        sides = {(obj, path): ([], []) for obj in objectives for path in paths}
         for r in range(args.repeats):
             for key in (list(sides) if r % 2 == 0 else list(reversed(sides))):
                 torch.manual_seed(0)
-                torch.set_num_threads(threads[key[1]])
+                torch.set_num_threads(paths[key[1]])
                 model = build_model(model_name)
                 if key[1] == "reference":
                     model, opt = ReferencePath(model), reference_optimizer(model.parameters())
@@ -132,12 +134,12 @@ def compare(args) -> None:
         torch.set_num_threads(args.threads)
         med = {key: (statistics.median(w), statistics.median(c)) for key, (w, c) in sides.items()}
         print(f"\n{model_name} (NSR beta {beta}, Jacobian eq. 12 lambda {lam})")
-        print(f"{'step':<20} {'wall ms':>8} {'CPU ms':>8} {'speed-up wall':>14} {'speed-up CPU':>13} {'x CE (CPU)':>11}")
+        print(f"{'step':<24} {'wall ms':>8} {'CPU ms':>8} {'speed-up wall':>14} {'speed-up CPU':>13} {'x CE (wall)':>12} {'x CE (CPU)':>11}")
         for (obj, path), (wall, cpu) in med.items():
             ref_wall, ref_cpu = med[(obj, "reference")]
-            ce_cpu = med[("CE", path)][1]
-            print(f"{obj + ' ' + path:<20} {1000 * wall:>8.1f} {1000 * cpu:>8.1f} {ref_wall / wall:>13.2f}x "
-                  f"{ref_cpu / cpu:>12.2f}x {cpu / ce_cpu:>11.2f}")
+            ce_wall, ce_cpu = med[("CE", path)]
+            print(f"{obj + ' ' + path:<24} {1000 * wall:>8.1f} {1000 * cpu:>8.1f} {ref_wall / wall:>13.2f}x "
+                  f"{ref_cpu / cpu:>12.2f}x {wall / ce_wall:>12.2f} {cpu / ce_cpu:>11.2f}")
     if args.equality_steps:
         equality(args)
 
@@ -203,8 +205,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--compare", action="store_true", help="today's step against the current one (issue 15)")
-    parser.add_argument("--current-threads", type=int, default=None,
-                        help="with --compare: torch threads of the current step (default: --threads)")
+    parser.add_argument("--current-threads", default=None,
+                        help="with --compare: torch threads of the current step, or a list (1,2: one side each); default --threads")
     parser.add_argument("--equality-steps", type=int, default=200, help="with --compare: trainer steps of the equality run (0: none)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
