@@ -148,10 +148,11 @@ def hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{seconds / 60:.1f} min"
 
 
-def report(label: str, measured: dict, beats_measured: int, args, *, cpu_clock: bool) -> None:
+def report(label: str, measured: dict, beats_measured: int, args, *, cpu_clock: bool) -> dict[str, dict[str, float]]:
     """Step times and the projected time of Table 4 (training and attacks) for one device. With
     ``cpu_clock`` (a CPU device) the projection is also given from this process's CPU time, which is what
-    the work costs one otherwise idle core (wall time on a machine shared with other jobs is longer)."""
+    the work costs one otherwise idle core (wall time on a machine shared with other jobs is longer).
+    Returns the projected seconds per clock: ``{"wall": {"training": s, "attacks": s}, "CPU": {...}}``."""
     attack_scale = (SUBSET_BEATS / beats_measured) * (len(GRID) / len(args.eps)) * (100 / args.attack_steps)
     square_scale = (SUBSET_BEATS / beats_measured) * (len(GRID) / len(args.eps)) * (5000 / args.max_queries)
     clocks = ("wall", "CPU") if cpu_clock else ("wall",)
@@ -179,9 +180,11 @@ def report(label: str, measured: dict, beats_measured: int, args, *, cpu_clock: 
         print(f"Table 4 projected ({clock} time): training {hours(total_train[clock])} (10 runs x 50 epochs), attacks "
               f"{hours(total_attack[clock])} (10 models x {', '.join(ATTACKS)}), "
               f"total {hours(total_train[clock] + total_attack[clock])}")
+    return {clock: {"training": total_train[clock], "attacks": total_attack[clock]} for clock in clocks}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
+    """Measure, print, and return ``{"device": ..., "measured": ..., "projected": ...}`` (and ``"cpu_*"`` on CUDA)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto: CUDA when available, else CPU")
     parser.add_argument("--steps", type=int, default=None, help="CE and NSR CNN steps (default: 2,266 on CUDA, 50 on CPU)")
@@ -194,7 +197,7 @@ def main() -> None:
     parser.add_argument("--cpu-beats", type=int, default=64, help="on CUDA: beats the CPU attacks (scaled to 1,161)")
     parser.add_argument("--threads", type=int, default=1, help="CPU intra-op threads")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     on_gpu = device.type == "cuda"
@@ -206,11 +209,14 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if on_gpu else f"CPU, {torch.get_num_threads()} thread(s)"
     print(f"device {device} ({name}); torch {torch.__version__}; data: {source}; data ready in {time.perf_counter() - t0:.1f} s")
     measured = measure(device, x, y, x_attack, y_attack, main_steps=main_steps, other_steps=other_steps, args=args)
-    report(f"{device.type.upper()}: {name}", measured, len(y_attack), args, cpu_clock=not on_gpu)
+    result = {"device": device.type, "measured": measured,
+              "projected": report(f"{device.type.upper()}: {name}", measured, len(y_attack), args, cpu_clock=not on_gpu)}
     if on_gpu:
         cpu = measure(torch.device("cpu"), x, y, x[: args.cpu_beats], y[: args.cpu_beats],
                       main_steps=args.cpu_steps, other_steps=args.cpu_steps, args=args)
-        report(f"CPU of this machine, {torch.get_num_threads()} thread(s)", cpu, args.cpu_beats, args, cpu_clock=True)
+        result["cpu_measured"] = cpu
+        result["cpu_projected"] = report(f"CPU of this machine, {torch.get_num_threads()} thread(s)", cpu,
+                                         args.cpu_beats, args, cpu_clock=True)
     else:
         print("\nno GPU here: the projection above is this CPU's (measured); the GPU's is not measured")
     print(f"\nassumptions: epoch = {EPOCH_STEPS} steps of {BATCH}; attacks scaled linearly in beats, eps count, steps "
@@ -218,6 +224,7 @@ def main() -> None:
           f"only {main_steps} (CNN) / {other_steps} (MLP) steps, so early-stopping attacks may stop sooner than "
           f"on a 50-epoch model; validation passes and checkpoints not counted. Whole script: "
           f"{time.perf_counter() - t0:.0f} s")
+    return result
 
 
 if __name__ == "__main__":
