@@ -10,8 +10,9 @@ Default: the robust objectives against CE with today's step (issue target: NSR a
 the parameters in Python) against the current one (``forward``: channels-last 2-D convolutions, and inside
 ``models.double_backprop``, as NSR runs it, the custom convolution / ReLU / pool autograd functions; Adamax
 with ``foreach``), for the Kachuee CNN and the MLP, CE, NSR and Jacobian (the CNN's on batch replicas now,
-vmapped on the reference layers). ``--current-threads 1,2`` runs the current step on one and on two torch threads, each a side of its
-own (the reference keeps ``--threads``): the question "two threads or one", asked on a machine whose cores are free. It prints wall-clock and CPU-time ratios (CPU time of this process is what
+vmapped on the reference layers). ``--current-threads 1,2`` runs the current step on one and on two torch
+threads, each a side of its own (the reference keeps ``--threads``): "two threads or one", to be asked on a
+machine whose cores are free. It prints wall-clock and CPU-time ratios (CPU time of this process is what
 one thread's work costs; on a machine shared with other jobs it moves much less than wall time). Then
 an equality run: ``--equality-steps`` steps of the trainer (``defenses.trainer.train``) on real MIT-BIH
 beats, same seed, both paths, CE and NSR on the CNN; it prints the largest difference of the per-step loss
@@ -111,7 +112,7 @@ def compare(args) -> None:
     x = torch.rand(args.batch, 1, 187)
     y = torch.randint(0, 5, (args.batch,))
     current_threads = [int(n) for n in str(args.current_threads or args.threads).split(",")]
-    paths = {"reference": args.threads}
+    paths = {"reference": args.threads}  # each side of the comparison and its torch threads
     paths.update({"current" if len(current_threads) == 1 else f"current {n}t": n for n in current_threads})
     print(f"batch {args.batch}, {args.steps} steps x {args.repeats} interleaved repeats; torch threads: "
           + ", ".join(f"{path} {n}" for path, n in paths.items())
