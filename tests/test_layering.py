@@ -21,6 +21,7 @@ LEVELS: dict[str, int] = {
     "ecg_pipeline.errors": 0,
     "ecg_pipeline.runtime": 0,
     "ecg_pipeline.config": 0,
+    "ecg_pipeline.run_context": 0,
     "ecg_pipeline.data": 1,
     "ecg_pipeline.models": 2,
     "ecg_pipeline.attacks": 3,

@@ -24,8 +24,12 @@ class DeclarationHook:
 
         from ecg_pipeline.pipelines.declaration import use_session_config
 
+        from ecg_pipeline import run_context
+
         loader = context.config_loader
-        key = (str(loader.conf_source), context.env, repr(getattr(loader, "runtime_params", None)))
+        runtime_params = getattr(loader, "runtime_params", None)
+        run_context.set_current(context.env, runtime_params, str(loader.conf_source))
+        key = (str(loader.conf_source), context.env, repr(runtime_params))
         if use_session_config(loader, key):
             # Pipelines built earlier in this process came from other configuration: have Kedro rebuild them.
             requested = getattr(pipelines, "_requested_pipelines", None)
