@@ -41,3 +41,16 @@ def test_the_resume_command_repeats_the_env_and_params_of_the_run():
     hook.before_pipeline_run(run_params={"env": None, "runtime_params": {}}, pipeline=build_pipelines()["train_nsr"],
                              catalog=None)
     assert resume_command("train_nsr", "nsr_cnn") == "kedro run --pipelines=train_nsr --namespaces=nsr_cnn"
+
+
+def test_the_resume_command_drops_a_fresh_start():
+    """After Ctrl-C, the printed command resumes: a ``resume=fresh`` of the interrupted command would start over."""
+    from ecg_pipeline.pipelines.training.nodes import resume_command
+
+    hook = TrainingProgressHook()
+    hook.before_pipeline_run(run_params={"env": "ci", "runtime_params": {
+        "runs": {"ce_mlp": {"epochs": 5, "resume": "fresh"}}}}, pipeline=build_pipelines()["train_ce"], catalog=None)
+    assert resume_command("train_ce", "ce_mlp", resume="fresh", section="runs.ce_mlp") == (
+        "kedro run --pipelines=train_ce --namespaces=ce_mlp --env=ci --params=runs.ce_mlp.epochs=5,runs.ce_mlp.resume=auto")
+    assert resume_command("train_ce", "ce_mlp", resume="extend", section="runs.ce_mlp") == (
+        "kedro run --pipelines=train_ce --namespaces=ce_mlp --env=ci --params=runs.ce_mlp.epochs=5")

@@ -9,9 +9,17 @@ from typing import Any
 from ecg_pipeline.config import from_mapping, positive_int
 from ecg_pipeline.errors import EcgDataError
 
-# Keys that change what a run computes are in its checkpoint fingerprint; these do not.
-NOT_FINGERPRINTED = ("epochs", "progress", "device", "num_threads", "checkpoint_every_s")
+# Keys that change what a run computes are in its checkpoint's identity; these do not. ``device`` and
+# ``num_threads`` do, but as resolved when the run starts ("auto" and null name no device or thread count):
+# the trainer records those (ecg_pipeline.defenses.identity).
+NOT_FINGERPRINTED = ("progress", "device", "num_threads", "checkpoint_every_s", "resume")
 SAMPLERS = ("shuffle", "balanced")
+# What a run does with a stored checkpoint of its folder (the trainer's docstring has the whole table):
+#   auto    resume only a checkpoint of exactly this run (same epochs, data, code, threads, device); anything
+#           else starts fresh, with a warning saying why
+#   extend  also continue a checkpoint of the same run asked for fewer epochs (a 5-epoch run extended to 10)
+#   fresh   never resume: train from the start (--params=runs.<run>.resume=fresh)
+RESUME_MODES = ("auto", "extend", "fresh")
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class TrainingConfig:
     num_threads: int | None = None            # intra-op CPU threads (None: torch's default)
     checkpoint_every_s: float = 300.0         # a mid-epoch checkpoint this often (seconds); 0: at epoch ends only
     select_best: str | None = None            # a history column (val_accuracy): keep the epoch that maximised it
+    resume: str = "auto"                      # auto | extend | fresh: what to do with a stored checkpoint (RESUME_MODES)
     section: str = field(default="training", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +65,10 @@ class TrainingConfig:
         if not isinstance(self.objective, dict) or "name" not in self.objective:
             raise EcgDataError(f"parameters '{self.section}.objective': expected a mapping with a 'name', "
                                f"got {self.objective!r}")
+        if self.resume not in RESUME_MODES:
+            raise EcgDataError(f"parameters '{self.section}.resume': expected one of {list(RESUME_MODES)} (auto: resume "
+                               f"only an exact match; extend: also continue a shorter run; fresh: train from the "
+                               f"start), got {self.resume!r}")
         if self.sampler not in SAMPLERS:
             raise EcgDataError(f"parameters '{self.section}.sampler': expected one of {list(SAMPLERS)}, got {self.sampler!r}")
         if self.extra_copies is not None and not isinstance(self.extra_copies, dict):
@@ -85,11 +98,17 @@ class TrainingConfig:
             params.setdefault("epochs", self.epochs)
         return params
 
-    def fingerprinted(self) -> dict[str, Any]:
-        """The settings a checkpoint belongs to (a change in any of them starts the run over); the epoch
-        count counts only where the objective depends on it (the eps ramp)."""
+    def fingerprinted(self, *, epochs: bool = True) -> dict[str, Any]:
+        """The settings a checkpoint belongs to (a change in any of them starts the run over, see the trainer).
+
+        ``epochs=False``: without the epoch count, what names the run's checkpoint folder, so that runs that
+        differ only in their epochs find each other's checkpoints (to refuse a longer one or, with
+        ``resume: extend``, continue a shorter one); where the objective depends on the epoch count (the eps
+        ramp of eq. 11) it is in the objective's parameters and stays."""
         settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                     if f.name not in (*NOT_FINGERPRINTED, "section")}
+        if not epochs:
+            del settings["epochs"]
         # options added later are left out at their defaults, so checkpoints written before them still match
         if settings["select_best"] is None:
             del settings["select_best"]

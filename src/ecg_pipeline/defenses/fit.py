@@ -14,9 +14,12 @@ from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import build_model
 from ecg_pipeline.models.registry import check_mask_use, model_spec
 
+import ecg_pipeline
+
 from .config import TrainingConfig
+from .identity import git_commit
 from .objectives import build_objective
-from .trainer import fingerprint, train
+from .trainer import fingerprint, run_identity, train
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +49,12 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
     part of the run's fingerprint; ``check_training_set(model, train_data, batch_size)``, where an objective has
     it, checks them against the model before anything trains.
 
-    Checkpoints go to ``checkpoints/<fingerprint>``: rerunning the same configuration on the same data
-    resumes there (``resume_command``, that rerun, is named when Ctrl-C stops training). ``meta``
-    records the run, its fingerprint, classes and final validation scores.
+    Checkpoints go to ``checkpoints/<fingerprint>`` (the configuration without its epoch count, and the
+    data): rerunning the same configuration resumes there as ``config.resume`` and the checkpoint's recorded
+    identity allow (the table in ``defenses.trainer``; ``resume_command``, that rerun, is named when Ctrl-C
+    stops training). ``meta`` records the run, its fingerprint, classes, final validation scores and the
+    identity it was trained under (epochs asked, code version, CPU threads, device, package version, git
+    commit), so that provenance travels with the model.
     """
     if not config.model.get("name"):
         raise EcgDataError(f"parameters '{config.section}.model': expected a mapping with a 'name', got {config.model!r}")
@@ -73,15 +79,22 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
     if hasattr(objective, "check_training_set"):
         objective.check_training_set(model, train_data, min(config.batch_size, len(train_data)))
     extras = [np.asarray(train_set[name]) for name in getattr(objective, "extras", ())]
-    run_id = fingerprint(config.fingerprinted(), train_set["y"], train_set.get("x", train_set.get("values")), *extras)
+    run_id = fingerprint(config.fingerprinted(epochs=False), train_set["y"], train_set.get("x", train_set.get("values")),
+                         *extras)
+    identity = {**run_identity(config, run_id), "data_fingerprint": data_fingerprint(train_set),
+                "package_version": ecg_pipeline.__version__, "git_commit": git_commit()}
     model, history = train(model, train_data, validation_data, config, objective=objective,
                            checkpoint_dir=Path(checkpoints) / run_id if checkpoints is not None else None,
-                           run_fingerprint=run_id, run_name=run_name, resume_command=resume_command)
+                           run_fingerprint=run_id, run_name=run_name, resume_command=resume_command, identity=identity)
     model.cpu()
     companions = {name: m.cpu().eval() for name, m in getattr(objective, "companion_models", dict)().items()}
     last = history[-1] if history else {}
     meta = {"run": run_name, "fingerprint": run_id, "epochs": len(history), "objective": config.objective,
-            "classes": train_data.classes, "data_fingerprint": data_fingerprint(train_set), "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
+            "classes": train_data.classes, "data_fingerprint": identity["data_fingerprint"],
+            "final": {k: v for k, v in last.items() if isinstance(v, (int, float))},
+            "config_fingerprint": fingerprint(config.fingerprinted(), identity["data_fingerprint"]),
+            **{key: identity[key] for key in ("code_version", "num_threads", "device", "cpu_capability", "package_version",
+                                  "git_commit")}}
     selected = next((row for row in history if row.get("selected")), None)
     if selected is not None:
         meta["selected"] = {k: v for k, v in selected.items() if isinstance(v, (int, float))}

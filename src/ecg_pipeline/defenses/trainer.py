@@ -15,6 +15,29 @@ optimizers in the checkpoint through ``state_dict`` / ``load_state_dict``; an ob
 gets those per-beat arrays of each batch as ``extra={name: tensor}``. With ``select_best`` (a history
 column such as ``val_accuracy``), the model and the objective's state of the epoch that maximised it are
 kept (in the checkpoint too) and returned instead of the last epoch's, that row marked ``selected``.
+
+Every checkpoint records the identity of the run that wrote it (``defenses.identity``: configuration
+fingerprint without the epoch count, the epochs asked for, data, code version, CPU threads, device), and
+a stored checkpoint is used only as ``config.resume`` allows, each decision one log line naming the run
+and the reason (WARNING wherever a checkpoint is left unused or extended):
+
+================================================================  ===========================================
+the newest checkpoint in the folder                               what the run does
+================================================================  ===========================================
+none                                                              trains from the start (no line)
+same identity, unfinished                                         resumes there (INFO)
+same identity, finished                                           returns it, nothing left to train (INFO)
+written before checkpoints recorded their identity                starts fresh
+other configuration, data, code version, thread count or device   starts fresh, naming what differs
+holds more epochs than this run asks                              starts fresh (never the longer model)
+of the same run asked for fewer epochs than this run asks         ``resume: extend``: continues it to this
+                                                                  run's epochs; ``auto``: starts fresh
+of the same run asked for more epochs, holding fewer than asked   starts fresh
+any (``resume: fresh``)                                           starts fresh
+================================================================  ===========================================
+
+A checkpoint a run starts fresh over is moved to ``superseded/`` in the folder (replacing what was there),
+so that a mistyped command does not destroy a long run's checkpoint.
 """
 
 from __future__ import annotations
@@ -46,12 +69,14 @@ from ecg_pipeline.runtime import resolve_device, torch_threads
 from ecg_pipeline.data.batches import Batches
 
 from .config import TrainingConfig
+from .identity import code_version, describe_mismatch
 
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = {"adamax": torch.optim.Adamax, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 CHECKPOINT_FILE = "checkpoint.pt"                   # after the last finished epoch
 PARTIAL_CHECKPOINT_FILE = "checkpoint-partial.pt"   # the newest mid-epoch state; removed when its epoch ends
+SUPERSEDED = "superseded"                           # where a checkpoint a run started fresh over is moved
 
 
 class TrainingDiverged(RuntimeError):
@@ -119,14 +144,31 @@ def train(
     run_fingerprint: str = "",
     run_name: str = "training",
     resume_command: str | None = None,
+    identity: dict | None = None,
 ) -> tuple[nn.Module, list[dict]]:
     """Train ``model`` in place as ``config`` says; returns the model (eval mode) and per-epoch history.
 
     ``resume_command``: what the user runs to continue after Ctrl-C (named in the message then).
+    ``identity``: what the run is (:func:`run_identity`; by default that of ``config`` and ``run_fingerprint``),
+    recorded in every checkpoint and compared with a stored one's (the table of the module's docstring).
     """
     with torch_threads(config.num_threads):
+        identity = {**run_identity(config, run_fingerprint), **(identity or {})}
         return _train(model, train_data, validation_data, config, objective=objective, checkpoint_dir=checkpoint_dir,
-                      run_fingerprint=run_fingerprint, run_name=run_name, resume_command=resume_command)
+                      run_fingerprint=run_fingerprint, run_name=run_name, resume_command=resume_command,
+                      identity=identity)
+
+
+def run_identity(config: TrainingConfig, run_fingerprint: str) -> dict[str, Any]:
+    """What a run of ``config`` is, as a checkpoint records it: ``run`` (the fingerprint of its configuration
+    without the epoch count, and its data), the ``epochs`` it asks for, the ``code_version`` of the training
+    code, the CPU ``num_threads`` it runs with (torch's default where the configuration says null) and the
+    ``device`` type; and, for the reader, not compared, the CPU kernels torch dispatches to (``cpu_capability``:
+    AVX2, AVX-512, ...; another one moves float results, so a checkpoint carried to another machine resumes
+    where the two may differ in the last bits)."""
+    return {"run": run_fingerprint, "epochs": config.epochs, "code_version": code_version(),
+            "num_threads": config.num_threads or torch.get_num_threads(),
+            "device": resolve_device(config.device).type, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def descend(loss: torch.Tensor, opt: torch.optim.Optimizer, weights: list[torch.Tensor]) -> None:
@@ -140,18 +182,63 @@ def descend(loss: torch.Tensor, opt: torch.optim.Optimizer, weights: list[torch.
     opt.step()
 
 
-def _newest_checkpoint(folder: Path, run_fingerprint: str, dev: torch.device, run_name: str) -> tuple[Path, dict] | None:
-    """The newest checkpoint in ``folder`` (epoch-end or mid-epoch) that belongs to this configuration."""
+def _stored_checkpoint(folder: Path, identity: dict, resume: str, dev: torch.device, run_name: str,
+                       n_batches: int, section: str = "training") -> tuple[Path, dict] | None:
+    """The checkpoint in ``folder`` this run continues, or None to train from the start: the decision
+    table of the module's docstring on the newest checkpoint there (epoch-end or mid-epoch), said in one line."""
     found = []
     for path in (folder / CHECKPOINT_FILE, folder / PARTIAL_CHECKPOINT_FILE):
-        if not path.exists():
-            continue
-        state = torch.load(path, map_location=dev, weights_only=True)
-        if state.get("fingerprint") == run_fingerprint:
-            found.append((path, state))
+        if path.exists():
+            found.append((path, torch.load(path, map_location=dev, weights_only=True)))
+    if not found:
+        return None
+    path, state = max(found, key=lambda item: (item[1]["epoch"], item[1].get("batch", 0)))
+    epochs, done, batch = identity["epochs"], int(state["epoch"]), int(state.get("batch", 0))
+    stored = state.get("identity")
+    holds = f"{done} epoch(s)" + (f" and {batch} batch(es)" if batch else "")
+    if resume == "fresh":
+        why = "resume: fresh"
+    elif stored is None:
+        why = ("it was written before checkpoints recorded their identity (epochs, code version, threads), so "
+               "nothing says it belongs to this run")
+    elif (mismatch := describe_mismatch(stored, identity)) is not None:
+        why = mismatch
+    elif done > epochs or (done == epochs and batch):
+        why = f"it holds {holds}, more than the {epochs} this run asks (a shorter run never returns a longer model)"
+    elif stored["epochs"] > epochs or (stored["epochs"] < epochs and resume != "extend"):
+        why = (f"it is of a {stored['epochs']}-epoch run (it holds {holds}), this run asks {epochs}"
+               + (f"; '{section}.resume: extend' continues it" if stored["epochs"] < epochs else ""))
+    else:
+        at = _position(done, batch, n_batches)
+        if stored["epochs"] != epochs:
+            log.warning("%s: extending the checkpoint of a %d-epoch run from %s to %d epochs (resume: extend; %s)",
+                        run_name, stored["epochs"], at, epochs, path)
+        elif done == epochs:
+            log.info("%s: the checkpoint has finished all %d epochs; nothing left to train (%s)", run_name, epochs, path)
         else:
-            log.info("%s: checkpoint %s belongs to another configuration; starting over", run_name, path)
-    return max(found, key=lambda item: (item[1]["epoch"], item[1].get("batch", 0)), default=None)
+            log.info("%s: resuming from %s (%s)", run_name, at, path)
+        return path, state
+    away = _supersede(folder, [p for p, _ in found])
+    log.warning("%s: starting fresh, not resuming checkpoint %s: %s%s", run_name, path, why,
+                f"; moved to {away}" if away else "")
+    return None
+
+
+def _supersede(folder: Path, paths: list[Path]) -> Path | None:
+    """Move ``paths`` to ``folder/superseded`` (replacing what was there); where that fails, leave them
+    (the fresh run overwrites them at its first epoch end)."""
+    away = folder / SUPERSEDED
+    try:
+        if away.exists():
+            for old in away.iterdir():
+                old.unlink()
+        away.mkdir(exist_ok=True)
+        for path in paths:
+            os.replace(path, away / path.name)
+    except OSError as err:
+        log.warning("could not move the unused checkpoint to %s (%s); the fresh run overwrites it", away, err)
+        return None
+    return away
 
 
 def _position(epochs_done: int, batches_done: int, n_batches: int) -> str:
@@ -182,7 +269,7 @@ def _ctrl_c_between_batches() -> Iterator[Callable[[], bool]]:
 
 
 def _train(model, train_data, validation_data, config: TrainingConfig, *, objective, checkpoint_dir, run_fingerprint,
-           run_name, resume_command):
+           run_name, resume_command, identity):
     epochs, batch_size, seed, every_s = config.epochs, config.batch_size, config.seed, config.checkpoint_every_s
     dev = resolve_device(config.device)
     torch.manual_seed(seed)
@@ -208,7 +295,8 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
     epochs_done, batches_done, running = 0, 0, None
     best: dict | None = None  # with select_best: the epoch, its score, and the model and objective states then
     folder = Path(checkpoint_dir) if checkpoint_dir else None
-    found = _newest_checkpoint(folder, run_fingerprint, dev, run_name) if folder else None
+    found = (_stored_checkpoint(folder, identity, config.resume, dev, run_name, n_batches, config.section)
+             if folder else None)
     kept: tuple[Path, str] | None = None  # the newest checkpoint on disk and its position, for the Ctrl-C message
     if found is not None:
         path, state = found
@@ -225,14 +313,13 @@ def _train(model, train_data, validation_data, config: TrainingConfig, *, object
         epochs_done, batches_done, running = int(state["epoch"]), int(state.get("batch", 0)), state.get("running")
         best = state.get("best")
         kept = path, _position(epochs_done, batches_done, n_batches)
-        log.info("%s: resuming from %s (%s)", run_name, kept[1], path)
 
     def checkpoint(name: str) -> None:
         """Save the run as it stands. The generator states are those at the start of the epoch in
         progress: a resumed epoch draws its batch order (and shifts) again, then skips the batches done."""
         nonlocal kept, saved_at
         _save_atomic(
-            {"fingerprint": run_fingerprint, "epoch": epochs_done, "batch": batches_done,
+            {"fingerprint": run_fingerprint, "identity": identity, "epoch": epochs_done, "batch": batches_done,
              "running": {**running, "seconds": time.perf_counter() - t0} if running else None,
              "model": model.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
              **({"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {}),

@@ -19,8 +19,9 @@ def train(train_set: dict, validation_set: dict, checkpoints: Path, params: dict
     an instance in registered pipeline ``pipeline``: (model, history, then each of ``companions``, the other
     models its objective trains)."""
     config = TrainingConfig.from_params(with_overrides(params, overrides, run_name), section, ignore=RUN_KEYS)
+    command = resume_command(pipeline, run_name, resume=config.resume, section=section)
     model, meta, history, trained = fit_with_companions(config, train_set, validation_set, checkpoints=checkpoints,
-                                                        run_name=run_name, resume_command=resume_command(pipeline, run_name))
+                                                        run_name=run_name, resume_command=command)
     return ({"model": model, "meta": meta}, pd.DataFrame(history),
             *({"model": trained[name], "meta": {**meta, "role": name}} for name in companions))
 
@@ -30,13 +31,18 @@ def train(train_set: dict, validation_set: dict, checkpoints: Path, params: dict
 invocation: dict = {}
 
 
-def resume_command(pipeline: str, run_name: str) -> str:
+def resume_command(pipeline: str, run_name: str, *, resume: str = "auto", section: str | None = None) -> str:
     """The command that trains just this instance again (same ``--env`` and ``--params``), which resumes
-    from its checkpoint."""
+    from its checkpoint: without a ``runs.<run>.resume`` override (the checkpoint an interrupted run leaves is
+    its own, which ``auto`` resumes), and with ``<section>.resume=auto`` where the run's ``resume`` is ``fresh``
+    (which would start over again)."""
     command = f"kedro run --pipelines={pipeline} --namespaces={run_name}"
     if invocation.get("env") not in (None, "", "local"):  # local: the default run env
         command += f" --env={invocation['env']}"
-    flat = _dotted(invocation.get("runtime_params") or {})
+    flat = {key: value for key, value in _dotted(invocation.get("runtime_params") or {}).items()
+            if not (key.startswith("runs.") and key.endswith(".resume"))}
+    if resume == "fresh" and section:
+        flat[f"{section}.resume"] = "auto"
     if flat:
         command += " --params=" + ",".join(f"{key}={value}" for key, value in flat.items())
     return command
