@@ -22,19 +22,23 @@ LEVELS: dict[str, int] = {
     "ecg_pipeline.runtime": 0,
     "ecg_pipeline.config": 0,
     "ecg_pipeline.run_context": 0,
+    "ecg_pipeline.run_provenance": 0,
     "ecg_pipeline.data": 1,
     "ecg_pipeline.models": 2,
     "ecg_pipeline.attacks": 3,
     "ecg_pipeline.evaluation": 4,
     "ecg_pipeline.defenses": 5,
     "ecg_pipeline.reporting": 6,
+    "ecg_pipeline.prune": 6,  # a plain command (no Kedro): reads model metas and split fingerprints (defenses)
     "ecg_pipeline.datasets": 7,
     "ecg_pipeline.pipelines": 8,
     "ecg_pipeline.hooks": 8,
+    "ecg_pipeline.tracking": 8,
     "ecg_pipeline.config_loader": 8,
     "ecg_pipeline.settings": 8,
     "ecg_pipeline.pipeline_registry": 8,
     "ecg_pipeline.__main__": 8,
+    "ecg_pipeline.cli": 8,
 }
 
 

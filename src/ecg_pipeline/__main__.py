@@ -1,4 +1,6 @@
-"""Run the project as ``python -m ecg_pipeline`` (same as ``kedro run``)."""
+"""Run the project as ``python -m ecg_pipeline`` (same as ``kedro run``: the project's own run command in
+:mod:`ecg_pipeline.cli`, so a project error prints on one line; ``--verbose`` or ``ECG_VERBOSE=1`` keeps the
+traceback)."""
 
 import sys
 from pathlib import Path

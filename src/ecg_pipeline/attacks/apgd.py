@@ -282,3 +282,12 @@ def apgd_t(model, x, y, eps, *, mask=None, bounds: Bounds = None, seed: int = 0,
     """APGD-T, AutoAttack's second attack: :func:`apgd` with ``loss="dlr", targeted=True``."""
     return apgd(model, x, y, eps, mask=mask, bounds=bounds, seed=seed, loss="dlr", targeted=True, steps=steps,
                 restarts=restarts, n_target_classes=n_target_classes, rho=rho)
+
+
+from .base import declare_params, flag, integer, number, one_of  # noqa: E402
+
+_APGD_CHECKS = dict(steps=integer(1), restarts=integer(1), n_target_classes=integer(1, none=True),
+                    rho=number(above=0, at_most=1))
+declare_params(apgd, loss=one_of(*APGD_LOSSES, *HEAD_LOSSES), targeted=flag(), **_APGD_CHECKS)
+declare_params(apgd_ce, **{k: v for k, v in _APGD_CHECKS.items() if k != "n_target_classes"})
+declare_params(apgd_t, **_APGD_CHECKS)

@@ -95,3 +95,10 @@ def _surrogates(model: nn.Module, names: tuple[str, ...]) -> list[tuple[str, nn.
         raise AttackError(f"autoattack: surrogates {list(names)} need an ensemble (a model with members), got "
                           f"{type(model).__name__}; use surrogates: [self] for a single model")
     return model.surrogates(names)
+
+
+from .base import declare_params, integer, number, some_of  # noqa: E402
+
+declare_params(autoattack, steps=integer(1), restarts=integer(1), n_target_classes=integer(1, none=True),
+               max_queries=integer(1), p_init=number(above=0, at_most=1), attacks=some_of(*ENSEMBLE),
+               surrogates=some_of("self", "mean_logits", "members"))

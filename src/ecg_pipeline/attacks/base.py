@@ -15,19 +15,85 @@ noise amplitude) in input units.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
-from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.errors import EcgAttackError
 from ecg_pipeline.models import logits_of
 
 Bounds = tuple[float, float] | None
 
 
-class AttackError(EcgDataError):
+class AttackError(EcgAttackError):
     """Bad attack input: the message names the parameter or tensor at fault."""
+
+
+# ---- declared hyper-parameter checks: read by the declaration before any node runs (registry.check_attack_params)
+
+#: A value check: ``None`` when ``value`` is fine, else what was expected (``"an integer >= 1"``).
+Check = Callable[[Any], "str | None"]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def integer(minimum: int | None = None, *, none: bool = False) -> Check:
+    """An int (not a bool) ``>= minimum``; ``none``: null allowed too."""
+    expected = "an integer" + (f" >= {minimum}" if minimum is not None else "") + (" or null" if none else "")
+
+    def check(value):
+        if value is None and none:
+            return None
+        ok = isinstance(value, int) and not isinstance(value, bool) and (minimum is None or value >= minimum)
+        return None if ok else expected
+    return check
+
+
+def number(*, above: float | None = None, at_least: float | None = None, below: float | None = None,
+           at_most: float | None = None, none: bool = False) -> Check:
+    """A finite number in the given range (``above``/``below`` exclusive, ``at_least``/``at_most`` inclusive)."""
+    parts = [f"{op} {bound}" for op, bound in ((">", above), (">=", at_least), ("<", below), ("<=", at_most))
+             if bound is not None]
+    expected = "a number" + (" " + " and ".join(parts) if parts else "") + (" or null" if none else "")
+
+    def check(value):
+        if value is None and none:
+            return None
+        if not _is_number(value) or value != value or value in (float("inf"), float("-inf")):
+            return expected
+        ok = ((above is None or value > above) and (at_least is None or value >= at_least)
+              and (below is None or value < below) and (at_most is None or value <= at_most))
+        return None if ok else expected
+    return check
+
+
+def flag() -> Check:
+    return lambda value: None if isinstance(value, bool) else "true or false"
+
+
+def one_of(*choices: Any) -> Check:
+    return lambda value: None if value in choices else f"one of {list(choices)}"
+
+
+def some_of(*choices: Any) -> Check:
+    """A non-empty list of ``choices``."""
+    def check(value):
+        ok = isinstance(value, (list, tuple)) and value and all(v in choices for v in value)
+        return None if ok else f"a non-empty list of some of {list(choices)}"
+    return check
+
+
+def declare_params(attack: Callable, *rules: Callable[[dict], "str | None"], **checks: Check) -> Callable:
+    """Attach the value checks of ``attack``'s hyper-parameters (``checks``: key -> :data:`Check`) and rules over
+    several keys (``rules``: ``params -> None | message``), so the declaration refuses a bad value before any node
+    runs. Keys without a check are type-checked against the default in the signature."""
+    attack.param_checks = {**getattr(attack, "param_checks", {}), **checks}
+    attack.param_rules = (*getattr(attack, "param_rules", ()), *rules)
+    return attack
 
 
 @contextlib.contextmanager

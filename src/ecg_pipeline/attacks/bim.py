@@ -50,3 +50,10 @@ def bim(
         model, x, y, eps, mask=mask, bounds=bounds, seed=seed, steps=steps, step_size=step_size,
         random_start=False, loss=loss, cycle_check=cycle_check,
     )
+
+
+from .base import declare_params, integer, number, one_of  # noqa: E402
+from .losses import HEAD_LOSSES, LOSSES  # noqa: E402
+
+declare_params(bim, steps=integer(1), step_size=number(above=0, none=True), loss=one_of(*LOSSES, *HEAD_LOSSES),
+               cycle_check=integer(0))

@@ -243,3 +243,10 @@ boundary = eps_ball_attack(
     "boundary",
     """Boundary attack (Brendel et al., 2018) scored in the L-inf eps-ball: the adversarial point the L2-minimising search found where it lies within ``eps`` (L-inf) of ``x``, else ``x`` unchanged (see the module docstring). ``eps == 0`` returns ``x`` without querying the model.""",
 )
+
+
+from .base import declare_params, integer, number, one_of  # noqa: E402
+
+declare_params(boundary_search, max_queries=integer(1), init=one_of(*BOUNDARY_INITS), candidates=integer(1),
+               spherical_step=number(above=0), source_step=number(above=0), step_adapt=number(above=0, below=1),
+               source_trials=integer(1), init_tries=integer(1), init_search_steps=integer(1))

@@ -51,3 +51,11 @@ def cw_linf(
         model, x, y, eps, mask=mask, bounds=bounds, seed=seed, steps=steps, step_size=step_size,
         random_start=random_start, restarts=restarts, loss="cw", kappa=kappa, cycle_check=cycle_check,
     )
+
+
+from .base import declare_params, flag, integer, number  # noqa: E402
+
+declare_params(cw_linf, lambda p: ("restarts > 1 needs random_start: true" if p.get("restarts", 1) > 1
+                                   and not p.get("random_start", False) else None),
+               steps=integer(1), step_size=number(above=0, none=True), kappa=number(at_least=0),
+               random_start=flag(), restarts=integer(1), cycle_check=integer(0))

@@ -39,3 +39,9 @@ def fgsm(
         model, x, y, eps, mask=mask, bounds=bounds, seed=seed, steps=1, step_size=step_size,
         random_start=False, loss=loss, cycle_check=0,
     )
+
+
+from .base import declare_params, one_of  # noqa: E402
+from .losses import HEAD_LOSSES, LOSSES  # noqa: E402
+
+declare_params(fgsm, loss=one_of(*LOSSES, *HEAD_LOSSES))

@@ -196,3 +196,9 @@ hopskipjump = eps_ball_attack(
     "hopskipjump",
     """HopSkipJumpAttack (Chen, Jordan & Wainwright, 2020), L-inf, scored in the eps-ball: the found adversarial point where it lies within ``eps`` (L-inf) of ``x``, else ``x`` unchanged (see the module docstring). ``eps == 0`` returns ``x`` without querying the model.""",
 )
+
+
+from .base import declare_params, integer, number  # noqa: E402
+
+declare_params(hopskipjump_search, max_queries=integer(1), init_evals=integer(1), max_evals=integer(1),
+               gamma=number(above=0), init_tries=integer(1), init_search_steps=integer(1), max_step_halvings=integer(1))

@@ -290,3 +290,8 @@ def real_noise(
     seg = seg.view(x.shape[0], *([1] * (x.dim() - 2)), length).expand_as(x)
     noisy = add_noise_at_snr(x, seg, snr, definition=definition, fs=fs, r_index=r_index, mask=mask)
     return project(noisy, x, float("inf"), mask, bounds)
+
+
+from .base import declare_params, integer, number, one_of  # noqa: E402
+
+declare_params(real_noise, definition=one_of(*SNR_DEFINITIONS), fs=number(above=0), r_index=integer(0, none=True))

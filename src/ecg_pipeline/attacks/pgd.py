@@ -334,3 +334,20 @@ def pgd_nsr(
         model, x, y, eps, mask=mask, bounds=bounds, seed=seed, steps=steps, step_size=step_size,
         random_start=True, restarts=restarts, variant="nsr_adamax", loss=loss,
     )
+
+
+# ---- hyper-parameter checks the declaration runs before any node (registry.check_attack_params) -----------------
+from .base import declare_params, flag, integer, number, one_of  # noqa: E402
+
+declare_params(
+    pgd,
+    lambda p: ("give step_size or step_ratio, not both" if p.get("step_size") is not None
+               and p.get("step_ratio") is not None else None),
+    lambda p: ("restarts > 1 needs random_start: true (every restart would be the same run)"
+               if p.get("restarts", 1) > 1 and not p.get("random_start", True) else None),
+    steps=integer(1), step_size=number(above=0, none=True), step_ratio=number(above=0, none=True),
+    random_start=flag(), restarts=integer(1), variant=one_of(*VARIANTS), loss=one_of(*LOSSES, *HEAD_LOSSES),
+    kappa=number(at_least=0), cycle_check=integer(0), early_stop=flag(),
+)
+declare_params(pgd_nsr, steps=integer(1), step_size=number(above=0), restarts=integer(1),
+               loss=one_of(*LOSSES, *HEAD_LOSSES))

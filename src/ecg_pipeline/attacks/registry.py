@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .apgd import apgd, apgd_ce, apgd_t
 from .base import AttackError
@@ -52,3 +54,66 @@ def get_attack(name: str) -> Callable:
         return ATTACKS[name]
     except KeyError:
         raise AttackError(f"unknown attack {name!r}; expected one of {sorted(ATTACKS)}") from None
+
+
+#: What the evaluation passes to every attack itself: never an attack's ``params``.
+SET_BY_EVALUATION = {
+    "model": "the run's model", "x": "the beats", "y": "the labels", "eps": "the grid (attacks.<name>.grid)",
+    "mask": "the data's padding mask", "bounds": "attacks.<name>.bounds", "seed": "attacks.<name>.seed",
+    "noise": "attacks.<name>.noise_record",
+}
+
+
+def attack_parameters(name: str) -> dict[str, inspect.Parameter]:
+    """The hyper-parameters attack ``name`` accepts in its ``params``: its keyword arguments (a decision-based
+    attack's: its search's), less what the evaluation passes itself (:data:`SET_BY_EVALUATION`)."""
+    function = SEARCHES.get(name) or get_attack(name)
+    return {key: p for key, p in inspect.signature(function).parameters.items()
+            if key not in SET_BY_EVALUATION and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def check_attack_params(name: str, params: Mapping[str, Any] | None, where: str, *, grid_param: str = "eps") -> None:
+    """Refuse, naming ``where`` (``attacks.pgd.params``) and the key, what attack ``name`` would refuse only when it
+    runs: a key it does not take (with the closest it does), a value its declared checks
+    (:func:`~.base.declare_params`) refuse, a value of another type than its default's; called by the declaration
+    before any node runs."""
+    from ecg_pipeline.errors import EcgConfigError, did_you_mean
+
+    if params is None:
+        return
+    if not isinstance(params, Mapping):
+        raise EcgConfigError(f"parameters '{where}': expected a mapping of {name}'s hyper-parameters, "
+                             f"got {type(params).__name__}")
+    accepted = attack_parameters(name)
+    function = SEARCHES.get(name) or get_attack(name)
+    for key, value in params.items():
+        if key in SET_BY_EVALUATION or (key == grid_param and key in accepted):
+            source = SET_BY_EVALUATION.get(key, f"the grid (attacks.<name>.grid over {grid_param})")
+            raise EcgConfigError(f"parameters '{where}.{key}': set by the evaluation from {source}, not by {name}'s "
+                                 "params")
+        if key not in accepted:
+            raise EcgConfigError(f"parameters '{where}.{key}': attack {name!r} has no parameter {key!r}"
+                                 f"{did_you_mean(key, accepted)} (it takes {sorted(accepted)})")
+        check = getattr(function, "param_checks", {}).get(key) or _default_check(accepted[key].default)
+        expected = check(value) if check is not None else None
+        if expected is not None:
+            raise EcgConfigError(f"parameters '{where}.{key}': expected {expected}, got {value!r}")
+    for rule in getattr(function, "param_rules", ()):
+        problem = rule(dict(params))
+        if problem:
+            raise EcgConfigError(f"parameters '{where}': {problem}")
+
+
+def _default_check(default: Any):
+    """A value of the default's type (bool, int, a number, str); None when the default says nothing."""
+    if default is inspect.Parameter.empty or default is None:
+        return None
+    if isinstance(default, bool):
+        return lambda v: None if isinstance(v, bool) else "true or false"
+    if isinstance(default, int):
+        return lambda v: None if isinstance(v, int) and not isinstance(v, bool) else "an integer"
+    if isinstance(default, float):
+        return lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool) else "a number"
+    if isinstance(default, str):
+        return lambda v: None if isinstance(v, str) else "a string"
+    return None

@@ -147,3 +147,8 @@ def sap(
                     break
                 theta.add_(grad.sign_(), alpha=step).clamp_(-eps, eps)
         return out
+
+
+from .base import declare_params, integer, number  # noqa: E402
+
+declare_params(sap, pgd_steps=integer(0), steps=integer(0), step_size=number(above=0, none=True))

@@ -126,3 +126,9 @@ def spsa(
                 fooled = _margin_of(model, x_adv[idx], ya, ma) < 0
                 active[idx[fooled]] = False
     return x_adv
+
+
+from .base import declare_params, flag, integer, number  # noqa: E402
+
+declare_params(spsa, iterations=integer(1), samples=integer(1), delta=number(above=0), lr=number(above=0),
+               batch_size=integer(1), early_stop=flag())

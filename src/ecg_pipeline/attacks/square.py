@@ -159,3 +159,9 @@ def square(
     return square_with_queries(
         model, x, y, eps, mask=mask, bounds=bounds, seed=seed, max_queries=max_queries, p_init=p_init
     )[0]
+
+
+from .base import declare_params, integer, number  # noqa: E402
+
+for _attack in (square, square_with_queries):
+    declare_params(_attack, max_queries=integer(1), p_init=number(above=0, at_most=1))

@@ -17,16 +17,17 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclasses_fields
 from pathlib import Path
 from typing import Any
 
 from ecg_pipeline.attacks.generation import check_attack_name
-from ecg_pipeline.attacks.registry import ATTACKS
+from ecg_pipeline.attacks.registry import ATTACKS, check_attack_params
 from ecg_pipeline.data.labels import class_names
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import OBJECTIVES, build_objective
 from ecg_pipeline.defenses.trainer import OPTIMIZERS
-from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.errors import EcgConfigError, EcgDataError, did_you_mean
 from ecg_pipeline.evaluation.selection import CRITERIA, check_sweep, member_name
 from ecg_pipeline.evaluation.spec import AttackSpec
 from ecg_pipeline.models.registry import MODELS, check_mask_use, config_keys
@@ -231,14 +232,14 @@ def _require_mapping(value: Any, where: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise EcgDataError(f"parameters '{where}': expected a mapping, got {type(value).__name__}")
+        raise EcgConfigError(f"parameters '{where}': expected a mapping, got {type(value).__name__}")
     return dict(value)
 
 
 def _name(name: str, what: str) -> str:
     if not isinstance(name, str) or not name or "." in name or "@" in name:
-        raise EcgDataError(f"{what} name {name!r}: must be a non-empty name without '.' or '@' "
-                           "(Kedro namespaces are dot-separated)")
+        raise EcgConfigError(f"{what} name {name!r}: must be a non-empty name without '.' or '@' "
+                             "(Kedro namespaces are dot-separated)")
     return name
 
 
@@ -249,13 +250,13 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
         spec = _require_mapping(spec, f"data.{name}")
         missing = [k for k in ("train", "validation", "test") if k not in spec]
         if missing:
-            raise EcgDataError(f"parameters 'data.{_name(name, 'data')}': missing {missing} (catalog names of the splits)")
+            raise EcgConfigError(f"parameters 'data.{_name(name, 'data')}': missing {missing} (catalog names of the splits)")
         unknown = sorted(set(spec) - set(DATA_KEYS))
         if unknown:
-            raise EcgDataError(f"parameters 'data.{name}': unknown key(s) {unknown}; expected some of {list(DATA_KEYS)}")
+            raise EcgConfigError(f"parameters 'data.{name}': unknown key(s) {unknown}; expected some of {list(DATA_KEYS)}")
         if not isinstance(spec.get("masked", False), bool):
-            raise EcgDataError(f"parameters 'data.{name}.masked': expected true (padded records with a mask) or false, "
-                               f"got {spec['masked']!r}")
+            raise EcgConfigError(f"parameters 'data.{name}.masked': expected true (padded records with a mask) or false, "
+                                 f"got {spec['masked']!r}")
         data[name] = DataSplits(name, str(spec.get("title", name)), spec["train"], spec["validation"], spec["test"],
                                 spec.get("variant_of"), spec.get("masked", False), spec.get("selection_attack"),
                                 spec.get("judged_on"))
@@ -264,16 +265,16 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
             _check_variant(split, data)
         if split.judged_on is not None and (split.judged_on not in data or split.judged_on == split.name
                                             or data[split.judged_on].judged_on is not None):
-            raise EcgDataError(f"parameters 'data.{split.name}.judged_on': expected another declared data that is "
-                               f"judged on itself (one of {sorted(n for n, d in data.items() if d.judged_on is None and n != split.name)}), "
-                               f"got {split.judged_on!r}")
+            raise EcgConfigError(f"parameters 'data.{split.name}.judged_on': expected another declared data that is "
+                                 f"judged on itself (one of {sorted(n for n, d in data.items() if d.judged_on is None and n != split.name)}), "
+                                 f"got {split.judged_on!r}")
 
     families = {}
     for name, spec in _require_mapping(parameters.get("families"), "families").items():
         spec = _require_mapping(spec, f"families.{name}")
         unknown = sorted(set(spec) - {"title", "attacks"})
         if unknown:
-            raise EcgDataError(f"parameters 'families.{name}': unknown key(s) {unknown}; expected title, attacks")
+            raise EcgConfigError(f"parameters 'families.{name}': unknown key(s) {unknown}; expected title, attacks")
         attacks = spec.get("attacks")
         families[_name(name, "family")] = Family(name, str(spec.get("title", name)),
                                                  tuple(attacks) if attacks is not None else None)
@@ -282,37 +283,39 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
     for name, spec in _require_mapping(parameters.get("attacks"), "attacks").items():
         spec = _require_mapping(spec, f"attacks.{_name(name, 'attack')}")
         if spec.get("data") not in data:
-            raise EcgDataError(f"parameters 'attacks.{name}.data': expected one of {sorted(data)} (the data it judges), "
-                               f"got {spec.get('data')!r}")
+            raise EcgConfigError(f"parameters 'attacks.{name}.data': expected one of {sorted(data)} (the data it judges), "
+                                 f"got {spec.get('data')!r}")
         attacks[name] = AttackSpec.from_params(spec, name)
         attack_data[name] = spec["data"]
     for name, spec in attacks.items():
         if spec.attack not in ATTACKS:
-            raise EcgDataError(f"parameters 'attacks.{name}.attack': unknown attack {spec.attack!r}; "
-                               f"expected one of {sorted(ATTACKS)}")
+            raise EcgConfigError(f"parameters 'attacks.{name}.attack': unknown attack {spec.attack!r}"
+                                 f"{did_you_mean(spec.attack, ATTACKS)} (expected one of {sorted(ATTACKS)})")
+        check_attack_params(spec.attack, spec.params, f"attacks.{name}.params", grid_param=spec.grid_param)
     for name, spec in attacks.items():
         if spec.transfer_from is not None and spec.transfer_from not in families:
-            raise EcgDataError(f"parameters 'attacks.{name}.transfer_from': expected one of {sorted(families)}, "
-                               f"got {spec.transfer_from!r}")
+            raise EcgConfigError(f"parameters 'attacks.{name}.transfer_from': expected one of {sorted(families)}, "
+                                 f"got {spec.transfer_from!r}")
     for family in families.values():
         unknown = [a for a in family.attacks or () if a not in attacks]
         if unknown:
-            raise EcgDataError(f"parameters 'families.{family.name}.attacks': {unknown} are not declared under 'attacks' "
-                               f"(declared: {sorted(attacks)})")
+            raise EcgConfigError(f"parameters 'families.{family.name}.attacks': {unknown} are not declared under 'attacks'"
+                                 f"{did_you_mean(unknown[0], attacks)} (declared: {sorted(attacks)})")
         for_ensembles = [a for a in family.attacks or () if attacks[a].needs_ensemble]
         if for_ensembles and family.name not in (ENSEMBLE_FAMILY, VOTE_FAMILY):
-            raise EcgDataError(f"parameters 'families.{family.name}.attacks': {for_ensembles} craft on an ensemble's "
-                               f"surrogates (params.surrogates) and judge ensembles only (families {ENSEMBLE_FAMILY}, "
-                               f"{VOTE_FAMILY})")
+            raise EcgConfigError(f"parameters 'families.{family.name}.attacks': {for_ensembles} craft on an ensemble's "
+                                 f"surrogates (params.surrogates) and judge ensembles only (families {ENSEMBLE_FAMILY}, "
+                                 f"{VOTE_FAMILY})")
 
     runs = {}
     for name, spec in _require_mapping(parameters.get("runs"), "runs").items():
         section = f"runs.{_name(name, 'run')}"
         spec = _require_mapping(spec, section)
         if spec.get("family") not in families:
-            raise EcgDataError(f"parameters '{section}.family': expected one of {sorted(families)}, got {spec.get('family')!r}")
+            raise EcgConfigError(f"parameters '{section}.family': expected one of {sorted(families)}, got "
+                                 f"{spec.get('family')!r}{did_you_mean(spec.get('family'), families)}")
         if spec.get("data") not in data:
-            raise EcgDataError(f"parameters '{section}.data': expected one of {sorted(data)}, got {spec.get('data')!r}")
+            raise EcgConfigError(f"parameters '{section}.data': expected one of {sorted(data)}, got {spec.get('data')!r}")
         config = TrainingConfig.from_params(spec, section, ignore=RUN_KEYS)
         _check_training(config, section)
         check_mask_use(dict(config.model), data[spec["data"]].masked,
@@ -324,13 +327,13 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
     selection = _require_mapping(parameters.get("model_selection"), "model_selection")
     selection_attack = selection.get("attack", "pgd")
     if attacks and selection_attack not in attacks:
-        raise EcgDataError(f"parameters 'model_selection.attack': {selection_attack!r} is not declared under 'attacks'")
+        raise EcgConfigError(f"parameters 'model_selection.attack': {selection_attack!r} is not declared under 'attacks'")
     for splits in data.values():
         chosen = splits.selection_attack
         if chosen is not None and (chosen not in attacks or attack_data[chosen] != splits.name):
-            raise EcgDataError(f"parameters 'data.{splits.name}.selection_attack': expected an attack declared with "
-                               f"data {splits.name!r} ({sorted(a for a, d in attack_data.items() if d == splits.name)}), "
-                               f"got {chosen!r}")
+            raise EcgConfigError(f"parameters 'data.{splits.name}.selection_attack': expected an attack declared with "
+                                 f"data {splits.name!r} ({sorted(a for a, d in attack_data.items() if d == splits.name)}), "
+                                 f"got {chosen!r}")
 
     sweeps = {}
     for name, spec in _require_mapping(parameters.get("sweeps"), "sweeps").items():
@@ -338,10 +341,10 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
         label = spec.pop("label", None)
         check_sweep(name, spec)
         if spec["run"] not in runs:
-            raise EcgDataError(f"sweep '{name}': base run {spec['run']!r} is not declared under 'runs' "
-                               f"(declared: {sorted(runs)})")
+            raise EcgConfigError(f"sweep '{name}': base run {spec['run']!r} is not declared under 'runs'"
+                                 f"{did_you_mean(spec['run'], runs)} (declared: {sorted(runs)})")
         if name in runs:
-            raise EcgDataError(f"sweep '{name}': a run of that name exists; a sweep's selected model is a run of its own")
+            raise EcgConfigError(f"sweep '{name}': a run of that name exists; a sweep's selected model is a run of its own")
         sweep = Sweep(name, spec["run"], spec["vary"], tuple(spec["values"]), spec.get("criterion", CRITERIA[0]), label)
         base = parameters["runs"][spec["run"]]
         for member, value in sweep.members.items():
@@ -358,8 +361,8 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
     if ensembles and ENSEMBLE_FAMILY not in families:
         families[ENSEMBLE_FAMILY] = Family(ENSEMBLE_FAMILY, "Ensembles (seed 004)")
     if any(e.family == VOTE_FAMILY for e in ensembles.values()) and VOTE_FAMILY not in families:
-        raise EcgDataError(f"parameters 'families': a majority-vote ensemble (combine: vote) is judged by family "
-                           f"{VOTE_FAMILY!r}'s attacks; declare it with its attacks (e.g. autoattack_vote)")
+        raise EcgConfigError(f"parameters 'families': a majority-vote ensemble (combine: vote) is judged by family "
+                             f"{VOTE_FAMILY!r}'s attacks; declare it with its attacks (e.g. autoattack_vote)")
     declaration = Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack)
     main = _read_main(parameters.get("main"), declaration)
     generation = _read_attack_generation(parameters.get("attack_generation"), parameters, declaration)
@@ -377,31 +380,31 @@ def _read_ensemble(name: str, spec: Any, parameters: Mapping[str, Any], runs: di
     spec = _require_mapping(spec, section)
     unknown = sorted(set(spec) - set(ENSEMBLE_KEYS))
     if unknown:
-        raise EcgDataError(f"parameters '{section}': unknown key(s) {unknown}; expected some of {list(ENSEMBLE_KEYS)}")
+        raise EcgConfigError(f"parameters '{section}': unknown key(s) {unknown}; expected some of {list(ENSEMBLE_KEYS)}")
     if spec.get("base") not in runs:
-        raise EcgDataError(f"parameters '{section}.base': expected a run declared under 'runs' (member 0), "
-                           f"got {spec.get('base')!r} (declared: {sorted(runs)})")
+        raise EcgConfigError(f"parameters '{section}.base': expected a run declared under 'runs' (member 0), "
+                             f"got {spec.get('base')!r} (declared: {sorted(runs)})")
     size = spec.get("size", 3)
     if isinstance(size, bool) or not isinstance(size, int) or size < 2:
-        raise EcgDataError(f"parameters '{section}.size': expected an integer >= 2 (the base and at least one more "
-                           f"member), got {size!r}")
+        raise EcgConfigError(f"parameters '{section}.size': expected an integer >= 2 (the base and at least one more "
+                             f"member), got {size!r}")
     fourier = spec.get("fourier")
     if fourier is not None:
         fourier = _require_mapping(fourier, f"{section}.fourier")
         if size != 3:
-            raise EcgDataError(f"parameters '{section}.size': a Fourier-partitioned ensemble has 3 members (the base "
-                               f"and one per part), got {size}")
+            raise EcgConfigError(f"parameters '{section}.size': a Fourier-partitioned ensemble has 3 members (the base "
+                                 f"and one per part), got {size}")
         try:
             band_masks(fourier.get("length"), fourier.get("bands", 10))
         except (EcgDataError, TypeError) as err:
-            raise EcgDataError(f"parameters '{section}.fourier': {err} (expected {{bands: >= 2, length: samples}})") from None
+            raise EcgConfigError(f"parameters '{section}.fourier': {err} (expected {{bands: >= 2, length: samples}})") from None
     ensemble = EnsembleDecl(name, spec["base"], str(spec.get("label", name)), size,
                             _require_mapping(spec.get("decorrelation"), f"{section}.decorrelation") or None,
                             fourier, spec.get("combine", "mean_logits"))
     taken = set(runs) | set(sweeps)
     for member_index, member in enumerate(ensemble.members[1:], start=1):
         if member in taken:
-            raise EcgDataError(f"parameters '{section}': its member {member!r} has the name of a declared run or sweep")
+            raise EcgConfigError(f"parameters '{section}': its member {member!r} has the name of a declared run or sweep")
         config = TrainingConfig.from_params(member_params(parameters["runs"][ensemble.base], ensemble, member_index),
                                             f"{section} member {member}", ignore=RUN_KEYS)
         _check_training(config, f"{section} member {member}")
@@ -414,9 +417,9 @@ def _read_ensemble(name: str, spec: Any, parameters: Mapping[str, Any], runs: di
             try:
                 check_projection(config.objective.get("projection_dim", 32), width, config.batch_size)
             except EcgDataError as err:
-                raise EcgDataError(f"parameters '{section}.decorrelation': {err}") from None
+                raise EcgConfigError(f"parameters '{section}.decorrelation': {err}") from None
     if ensemble.combine not in ("mean_logits", "vote"):
-        raise EcgDataError(f"parameters '{section}.combine': expected 'mean_logits' or 'vote', got {ensemble.combine!r}")
+        raise EcgConfigError(f"parameters '{section}.combine': expected 'mean_logits' or 'vote', got {ensemble.combine!r}")
     return ensemble
 
 
@@ -429,14 +432,14 @@ def _read_shared_ensemble(name: str, spec: Mapping[str, Any], ensembles: dict[st
     other = spec["members_of"]
     extra = sorted(set(spec) - set(SHARED_MEMBER_KEYS))
     if extra:
-        raise EcgDataError(f"parameters '{section}': with members_of, only {list(SHARED_MEMBER_KEYS)} may be set "
-                           f"(the members are {other!r}'s), got {extra}")
+        raise EcgConfigError(f"parameters '{section}': with members_of, only {list(SHARED_MEMBER_KEYS)} may be set "
+                             f"(the members are {other!r}'s), got {extra}")
     if other not in ensembles:
-        raise EcgDataError(f"parameters '{section}.members_of': expected an ensemble declared with its own members "
-                           f"({sorted(ensembles)}), got {other!r}")
+        raise EcgConfigError(f"parameters '{section}.members_of': expected an ensemble declared with its own members "
+                             f"({sorted(ensembles)}), got {other!r}")
     combine = spec.get("combine", "mean_logits")
     if combine not in ("mean_logits", "vote"):
-        raise EcgDataError(f"parameters '{section}.combine': expected 'mean_logits' or 'vote', got {combine!r}")
+        raise EcgConfigError(f"parameters '{section}.combine': expected 'mean_logits' or 'vote', got {combine!r}")
     source = ensembles[other]
     return replace(source, name=name, label=str(spec.get("label", name)), combine=combine, members_of=other)
 
@@ -461,14 +464,14 @@ def _check_variant(variant: DataSplits, data: dict[str, DataSplits]) -> None:
     """A variant's splits are its base's, namespaced: the data template writes ``<variant>.<base split>``."""
     base = data.get(variant.variant_of)
     if base is None or base.variant_of is not None:
-        raise EcgDataError(f"parameters 'data.{variant.name}.variant_of': expected one of "
-                           f"{sorted(n for n, d in data.items() if d.variant_of is None)} (a database's own data), "
-                           f"got {variant.variant_of!r}")
+        raise EcgConfigError(f"parameters 'data.{variant.name}.variant_of': expected one of "
+                             f"{sorted(n for n, d in data.items() if d.variant_of is None)} (a database's own data), "
+                             f"got {variant.variant_of!r}")
     for key in ("train", "validation", "test"):
         expected = f"{variant.name}.{getattr(base, key)}"
         if getattr(variant, key) != expected:
-            raise EcgDataError(f"parameters 'data.{variant.name}.{key}': a variant of {base.name!r} writes its "
-                               f"{key} split as {expected!r} (namespace {variant.name!r}), got {getattr(variant, key)!r}")
+            raise EcgConfigError(f"parameters 'data.{variant.name}.{key}': a variant of {base.name!r} writes its "
+                                 f"{key} split as {expected!r} (namespace {variant.name!r}), got {getattr(variant, key)!r}")
 
 
 def data_classes(parameters: Mapping[str, Any], data: DataSplits) -> tuple[str, ...] | None:
@@ -500,33 +503,34 @@ def _read_attack_generation(spec: Any, parameters: Mapping[str, Any], declaratio
     spec = _require_mapping(spec, "attack_generation")
     source = spec.get("source")
     if source not in declaration.runs:
-        raise EcgDataError(f"parameters 'attack_generation.source': expected a run declared under 'runs' "
-                           f"(declared: {sorted(declaration.runs)}), got {source!r}")
+        raise EcgConfigError(f"parameters 'attack_generation.source': expected a run declared under 'runs' "
+                             f"(declared: {sorted(declaration.runs)}), got {source!r}")
     run = declaration.runs[source]
     classes = data_classes(parameters, run.data)
     model = dict(parameters["runs"][source].get("model") or {})
     outputs = _model_outputs(model)
     if classes is not None and outputs is not None and outputs != len(classes):
-        raise EcgDataError(f"parameters 'runs.{source}.model': the source classifier of attack_generation has "
-                           f"{outputs} outputs (n_classes), its data {run.data.name!r} has {len(classes)} classes "
-                           f"{list(classes)}")
+        raise EcgConfigError(f"parameters 'runs.{source}.model': the source classifier of attack_generation has "
+                             f"{outputs} outputs (n_classes), its data {run.data.name!r} has {len(classes)} classes "
+                             f"{list(classes)}")
     attacks = _require_mapping(spec.get("attacks"), "attack_generation.attacks")
     if not attacks:
-        raise EcgDataError("parameters 'attack_generation.attacks': expected at least one attack")
+        raise EcgConfigError("parameters 'attack_generation.attacks': expected at least one attack")
     for name, attack in attacks.items():
         where = f"attack_generation.attacks.{name}"
         check_attack_name(name, f"parameters '{where}'")
         attack = _require_mapping(attack, where)
         unknown = sorted(set(attack) - {"eps", "per_class", "params"})
         if unknown:
-            raise EcgDataError(f"parameters '{where}': unknown key(s) {unknown}; expected eps, per_class, params")
+            raise EcgConfigError(f"parameters '{where}': unknown key(s) {unknown}; expected eps, per_class, params")
         eps = attack.get("eps")
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
-            raise EcgDataError(f"parameters '{where}.eps': expected a number > 0 (L-inf radius in beat units), got {eps!r}")
+            raise EcgConfigError(f"parameters '{where}.eps': expected a number > 0 (L-inf radius in beat units), got {eps!r}")
+        check_attack_params(name, attack.get("params"), f"{where}.params")
         per_class = attack.get("per_class")
         if per_class is not None and (isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1):
-            raise EcgDataError(f"parameters '{where}.per_class': expected a count >= 1 of beats per class, or null "
-                               f"(every beat), got {per_class!r}")
+            raise EcgConfigError(f"parameters '{where}.per_class': expected a count >= 1 of beats per class, or null "
+                                 f"(every beat), got {per_class!r}")
     return AttackGeneration(source, run.data, tuple(attacks))
 
 
@@ -545,46 +549,46 @@ def _read_atk_gan_evaluation(spec: Any, parameters: Mapping[str, Any], declarati
     spec = _require_mapping(spec, "evaluate_atk_gan")
     unknown = sorted(set(spec) - set(ATK_GAN_EVALUATION_KEYS))
     if unknown:
-        raise EcgDataError(f"parameters 'evaluate_atk_gan': unknown key(s) {unknown}; expected some of "
-                           f"{list(ATK_GAN_EVALUATION_KEYS)}")
+        raise EcgConfigError(f"parameters 'evaluate_atk_gan': unknown key(s) {unknown}; expected some of "
+                             f"{list(ATK_GAN_EVALUATION_KEYS)}")
     gan = spec.get("gan")
     run = declaration.runs.get(gan)
     objective = ((parameters.get("runs") or {}).get(gan) or {}).get("objective") or {}
     if run is None or "generator" not in run.companions or objective.get("name") != "atk_gan":
-        raise EcgDataError(f"parameters 'evaluate_atk_gan.gan': expected a declared run trained with objective atk_gan "
-                           f"(a discriminator and its generator), got {gan!r} (runs with that objective: "
-                           f"{sorted(n for n, r in declaration.runs.items() if 'generator' in r.companions)})")
+        raise EcgConfigError(f"parameters 'evaluate_atk_gan.gan': expected a declared run trained with objective atk_gan "
+                             f"(a discriminator and its generator), got {gan!r} (runs with that objective: "
+                             f"{sorted(n for n, r in declaration.runs.items() if 'generator' in r.companions)})")
     if run.data.judged_on is None:
-        raise EcgDataError(f"parameters 'data.{run.data.name}.judged_on': the GAN run {gan!r} trains on the union of "
-                           "clean and attacked beats; name the data of its clean beats (e.g. atk_gan), on whose test "
-                           "split it is attacked")
+        raise EcgConfigError(f"parameters 'data.{run.data.name}.judged_on': the GAN run {gan!r} trains on the union of "
+                             "clean and attacked beats; name the data of its clean beats (e.g. atk_gan), on whose test "
+                             "split it is attacked")
     clean = declaration.data[run.data.judged_on]
     baselines = spec.get("baselines") or []
     if not isinstance(baselines, (list, tuple)) or not all(isinstance(b, str) for b in baselines):
-        raise EcgDataError(f"parameters 'evaluate_atk_gan.baselines': expected a list of run names, got {baselines!r}")
+        raise EcgConfigError(f"parameters 'evaluate_atk_gan.baselines': expected a list of run names, got {baselines!r}")
     for name in baselines:
         other = declaration.runs.get(name)
         if other is None or other.data.name not in (clean.name, run.data.name) or name == gan:
-            raise EcgDataError(f"parameters 'evaluate_atk_gan.baselines': {name!r} is not a declared run on data "
-                               f"{clean.name!r} or {run.data.name!r} (runs there: "
-                               f"{sorted(n for n, r in declaration.runs.items() if r.data.name in (clean.name, run.data.name) and n != gan)})")
+            raise EcgConfigError(f"parameters 'evaluate_atk_gan.baselines': {name!r} is not a declared run on data "
+                                 f"{clean.name!r} or {run.data.name!r} (runs there: "
+                                 f"{sorted(n for n, r in declaration.runs.items() if r.data.name in (clean.name, run.data.name) and n != gan)})")
     evasion = _require_mapping(spec.get("evasion"), "evaluate_atk_gan.evasion")
     unknown = sorted(set(evasion) - set(EVASION_KEYS))
     if unknown:
-        raise EcgDataError(f"parameters 'evaluate_atk_gan.evasion': unknown key(s) {unknown}; expected some of "
-                           f"{list(EVASION_KEYS)}")
+        raise EcgConfigError(f"parameters 'evaluate_atk_gan.evasion': unknown key(s) {unknown}; expected some of "
+                             f"{list(EVASION_KEYS)}")
     eps = evasion.get("eps")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-        raise EcgDataError(f"parameters 'evaluate_atk_gan.evasion.eps': expected a number > 0, got {eps!r}")
+        raise EcgConfigError(f"parameters 'evaluate_atk_gan.evasion.eps': expected a number > 0, got {eps!r}")
     losses = evasion.get("losses", ["ce", "evasion"])
     bad = [loss for loss in losses or [None] if loss not in LOSSES + HEAD_LOSSES]
     if bad:
-        raise EcgDataError(f"parameters 'evaluate_atk_gan.evasion.losses': {bad} are not PGD losses "
-                           f"{list(LOSSES + HEAD_LOSSES)}")
+        raise EcgConfigError(f"parameters 'evaluate_atk_gan.evasion.losses': {bad} are not PGD losses "
+                             f"{list(LOSSES + HEAD_LOSSES)}")
     attacks = evasion.get("attacks", ["pgd", "apgd"])
     if not attacks or any(a not in ("pgd", "apgd") for a in attacks):
-        raise EcgDataError(f"parameters 'evaluate_atk_gan.evasion.attacks': expected some of ['pgd', 'apgd'] (the "
-                           f"attacks that take the evasion loss), got {attacks!r}")
+        raise EcgConfigError(f"parameters 'evaluate_atk_gan.evasion.attacks': expected some of ['pgd', 'apgd'] (the "
+                             f"attacks that take the evasion loss), got {attacks!r}")
     return AtkGanEvaluation(gan, tuple(baselines), run.data.test, clean)
 
 
@@ -595,22 +599,22 @@ def _read_main(spec: Any, declaration: Declaration) -> MainStudy | None:
     spec = _require_mapping(spec, "main")
     unknown = sorted(set(spec) - {"runs", "attacks"})
     if unknown:
-        raise EcgDataError(f"parameters 'main': unknown key(s) {unknown}; expected runs, attacks")
+        raise EcgConfigError(f"parameters 'main': unknown key(s) {unknown}; expected runs, attacks")
     names = {}
     for key in ("runs", "attacks"):
         value = spec.get(key)
         if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
-            raise EcgDataError(f"parameters 'main.{key}': expected a non-empty list of names, got {value!r}")
+            raise EcgConfigError(f"parameters 'main.{key}': expected a non-empty list of names, got {value!r}")
         names[key] = tuple(value)
     for run in names["runs"]:
         if run not in declaration.runs:
-            raise EcgDataError(f"parameters 'main.runs': {run!r} is not a run declared under 'runs' "
-                               f"(declared: {sorted(declaration.runs)})")
+            raise EcgConfigError(f"parameters 'main.runs': {run!r} is not a run declared under 'runs'"
+                                 f"{did_you_mean(run, declaration.runs)} (declared: {sorted(declaration.runs)})")
         judged_by = declaration.attacks_for(declaration.runs[run])
         missing = [a for a in names["attacks"] if a not in judged_by]
         if missing:
-            raise EcgDataError(f"parameters 'main.attacks': {missing} do not judge run {run!r} "
-                               f"(its attacks: {list(judged_by)})")
+            raise EcgConfigError(f"parameters 'main.attacks': {missing} do not judge run {run!r} "
+                                 f"(its attacks: {list(judged_by)})")
     return MainStudy(names["runs"], names["attacks"])
 
 
@@ -622,22 +626,22 @@ def _check_training(config: TrainingConfig, section: str) -> None:
         build_objective(objective.pop("name"), **objective)
     except EcgDataError as err:
         where = f"{section}.objective.{err.key}" if err.key else f"{section}.objective"
-        raise EcgDataError(f"parameters '{where}': {err}") from None
+        raise EcgConfigError(f"parameters '{where}': {err}") from None
     model = config.model
     if not isinstance(model, Mapping) or "name" not in model:
-        raise EcgDataError(f"parameters '{section}.model': expected a mapping with a 'name' (one of {sorted(MODELS)}), "
-                           f"got {model!r}")
+        raise EcgConfigError(f"parameters '{section}.model': expected a mapping with a 'name' (one of {sorted(MODELS)}), "
+                             f"got {model!r}")
     if not isinstance(model["name"], str) or model["name"] not in MODELS:
-        raise EcgDataError(f"parameters '{section}.model.name': unknown model {model['name']!r}; "
-                           f"expected one of {sorted(MODELS)}")
+        raise EcgConfigError(f"parameters '{section}.model.name': unknown model {model['name']!r}; "
+                             f"expected one of {sorted(MODELS)}")
     accepted = config_keys(model["name"])
     unknown = sorted(set(model) - {"name"} - set(accepted))
     if unknown:
-        raise EcgDataError(f"parameters '{section}.model': unknown key(s) {unknown} for model {model['name']!r}; "
-                           f"expected some of {accepted}")
+        raise EcgConfigError(f"parameters '{section}.model': unknown key(s) {unknown} for model {model['name']!r}; "
+                             f"expected some of {accepted}")
     if config.optimizer not in OPTIMIZERS:
-        raise EcgDataError(f"parameters '{section}.optimizer': unknown optimizer {config.optimizer!r}; "
-                           f"expected one of {sorted(OPTIMIZERS)}")
+        raise EcgConfigError(f"parameters '{section}.optimizer': unknown optimizer {config.optimizer!r}; "
+                             f"expected one of {sorted(OPTIMIZERS)}")
 
 
 def with_overrides(params: Mapping, overrides: Mapping | None, run_name: str) -> dict:
@@ -651,11 +655,11 @@ def with_overrides(params: Mapping, overrides: Mapping | None, run_name: str) ->
         section = params
         for key in parents:
             if not isinstance(section.get(key), dict):
-                raise EcgDataError(f"{run_name}: cannot set '{dotted}': the base parameters have no section '{key}'")
+                raise EcgConfigError(f"{run_name}: cannot set '{dotted}': the base parameters have no section '{key}'")
             section = section[key]
         if leaf not in section:
-            raise EcgDataError(f"{run_name}: cannot set '{dotted}': the base parameters have no key '{leaf}' there "
-                               f"(it has {sorted(section)})")
+            raise EcgConfigError(f"{run_name}: cannot set '{dotted}': the base parameters have no key '{leaf}' there "
+                                 f"(it has {sorted(section)})")
         section[leaf] = value
     return params
 
@@ -684,16 +688,186 @@ def forget_session_config() -> None:
 def load_declaration(conf_source: str | Path | None = None, env: str | None = None) -> Declaration:
     """The project's declaration: from the recorded session config, else from ``./conf`` (+ ``$KEDRO_ENV``)."""
     if conf_source is None and "loader" in _session_config:
-        parameters = _session_config["loader"]["parameters"]
+        loader = _session_config["loader"]
+        check_runtime_params(loader)
+        parameters = loader["parameters"]
         _session_config["built_with"] = _session_config["key"]
     else:
         from ecg_pipeline import config_loader as settings  # the project's own loader, configured or not
 
         conf_dir = Path(conf_source) if conf_source is not None else Path.cwd() / "conf"
         if not (conf_dir / "base").is_dir():
-            raise EcgDataError(f"no {conf_dir}/base folder: run kedro from the project root (where conf/ is)")
+            raise EcgConfigError(f"no {conf_dir}/base folder: run kedro from the project root (where conf/ is)")
         loader = settings.CONFIG_LOADER_CLASS(conf_source=str(conf_dir), env=env or os.getenv("KEDRO_ENV"),
                                               **settings.CONFIG_LOADER_ARGS)
+        check_runtime_params(loader)
         parameters = loader["parameters"]
         _session_config["built_with"] = ("default", str(conf_dir), env or os.getenv("KEDRO_ENV"))
     return read_declaration(parameters)
+
+
+# ---- runtime parameters (--params) checked against the configuration they override ---------------------------
+
+#: Sections of named blocks: a name that is not declared there is a misspelt name, never a new block.
+NAMED_SECTIONS = {"runs": "run", "attacks": "attack", "families": "family", "data": "data", "sweeps": "sweep",
+                  "ensembles": "ensemble"}
+#: Sections a node passes whole to a function (``call_with_params``): a key that function takes may be set even
+#: where conf/ leaves it to the default. ``<data>.<section>`` (a data variant's own copy) is the same function.
+FUNCTION_SECTIONS = {
+    "segmentation": "ecg_pipeline.data.beats:segment_beats",
+    "split": "ecg_pipeline.data.splits:split_beats",
+    "rpeak_detector": "ecg_pipeline.data.rpeaks:evaluate_detector",
+    "resampling": "ecg_pipeline.data.balance:balance_training_set",
+    "ingestion.mitdb": "ecg_pipeline.data.mitdb:read_mitdb",
+    "ingestion.nstdb": "ecg_pipeline.data.mitdb:read_nstdb_noise",
+    "ingestion.cinc2017": "ecg_pipeline.data.cinc2017:read_cinc2017",
+    "ingestion.cpsc2018": "ecg_pipeline.data.cpsc2018:read_cpsc2018",
+    "padding_masking.cinc2017.split": "ecg_pipeline.data.cinc2017:split_cinc2017",
+    "padding_masking.cinc2017.pad": "ecg_pipeline.data.cinc2017:pad_cinc2017",
+    "padding_masking.cpsc2018.split": "ecg_pipeline.data.cpsc2018:split_cpsc2018",
+    "padding_masking.cpsc2018.pad": "ecg_pipeline.data.cpsc2018:pad_cpsc2018",
+}
+
+
+def check_runtime_params(loader) -> None:
+    """Refuse, before any node runs, a parameter key that addresses nothing, in an env's files (``conf/<env>``,
+    checked against ``conf/base``; an env may declare new runs, attacks, ...) and in ``--params`` (checked against
+    the env's configuration, read again without them). A key passes when it is a parameter of the configuration it
+    overrides, a key that the block's reader accepts where conf/ leaves it to its default (a run's training keys,
+    an attack's keys and its ``params``, a model's or objective's keys, a section a node passes to a function), a
+    ``runtime_params:`` variable of conf/ (e.g. ``data_root``), or any key inside a block that conf/ leaves empty
+    (``report.pin: {}``, free-form). Under ``--params`` a new name under ``runs``, ``attacks``, ``families``,
+    ``data``, ``sweeps`` or ``ensembles`` is a misspelt name (declare new blocks in conf/). The error names the path
+    and the closest valid one."""
+    def reader(**changes):
+        args = dict(conf_source=str(loader.conf_source), env=loader.env, runtime_params={},
+                    base_env=loader.base_env, default_run_env=loader.default_run_env,
+                    merge_strategy=loader.merge_strategy, config_patterns=loader.config_patterns)
+        return type(loader)(**{**args, **changes})["parameters"]
+
+    free = runtime_variables(loader.conf_source)
+    run_env = loader.env or loader.default_run_env
+    overrides = getattr(loader, "runtime_params", None) or {}
+    try:
+        if run_env and run_env != loader.base_env and (Path(str(loader.conf_source)) / run_env).is_dir():
+            own = reader(env=run_env, base_env=run_env, default_run_env=run_env)
+            if own:
+                base = reader(env=loader.base_env, default_run_env=loader.base_env)
+                check_override_paths(own, base, free, source=f"conf/{run_env}:", new_names=True)
+        if overrides:
+            check_override_paths(overrides, reader(), free)
+    finally:
+        # OmegaConf's ``globals`` resolver is process-wide and a new loader takes it over: give it back to the
+        # session's loader, whose catalog is resolved later (Kedro has no public call for this).
+        restore = getattr(loader, "_register_globals_resolver", None)
+        if restore is not None:
+            restore()
+
+
+def runtime_variables(conf_source) -> set[str]:
+    """Top-level names conf/ reads through the ``runtime_params:`` resolver (``${runtime_params:data_root, ...}``)."""
+    import re
+
+    found = set()
+    root = Path(str(conf_source))
+    for path in list(root.rglob("*.yml")) + list(root.rglob("*.yaml")) if root.is_dir() else []:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        found.update(m.split(".")[0] for m in re.findall(r"\$\{\s*runtime_params:\s*([\w.]+)", text))
+    return found
+
+
+def check_override_paths(overrides: Mapping[str, Any], parameters: Mapping[str, Any], free: set[str] = frozenset(),
+                         *, source: str = "--params", new_names: bool = False) -> None:
+    """Each leaf key path of ``overrides`` (nested, as Kedro parses ``--params=a.b=1``) against ``parameters``;
+    ``free``: top-level names not checked; ``new_names``: a new block under a named section is a declaration (an
+    env's files may declare runs), not a misspelling. Top-level names starting with ``_`` are YAML anchors."""
+    for path in _leaf_paths(overrides):
+        if path[0] not in free and not path[0].startswith("_"):
+            _check_override_path(path, parameters, source, new_names)
+
+
+def _leaf_paths(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = []
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            paths += _leaf_paths(value, (*prefix, str(key)))
+        else:
+            paths.append((*prefix, str(key)))
+    return paths
+
+
+def _check_override_path(path: tuple[str, ...], parameters: Mapping[str, Any], source: str = "--params",
+                         new_names: bool = False) -> None:
+    dotted = ".".join(path)
+    node: Any = parameters
+    for depth, key in enumerate(path):
+        where = ".".join(path[:depth])
+        if not isinstance(node, Mapping):
+            raise EcgConfigError(f"{source} {dotted}: '{where}' is a value ({node!r}), not a section with keys")
+        if key in node:
+            node = node[key]
+            continue
+        if not node and depth:
+            return  # an empty block in conf/ is free-form (report.pin: {run: {attack: version}})
+        if depth == 1 and path[0] in NAMED_SECTIONS:
+            if new_names:
+                return  # a block declared here: the declaration reads it whole
+            what = NAMED_SECTIONS[path[0]]
+            hint = did_you_mean(key, node) or f" (declared: {sorted(node)})"
+            raise EcgConfigError(f"{source} {dotted}: unknown {what} {key!r} under '{path[0]}'{hint}")
+        accepted = _accepted_keys(path[:depth], node, parameters)
+        if accepted is None or key in accepted:
+            return  # the block's reader checks the key and its value (the declaration, before any node runs)
+        candidates = sorted(set(node) | set(accepted))
+        match = did_you_mean(key, candidates)
+        if match:
+            suggestion = ".".join((*path[:depth], match.split("'")[1], *path[depth + 1:]))
+            match = f"; did you mean '{suggestion}'?"
+        elif depth:
+            match = f" (it has {candidates})"
+        raise EcgConfigError(f"{source} {dotted}: unknown parameter '{'.'.join(path[:depth + 1])}'{match}")
+
+
+def _accepted_keys(prefix: tuple[str, ...], block: Mapping[str, Any], parameters: Mapping[str, Any]) -> set[str] | None:
+    """Keys the reader of the block at ``prefix`` accepts beyond those conf/ sets (an empty set: none; None: the
+    block's reader checks every key itself, so anything passes here)."""
+    import inspect
+
+    from ecg_pipeline.attacks.registry import attack_parameters
+    from ecg_pipeline.defenses.config import TrainingConfig
+    from ecg_pipeline.evaluation.spec import AttackSpec
+
+    fields = lambda cls: {f.name for f in dataclasses_fields(cls)} - {"section"}  # noqa: E731
+    if len(prefix) == 2 and prefix[0] == "runs":
+        return fields(TrainingConfig) | set(RUN_KEYS)
+    if len(prefix) == 3 and prefix[0] == "runs" and prefix[2] == "model" and block.get("name") in MODELS:
+        return {"name", *config_keys(block["name"])}
+    if len(prefix) > 3 and prefix[0] == "runs" and prefix[2] in ("model", "objective"):
+        return None  # nested model / objective settings (a generator, a Fourier part's model): their reader checks
+    if len(prefix) == 3 and prefix[0] == "runs" and prefix[2] == "objective":
+        objective = OBJECTIVES.get(block.get("name"))
+        return None if objective is None else {"name", *inspect.signature(objective).parameters}
+    if len(prefix) == 2 and prefix[0] == "attacks":
+        return fields(AttackSpec) | {"data"}
+    if len(prefix) == 3 and prefix[0] == "attacks" and prefix[2] == "params":
+        attack = (parameters["attacks"][prefix[1]] or {}).get("attack", prefix[1])
+        return set(attack_parameters(attack)) if attack in ATTACKS else None
+    if len(prefix) == 4 and prefix[:2] == ("attack_generation", "attacks") and prefix[3] == "params":
+        return set(attack_parameters(prefix[2])) if prefix[2] in ATTACKS else None
+    if len(prefix) == 2 and prefix[0] == "ensembles":
+        return set(ENSEMBLE_KEYS)
+    section = ".".join(prefix)
+    if prefix and prefix[0] in parameters.get("data", {}) and len(prefix) > 1:
+        section = ".".join(prefix[1:])  # a data variant's own copy of a section (atk_gan.segmentation)
+    if section in FUNCTION_SECTIONS:
+        import importlib
+
+        module, name = FUNCTION_SECTIONS[section].split(":")
+        function = getattr(importlib.import_module(module), name)
+        accepted = [k for k, p in inspect.signature(function).parameters.items()
+                    if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return set(accepted[1:])  # the first is what the node passes: the records, the beats
+    return set()
