@@ -66,7 +66,7 @@ def test_train_atk_gan_stores_discriminator_generator_and_history(trained_gan):
 
 
 def test_a_missing_attack_set_names_attack_generation(empty_project):
-    with pytest.raises(EcgDataError, match=r"atk_gan_train_set \(run `kedro run --pipelines=attack_generation` first\)"):
+    with pytest.raises(EcgDataError, match=r"atk_gan_train_set \(run `kedro run --pipelines=attack_generation --env=ci[^`]*` first\)"):
         empty_project.run("train_atk_gan")
     assert empty_project.versions("data/06_models") == []  # nothing trained
 

@@ -197,6 +197,9 @@ def read_cinc2017(
             if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records <= 0:
                 raise EcgDataError(f"max_records must be a positive integer, got {max_records!r}")
             wanted = wanted[:max_records]
+        if not wanted:  # every stage after would run on nothing and the run end with rc 0
+            raise EcgDataError(f"CinC 2017: 0 records to read from {files.where(REFERENCE)}; expected a non-empty "
+                               "list of record names (or null: every record of REFERENCE.csv)", key="records")
 
         fs_col, n_col, lead_col = [], [], []
         signals = np.empty(len(wanted), dtype=object)
@@ -209,8 +212,8 @@ def read_cinc2017(
             )
             if expected_fs is not None and fs != expected_fs:
                 raise EcgDataError(
-                    f"{files.where(record + '.hea')}: sampling rate {fs:g} Hz, expected {expected_fs:g} Hz"
-                )
+                    f"{files.where(record + '.hea')}: sampling rate {fs:g} Hz, expected {expected_fs:g} Hz",
+                    key="expected_fs")
             if gain and gain != "1000/mV":
                 raise EcgDataError(
                     f"{files.where(record + '.hea')}: gain {gain!r}, expected '1000/mV' (raw adu)"

@@ -23,7 +23,7 @@ import wfdb
 from ecg_pipeline.errors import EcgDataError
 
 from .labels import CLASS_SETS, encode
-from .wfdb_files import check_signal_files
+from .wfdb_files import check_signal_files, walk_files
 from .padding import _as_generator, _check_max_shift, _pack, _positive_int, _require_columns, _strings
 
 logger = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def _index_signal_files(root: Path) -> tuple[dict[str, tuple[str, Path]], int]:
     """
     wfdb_files: dict[str, Path] = {}
     original: dict[str, Path] = {}
-    for path in sorted(root.rglob("A*")):
+    for path in walk_files(root, "A"):  # a records/ folder may be a symbolic link
         if not _RECORD_NAME.fullmatch(path.stem) or not path.is_file():
             continue
         if path.suffix == ".hea":
@@ -181,7 +181,7 @@ def _read_wfdb(record: str, header: Path, expected_fs: float) -> dict:
         ) from None
     if float(rec.fs) != float(expected_fs):
         raise EcgDataError(
-            f"{header}: sampling rate {rec.fs:g} Hz, expected {expected_fs:g} Hz"
+            f"{header}: sampling rate {rec.fs:g} Hz, expected {expected_fs:g} Hz", key="expected_fs"
         )
     units = set(rec.units or [])
     if units != {"mV"}:
@@ -200,7 +200,7 @@ def _read_wfdb(record: str, header: Path, expected_fs: float) -> dict:
 def _read_original(record: str, path: Path, expected_fs: float) -> dict:
     if ORIGINAL_FS != float(expected_fs):
         raise EcgDataError(
-            f"{path}: original-format files are {ORIGINAL_FS:g} Hz, expected {expected_fs:g} Hz"
+            f"{path}: original-format files are {ORIGINAL_FS:g} Hz, expected {expected_fs:g} Hz", key="expected_fs"
         )
     try:
         ecg = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)["ECG"]
@@ -277,6 +277,11 @@ def read_cpsc2018(
             key="require_all",
         )
     ref = ref[ref["record_id"].isin(index)].reset_index(drop=True)
+    if ref.empty:  # the stages after would run on nothing and the run end with rc 0
+        raise EcgDataError(
+            f"CPSC 2018: read 0 records under {root}: {len(index)} signal files (A*.hea / A*.mat) found, none of "
+            f"them a {'single-label ' if single_label_only else ''}record of its REFERENCE.csv; expected the "
+            "WFDB or original-format files below it (records/ may be a symbolic link)")
 
     rows = []
     for record, labels, n_labels in zip(ref["record_id"], ref["labels"], ref["n_labels"]):

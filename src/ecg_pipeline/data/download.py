@@ -18,6 +18,9 @@ import urllib.request
 from pathlib import Path
 
 from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.run_context import current
+
+from .wfdb_files import walk_files
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ def missing_data_message(database: str, folder: str | Path) -> str:
     return (
         f"{database}: no data at {folder} (expected {expected}). "
         f"Fetch {SOURCES[database]} and put it in {folder}, or point the project at a local copy "
-        "with `kedro run --params=data_root=/path/to/data` (a folder holding mitdb/, nstdb/, "
+        f"with `kedro run{current().flags(params=False)} --params=data_root=/path/to/data` (a folder holding mitdb/, nstdb/, "
         "cinc2017/training2017.zip, cpsc2018/)."
     )
 
@@ -79,7 +82,7 @@ def cpsc_reference_from_headers(folder: str | Path) -> Path:
     """Write CPSC 2018's REFERENCE.csv layout from the CinC 2020 headers' ``#Dx`` lines."""
     folder = Path(folder)
     rows = []
-    for hea in sorted(folder.rglob("A*.hea")):
+    for hea in (p for p in walk_files(folder, "A") if p.suffix == ".hea"):
         dx = next((ln.split(":", 1)[1] for ln in hea.read_text().splitlines() if ln.startswith("#Dx")), None)
         if dx is None:
             raise EcgDataError(f"{hea}: no '#Dx' line; cannot derive the CPSC 2018 label")

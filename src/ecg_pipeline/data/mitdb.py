@@ -129,7 +129,7 @@ def _check_lead(
     if not np.isclose(header.fs, expected_fs):
         raise EcgDataError(
             f"record {record}: header {path.with_suffix('.hea')} says fs = {header.fs} Hz, "
-            f"expected {expected_fs} Hz; refusing to resample silently"
+            f"expected {expected_fs} Hz; refusing to resample silently", key="expected_fs"
         )
     lead_used = choose_lead(record, header.sig_name, lead, fallback or {})
     check_signal_files(header, db_dir, record)
@@ -209,6 +209,9 @@ def read_mitdb(
     """
     db_dir = Path(db_dir)
     records = list(records) if records is not None else list_records(db_dir)
+    if not records:  # every stage after would run on nothing and the run end with rc 0
+        raise EcgDataError(f"MIT-BIH: 0 records to read from {db_dir}; expected a non-empty list of record "
+                           "names (or null: every record of RECORDS)", key="records")
     fallback = DEFAULT_LEAD_FALLBACK if lead_fallback is None else lead_fallback
     checked = []
     for record in records:

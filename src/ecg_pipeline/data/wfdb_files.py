@@ -8,6 +8,7 @@ the file named. Comparing the file's size with what the header implies costs one
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import wfdb
@@ -50,3 +51,17 @@ def check_signal_files(header: wfdb.Record, folder: str | Path, record: str, *, 
                 f"{header.sig_len:,}: truncated? ({size:,} bytes, expected {expected_bytes:,} for "
                 f"{len(channels)} channel(s) in format {header.fmt[channels[0]]})"
             )
+
+
+def walk_files(folder: str | Path, prefix: str = "") -> list[Path]:
+    """Every file below ``folder`` whose name starts with ``prefix``, symbolic links to folders followed
+    (``Path.rglob`` does not follow them: a ``records/`` link to another disk would be read as empty)."""
+    found, seen = [], set()
+    for parent, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(parent)
+        if real in seen:  # a link back up the tree: walk each real folder once
+            dirs[:] = []
+            continue
+        seen.add(real)
+        found.extend(Path(parent) / n for n in names if n.startswith(prefix) and (Path(parent) / n).is_file())
+    return sorted(found)

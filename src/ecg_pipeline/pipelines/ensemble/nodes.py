@@ -12,7 +12,9 @@ from ecg_pipeline.defenses.decorrelation import training_features
 from ecg_pipeline.defenses.fit import data_fingerprint
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.ensemble import feature_r2_matrix, transfer_study
+from ecg_pipeline.evaluation.evaluate import provenance
 from ecg_pipeline.models.ensemble import Ensemble
+from ecg_pipeline.run_context import kedro_command
 
 from ..declaration import RUN_KEYS, EnsembleDecl, member_params
 from ..training.nodes import resume_command
@@ -30,8 +32,8 @@ def train_member(train_set: dict, validation_set: dict, checkpoints: Path, base_
         for member, cached in zip(ensemble.members, previous):
             if str(cached["data_fingerprint"]) != expected:
                 raise EcgDataError(f"{name}: the cached features of {member} belong to another training split than "
-                                   f"this member's (labels or signals differ): rerun `kedro run --pipelines=train_ens "
-                                   f"--namespaces={member}` on this data")
+                                   f"this member's (labels or signals differ): rerun "
+                                   f"`{kedro_command('--pipelines=train_ens', f'--namespaces={member}')}` on this data")
         # per sample, every earlier member's features: the decorrelation objective's per-sample array
         train_set = {**train_set, "previous_features": np.stack([np.asarray(c["features"], np.float32) for c in previous], 1)}
     model, meta, history = fit(config, train_set, validation_set, checkpoints=checkpoints, run_name=name,
@@ -56,8 +58,8 @@ def assemble(*members, ensemble: EnsembleDecl) -> dict:
     splits = {n: str(meta["data_fingerprint"]) for n, meta in zip(ensemble.members, metas) if meta.get("data_fingerprint")}
     if len(set(splits.values())) > 1:
         raise EcgDataError(f"ensemble {ensemble.name}: its members were trained on different training splits "
-                           f"(data fingerprints {splits}); retrain them on one split: `kedro run "
-                           f"--pipelines=train_ens --tags={ensemble.name}` after the base run")
+                           f"(data fingerprints {splits}); retrain them on one split: "
+                           f"`{kedro_command('--pipelines=train_ens', f'--tags={ensemble.name}')}` after the base run")
     model = Ensemble.of(list(members), combine=ensemble.combine)
     return {"model": model, "meta": {"run": ensemble.name, "members": list(ensemble.members), "classes": class_lists[0],
                                      "combine": ensemble.combine}}
@@ -75,4 +77,5 @@ def ensemble_transfer(model, test_set: dict, params: dict, *features: dict, ense
     study["members"] = list(ensemble.members)
     study["feature_r2"] = feature_r2_matrix([f["features"] for f in features]).tolist()
     study["settings"] = params
+    study["provenance"] = provenance(model, test_set)
     return study
