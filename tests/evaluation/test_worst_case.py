@@ -83,3 +83,40 @@ def test_white_box_results_a_gradient_free_attack_beats_are_named():
                                                              {"pgd": "pgd", "square": "square"})
     assert doubted == {"pgd": {"gap": 1.0, "eps": 0.1, "by": "square"}}
     assert diagnostics.white_box_beaten_by_gradient_free({"pgd": pgd, "pgd2": pgd}, {"pgd": "pgd", "pgd2": "pgd"}) == {}
+
+
+def test_min_over_attacks_on_the_common_beats_is_never_below_the_worst_case():
+    """Attacks scored on different class-balanced subsets (as SPSA, Boundary and HopSkipJump are): on the beats
+    every attack scored, each attack's own ACC_robust is >= the worst case over all of them, whatever they broke."""
+    from ecg_pipeline.evaluation.worst_case import common_beats, min_over_attacks
+
+    rng = np.random.default_rng(0)
+    grid = [0.0, 0.05, 0.1]
+    y_split = rng.integers(0, 2, 400)
+    for trial in range(30):
+        outs = {}
+        for name, size in (("autoattack", 200), ("spsa", 120), ("boundary", 60)):
+            subset = np.sort(rng.choice(400, size, replace=False))
+            y = y_split[subset]
+            clean = np.where(rng.random(size) < 0.9, y, 1 - y)
+            pred = [clean]
+            for _ in grid[1:]:
+                pred.append(np.where(rng.random(size) < 0.3, 1 - y, pred[-1]))
+            outs[name] = outcomes(subset, y, pred, grid)
+        found = min_over_attacks(outs, grid, CLASSES, eps_max=0.1)
+        common = common_beats(outs)
+        if found is None:
+            assert common.size == 0
+            continue
+        assert found["n"] == common.size
+        assert found["min"] >= found["worst_case_acc_robust"] - 1e-12
+        assert all(v >= found["worst_case_acc_robust"] - 1e-12 for v in found["by_attack"].values())
+
+
+def test_the_worst_case_scores_only_the_requested_beats_and_says_what_each_attack_covered(two_attacks):
+    b_on_fewer = outcomes([1, 2, 3], [0, 1, 1], [[0, 1, 1], [0, 1, 1], [1, 1, 0]])
+    result = worst_case({"a": two_attacks["a"], "b": b_on_fewer}, GRID, CLASSES, population="a", beats=np.array([1, 2, 3]))
+    assert result["n"] == 3 and result["coverage"] == {"a": 3, "b": 3}
+    assert [r["accuracy"] for r in result["curve"]] == pytest.approx([1.0, 2 / 3, 0.0])
+    whole = worst_case({"a": two_attacks["a"], "b": b_on_fewer}, GRID, CLASSES, population="a")
+    assert whole["n"] == 6 and whole["coverage"] == {"a": 6, "b": 3}

@@ -56,6 +56,10 @@ def test_the_transfer_study_counts_only_what_the_base_gets_right(ensemble):
         assert rows[1]["member_accuracy"][0] <= clean["member_accuracy"][0]
     r2 = np.asarray(study["feature_r2"])
     assert r2.shape == (3, 3) and np.allclose(np.diag(r2), 1)
+    # provenance (issue 26 part 7): the deployed ensemble's stored version and the test split it was judged on
+    provenance = study["provenance"]
+    assert provenance["env"] == "ci" and provenance["model"]["dataset"] == "fdec_cnn.model"
+    assert provenance["model"]["version"] and provenance["test_data"]["version"] and provenance["test_data"]["fingerprint"]
 
 
 def test_the_assembled_ensemble_is_attacked_end_to_end_by_the_attack_pipeline(ensemble):

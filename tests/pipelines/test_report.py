@@ -139,10 +139,23 @@ def test_the_headline_is_the_worst_case_over_the_stored_evaluations(reported):
     headline = catalog.load("report.headline").set_index("model")
     row = headline.loc["CE (ce_mlp)"]
     assert row["attacks"] == 2  # pgd_nsr and sap: the eps evaluations stored for ce_mlp (real noise is over SNR)
-    assert row["worst-case ACC_robust"] <= row["min over attacks of ACC_robust"] + 1e-12
-    assert row["flags"] == "no autoattack evaluation"
+    # min over attacks and the worst case on the same beats: the bound holds
+    assert row["worst-case ACC_robust on those beats"] <= row["min over attacks of ACC_robust on those beats"] + 1e-12
+    assert row["worst-case ACC_robust"] == pytest.approx(catalog.load("report.worst_cases")["ce_mlp"]["acc_robust_balanced"])
+    # what it is scored on, and its intervals
+    assert (row["split"], row["beats"], row["eps_max"]) == ("mitdb_test", 50, 0.05)  # ci: 10 per class
+    for name in ("clean", "worst-case accuracy at eps_max", "worst-case ACC_robust"):
+        assert row[f"{name} low"] <= row[name] <= row[f"{name} high"]
+    assert row["interval"] == "95% stratified bootstrap, 300 resamples"
+    assert row["warnings"] == "not checked (no AutoAttack evaluation stored)"
     page = latest(reported, "data/08_reporting/report/report.html").read_text()
-    assert page.index("Headline: the per-beat worst case") < page.index("Which evaluations are stored")
+    sections = re.findall(r"<h2[^>]*>([^<]*)</h2>", page)
+    assert sections[0].startswith("Headline") and sections[-1] == "Missing evaluations"
+    assert page.split(">Missing evaluations</h2>")[1].startswith("\n<details><summary>")
+    first = page.split("</h2>")[1]
+    assert "mitdb_test, n = 50 (N 10, S 10, V 10, F 10, Q 10), eps_max 0.05" in first
+    assert re.search(r"\d\.\d{3} \(\d\.\d{3}–\d\.\d{3}\)", first)  # an estimate with its interval
+    assert "model · mitdb_mlp · ce_mlp" in first  # the model's all-attacks figure, in the first section
 
 
 def test_figures_are_png_files_for_every_stored_evaluation(reported):
@@ -152,6 +165,8 @@ def test_figures_are_png_files_for_every_stored_evaluation(reported):
     assert {"mitdb_mlp__pgd_nsr__ce_mlp.png", "mitdb_mlp__sap__ce_mlp.png", "mitdb_mlp__real_noise_em__ce_mlp.png",
             "mitdb_cnn__pgd_nsr__ce_cnn.png"} <= set(files["example"])
     assert {"mitdb_mlp__ce_mlp.png", "mitdb_cnn__ce_cnn.png"} <= set(files["training"])
+    # one figure per model with every attack and the worst case; MLP against CNN
+    assert {"model__mitdb_mlp__ce_mlp.png", "model__mitdb_cnn__ce_cnn.png", "architectures__mitdb.png"} <= set(files["curve"])
     for paths in files.values():
         for path in paths.values():
             content = path.read_bytes()
@@ -161,7 +176,7 @@ def test_figures_are_png_files_for_every_stored_evaluation(reported):
 
 def test_html_embeds_every_figure_and_names_the_input_versions(reported):
     page = latest(reported, "data/08_reporting/report/report.html").read_text()
-    n_figures = sum(len(paths) for paths in figure_files(reported).values())
+    n_figures = sum(len([p for p in paths if p.name != "nothing_stored.png"]) for paths in figure_files(reported).values())
     assert page.count('src="data:image/png;base64,') == n_figures > 0
     assert "<script" not in page and 'src="http' not in page and "href=\"http" not in page  # opens with no server
     metrics_version = reported.versions("data/08_reporting/attacks/ce_mlp/pgd_nsr.json")[-1]
@@ -178,10 +193,11 @@ def test_missing_evaluations_are_one_table_with_one_command_per_model(reported, 
     inventory = reported.catalog().load("report.inventory")
     missing = {row["run"]: row for row in inventory["missing"]}
     assert "sap" in missing["ce_cnn"]["missing"] and "pgd_nsr" not in missing["ce_cnn"]["missing"]
-    assert missing["ce_cnn"]["command"] == "kedro run --pipelines=attack --namespaces=ce_cnn --only-missing-outputs"
-    assert missing["nsr_cnn"]["command"] == ("kedro run --pipelines=train_nsr --namespaces=nsr_cnn && "
-                                             "kedro run --pipelines=attack --namespaces=nsr_cnn")
-    assert missing["nsr_mlp_sweep"]["command"].startswith("kedro run --pipelines=sweep --namespaces=nsr_mlp_sweep && ")
+    flags = f" --env=ci --params=data_root={reported.data_root}"  # a copied command stays in the ci configuration
+    assert missing["ce_cnn"]["command"] == "kedro run --pipelines=attack --namespaces=ce_cnn --only-missing-outputs" + flags
+    assert missing["nsr_cnn"]["command"] == (f"kedro run --pipelines=train_nsr --namespaces=nsr_cnn{flags} && "
+                                             f"kedro run --pipelines=attack --namespaces=nsr_cnn{flags}")
+    assert missing["nsr_mlp_sweep"]["command"].startswith(f"kedro run --pipelines=sweep --namespaces=nsr_mlp_sweep{flags} && ")
     assert "pgd_nsr" not in missing["ce_mlp"]["missing"]
     page = latest(reported, "data/08_reporting/report/report.html").read_text()
     assert page.count("kedro run --pipelines=attack") == len(missing)  # one command per model, nothing per artifact
@@ -192,21 +208,25 @@ def test_missing_evaluations_are_one_table_with_one_command_per_model(reported, 
         reported.run("report", node_names=["report.inventory"], runtime_params={"report": {"strict": True}})
     message = str(error.value)
     assert re.search(r"^  ce_cnn: fgsm, bim, .*sap", message, re.M)
-    assert re.search(r"^    kedro run --pipelines=attack --namespaces=ce_cnn --only-missing-outputs$", message, re.M)
+    assert re.search(r"^    kedro run --pipelines=attack --namespaces=ce_cnn --only-missing-outputs --env=ci --params=data_root=\S+$",
+                     message, re.M)
     with pytest.raises(EcgDataError, match=r"'report.runs': \['ce_mpl'\] are not declared model runs"):
         reported.run("report", node_names=["report.inventory"], runtime_params={"report": {"runs": ["ce_mpl"]}})
 
 
 def test_the_report_and_the_attacks_it_reads_are_not_run_as_one(reported):
     before = reported.versions("data/08_reporting/attacks/ce_mlp/fgsm.json")
-    with pytest.raises(EcgDataError, match=r"run it afterwards: `kedro run --pipelines=attack && kedro run --pipelines=report`"):
+    with pytest.raises(EcgDataError, match=r"run it afterwards: `kedro run --pipelines=attack( --env=ci --params=\S+)? && "
+                                           r"kedro run --pipelines=report"):
         reported.run(["attack", "report"], namespaces=["ce_mlp.fgsm", "report"])
     assert reported.versions("data/08_reporting/attacks/ce_mlp/fgsm.json") == before  # refused before anything ran
 
 
 def test_a_plotting_parameter_change_rebuilds_the_report_from_stored_artifacts(reported):
-    stored = ["data/08_reporting/attacks/ce_mlp/pgd_nsr.json", "data/06_models/ce_mlp.pt"]
+    stored = ["data/08_reporting/attacks/ce_mlp/pgd_nsr.json", "data/06_models/ce_mlp.pt",
+              "data/08_reporting/report/worst_cases.json"]
     before = {path: reported.versions(path) for path in stored}
+    # the stored worst cases the curves read do not depend on a figure setting: read, not rebuilt
     reported.run("report", node_names=["report.robustness_curves"],
                  runtime_params={"report": {"figure": {"dpi": 30, "width": 10.0}}})
     assert {path: reported.versions(path) for path in stored} == before  # nothing upstream recomputed
@@ -227,8 +247,7 @@ def test_pins_read_an_older_evaluation_after_load_versions_reevaluated_an_older_
     oldest_model = reported.versions("data/06_models/ce_mlp.pt")[0]
     reported.run("attack", namespaces=["ce_mlp.pgd_nsr"], load_versions={"ce_mlp.model": oldest_model})
     older, newer = reported.versions("data/08_reporting/attacks/ce_mlp/pgd_nsr.json")[-2:]
-    reported.run("report", node_names=["report.inventory", "report.html"],
-                 runtime_params={"report": {"pin": {"ce_mlp": {"pgd_nsr": older}}}})
+    reported.run("report", runtime_params={"report": {"pin": {"ce_mlp": {"pgd_nsr": older}}}})
     inventory = reported.catalog().load("report.inventory")
     versions = {i["dataset"]: i["version"] for i in inventory["inputs"]}
     assert versions["ce_mlp.pgd_nsr.metrics"] == older != newer
@@ -300,6 +319,9 @@ def test_notebook_runs_top_to_bottom_on_the_stored_artifacts(reported, project_r
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("PYTHONPATH", absolute_pythonpath())
     notebook = nbformat.read(project_root / "notebooks" / "robustness_artifacts.ipynb", as_version=4)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    # Kedro's own IPython extension bootstraps it (as `kedro jupyter lab` does), not a hand-made session.
+    assert code[0].strip() == "%load_ext kedro.ipython" and not any("KedroSession" in c for c in code)
     nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(project_root / "notebooks")}}).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
@@ -312,8 +334,12 @@ def test_notebook_runs_top_to_bottom_on_the_stored_artifacts(reported, project_r
 def test_report_of_a_project_with_nothing_stored_lists_everything_as_missing(empty_project):
     empty_project.run("report")
     page = latest(empty_project, "data/08_reporting/report/report.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 4  # one "nothing stored" figure per figure set (ensemble too)
-    assert "nothing_stored" in page
-    assert "kedro run --pipelines=train_ce --namespaces=ce_mlp &amp;&amp; kedro run --pipelines=attack --namespaces=ce_mlp<" \
-        in page
+    assert page.count('src="data:image/png;base64,') == 0  # empty sections are left out, not announced
+    assert "nothing_stored" not in page and "No ensemble figures" not in page
+    sections = re.findall(r"<h2[^>]*>([^<]*)</h2>", page)
+    assert sections[0].startswith("Headline") and sections[-1] == "Missing evaluations"
+    assert not any(s.startswith(("Ensembles", "Training curves", "Adversarial examples")) for s in sections)
+    flags = f" --env=ci --params=data_root={empty_project.data_root}"
+    assert (f"kedro run --pipelines=train_ce --namespaces=ce_mlp{flags} &amp;&amp; kedro run --pipelines=attack "
+            f"--namespaces=ce_mlp{flags}<") in page
     assert empty_project.catalog().load("report.robustness_tables").empty

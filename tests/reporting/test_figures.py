@@ -49,7 +49,30 @@ def test_adversarial_examples_titles_and_units(examples):
     assert first.get_title() == "true V | clean pred V | attacked pred N"
     assert first.get_xlabel() == "time (s)" and first.get_ylabel() == "normalised amplitude (0-1)"
     assert first.lines[0].get_xdata()[-1] == 186 / 125.0  # 187 samples at 125 Hz
-    assert [t.get_text() for t in first.get_legend().get_texts()] == ["clean", "attacked (eps = 0.05)"]
+    legend = [t.get_text() for t in first.get_legend().get_texts()]
+    assert legend[:2] == ["clean", "attacked (eps = 0.05)"] and set(legend[2:]) <= {figures.PADDING_NOTE}
+
+
+def test_example_beats_shade_and_name_their_zero_padded_tail(examples):
+    """A Kachuee beat is zero-padded to 187 samples: the figure shades that tail and says it is not ECG."""
+    x = examples["x_clean"].copy()
+    x[:, :, :120] = np.clip(x[:, :, :120], 0.05, 1.0)   # signal up to sample 120, exact zeros after it
+    x[:, :, 120:] = 0.0
+    shown = {**examples, "x_clean": x, "x_adv_1": np.clip(x + 0.05, 0, 1)}
+    fig = figures.adversarial_examples("CE (ce_mlp)", "pgd", shown, "eps", 0.05, beats=3, fs_hz=125.0,
+                                       amplitude="normalised amplitude (0-1)", style=STYLE)
+    first = fig.axes[0]
+    spans = [p for p in first.patches if p.get_label() == figures.PADDING_NOTE]
+    assert len(spans) == 1
+    left, right = spans[0].get_x(), spans[0].get_x() + spans[0].get_width()
+    assert (left, right) == pytest.approx((120 / 125.0, 186 / 125.0))
+    assert figures.PADDING_NOTE in [t.get_text() for t in first.get_legend().get_texts()]
+    assert "not ECG" in figures.PADDING_NOTE
+
+    unpadded = {**examples, "x_clean": np.full_like(x, 0.5), "x_adv_1": np.full_like(x, 0.55)}
+    fig = figures.adversarial_examples("CE (ce_mlp)", "pgd", unpadded, "eps", 0.05, beats=3, fs_hz=125.0,
+                                       amplitude="normalised amplitude (0-1)", style=STYLE)
+    assert not [p for p in fig.axes[0].patches if p.get_label() == figures.PADDING_NOTE]
 
 
 def test_training_curves():
@@ -164,3 +187,30 @@ def test_transfer_and_adaptive_share_the_axes():
                                                        "adaptive: autoattack_vote on vote"]
     assert list(ax.lines[0].get_ydata()) == [0.99, 0.76, 0.61] and ax.lines[1].get_linestyle() == "--"
     assert list(ax.lines[2].get_xdata()) == [0.0, 0.05, 0.1, 0.3]
+
+
+def _combined(balanced, n=50):
+    grid = [0.0, 0.05, 0.1]
+    return {"n": n, "eps_max": 0.1, "curve": [{"eps": e, "balanced_accuracy": b} for e, b in zip(grid, balanced)],
+            "intervals": {"curve": [{"low": b - 0.05, "high": b + 0.05} for b in balanced]}}
+
+
+def test_one_figure_per_model_has_every_attack_and_the_worst_case_on_one_axis(make_metrics):
+    attacks = {"pgd": make_metrics([0.0, 0.05, 0.1], [0.9, 0.5, 0.3]) | {"n": 50},
+               "spsa": make_metrics([0.0, 0.05, 0.1], [0.9, 0.6, 0.4]) | {"n": 20}}
+    fig = figures.model_attacks("MIT-BIH, MLP: CE (ce_mlp)", _combined([0.9, 0.4, 0.2]), attacks, STYLE)
+    _check_legible(fig)
+    (ax,) = fig.axes
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["pgd (n = 50)", "spsa (n = 20)", "worst case over all (n = 50, 95% interval shaded)"]
+    assert list(ax.lines[2].get_ydata()) == [0.9, 0.4, 0.2] and ax.collections  # the interval band
+
+
+def test_the_cross_architecture_figure_draws_mlp_and_cnn_of_one_method_in_one_colour():
+    fig = figures.architectures("MIT-BIH", {"CE (ce_mlp)": ("MLP", _combined([0.9, 0.4, 0.2])),
+                                            "CE (ce_cnn)": ("Kachuee CNN", _combined([0.95, 0.5, 0.3]))}, STYLE)
+    _check_legible(fig)
+    (ax,) = fig.axes
+    mlp, cnn = ax.lines
+    assert mlp.get_color() == cnn.get_color() and mlp.get_linestyle() != cnn.get_linestyle()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["CE (ce_mlp), MLP", "CE (ce_cnn), Kachuee CNN"]

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ecg_pipeline import run_provenance
 from ecg_pipeline.attacks.noise import nstdb_noise
 from ecg_pipeline.attacks.registry import SEARCHES, get_attack
 from ecg_pipeline.data.balance import balanced_subset
@@ -70,10 +71,27 @@ def evaluate(model: nn.Module, data: dict, spec: AttackSpec, *, name: str, noise
                                              device=device, reference=reference, reference_name=reference_name)
             log.info("%s: gradient-masking flags raised: %s", name, ", ".join(diagnostics.raised(metrics["flags"]))
                      or f"none of {len(metrics['flags'])}")
+        record = provenance(model, data)  # within the evaluation's thread count
     metrics = {"run": name, "attack": spec.attack, "params": {k: v for k, v in attack_params.items() if k != "noise"},
-               "model": getattr(model, "meta", {}), **metrics}
+               "model": getattr(model, "meta", {}), **metrics, "provenance": record}
     examples["classes"] = np.asarray(batches.classes or [], dtype=str)
     return metrics, examples
+
+
+def provenance(model: nn.Module, data: dict) -> dict:
+    """What an evaluation of ``model`` on ``data`` was made with and on: :func:`ecg_pipeline.run_provenance.collect`,
+    the model (``fingerprint`` of its training run, stored ``version``, ``data_fingerprint`` of its training split)
+    and the evaluated split (stored ``version`` and ``fingerprint``: equal to the model's ``data_fingerprint`` only
+    when a model is judged on its own training beats). Versions are None outside a Kedro run."""
+    meta = getattr(model, "meta", None) or {}
+    model_source, data_source = run_provenance.loaded_as(model), run_provenance.loaded_as(data)
+    return {
+        **run_provenance.collect(),
+        "model": {"fingerprint": meta.get("fingerprint"), "version": model_source.get("version"),
+                  "data_fingerprint": meta.get("data_fingerprint"), "dataset": model_source.get("dataset")},
+        "test_data": {"dataset": data_source.get("dataset"), "version": data_source.get("version"),
+                      "fingerprint": run_provenance.data_fingerprint(data) if "y" in data else None},
+    }
 
 
 def masking_flags(model: nn.Module, batches: Batches, spec: AttackSpec, attack, attack_params: dict, metrics: dict,

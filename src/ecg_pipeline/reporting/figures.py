@@ -26,10 +26,11 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _figure(style: FigureStyle, ncols: int = 1, nrows: int = 1, height_scale: float = 1.0) -> tuple[Figure, np.ndarray]:
+def _figure(style: FigureStyle, ncols: int = 1, nrows: int = 1, height_scale: float = 1.0,
+            width_scale: float = 1.0) -> tuple[Figure, np.ndarray]:
     from matplotlib.figure import Figure  # imported when drawing: matplotlib costs ~1 s at every kedro startup
 
-    fig = Figure(figsize=(style.width, style.height * height_scale), dpi=style.dpi, layout="constrained")
+    fig = Figure(figsize=(style.width * width_scale, style.height * height_scale), dpi=style.dpi, layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax in axes:
         ax.tick_params(labelsize=style.font_size * 0.9)
@@ -70,6 +71,74 @@ def robustness_curves(title: str, attack: str, curves: dict[str, dict], style: F
     return fig
 
 
+def _worst_case_line(ax, combined: dict, label: str, **style) -> None:
+    """The worst-case curve (class-balanced accuracy vs eps) with its bootstrap interval as a band."""
+    eps = [p["eps"] for p in combined["curve"]]
+    line, = ax.plot(eps, [p["balanced_accuracy"] for p in combined["curve"]], label=label, **style)
+    intervals = (combined.get("intervals") or {}).get("curve")
+    if intervals:
+        ax.fill_between(eps, [i["low"] for i in intervals], [i["high"] for i in intervals], color=line.get_color(),
+                        alpha=0.15, linewidth=0)
+
+
+def model_attacks(title: str, combined: dict, attacks: dict[str, dict], style: FigureStyle) -> Figure:
+    """One model: every eps attack's class-balanced accuracy (thin) and the per-beat worst case over them (thick
+    black, its 95% interval shaded) on one axis. ``combined``: the model's worst case (reporting.worst_cases);
+    ``attacks``: attack -> its metrics JSON; each legend entry says how many beats the attack scored."""
+    fig, (ax,) = _figure(style, width_scale=0.6, height_scale=1.1)
+    for attack, metrics in attacks.items():
+        x = [p["eps"] for p in metrics["curve"]]
+        ax.plot(x, [p["balanced_accuracy"] for p in metrics["curve"]], marker="o", markersize=3, linewidth=1.0,
+                alpha=0.8, label=f"{attack} (n = {metrics.get('n', '?')})")
+    _worst_case_line(ax, combined, f"worst case over all (n = {combined['n']}, 95% interval shaded)", color="black",
+                     linewidth=2.6, marker="s", markersize=4)
+    eps_max = combined.get("eps_max")
+    if eps_max is not None:
+        ax.axvline(eps_max, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel(grid_title("eps"), fontsize=style.font_size)
+    ax.set_ylabel("accuracy (class-balanced)", fontsize=style.font_size)
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=style.font_size * 0.75, ncols=2 if len(attacks) > 6 else 1, loc="upper right")
+    fig.suptitle(f"{title}:\nevery attack and the worst case", fontsize=style.font_size)
+    return fig
+
+
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def architectures(title: str, models: dict[str, tuple[str, dict]], style: FigureStyle) -> Figure:
+    """The worst case of every model of one data set on one axis: colour = training method (label), line style =
+    architecture, so MLP and CNN of one method sit side by side. ``models``: legend label -> (architecture title,
+    worst case)."""
+    fig, (ax,) = _figure(style, width_scale=0.6, height_scale=1.1)
+    colours: dict[str, str] = {}
+    dashes: dict[str, str] = {}
+    for label, (architecture, combined) in models.items():
+        method = label.split(" (")[0]
+        dash = dashes.setdefault(architecture, LINESTYLES[len(dashes) % len(LINESTYLES)])
+        kwargs = {"color": colours[method]} if method in colours else {}
+        _worst_case_line(ax, combined, f"{label}, {architecture}", linestyle=dash, marker="o", markersize=3,
+                         linewidth=1.8, **kwargs)
+        colours.setdefault(method, ax.get_lines()[-1].get_color())
+    ax.set_xlabel(grid_title("eps"), fontsize=style.font_size)
+    ax.set_ylabel("worst-case accuracy (class-balanced)", fontsize=style.font_size)
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=style.font_size * 0.7, loc="upper right")
+    fig.suptitle(f"{title}: worst case per model,\narchitectures compared (95% intervals shaded)",
+                 fontsize=style.font_size)
+    return fig
+
+
+def padded_tail(beat: np.ndarray, minimum: int = 3) -> int | None:
+    """Index where the zero padding at the end of a stored beat starts (None: no run of ``minimum`` zeros)."""
+    nonzero = np.flatnonzero(np.asarray(beat) != 0)
+    start = int(nonzero[-1]) + 1 if nonzero.size else 0
+    return start if np.asarray(beat).size - start >= minimum else None
+
+
+PADDING_NOTE = "zero padding (not ECG; the attack may still change it)"
+
+
 def pick_beats(examples: dict[str, np.ndarray], grid_index: int, count: int) -> list[int]:
     """Indices of up to ``count`` kept beats to draw: first those the attack flipped from a correct clean
     prediction (one per true class before a second of any class), then the others in stored order."""
@@ -91,7 +160,8 @@ def adversarial_examples(title: str, attack: str, examples: dict[str, np.ndarray
     """Clean (black) and attacked (red) beats; panel titles: true, clean-predicted and attacked-predicted class.
 
     ``lead``: (row, name) of a multi-lead record to draw (e.g. CPSC 2018's lead II), over its real samples
-    only (the zero padding around them is left out); None: the whole stored input, flattened."""
+    only (the zero padding around them is left out); None: the whole stored input, flattened, its zero-padded
+    tail shaded and named in the legend (:data:`PADDING_NOTE`)."""
     g = grid_index(examples["grid"], strength)
     value = float(examples["grid"][g])
     chosen = pick_beats(examples, g, beats)
@@ -109,6 +179,10 @@ def adversarial_examples(title: str, attack: str, examples: dict[str, np.ndarray
                 attacked.reshape(-1, attacked.shape[-1])[int(lead[0]), span]
         clean, attacked = clean.reshape(-1), attacked.reshape(-1)
         t = np.arange(clean.size) / fs_hz
+        pad = padded_tail(clean) if lead is None else None
+        if pad is not None:  # the Kachuee beats are zero-padded to 187 samples: the tail is not signal
+            ax.axvspan(pad / fs_hz, (clean.size - 1) / fs_hz, color="tab:blue", alpha=0.12, linewidth=0,
+                       label=PADDING_NOTE)
         ax.plot(t, clean, color="black", linewidth=1.4, label="clean")
         ax.plot(t, attacked, color="tab:red", linewidth=1.0, alpha=0.85, label=f"attacked ({strength_text})")
         true, before, after = (classes[int(a[i])] for a in (examples["y"], examples["pred_clean"], examples[f"pred_adv_{g}"]))
@@ -119,7 +193,8 @@ def adversarial_examples(title: str, attack: str, examples: dict[str, np.ndarray
     for ax in axes[len(chosen):]:
         ax.set_axis_off()
     if chosen:
-        axes[0].legend(fontsize=style.font_size * 0.8, loc="upper right")
+        handles = {h.get_label(): h for ax in axes[:len(chosen)] for h in ax.get_legend_handles_labels()[0]}
+        axes[0].legend(list(handles.values()), list(handles), fontsize=style.font_size * 0.7, loc="upper right")
     where = f", lead {lead[1]}" if lead is not None else ""
     fig.suptitle(f"{title}: {attack}, {strength_text}{where}", fontsize=style.font_size * 1.15)
     return fig

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.evaluation.intervals import Bootstrap
 
-REPORT_KEYS = {"strict", "groups", "runs", "attacks", "pin", "per_class", "examples", "beat", "figure"}
+REPORT_KEYS = {"strict", "groups", "runs", "attacks", "pin", "per_class", "examples", "beat", "figure", "bootstrap"}
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class ModelRun:
     model: str                    # model registry name, e.g. "mlp"
     attacks: tuple[str, ...]      # the attacks that judge it (the attack pipeline's instances)
     train_command: str            # what produces its model
+    split: str = ""               # the split its attacks judge it on, e.g. "mitdb_test"
+    reference: str | None = None  # the attack declared with the gradient-masking diagnostics (AutoAttack's): its
+                                  # beats are the worst case's, its flags the headline's
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class ReportSpec:
     fs_hz: float = 125.0                                    # sampling rate of the stored beats (time axis)
     amplitude: str = "normalised amplitude"                 # y-axis label of the beat figures
     style: FigureStyle = FigureStyle()
+    bootstrap: Bootstrap = Bootstrap()                      # the headline's intervals (stratified bootstrap)
 
     @property
     def runs(self) -> tuple[str, ...]:
@@ -95,6 +100,7 @@ class ReportSpec:
             fs_hz=float(beat.get("fs_hz", 125.0)),
             amplitude=str(beat.get("amplitude", "normalised amplitude")),
             style=FigureStyle(**(params.get("figure") or {})),
+            bootstrap=Bootstrap.from_params(params.get("bootstrap")),
         )
 
 

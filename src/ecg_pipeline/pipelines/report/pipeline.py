@@ -13,6 +13,9 @@ ensemble's transferred vs adaptive accuracy; it belongs here, not in ``train_ens
 come from the attack pipeline, which runs after the ensembles are assembled, and the report is where stored
 artifacts of several pipelines meet.
 
+Each model's per-beat worst case is computed once (node ``report.worst_cases``, versioned JSON with its bootstrap
+intervals) and read by the headline, the curves and the tables.
+
 Figures go through ``matplotlib.MatplotlibDataset`` (``report.<set>_figures@matplotlib``, versioned
 folders); the HTML node reads them back as ``report.<set>_figures@png``, so ``--from-nodes=report.html``
 rebuilds the page from stored figures alone.
@@ -50,7 +53,10 @@ def model_runs(declaration: Declaration, study: MainStudy | None = None) -> tupl
         attacks = declaration.attacks_for(run)
         if study is not None:
             attacks = tuple(a for a in attacks if a in study.attacks)
-        runs.append(ModelRun(run.name, run.label, run.data.name, run.data.title, run.model, attacks, train))
+        # the evaluation declared with the gradient-masking diagnostics (AutoAttack's): the worst case's beats
+        reference = next((a for a in attacks if declaration.attacks[a].diagnostics), None)
+        runs.append(ModelRun(run.name, run.label, run.data.name, run.data.title, run.model, attacks, train,
+                             split=declaration.judging_data(run).test, reference=reference))
     return tuple(runs)
 
 
@@ -75,9 +81,15 @@ def _stored(*datasets) -> bool:
 GATE = "report.after"
 
 
-def _node(func, inputs: dict[str, str], outputs, name: str, runs: tuple[ModelRun, ...], gated: bool) -> Node:
+#: The parts of ``params:report`` the worst cases depend on: a figure setting changes no stored worst case (the
+#: provenance stamp of ``report.worst_cases`` covers these only).
+WORST_CASE_PARAMS = ("runs", "attacks", "pin", "groups", "bootstrap")
+
+
+def _node(func, inputs: dict[str, str], outputs, name: str, runs: tuple[ModelRun, ...], gated: bool,
+          params: dict[str, str] | None = None) -> Node:
     func = bound_node_function(func, model_runs=runs)
-    inputs = {"params": "params:report", **inputs}
+    inputs = {**(params or {"params": "params:report"}), **inputs}
     if gated and {EVALUATIONS, EXAMPLES, HISTORIES} & set(inputs.values()):
         func, inputs = update_wrapper(partial(_after_inputs, func), func), {**inputs, "after": GATE}
     return _report_node(func, inputs, outputs, name)
@@ -103,7 +115,8 @@ def create_pipeline(declaration: Declaration, study: MainStudy | None = None) ->
 
 
 def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[EnsembleRun, ...] = ()) -> Pipeline:
-    html_inputs = {"inventory": "report.inventory", "headline": "report.headline", "robustness": "report.robustness_tables",
+    html_inputs = {"inventory": "report.inventory", "headline": "report.headline", "worst_cases": "report.worst_cases",
+                   "robustness": "report.robustness_tables",
                    "per_class": "report.per_class_tables", "curves": "report.curve_figures@png",
                    "examples": "report.example_figures@png", "training": "report.training_figures@png"}
     extra = []
@@ -114,11 +127,13 @@ def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[Ens
         html_inputs["ensembles"] = "report.ensemble_figures@png"
     return Pipeline([*extra,
         _node(nodes.inventory, {"evaluations": EVALUATIONS, "histories": HISTORIES}, "report.inventory", "inventory", runs, gated),
-        _node(nodes.headline, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
+        _node(nodes.worst_cases, {"evaluations": EVALUATIONS, "examples": EXAMPLES}, "report.worst_cases",
+              "worst_cases", runs, gated, params={key: f"params:report.{key}" for key in WORST_CASE_PARAMS}),
+        _node(nodes.headline, {"worst_cases": "report.worst_cases"},
               ["report.headline", "report.headline_md"], "headline", runs, gated),
-        _node(nodes.robustness_curves, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
+        _node(nodes.robustness_curves, {"worst_cases": "report.worst_cases", "evaluations": EVALUATIONS},
               "report.curve_figures@matplotlib", "robustness_curves", runs, gated),
-        _node(nodes.robustness_tables, {"evaluations": EVALUATIONS, "examples": EXAMPLES},
+        _node(nodes.robustness_tables, {"worst_cases": "report.worst_cases", "evaluations": EVALUATIONS},
               ["report.robustness_tables", "report.robustness_tables_md"], "robustness_tables", runs, gated),
         _node(nodes.per_class_tables, {"evaluations": EVALUATIONS},
               ["report.per_class_tables", "report.per_class_tables_md"], "per_class_tables", runs, gated),
