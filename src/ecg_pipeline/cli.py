@@ -77,3 +77,8 @@ run = click.Command(
          f"{VERBOSE_ENV}=1) keeps the traceback.",
 )
 cli.add_command(run)
+
+from ecg_pipeline.prune import prune_command  # noqa: E402 - registered after the group it joins
+
+# `kedro prune`: old dataset versions out of data/ (dry run unless --apply)
+cli.add_command(prune_command())

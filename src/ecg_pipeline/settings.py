@@ -11,11 +11,15 @@ warnings.filterwarnings("ignore", message="One or more dataset names contain '.'
 from ecg_pipeline.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS  # noqa: F401
 from ecg_pipeline.hooks import DeclarationHook, MissingInputsHook, ProvenanceHook, ReportLocationHook, ReportOrderHook
 from ecg_pipeline.pipelines.training.hooks import TrainingProgressHook
+from ecg_pipeline.tracking import LoadedVersionsHook, disabled_plugins, import_plugin_quietly, tracking_hooks
+
+import_plugin_quietly()  # kedro-mlflow, when installed: silences its import-time warning
 
 # pluggy calls the hooks of one spec last-registered first: the report-order check before the missing-inputs one.
 HOOKS = (DeclarationHook(), MissingInputsHook(), ReportOrderHook(), ReportLocationHook(), TrainingProgressHook(),
-         ProvenanceHook())
+         ProvenanceHook(), LoadedVersionsHook(), *tracking_hooks())
 
 # kedro-viz (a test dependency) would rewrite .viz/stats.json on every run, tests included; telemetry is off
 # for this project (also the committed .telemetry file: kedro-telemetry's CLI hooks read it).
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz", "kedro-telemetry")
+# Run tracking (kedro-mlflow, the `tracking` extra) registers its hooks only with ECG_TRACKING=1 (docs/tracking.md).
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz", "kedro-telemetry", *disabled_plugins())

@@ -7,9 +7,17 @@ Instance ``<run>.<attack>`` reads ``<run>.model``, the split and ``params:attack
 ``<run>.<attack>.metrics`` (versioned JSON: the curve over the grid, per-class sensitivity/specificity,
 ACC_robust / F1_robust) and ``<run>.<attack>.examples`` (versioned npz: clean and adversarial beats).
 Rerun one instance with ``--namespaces=<run>.<attack>``, all of a model's with ``--namespaces=<run>``.
+
+Each model's instances are a modular pipeline (namespace ``<run>``) closed by one node, ``<run>.judged``, that reads
+the run's metrics and examples and logs one line per model (the ACC_robust of each attack). It keeps those
+datasets inside the model's box in kedro-viz (which draws a namespace's unconsumed outputs outside it): the
+attack pipeline opens as one collapsed box per model (``kedro viz run --pipeline=attack``) instead of ~900
+elements. The ``main`` pipeline takes the ``evaluate`` nodes only.
 """
 
 from __future__ import annotations
+
+import logging
 
 from kedro.pipeline import Node, Pipeline
 
@@ -18,6 +26,9 @@ from ..params import bound_node_function
 from .nodes import evaluate_attack
 
 VALIDATION_SUFFIX = "_validation"
+JUDGED = "judged"
+
+log = logging.getLogger(__name__)
 
 
 def attack_pipeline(run: str, attack: str, *, split: str, needs_noise: bool = False, reference: str | None = None,
@@ -37,9 +48,29 @@ def attack_pipeline(run: str, attack: str, *, split: str, needs_noise: bool = Fa
                     tags=(run, attack, *tags))
 
 
+def judged(run: str, **evaluations: dict) -> dict[str, float | None]:
+    """``<run>.judged``: each evaluation instance's balanced ACC_robust (None where it has none), logged on one line.
+    ``evaluations``: ``<instance>__metrics`` and ``<instance>__examples`` of the run's instances."""
+    summary = {key[: -len("__metrics")]: metrics.get("acc_robust_balanced")
+               for key, metrics in sorted(evaluations.items()) if key.endswith("__metrics") and isinstance(metrics, dict)}
+    log.info("%s: judged by %d evaluation(s): %s", run, len(summary), ", ".join(
+        f"{k} {v:.4f}" if isinstance(v, (int, float)) else f"{k} -" for k, v in summary.items()))
+    return summary
+
+
+def judged_node(run: str, instances: list[str]) -> Pipeline:
+    """The node that closes model ``run``'s modular pipeline (namespace ``run``): it reads every instance's metrics
+    and examples (dataset names unchanged) and writes ``<run>.judged`` (in memory)."""
+    inputs = {f"{name[len(run) + 1:]}__{kind}": f"{name}.{kind}" for name in instances for kind in ("metrics", "examples")}
+    node = Node(bound_node_function(judged, run=run), inputs, f"{run}.{JUDGED}", name=JUDGED, namespace=run,
+                tags=(run, "attack"))
+    return Pipeline([node])
+
+
 def create_pipeline(declaration: Declaration) -> Pipeline:
     parts = []
     for run in declaration.model_runs.values():
+        start = len(parts)
         for attack in declaration.attacks_for(run):
             parts.append(attack_pipeline(run.name, attack, split=declaration.judging_data(run).test,
                                          needs_noise=declaration.attacks[attack].needs_noise,
@@ -49,4 +80,7 @@ def create_pipeline(declaration: Declaration) -> Pipeline:
             parts.append(attack_pipeline(run.name, selection, split=run.data.validation, suffix=VALIDATION_SUFFIX,
                                          needs_noise=declaration.attacks[selection].needs_noise,
                                          tags=("attack", "validation")))
+        instances = sorted({n.namespace for part in parts[start:] for n in part.nodes})
+        if instances:
+            parts.append(judged_node(run.name, instances))
     return Pipeline(parts)
