@@ -9,7 +9,7 @@ warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is depreca
 warnings.filterwarnings("ignore", message="One or more dataset names contain '.'", category=UserWarning)
 
 from ecg_pipeline.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS  # noqa: F401
-from ecg_pipeline.hooks import DeclarationHook, MissingInputsHook, ProvenanceHook, ReportLocationHook, ReportOrderHook
+from ecg_pipeline.hooks import DeclarationHook, MissingInputsHook, ProvenanceHook, ReportLocationHook, ReportOrderHook, WorkerStartHook
 from ecg_pipeline.pipelines.training.hooks import TrainingProgressHook
 from ecg_pipeline.tracking import LoadedVersionsHook, disabled_plugins, import_plugin_quietly, tracking_hooks
 
@@ -17,7 +17,7 @@ import_plugin_quietly()  # kedro-mlflow, when installed: silences its import-tim
 
 # pluggy calls the hooks of one spec last-registered first: the report-order check before the missing-inputs one.
 HOOKS = (DeclarationHook(), MissingInputsHook(), ReportOrderHook(), ReportLocationHook(), TrainingProgressHook(),
-         ProvenanceHook(), LoadedVersionsHook(), *tracking_hooks())
+         ProvenanceHook(), LoadedVersionsHook(), WorkerStartHook(), *tracking_hooks())
 
 # kedro-viz (a test dependency) would rewrite .viz/stats.json on every run, tests included; telemetry is off
 # for this project (also the committed .telemetry file: kedro-telemetry's CLI hooks read it).

@@ -65,7 +65,8 @@ def test_adding_a_run_is_one_block(parameters):
     added = _diff(before, after)
     assert added["train_nsr"] == {"nsr_mlp_b02.train"}
     n_attacks = len(_attacks_of(parameters, "mitdb")) - 1   # autoattack_vote judges ensembles only
-    assert len(added["attack"]) == n_attacks + 1  # every mitdb attack on the test split + PGD on validation
+    # every mitdb attack on the test split + PGD on validation + the run's `judged` node (closes its viz box)
+    assert len(added["attack"]) == n_attacks + 2 and "nsr_mlp_b02.judged" in added["attack"]
     assert "nsr_mlp_b02.pgd.evaluate" in added["attack"] and "nsr_mlp_b02.pgd_validation.evaluate" in added["attack"]
     assert set(added) == {"train_nsr", "attack"}  # the report reads collections: no new node, no new input
     report = after["report"]
