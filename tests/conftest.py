@@ -96,3 +96,12 @@ def make_gan_set(n_per_class: int = 8, *, length: int = 280, eps: float = 0.01, 
 def gan_sets():
     """``make_gan_set`` as a fixture: ``gan_sets(n_per_class, length=..., seed=...)``."""
     return make_gan_set
+
+
+@pytest.fixture(autouse=True)
+def outside_any_kedro_session():
+    """Each test starts outside a session: a session that ended with a refusal before its run (no hook forgets its
+    `--env`/`--params` then) must not add them to the commands a later test of this worker prints."""
+    from ecg_pipeline import run_context
+
+    run_context.set_current(None, None, None)

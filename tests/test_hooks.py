@@ -3,18 +3,7 @@ pipeline holds runs of several databases."""
 
 from __future__ import annotations
 
-import pytest
-
 from ecg_pipeline.hooks import producer_command
-
-
-@pytest.fixture(autouse=True)
-def outside_any_session():
-    """Another test file's session in this worker may have ended with a refusal before its run (no hook forgets its
-    context then): these tests are about commands printed outside a session."""
-    from ecg_pipeline import run_context
-
-    run_context.set_current(None, None, None)
 
 
 def test_a_missing_model_names_its_own_run_not_the_whole_family():

@@ -310,7 +310,8 @@ class ProvenanceHook:
     def _refusal(self, name: str, version: str | None, stored: dict) -> str:
         env = stored.get("env")
         here = self._context.env if self._context is not None else None
-        where = f" (env {env!r}{'' if env == here else f'; this run: {here!r}'})"
+        named = lambda e: repr(e) if e else "base (no --env)"  # noqa: E731
+        where = f" (env {named(env)}{'' if env == here else f'; this run: {named(here)}'})"
         return (f"{name}{f' version {version}' if version else ''}: built with "
                 f"{'; '.join(self._differences(name, stored))}{where}; rebuild it with `{self._rebuild(name)}`, "
                 "or run with the configuration it was built with")
