@@ -51,19 +51,19 @@ def test_collect_names_code_session_packages_and_machine(session_context, projec
 
 def test_git_is_asked_once_per_process(session_context):
     run_provenance.collect()
-    calls = run_provenance._git_state.cache_info()
+    calls = run_provenance.git_state.cache_info()
     for _ in range(3):
         run_provenance.collect()
-    assert run_provenance._git_state.cache_info().misses == calls.misses
+    assert run_provenance.git_state.cache_info().misses == calls.misses
 
 
 def test_outside_git_the_commit_is_none(monkeypatch, tmp_path):
     monkeypatch.setattr(run_provenance, "_PACKAGE_DIR", tmp_path)
-    run_provenance._git_state.cache_clear()
+    run_provenance.git_state.cache_clear()
     try:
-        assert run_provenance._git_state() == (None, None)
+        assert run_provenance.git_state() == (None, None)
     finally:
-        run_provenance._git_state.cache_clear()
+        run_provenance.git_state.cache_clear()
 
 
 def test_split_fingerprint_is_the_models_data_fingerprint(synthetic_beats):

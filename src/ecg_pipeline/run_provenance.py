@@ -42,7 +42,7 @@ def collect() -> dict[str, Any]:
     paths among them made relative to the project root; ``packages``: {name: version} (None: not installed);
     ``machine``: platform, CPU model, torch's CPU capability (the kernels it dispatches to) and thread count.
     """
-    commit, dirty = _git_state()
+    commit, dirty = git_state()
     context = run_context.current()
     root = project_root()
     return {
@@ -119,7 +119,8 @@ def forget(objs: Iterable[object]) -> None:
 # ---- cached per process ---------------------------------------------------------------------------------------
 
 @functools.cache
-def _git_state() -> tuple[str | None, bool | None]:
+def git_state() -> tuple[str | None, bool | None]:
+    """(HEAD commit, tracked files changed) of the checkout the package runs from; (None, None) outside git."""
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", str(_PACKAGE_DIR), *args], capture_output=True, text=True, timeout=20,

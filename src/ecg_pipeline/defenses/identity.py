@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-import subprocess
 from pathlib import Path
 
 import ecg_pipeline
@@ -77,17 +76,13 @@ def _code_version(package: str, stamps: tuple) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def git_commit(folder: Path = PACKAGE) -> str | None:
+def git_commit() -> str | None:
     """The commit of the repository the package runs from, with ``-dirty`` when the tree has uncommitted
     changes; None outside a repository (informational: the code version is what decides)."""
-    try:
-        commit = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{commit}-dirty" if dirty else commit or None
+    from ecg_pipeline.run_provenance import git_state
+
+    commit, dirty = git_state()
+    return None if commit is None else f"{commit}-dirty" if dirty else commit
 
 
 def describe_mismatch(stored: dict, wanted: dict) -> str | None:
