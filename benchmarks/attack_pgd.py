@@ -20,9 +20,8 @@ printed before and after: other processes on a 2-core machine distort two-thread
 Same algorithm, timed against each other: torchattacks.PGD; the project's ``pgd`` with
 ``cycle_check=0`` (the plain loop: frozen weights, input-only ``autograd.grad``, summed loss, in-place
 step and box clamp); the default ``pgd`` (the same loop, plus finishing samples whose iterate has
-entered a cycle). For information (not the same algorithm, so not in the ratio's spirit): ``pgd`` with
-``early_stop=True`` (first misclassified iterate) and ``pgd_nsr`` (the NSR code's Adamax 100-PGD,
-random start).
+entered a cycle). For information (not the same algorithm, so not in the ratio's spirit): ``pgd_nsr``
+(the NSR code's Adamax 100-PGD, random start).
 ``--profile`` adds a torch.profiler table (top ops by self CPU time) for 5 steps of each.
 """
 
@@ -56,7 +55,6 @@ def main() -> None:
         "torchattacks.PGD": lambda: torchattacks.PGD(model, eps=EPS, alpha=STEP, steps=args.steps, random_start=False)(x, y),
         "pgd (cycle_check=0)": lambda: pgd(model, x, y, EPS, bounds=(0.0, 1.0), steps=args.steps, step_size=STEP, random_start=False, cycle_check=0),
         "pgd (default)": lambda: pgd(model, x, y, EPS, bounds=(0.0, 1.0), steps=args.steps, step_size=STEP, random_start=False),
-        "pgd (early_stop)*": lambda: pgd(model, x, y, EPS, bounds=(0.0, 1.0), steps=args.steps, step_size=STEP, random_start=False, early_stop=True),
         "pgd_nsr (100-PGD)*": lambda: pgd_nsr(model, x, y, EPS, steps=args.steps, step_size=STEP),
     }
     names = list(runs)

@@ -1,7 +1,9 @@
-"""Package layering of ``ecg_pipeline``: a package imports only from itself or from lower levels.
+"""Package layering of ``ecg_pipeline``: a package imports only from itself or from lower levels, and no
+module imports itself through others (no import circle between modules, even inside one package).
 
 Every module under ``src/ecg_pipeline`` is parsed with :mod:`ast` (nothing is imported): absolute and
-relative imports, at module level or inside functions and ``if TYPE_CHECKING`` blocks, all count.
+relative imports, at module level or inside functions and ``if TYPE_CHECKING`` blocks, all count (an
+import deferred into a function hides a circle, it does not remove it).
 """
 
 from __future__ import annotations
@@ -150,6 +152,87 @@ def violations(modules: dict[str, tuple[str, bool, str]]) -> list[str]:
     return problems
 
 
+def module_cycles(modules: dict[str, tuple[str, bool, str]]) -> list[str]:
+    """Import circles between the modules of ``modules`` (dotted name -> (source, is_package, where)), one
+    problem per strongly connected group, naming one circle through it and each import on the way.
+
+    An import resolves to the longest module it names (``from ecg_pipeline.models import logits_of`` is an edge
+    to the package ``__init__`` ``ecg_pipeline.models``); importing a submodule is not counted as importing its
+    parent package's ``__init__`` (Python runs that first, but it is not an edge of the code).
+    """
+    def resolve(target: str) -> str | None:
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        return target or None
+
+    edges: dict[str, dict[str, str]] = {}  # module -> imported module -> the first import statement
+    for name, (source, is_package, where) in sorted(modules.items()):
+        for line, target, text in imports_of(source, name, is_package=is_package):
+            dst = resolve(target)
+            if dst is not None and dst != name:
+                edges.setdefault(name, {}).setdefault(dst, f"{where}:{line}: {text}")
+    # Tarjan's strongly connected components, iteratively (no recursion limit on deep chains)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+    for root in sorted(modules):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges.get(root, {}))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, {})))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    groups.append(sorted(group))
+    problems = []
+    for group in sorted(groups):
+        members = set(group)
+        # one circle through the group's first module: a shortest path back to it inside the group
+        start, paths = group[0], {group[0]: [group[0]]}
+        frontier, circle = [start], None
+        while frontier and circle is None:
+            nxt = []
+            for node in frontier:
+                for dst in sorted(edges.get(node, {})):
+                    if dst == start:
+                        circle = paths[node] + [start]
+                        break
+                    if dst in members and dst not in paths:
+                        paths[dst] = paths[node] + [dst]
+                        nxt.append(dst)
+                if circle:
+                    break
+            frontier = nxt
+        hops = "; ".join(edges[circle[i]][circle[i + 1]] for i in range(len(circle) - 1))
+        problems.append(f"import circle {' -> '.join(circle)} (modules in it: {', '.join(group)}): {hops}")
+    return problems
+
+
 def source_modules(src: Path = SRC) -> dict[str, tuple[str, bool, str]]:
     out = {}
     for path in sorted((src / ROOT).rglob("*.py")):
@@ -171,6 +254,11 @@ def test_packages_import_only_downwards():
     assert not problems, "layering violations:\n" + "\n".join(problems)
 
 
+def test_no_import_circle_between_modules():
+    problems = module_cycles(source_modules())
+    assert not problems, "import circles:\n" + "\n".join(problems)
+
+
 # --- the checker itself -----------------------------------------------------------------------
 
 
@@ -190,9 +278,14 @@ def test_checker_accepts_downward_imports():
         ("ecg_pipeline.attacks.base", "from ecg_pipeline.errors import EcgDataError\nimport torch\n"),
         ("ecg_pipeline.defenses.trainer", "from ecg_pipeline.evaluation.metrics import classification_metrics\n"),
         ("ecg_pipeline.pipelines.training", "from ..defenses.trainer import train\n"),
-        ("ecg_pipeline.models.__init__", "from .forward import logits_of\nfrom ..data import batches\n"),
+        ("ecg_pipeline.models.__init__", "from . import ensemble\nfrom .forward import logits_of\nfrom ..data import batches\n"),
+        # the shape models/ uses: the registry imports no module that imports it back, ``__init__`` imports both
+        ("ecg_pipeline.models.registry", "from .mlp import MLP\n"),
+        ("ecg_pipeline.models.mlp", "from torch import nn\n"),
+        ("ecg_pipeline.models.ensemble", "from .registry import build_model, register_model\n"),
     )
     assert violations(modules) == []
+    assert module_cycles(modules) == []
 
 
 def test_checker_catches_an_upward_import_inside_a_function():
@@ -234,3 +327,27 @@ def test_checker_catches_a_module_outside_the_table(tmp_path):
     (tmp_path / ROOT / "extras" / "__init__.py").write_text("from ecg_pipeline.errors import EcgDataError\n")
     problems = violations(source_modules(tmp_path))
     assert len(problems) == 1 and "ecg_pipeline.extras" in problems[0]
+
+
+def test_cycle_checker_catches_a_circle_hidden_in_a_function():
+    modules = _modules(
+        ("ecg_pipeline.models.__init__", "from .registry import build_model\n"),
+        ("ecg_pipeline.models.registry", "from .ensemble import Ensemble\nfrom ecg_pipeline.errors import EcgDataError\n"),
+        ("ecg_pipeline.models.ensemble", "import torch\n\n\ndef build():\n    from .registry import build_model\n"),
+        ("ecg_pipeline.errors", "class EcgDataError(ValueError):\n    pass\n"),
+    )
+    (problem,) = module_cycles(modules)
+    assert problem.startswith("import circle ecg_pipeline.models.ensemble -> ecg_pipeline.models.registry -> "
+                              "ecg_pipeline.models.ensemble")
+    assert "ensemble.py:5: from .registry import build_model" in problem
+    assert "registry.py:1: from .ensemble import Ensemble" in problem
+
+
+def test_cycle_checker_names_one_circle_per_group_of_three():
+    modules = _modules(
+        ("ecg_pipeline.data.a", "from .b import x\n"),
+        ("ecg_pipeline.data.b", "from . import c\n"),
+        ("ecg_pipeline.data.c", "import ecg_pipeline.data.a\n"),
+    )
+    (problem,) = module_cycles(modules)
+    assert "ecg_pipeline.data.a -> ecg_pipeline.data.b -> ecg_pipeline.data.c -> ecg_pipeline.data.a" in problem

@@ -7,7 +7,6 @@ robust accuracy has room to fall.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch import nn

@@ -25,6 +25,9 @@ def test_every_declared_check_names_a_parameter_the_attack_takes(name):
     ("pgd", {"step_size": -0.01}, r"^parameters 'attacks.x.params.step_size': expected a number > 0 or null, got -0.01$"),
     ("pgd", {"stepsize": 0.01},
      r"^parameters 'attacks.x.params.stepsize': attack 'pgd' has no parameter 'stepsize'; did you mean 'step_size'\?"),
+    ("pgd", {"early_stop": True},
+     r"^parameters 'attacks.x.params.early_stop': attack 'pgd' has no parameter 'early_stop' any more: pgd always "
+     r"returns each sample's first misclassified iterate"),
     ("pgd", {"steps": 0}, r"'attacks.x.params.steps': expected an integer >= 1, got 0"),
     ("pgd", {"steps": 10.5}, r"'attacks.x.params.steps': expected an integer >= 1, got 10.5"),
     ("pgd", {"random_start": "yes"}, r"'attacks.x.params.random_start': expected true or false, got 'yes'"),

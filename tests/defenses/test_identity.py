@@ -47,6 +47,8 @@ def test_the_code_version_ignores_docstrings_comments_and_layout(package):
 
 @pytest.mark.parametrize("path, old, new", [
     ("defenses/trainer.py", "    was_training = model.training\n", "    was_training = not model.training\n"),
+    ("defenses/objectives/nsr.py", "signal + 0.01", "signal + 0.02"),
+    ("defenses/checkpoints.py", '"epoch": epoch,', '"epoch": epoch + 0,'),
     ("models/mlp.py", "class MLP", "SOMETHING = 1\n\n\nclass MLP"),
     ("data/batches.py", "class Batches", "SOMETHING = 1\n\n\nclass Batches"),
 ])
@@ -59,6 +61,16 @@ def test_a_code_change_changes_the_code_version(package, path, old, new):
 def _config(epochs, **kw):
     return TrainingConfig(model={"name": "mlp"}, epochs=epochs, batch_size=32, device="cpu", progress=False,
                           num_threads=1, **kw)
+
+
+def test_the_code_files_cover_every_module_of_the_training_code():
+    """The objectives package, the checkpoints and the optimisation helpers are training code: a change there retires
+    a checkpoint."""
+    files = {p.relative_to(identity.PACKAGE).as_posix() for p in identity.code_files()}
+    defenses = {p.relative_to(identity.PACKAGE).as_posix() for p in (identity.PACKAGE / "defenses").rglob("*.py")}
+    assert defenses <= files
+    assert {"defenses/objective_base.py", "defenses/objectives/nsr.py", "defenses/checkpoints.py",
+            "defenses/optimisation.py", "defenses/trainer.py", "defenses/atk_gan.py"} <= files
 
 
 def test_fit_with_fewer_epochs_after_a_longer_run_trains_them(synthetic_beats, tmp_path):

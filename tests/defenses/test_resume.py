@@ -1,6 +1,6 @@
 """Training a user can leave and come back to: mid-epoch checkpoints, Ctrl-C, and a resumed run that is
 bit-identical to an uninterrupted one; and a checkpoint that is not this run's is never used silently (the
-decision table of ``ecg_pipeline.defenses.trainer``). Tiny synthetic beats in memory (10 batches an epoch,
+decision table of ``ecg_pipeline.defenses.checkpoints``). Tiny synthetic beats in memory (10 batches an epoch,
 3 epochs)."""
 
 import logging
@@ -13,10 +13,11 @@ import torch
 
 from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.data.padding import pack_signals
-from ecg_pipeline.defenses import trainer
+from ecg_pipeline.defenses import checkpoints, trainer
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import Adversarial, CrossEntropy, Decorrelated, NSR
-from ecg_pipeline.defenses.trainer import CHECKPOINT_FILE, PARTIAL_CHECKPOINT_FILE, train
+from ecg_pipeline.defenses.checkpoints import CHECKPOINT_FILE, PARTIAL_CHECKPOINT_FILE
+from ecg_pipeline.defenses.trainer import train
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import build_model
 
@@ -173,7 +174,7 @@ def test_a_resumed_epoch_of_shifted_padded_records_skips_to_the_same_batches():
     assert torch.equal(g_full, g_rest) and r_full == r_rest  # the next epoch draws the same either way
 
 
-# --- which checkpoint a run may use (the decision table of ecg_pipeline.defenses.trainer) ---------------------
+# --- which checkpoint a run may use (the decision table of ecg_pipeline.defenses.checkpoints) -----------------
 
 def counting(objective):
     """``objective`` that counts the batches it trains (``.calls``): a resumed run trains fewer than a fresh one."""
@@ -194,9 +195,9 @@ def _same_weights(a, b) -> bool:
 
 
 def _decisions(caplog):
-    """The trainer's lines about checkpoints: (level, message)."""
+    """The lines about checkpoints: (level, message)."""
     return [(r.levelname, r.getMessage()) for r in caplog.records
-            if r.name == trainer.__name__ and ("checkpoint" in r.getMessage() or "resuming" in r.getMessage())]
+            if r.name == checkpoints.__name__ and ("checkpoint" in r.getMessage() or "resuming" in r.getMessage())]
 
 
 def _killed_in_epoch_2(tiny_sets, folder, **kw):
@@ -219,8 +220,8 @@ def test_a_shorter_run_after_a_longer_one_starts_fresh_and_never_returns_the_lon
     _assert_same_run((model, history), (fresh_2, fresh_history))  # the same seed gives the same 2-epoch model
     assert _decisions(caplog) == [("WARNING", f"tiny: starting fresh, not resuming checkpoint {tmp_path / CHECKPOINT_FILE}: "
                                    f"it holds 3 epoch(s), more than the 2 this run asks (a shorter run never returns "
-                                   f"a longer model); moved to {tmp_path / trainer.SUPERSEDED}")]
-    assert torch.load(tmp_path / trainer.SUPERSEDED / CHECKPOINT_FILE, weights_only=True)["epoch"] == 3  # not lost
+                                   f"a longer model); moved to {tmp_path / checkpoints.SUPERSEDED}")]
+    assert torch.load(tmp_path / checkpoints.SUPERSEDED / CHECKPOINT_FILE, weights_only=True)["epoch"] == 3  # not lost
     assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["identity"]["epochs"] == 2
 
 
@@ -261,7 +262,7 @@ def test_extend_never_continues_a_run_asked_for_more_epochs(tiny_sets, tmp_path,
     _assert_same_run(fresh_2, shorter)
     [(level, line)] = _decisions(caplog)
     assert level == "WARNING" and line.endswith(f"it is of a 3-epoch run (it holds 1 epoch(s) and 5 batch(es)), this "
-                                                f"run asks 2; moved to {tmp_path / trainer.SUPERSEDED}")
+                                                f"run asks 2; moved to {tmp_path / checkpoints.SUPERSEDED}")
 
 
 def test_by_default_a_longer_run_does_not_extend_a_shorter_one(tiny_sets, tmp_path, caplog):
@@ -272,14 +273,14 @@ def test_by_default_a_longer_run_does_not_extend_a_shorter_one(tiny_sets, tmp_pa
     [(level, line)] = _decisions(caplog)
     assert level == "WARNING" and "starting fresh" in line
     assert line.endswith(f"it is of a 2-epoch run (it holds 2 epoch(s)), this run asks 3; 'training.resume: extend' "
-                         f"continues it; moved to {tmp_path / trainer.SUPERSEDED}")
+                         f"continues it; moved to {tmp_path / checkpoints.SUPERSEDED}")
 
 
 def test_a_code_change_starts_fresh_saying_so(tiny_sets, tmp_path, caplog, monkeypatch):
     uninterrupted = _fit(tiny_sets, CrossEntropy())
     _killed_in_epoch_2(tiny_sets, tmp_path)
     written_by = torch.load(tmp_path / PARTIAL_CHECKPOINT_FILE, weights_only=True)["identity"]["code_version"]
-    monkeypatch.setattr(trainer, "code_version", lambda: "0123456789abcdef")
+    monkeypatch.setattr(checkpoints, "code_version", lambda: "0123456789abcdef")
     with caplog.at_level(logging.INFO):
         model, history = _fit(tiny_sets, objective := counting(CrossEntropy()), tmp_path)
     assert objective.calls == EPOCHS * BATCHES
@@ -287,7 +288,7 @@ def test_a_code_change_starts_fresh_saying_so(tiny_sets, tmp_path, caplog, monke
     [(level, line)] = _decisions(caplog)
     assert level == "WARNING" and (f"it was written by other code (code version {written_by}, this run "
                                    "0123456789abcdef)") in line
-    assert sorted(p.name for p in (tmp_path / trainer.SUPERSEDED).iterdir()) == sorted([CHECKPOINT_FILE,
+    assert sorted(p.name for p in (tmp_path / checkpoints.SUPERSEDED).iterdir()) == sorted([CHECKPOINT_FILE,
                                                                                           PARTIAL_CHECKPOINT_FILE])
 
 

@@ -365,6 +365,18 @@ def test_registry_names():
                       "atk_gan_discriminator_code": DiscriminatorCode, "ensemble": Ensemble, "fourier": FourierPartitioned}
 
 
+def test_a_model_that_registers_itself_cannot_take_a_taken_name():
+    """ensemble and fourier add themselves to MODELS (they import the registry, so it cannot import them)."""
+    from ecg_pipeline.models.registry import register_model
+
+    class Impostor(nn.Module):
+        pass
+
+    with pytest.raises(EcgDataError, match=r"model name 'mlp' is already registered to MLP"):
+        register_model("mlp")(Impostor)
+    assert MODELS["mlp"] is MLP
+
+
 def test_unknown_model_names_name_and_options():
     with pytest.raises(EcgDataError, match=r"unknown model 'resnet50'.*'han_cnn', 'kachuee_cnn', 'masked_resnet', 'mlp'"):
         build_model("resnet50")

@@ -96,6 +96,13 @@ def declare_params(attack: Callable, *rules: Callable[[dict], "str | None"], **c
     return attack
 
 
+def retire_params(attack: Callable, **why: str) -> Callable:
+    """Name hyper-parameters ``attack`` no longer takes (key -> why it went, what to do), so a configuration that
+    still sets one is refused with that reason instead of a bare "no parameter" (registry.check_attack_params)."""
+    attack.retired_params = {**getattr(attack, "retired_params", {}), **why}
+    return attack
+
+
 @contextlib.contextmanager
 def frozen(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode and no parameter gradients for the duration of an attack, then restored as found.
@@ -133,10 +140,6 @@ def per_row(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.view((-1,) + (1,) * (x.dim() - 1))
 
 
-def apply_mask(delta: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    return delta if mask is None else delta * mask
-
-
 def check_attack_inputs(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -169,14 +172,6 @@ def check_attack_inputs(
     if n_classes is not None and y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
         bad = sorted(set(y[(y < 0) | (y >= n_classes)].tolist()))
         raise AttackError(f"labels {bad[:10]} are outside the class set 0..{n_classes - 1}")
-
-
-def check_model_outputs(model: nn.Module, x: torch.Tensor, n_classes: int, mask: torch.Tensor | None = None) -> None:
-    """The model's output count must equal the label set's size (one forward pass on one input)."""
-    with torch.no_grad(), frozen(model):
-        out = logits_of(model, x[:1], None if mask is None else mask[:1])
-    if out.shape[-1] != n_classes:
-        raise AttackError(f"model has {out.shape[-1]} outputs but the label set has {n_classes} classes")
 
 
 def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -97,15 +97,6 @@ def loss_per_sample(kind: str, kappa: float = 0.0) -> LossFn:
     return lambda logits, y: attack_loss(kind, logits, y, kappa=kappa)
 
 
-def loss_sum(kind: str, kappa: float = 0.0) -> LossFn:
-    """The attack objective to ascend, summed over the batch (one scalar for ``autograd.grad``)."""
-    if kind not in LOSSES:
-        raise AttackError(f"loss must be one of {LOSSES}, got {kind!r}")
-    if kind == "ce":
-        return lambda logits, y: ce_loss(logits, y, reduction="sum")
-    return lambda logits, y: cw_loss(logits, y, kappa=kappa, reduction="sum")
-
-
 def _check_classes(logits: torch.Tensor, needed: int, name: str) -> None:
     if logits.shape[-1] < needed:
         raise AttackError(f"the {name} loss needs at least {needed} classes, the model has {logits.shape[-1]}")

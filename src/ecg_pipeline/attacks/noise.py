@@ -1,8 +1,8 @@
 """Noise corruptions with the attack call shape: uniform white noise and real NSTDB noise at a target SNR.
 
 - :func:`white_noise`: ``x + eps * U(-1, 1)``, clamped to the domain bounds, zero outside the mask.
-  The white-noise baseline of Ma & Liang, "Enhancing the adversarial robustness of ECG classifiers by
-  noise-to-signal ratio regularization" (NSR; seed 001, MIT-BIH evaluation).
+  The white-noise baseline of Ma & Liang, "A Regularization Method to Improve Adversarial Robustness of
+  Neural Networks for ECG Signal Classification" (NSR; seed 001, MIT-BIH evaluation).
 - :func:`real_noise`: a random segment of a real MIT-BIH Noise Stress Test Database recording
   (``bw`` baseline wander, ``em`` electrode motion, ``ma`` muscle artefact; Moody, Muldrow & Mark,
   "A noise stress test for arrhythmia detectors", Computers in Cardiology 11:381-384, 1984) added to
@@ -170,23 +170,6 @@ def add_noise_at_snr(
     gain = torch.where(big_n > 0, torch.sqrt(target_n / big_n.clamp_min(torch.finfo(s.dtype).tiny)), torch.zeros_like(big_n))
     out = s + gain[..., None] * centred
     return out.numpy() if as_numpy else out
-
-
-def measured_snr_db(
-    signal: np.ndarray | torch.Tensor,
-    added: np.ndarray | torch.Tensor,
-    *,
-    definition: str = "nst",
-    fs: float = 125.0,
-    r_index: int | None = None,
-    mask: np.ndarray | torch.Tensor | None = None,
-) -> np.ndarray:
-    """``10 log10(S / N)`` per row for a clean ``signal`` and the noise ``added`` to it."""
-    s = torch.as_tensor(np.asarray(signal) if not torch.is_tensor(signal) else signal).to(torch.float64)
-    a = torch.as_tensor(np.asarray(added) if not torch.is_tensor(added) else added).to(torch.float64)
-    w = None if mask is None else torch.broadcast_to(torch.as_tensor(mask).to(torch.float64), s.shape)
-    big_s = signal_power(s, definition=definition, fs=fs, r_index=r_index, mask=w)
-    return (10.0 * torch.log10(big_s / noise_power(a, mask=w))).numpy()
 
 
 def resample_noise(noise: np.ndarray, fs_from: float, fs_to: float) -> np.ndarray:

@@ -16,8 +16,10 @@ The other sign-gradient attacks are this function with named settings, not copie
 - CW L-inf (:mod:`.cw`): ``loss="cw"``, the margin loss of Carlini & Wagner (2017, f_6) with
   confidence ``kappa``, ascended by the same sign steps (the "PGD on the CW loss" of Madry et al.'s
   MNIST challenge and Croce & Hein 2020);
-- the NSR papers' MIT-BIH "100-PGD" (Ma & Liang, seed 001 code; docs/reference-notes.md):
-  ``variant="nsr_adamax"``, exposed as :func:`pgd_nsr`.
+- the NSR papers' MIT-BIH "100-PGD" (Ma & Liang, "A Regularization Method to Improve Adversarial
+  Robustness of Neural Networks for ECG Signal Classification", seed 001: the evaluation code its
+  Data Availability section links, github.com/SarielMa): ``variant="nsr_adamax"``, exposed as
+  :func:`pgd_nsr`.
 
 Speed (an attack runs 100+ forward/backward passes per batch): the weights are frozen (no parameter
 gradients), ``torch.autograd.grad`` is taken w.r.t. the input only with no retained graph, the loss is
@@ -34,8 +36,8 @@ so does a sample whose iterate repeats (``x^t == x^{t-p}``, p <= ``cycle_check``
 ``x^t -> x^{t+1}`` is deterministic per sample, so its later iterates repeat ones already evaluated and
 its best is final. Both are exact as long as the model's output for a sample does not depend on which
 other samples share its batch (true in eval mode, up to float re-association inside BLAS/oneDNN
-kernels); ``cycle_check=0`` switches the cycle test off. ``early_stop`` is kept for the call shape: the
-first misclassified iterate is now always returned, so it changes nothing.
+kernels); ``cycle_check=0`` switches the cycle test off. (There is no ``early_stop`` switch: returning
+the first misclassified iterate is always on.)
 """
 
 from __future__ import annotations
@@ -223,7 +225,6 @@ def pgd(
     loss: str = "ce",
     kappa: float = 0.0,
     cycle_check: int = 8,
-    early_stop: bool = False,
 ) -> torch.Tensor:
     """L-inf PGD (Madry et al., 2018, eq. 2) on the whole batch ``x``; returns ``x_adv``.
 
@@ -242,8 +243,6 @@ def pgd(
         loss: ``"ce"`` (cross-entropy) or ``"cw"`` (Carlini-Wagner margin with confidence ``kappa``).
         cycle_check: detect per-sample cycles of period up to this and finish those samples early
             (exact, see the module docstring); 0 disables it.
-        early_stop: accepted for compatibility; the first misclassified iterate is always returned
-            (see the module docstring), so it changes nothing.
 
     Deterministic for a ``seed`` (a local ``torch.Generator``); the model's weights, ``requires_grad``
     flags and train/eval mode are left as found (``frozen``). All checks run before any attack compute.
@@ -316,8 +315,8 @@ def pgd_nsr(
     restarts: int = 1,
     loss: str = "ce",
 ) -> torch.Tensor:
-    """The NSR papers' MIT-BIH "100-PGD" (Ma & Liang; seed 001 code, ``pgd_attack`` with
-    ``use_optimizer=True, stop_if_label_change=True``; docs/reference-notes.md, Evaluation):
+    """The NSR papers' MIT-BIH "100-PGD" (Ma & Liang, seed 001: the paper's MIT-BIH evaluation as its
+    published code runs it, ``pgd_attack`` with ``use_optimizer=True, stop_if_label_change=True``):
 
     - the noise starts uniform in ``[-eps, eps]`` and is updated by ``torch.optim.Adamax(lr=step_size)``
       whose gradient is ``-sign(grad_x CE)`` (so it ascends the loss), then clipped to ``+-eps`` and to
@@ -337,7 +336,7 @@ def pgd_nsr(
 
 
 # ---- hyper-parameter checks the declaration runs before any node (registry.check_attack_params) -----------------
-from .base import declare_params, flag, integer, number, one_of  # noqa: E402
+from .base import declare_params, flag, integer, number, one_of, retire_params  # noqa: E402
 
 declare_params(
     pgd,
@@ -347,7 +346,9 @@ declare_params(
                if p.get("restarts", 1) > 1 and not p.get("random_start", True) else None),
     steps=integer(1), step_size=number(above=0, none=True), step_ratio=number(above=0, none=True),
     random_start=flag(), restarts=integer(1), variant=one_of(*VARIANTS), loss=one_of(*LOSSES, *HEAD_LOSSES),
-    kappa=number(at_least=0), cycle_check=integer(0), early_stop=flag(),
+    kappa=number(at_least=0), cycle_check=integer(0),
 )
+retire_params(pgd, early_stop="pgd always returns each sample's first misclassified iterate (what "
+              "early_stop: true did), so the key changed nothing; delete it")
 declare_params(pgd_nsr, steps=integer(1), step_size=number(above=0), restarts=integer(1),
                loss=one_of(*LOSSES, *HEAD_LOSSES))

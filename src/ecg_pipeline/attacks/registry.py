@@ -74,9 +74,9 @@ def attack_parameters(name: str) -> dict[str, inspect.Parameter]:
 
 def check_attack_params(name: str, params: Mapping[str, Any] | None, where: str, *, grid_param: str = "eps") -> None:
     """Refuse, naming ``where`` (``attacks.pgd.params``) and the key, what attack ``name`` would refuse only when it
-    runs: a key it does not take (with the closest it does), a value its declared checks
-    (:func:`~.base.declare_params`) refuse, a value of another type than its default's; called by the declaration
-    before any node runs."""
+    runs: a key it does not take (with the closest it does, or why it was removed: :func:`~.base.retire_params`),
+    a value its declared checks (:func:`~.base.declare_params`) refuse, a value of another type than its default's;
+    called by the declaration before any node runs."""
     from ecg_pipeline.errors import EcgConfigError, did_you_mean
 
     if params is None:
@@ -91,6 +91,10 @@ def check_attack_params(name: str, params: Mapping[str, Any] | None, where: str,
             source = SET_BY_EVALUATION.get(key, f"the grid (attacks.<name>.grid over {grid_param})")
             raise EcgConfigError(f"parameters '{where}.{key}': set by the evaluation from {source}, not by {name}'s "
                                  "params")
+        retired = getattr(function, "retired_params", {})
+        if key not in accepted and key in retired:
+            raise EcgConfigError(f"parameters '{where}.{key}': attack {name!r} has no parameter {key!r} any more: "
+                                 f"{retired[key]}")
         if key not in accepted:
             raise EcgConfigError(f"parameters '{where}.{key}': attack {name!r} has no parameter {key!r}"
                                  f"{did_you_mean(key, accepted)} (it takes {sorted(accepted)})")

@@ -9,7 +9,10 @@ perturbations"; eq. 3 of Wiedeman & Wang's summary, seed 004)::
 
 with M = 25 normalised Gaussian kernels K(s, sigma)[k] ~ exp(-k^2 / (2 sigma^2)),
 k = -(s//2) .. s//2, for s in {5, 7, 11, 15, 19} and sigma in {1, 3, 5, 7, 10}; zero-padded 'same'
-length convolutions. As in the authors' code (and docs/reference-notes.md): ``pgd_steps`` plain PGD
+length convolutions. As SAP is run by the published code of Ma & Liang (seed 001, "A Regularization
+Method to Improve Adversarial Robustness of Neural Networks for ECG Signal Classification", code at
+github.com/SarielMa) and of Wiedeman & Wang (seed 004, "Decorrelative network architecture for robust
+electrocardiogram classification", 2022: 20 PGD steps, then 40 on theta): ``pgd_steps`` plain PGD
 steps from ``x`` (no random start) give the starting theta (the unsmoothed PGD perturbation), then
 ``steps`` sign steps on theta, clipped to +-eps. The applied perturbation is the smoothed theta.
 Returned, per sample, is the strongest smoothed iterate ``x'(theta_0) .. x'(theta_steps)``: the first

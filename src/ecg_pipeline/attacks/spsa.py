@@ -7,8 +7,9 @@ stochastic approximation (Spall, 1992),
     g(x) = mean_k [ f(x + delta v_k) - f(x - delta v_k) ] / (2 delta) * v_k,   v_k ~ Rademacher^d,
 
 and fed to a first-order optimiser, projecting onto the L-inf eps-ball after every step. As used in
-the NSR workshop paper (Ma & Liang; seed 000, see docs/reference-notes): 100 iterations, 2048
-perturbation samples per gradient estimate, delta 0.01, Adamax with learning rate 0.01, the margin
+the NSR workshop paper's code (Ma & Liang, "Improve robustness of DNN for ECG signal classification: a
+noise-to-signal ratio perspective", ICLR 2020 workshop AI4AH, arXiv:2005.09134; seed 000): 100
+iterations, 2048 perturbation samples per gradient estimate, delta 0.01, Adamax with learning rate 0.01, the margin
 loss ``f = z_y - max_{j != y} z_j`` (:func:`~ecg_pipeline.attacks.base.margin`), minimised, and each
 sample stops once it is misclassified. A sample already misclassified clean is left unchanged.
 

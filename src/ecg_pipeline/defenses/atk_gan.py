@@ -22,7 +22,8 @@ from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import build_model
 from ecg_pipeline.models.registry import config_keys
 
-from .trainer import TrainingDiverged, descend
+from .objective_base import Objective
+from .optimisation import TrainingDiverged, descend
 
 PAPER_KAPPA = (1.0, 1.05)     # section 3: kappa = [1, 1.05] (clean, attacked)
 PAPER_LAMBDAS = {"lambda_atk": 10.0, "lambda_ary": 10.0, "lambda_mse": 1.0}
@@ -80,7 +81,7 @@ def check_kappa(kappa) -> tuple[float, float]:
     return values
 
 
-class AtkGan:
+class AtkGan(Objective):
     """The ECG-ATK-GAN objective (eqs. 1-5) for the trainer; ``model`` is the three-head discriminator.
 
     Args:
@@ -137,7 +138,7 @@ class AtkGan:
         self.generator.load_state_dict(state["generator"])
         self.optimizer.load_state_dict(state["optimizer"])
 
-    def __call__(self, model, x, y, mask, epoch, *, extra: dict[str, torch.Tensor]):
+    def __call__(self, model, x, y, mask, epoch, extra: dict[str, torch.Tensor] | None = None):
         generated, g_stats = self.generator_step(model, x, y, extra["x_clean"], epoch)
         loss, logits, d_stats = self.discriminator_loss(model, x, y, extra["attacked"], generated)
         return loss, logits, {**d_stats, **g_stats}

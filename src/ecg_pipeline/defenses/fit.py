@@ -18,8 +18,10 @@ import ecg_pipeline
 
 from .config import TrainingConfig
 from .identity import git_commit
+from .checkpoints import fingerprint, run_identity
+from .objective_base import as_objective
 from .objectives import build_objective
-from .trainer import fingerprint, run_identity, train
+from .trainer import train
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +48,12 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
     ``generator``; none for the other objectives).
 
     An objective's ``extras`` (per-sample arrays it reads from ``train_set`` besides the signals and labels) are
-    part of the run's fingerprint; ``check_training_set(model, train_data, batch_size)``, where an objective has
-    it, checks them against the model before anything trains.
+    part of the run's fingerprint; its ``check_training_set(model, train_data, batch_size)`` checks them against the
+    model before anything trains (``defenses.objective_base.Objective``).
 
     Checkpoints go to ``checkpoints/<fingerprint>`` (the configuration without its epoch count, and the
     data): rerunning the same configuration resumes there as ``config.resume`` and the checkpoint's recorded
-    identity allow (the table in ``defenses.trainer``; ``resume_command``, that rerun, is named when Ctrl-C
+    identity allow (the table in ``defenses.checkpoints``; ``resume_command``, that rerun, is named when Ctrl-C
     stops training). ``meta`` records the run, its fingerprint, classes, final validation scores and the
     identity it was trained under (epochs asked, code version, CPU threads, device, package version, git
     commit), so that provenance travels with the model.
@@ -63,10 +65,10 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
     model_args = dict(config.model)
     model = build_model(model_args.pop("name"), **model_args)
     objective_args = config.objective_params()
-    objective = build_objective(objective_args.pop("name"), **objective_args)
+    objective = as_objective(build_objective(objective_args.pop("name"), **objective_args))
     try:
         train_data = Batches(train_set, max_shift=config.max_shift, balanced=config.sampler == "balanced",
-                             extras=getattr(objective, "extras", ()),
+                             extras=objective.extras,
                              extra_copies=dict(config.extra_copies) if config.extra_copies else None)
     except EcgDataError as err:
         raise EcgDataError(f"{run_name}: its training set: {err}") from None
@@ -76,9 +78,8 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
         if n_out != train_data.n_classes:
             raise EcgDataError(f"{run_name}: model has {n_out} outputs but the training set has "
                                f"{train_data.n_classes} classes")
-    if hasattr(objective, "check_training_set"):
-        objective.check_training_set(model, train_data, min(config.batch_size, len(train_data)))
-    extras = [np.asarray(train_set[name]) for name in getattr(objective, "extras", ())]
+    objective.check_training_set(model, train_data, min(config.batch_size, len(train_data)))
+    extras = [np.asarray(train_set[name]) for name in objective.extras]
     run_id = fingerprint(config.fingerprinted(epochs=False), train_set["y"], train_set.get("x", train_set.get("values")),
                          *extras)
     identity = {**run_identity(config, run_id), "data_fingerprint": data_fingerprint(train_set),
@@ -87,7 +88,7 @@ def fit_with_companions(config: TrainingConfig, train_set: dict, validation_set:
                            checkpoint_dir=Path(checkpoints) / run_id if checkpoints is not None else None,
                            run_fingerprint=run_id, run_name=run_name, resume_command=resume_command, identity=identity)
     model.cpu()
-    companions = {name: m.cpu().eval() for name, m in getattr(objective, "companion_models", dict)().items()}
+    companions = {name: m.cpu().eval() for name, m in objective.companion_models().items()}
     last = history[-1] if history else {}
     meta = {"run": run_name, "fingerprint": run_id, "epochs": len(history), "objective": config.objective,
             "classes": train_data.classes, "data_fingerprint": identity["data_fingerprint"],

@@ -1,109 +1,87 @@
 """The one training loop: any model, any objective, any model-input set; seeded, checkpointed, resumable.
 
-A checkpoint (model, optimizer, random states, history, running sums, and where in the run it stands) is
-written atomically after every epoch and, every ``checkpoint_every_s`` seconds, between two batches of an
-epoch (only the newest of those is kept, and it goes when its epoch ends). Running the same training
-again with a checkpoint folder that holds one for the same configuration continues from the newest; the
-result is bit-identical to an uninterrupted run (same seed, same batches). Ctrl-C stops at the next
-batch boundary, saves a checkpoint there and prints one line saying what was kept and how to resume (a
-second Ctrl-C stops at once, keeping the last checkpoint). A loss that turns NaN or infinite stops the
-run with an error naming the epoch and batch, and the last good checkpoint stays on disk.
+A checkpoint (``defenses.checkpoints``) is written atomically after every epoch and, every
+``checkpoint_every_s`` seconds, between two batches of an epoch (only the newest of those is kept, and it goes
+when its epoch ends). Running the same training again with a checkpoint folder that holds one for the same
+configuration continues from the newest, as the decision table of ``defenses.checkpoints`` allows; the result
+is bit-identical to an uninterrupted run (same seed, same batches). Ctrl-C stops at the next batch boundary,
+saves a checkpoint there and prints one line saying what was kept and how to resume (a second Ctrl-C stops at
+once, keeping the last checkpoint). A loss that turns NaN or infinite stops the run with an error naming the
+epoch and batch, and the last good checkpoint stays on disk.
 
-Objectives that train more than the trainer's model (ECG-ATK-GAN's generator, ``defenses.atk_gan``) say so
-with a ``bind(model, device, make_optimizer)`` method, called once here, and keep their own models and
-optimizers in the checkpoint through ``state_dict`` / ``load_state_dict``; an objective with ``extras``
-gets those per-beat arrays of each batch as ``extra={name: tensor}``. With ``select_best`` (a history
-column such as ``val_accuracy``), the model and the objective's state of the epoch that maximised it are
-kept (in the checkpoint too) and returned instead of the last epoch's, that row marked ``selected``.
+The objective (``defenses.objective_base.Objective``) is bound once to the model, device and the run's optimizer
+factory (ECG-ATK-GAN builds its generator and the generator's optimizer there) and keeps its own state in the
+checkpoint; an objective with ``extras`` gets those per-beat arrays of each batch as ``extra={name: tensor}``.
+With ``select_best`` (a history column such as ``val_accuracy``), the model and the objective's state of the
+epoch that maximised it are kept (in the checkpoint too) and returned instead of the last epoch's, that row
+marked ``selected``.
 
-Every checkpoint records the identity of the run that wrote it (``defenses.identity``: configuration
-fingerprint without the epoch count, the epochs asked for, data, code version, CPU threads, device), and
-a stored checkpoint is used only as ``config.resume`` allows, each decision one log line naming the run
-and the reason (WARNING wherever a checkpoint is left unused or extended):
-
-================================================================  ===========================================
-the newest checkpoint in the folder                               what the run does
-================================================================  ===========================================
-none                                                              trains from the start (no line)
-same identity, unfinished                                         resumes there (INFO)
-same identity, finished                                           returns it, nothing left to train (INFO)
-written before checkpoints recorded their identity                starts fresh
-other configuration, data, code version, thread count or device   starts fresh, naming what differs
-holds more epochs than this run asks                              starts fresh (never the longer model)
-of the same run asked for fewer epochs than this run asks         ``resume: extend``: continues it to this
-                                                                  run's epochs; ``auto``: starts fresh
-of the same run asked for more epochs, holding fewer than asked   starts fresh
-any (``resume: fresh``)                                           starts fresh
-================================================================  ===========================================
-
-A checkpoint a run starts fresh over is moved to ``superseded/`` in the folder (replacing what was there),
-so that a mistyped command does not destroy a long run's checkpoint.
+The loop is :class:`TrainingRun`, one method per named step: :meth:`~TrainingRun.run` (the epochs),
+:meth:`~TrainingRun.epoch` (its batches), :meth:`~TrainingRun.step` (one batch: objective, check, descent,
+running sums), :meth:`~TrainingRun.end_epoch` (history row, validation, selection, checkpoint),
+:meth:`~TrainingRun.save`, :meth:`~TrainingRun.interrupted` and :meth:`~TrainingRun.finish`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import signal
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ecg_pipeline.models import logits_of
+from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.metrics import classification_metrics
+from ecg_pipeline.models import logits_of
 from ecg_pipeline.runtime import resolve_device, torch_threads
 
-from ecg_pipeline.data.batches import Batches
-
+from .checkpoints import (CHECKPOINT_FILE, PARTIAL_CHECKPOINT_FILE, position, restore, run_identity, save_atomic,
+                          snapshot, stored_checkpoint)
 from .config import TrainingConfig
-from .identity import code_version, describe_mismatch
+from .objective_base import Objective, ObjectiveResult, as_objective
+from .optimisation import TrainingDiverged, build_optimizer, descend
+
+__all__ = ["CHECKPOINT_FILE", "PARTIAL_CHECKPOINT_FILE", "TrainingDiverged", "TrainingRun", "build_optimizer",
+           "descend", "predict", "train"]
 
 log = logging.getLogger(__name__)
 
-OPTIMIZERS = {"adamax": torch.optim.Adamax, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-CHECKPOINT_FILE = "checkpoint.pt"                   # after the last finished epoch
-PARTIAL_CHECKPOINT_FILE = "checkpoint-partial.pt"   # the newest mid-epoch state; removed when its epoch ends
-SUPERSEDED = "superseded"                           # where a checkpoint a run started fresh over is moved
 
+def train(
+    model: nn.Module,
+    train_data: Batches,
+    validation_data: Batches | None,
+    config: TrainingConfig,
+    *,
+    objective: Objective | Callable[..., ObjectiveResult],
+    checkpoint_dir: str | Path | None = None,
+    run_fingerprint: str = "",
+    run_name: str = "training",
+    resume_command: str | None = None,
+    identity: dict | None = None,
+) -> tuple[nn.Module, list[dict]]:
+    """Train ``model`` in place as ``config`` says; returns the model (eval mode) and per-epoch history.
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message names the epoch and batch."""
-
-
-def build_optimizer(name: str, params, **kwargs) -> torch.optim.Optimizer:
-    """Optimizer ``name`` over ``params``. Unless ``kwargs`` say otherwise it updates all tensors at once
-    (``foreach=True``; torch picks it by default on CUDA only): the same arithmetic, without a Python
-    loop over the parameters, which is most of an MLP's optimizer step on CPU."""
-    try:
-        cls = OPTIMIZERS[name]
-    except KeyError:
-        raise EcgDataError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}") from None
-    return cls(params, **{"foreach": True, **kwargs})
-
-
-def fingerprint(*parts: Any) -> str:
-    """A short stable hash of JSON-able configuration parts and arrays (what a checkpoint belongs to)."""
-    h = hashlib.blake2b(digest_size=10)
-    for part in parts:
-        if isinstance(part, np.ndarray):
-            h.update(str((part.shape, part.dtype.str)).encode())
-            h.update(np.ascontiguousarray(part.reshape(-1)[:: max(1, part.size // 100_000)]).tobytes())
-        else:
-            h.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return h.hexdigest()
+    ``objective``: an :class:`~ecg_pipeline.defenses.objective_base.Objective`, or a plain function of the same
+    call shape (given every default). ``resume_command``: what the user runs to continue after Ctrl-C (named in
+    the message then). ``identity``: what the run is (:func:`~ecg_pipeline.defenses.checkpoints.run_identity`; by
+    default that of ``config`` and ``run_fingerprint``), recorded in every checkpoint and compared with a stored
+    one's (the table of ``defenses.checkpoints``).
+    """
+    with torch_threads(config.num_threads):
+        identity = {**run_identity(config, run_fingerprint), **(identity or {})}
+        run = TrainingRun(model, train_data, validation_data, config, objective=as_objective(objective),
+                          folder=Path(checkpoint_dir) if checkpoint_dir else None, run_fingerprint=run_fingerprint,
+                          run_name=run_name, resume_command=resume_command, identity=identity)
+        return run.run()
 
 
 @torch.inference_mode()
@@ -121,316 +99,230 @@ def predict(model: nn.Module, data: Batches, *, batch_size: int = 1024, device: 
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class CtrlCBetweenBatches:
+    """While training, the first Ctrl-C only sets :attr:`pressed`, which the loop reads between batches, where
+    model, optimizer and random states agree and can be saved; a second one interrupts at once. Outside the main
+    thread (ThreadRunner) no handler can be set and Ctrl-C lands wherever it does."""
 
+    def __init__(self) -> None:
+        self.pressed = False
+        self.installed = threading.current_thread() is threading.main_thread()
+        self.previous = None
 
-def train(
-    model: nn.Module,
-    train_data: Batches,
-    validation_data: Batches | None,
-    config: TrainingConfig,
-    *,
-    objective: Callable,
-    checkpoint_dir: str | Path | None = None,
-    run_fingerprint: str = "",
-    run_name: str = "training",
-    resume_command: str | None = None,
-    identity: dict | None = None,
-) -> tuple[nn.Module, list[dict]]:
-    """Train ``model`` in place as ``config`` says; returns the model (eval mode) and per-epoch history.
-
-    ``resume_command``: what the user runs to continue after Ctrl-C (named in the message then).
-    ``identity``: what the run is (:func:`run_identity`; by default that of ``config`` and ``run_fingerprint``),
-    recorded in every checkpoint and compared with a stored one's (the table of the module's docstring).
-    """
-    with torch_threads(config.num_threads):
-        identity = {**run_identity(config, run_fingerprint), **(identity or {})}
-        return _train(model, train_data, validation_data, config, objective=objective, checkpoint_dir=checkpoint_dir,
-                      run_fingerprint=run_fingerprint, run_name=run_name, resume_command=resume_command,
-                      identity=identity)
-
-
-def run_identity(config: TrainingConfig, run_fingerprint: str) -> dict[str, Any]:
-    """What a run of ``config`` is, as a checkpoint records it: ``run`` (the fingerprint of its configuration
-    without the epoch count, and its data), the ``epochs`` it asks for, the ``code_version`` of the training
-    code, the CPU ``num_threads`` it runs with (torch's default where the configuration says null) and the
-    ``device`` type; and, for the reader, not compared, the CPU kernels torch dispatches to (``cpu_capability``:
-    AVX2, AVX-512, ...; another one moves float results, so a checkpoint carried to another machine resumes
-    where the two may differ in the last bits)."""
-    return {"run": run_fingerprint, "epochs": config.epochs, "code_version": code_version(),
-            "num_threads": config.num_threads or torch.get_num_threads(),
-            "device": resolve_device(config.device).type, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
-
-
-def descend(loss: torch.Tensor, opt: torch.optim.Optimizer, weights: list[torch.Tensor]) -> None:
-    """One optimiser step on ``loss``, back-propagating to the weights only.
-
-    Naming the weights keeps autograd from also computing d loss/dx for objectives whose input is a
-    leaf that requires grad (NSR, Jacobian): about 8% of an NSR step on the Kachuee CNN.
-    """
-    opt.zero_grad(set_to_none=True)
-    torch.autograd.backward(loss, inputs=weights)
-    opt.step()
-
-
-def _stored_checkpoint(folder: Path, identity: dict, resume: str, dev: torch.device, run_name: str,
-                       n_batches: int, section: str = "training") -> tuple[Path, dict] | None:
-    """The checkpoint in ``folder`` this run continues, or None to train from the start: the decision
-    table of the module's docstring on the newest checkpoint there (epoch-end or mid-epoch), said in one line."""
-    found = []
-    for path in (folder / CHECKPOINT_FILE, folder / PARTIAL_CHECKPOINT_FILE):
-        if path.exists():
-            found.append((path, torch.load(path, map_location=dev, weights_only=True)))
-    if not found:
-        return None
-    path, state = max(found, key=lambda item: (item[1]["epoch"], item[1].get("batch", 0)))
-    epochs, done, batch = identity["epochs"], int(state["epoch"]), int(state.get("batch", 0))
-    stored = state.get("identity")
-    holds = f"{done} epoch(s)" + (f" and {batch} batch(es)" if batch else "")
-    if resume == "fresh":
-        why = "resume: fresh"
-    elif stored is None:
-        why = ("it was written before checkpoints recorded their identity (epochs, code version, threads), so "
-               "nothing says it belongs to this run")
-    elif (mismatch := describe_mismatch(stored, identity)) is not None:
-        why = mismatch
-    elif done > epochs or (done == epochs and batch):
-        why = f"it holds {holds}, more than the {epochs} this run asks (a shorter run never returns a longer model)"
-    elif stored["epochs"] > epochs or (stored["epochs"] < epochs and resume != "extend"):
-        why = (f"it is of a {stored['epochs']}-epoch run (it holds {holds}), this run asks {epochs}"
-               + (f"; '{section}.resume: extend' continues it" if stored["epochs"] < epochs else ""))
-    else:
-        at = _position(done, batch, n_batches)
-        if stored["epochs"] != epochs:
-            log.warning("%s: extending the checkpoint of a %d-epoch run from %s to %d epochs (resume: extend; %s)",
-                        run_name, stored["epochs"], at, epochs, path)
-        elif done == epochs:
-            log.info("%s: the checkpoint has finished all %d epochs; nothing left to train (%s)", run_name, epochs, path)
-        else:
-            log.info("%s: resuming from %s (%s)", run_name, at, path)
-        return path, state
-    away = _supersede(folder, [p for p, _ in found])
-    log.warning("%s: starting fresh, not resuming checkpoint %s: %s%s", run_name, path, why,
-                f"; moved to {away}" if away else "")
-    return None
-
-
-def _supersede(folder: Path, paths: list[Path]) -> Path | None:
-    """Move ``paths`` to ``folder/superseded`` (replacing what was there); where that fails, leave them
-    (the fresh run overwrites them at its first epoch end)."""
-    away = folder / SUPERSEDED
-    try:
-        if away.exists():
-            for old in away.iterdir():
-                old.unlink()
-        away.mkdir(exist_ok=True)
-        for path in paths:
-            os.replace(path, away / path.name)
-    except OSError as err:
-        log.warning("could not move the unused checkpoint to %s (%s); the fresh run overwrites it", away, err)
-        return None
-    return away
-
-
-def _position(epochs_done: int, batches_done: int, n_batches: int) -> str:
-    if batches_done:
-        return f"epoch {epochs_done + 1}, batch {batches_done} of {n_batches}"
-    return f"the end of epoch {epochs_done}" if epochs_done else "the start"
-
-
-@contextmanager
-def _ctrl_c_between_batches() -> Iterator[Callable[[], bool]]:
-    """While training, the first Ctrl-C only sets a flag (the yielded check) that the loop reads between
-    batches, where model, optimizer and random states agree and can be saved; a second one interrupts
-    at once. Outside the main thread (ThreadRunner) no handler can be set and Ctrl-C lands wherever it does."""
-    pressed: list[int] = []
-
-    def on_sigint(signum, frame):
-        if pressed:
+    def on_sigint(self, signum, frame) -> None:
+        if self.pressed:
             raise KeyboardInterrupt
-        pressed.append(signum)
+        self.pressed = True
 
-    installed = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if installed else None
-    try:
-        yield lambda: bool(pressed)
-    finally:
-        if installed:
-            signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+    def __enter__(self) -> CtrlCBetweenBatches:
+        if self.installed:
+            self.previous = signal.signal(signal.SIGINT, self.on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, self.previous if self.previous is not None else signal.SIG_DFL)
 
 
-def _train(model, train_data, validation_data, config: TrainingConfig, *, objective, checkpoint_dir, run_fingerprint,
-           run_name, resume_command, identity):
-    epochs, batch_size, seed, every_s = config.epochs, config.batch_size, config.seed, config.checkpoint_every_s
-    dev = resolve_device(config.device)
-    torch.manual_seed(seed)
-    model.to(dev)
-    if config.select_best and config.select_best.startswith("val_") and not (validation_data and len(validation_data)):
-        raise EcgDataError(f"{run_name}: select_best {config.select_best!r} needs a validation set; none was given")
+class TrainingRun:
+    """One training run: its parts (model, optimizer, objective, random generators, checkpoint folder) and where
+    it stands (epochs finished, batches of the next one done, that epoch's running sums, the history, and with
+    ``select_best`` the best epoch so far: its score and its model and objective states)."""
 
-    def make_optimizer(params):
-        return build_optimizer(config.optimizer, params, lr=config.lr, **(config.optimizer_args or {}))
+    def __init__(self, model: nn.Module, train_data: Batches, validation_data: Batches | None, config: TrainingConfig,
+                 *, objective: Objective, folder: Path | None, run_fingerprint: str, run_name: str,
+                 resume_command: str | None, identity: dict):
+        self.model, self.train_data, self.validation_data, self.config = model, train_data, validation_data, config
+        self.objective, self.folder, self.run_fingerprint, self.run_name = objective, folder, run_fingerprint, run_name
+        self.resume_command, self.identity = resume_command, identity
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        model.to(self.device)
+        if config.select_best and config.select_best.startswith("val_") and not (validation_data and len(validation_data)):
+            raise EcgDataError(f"{run_name}: select_best {config.select_best!r} needs a validation set; none was given")
+        self.optimizer = self.make_optimizer(model.parameters())
+        objective.bind(model, self.device, self.make_optimizer)
+        self.weights = [p for p in model.parameters() if p.requires_grad]
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        n_batches = -(-train_data.epoch_length // config.batch_size)
+        self.n_batches = min(n_batches, config.max_batches_per_epoch) if config.max_batches_per_epoch else n_batches
+        self.history: list[dict] = []
+        self.epochs_done, self.batches_done, self.running = 0, 0, None
+        self.best: dict | None = None
+        self.kept: tuple[Path, str] | None = None  # the newest checkpoint on disk and its position (Ctrl-C says it)
+        self.between_batches = True  # the state is one a checkpoint can hold (Ctrl-C may save it)
+        self.saved_at, self.t0 = time.monotonic(), time.perf_counter()
+        self.resume()
+        self.epoch_rng = self.rng_states()
 
-    opt = make_optimizer(model.parameters())
-    if hasattr(objective, "bind"):
-        objective.bind(model, dev, make_optimizer)
-    weights = [p for p in model.parameters() if p.requires_grad]
-    generator = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    n_batches = -(-train_data.epoch_length // batch_size)
-    if config.max_batches_per_epoch:
-        n_batches = min(n_batches, config.max_batches_per_epoch)
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        """The run's optimizer over ``params`` (the objective's companion models get theirs from here too)."""
+        return build_optimizer(self.config.optimizer, params, lr=self.config.lr, **(self.config.optimizer_args or {}))
 
-    # Where the run stands: epochs finished, batches of the next one done, that epoch's running sums.
-    history: list[dict] = []
-    epochs_done, batches_done, running = 0, 0, None
-    best: dict | None = None  # with select_best: the epoch, its score, and the model and objective states then
-    folder = Path(checkpoint_dir) if checkpoint_dir else None
-    found = (_stored_checkpoint(folder, identity, config.resume, dev, run_name, n_batches, config.section)
-             if folder else None)
-    kept: tuple[Path, str] | None = None  # the newest checkpoint on disk and its position, for the Ctrl-C message
-    if found is not None:
+    def rng_states(self) -> tuple:
+        return self.generator.get_state(), self.rng.bit_generator.state
+
+    def resume(self) -> None:
+        """Continue from the stored checkpoint the decision table allows, if any."""
+        config = self.config
+        found = (stored_checkpoint(self.folder, self.identity, config.resume, self.device, self.run_name,
+                                   self.n_batches, config.section) if self.folder else None)
+        if found is None:
+            return
         path, state = found
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if "cuda_rng" in state:
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), dev)
-        generator.set_state(state["generator"].cpu())
-        rng.bit_generator.state = state["numpy_rng"]
-        if state.get("objective") is not None:
-            objective.load_state_dict(state["objective"])
-        history = list(state["history"])
-        epochs_done, batches_done, running = int(state["epoch"]), int(state.get("batch", 0)), state.get("running")
-        best = state.get("best")
-        kept = path, _position(epochs_done, batches_done, n_batches)
+        restore(state, model=self.model, optimizer=self.optimizer, device=self.device, generator=self.generator,
+                rng=self.rng, objective=self.objective)
+        self.history = list(state["history"])
+        self.epochs_done, self.batches_done = int(state["epoch"]), int(state.get("batch", 0))
+        self.running, self.best = state.get("running"), state.get("best")
+        self.kept = path, position(self.epochs_done, self.batches_done, self.n_batches)
 
-    def checkpoint(name: str) -> None:
-        """Save the run as it stands. The generator states are those at the start of the epoch in
-        progress: a resumed epoch draws its batch order (and shifts) again, then skips the batches done."""
-        nonlocal kept, saved_at
-        _save_atomic(
-            {"fingerprint": run_fingerprint, "identity": identity, "epoch": epochs_done, "batch": batches_done,
-             "running": {**running, "seconds": time.perf_counter() - t0} if running else None,
-             "model": model.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-             **({"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {}),
-             "generator": epoch_rng[0], "numpy_rng": epoch_rng[1], "history": history,
-             "objective": objective.state_dict() if hasattr(objective, "state_dict") else None, "best": best},
-            folder / name,
+    def run(self) -> tuple[nn.Module, list[dict]]:
+        """Every epoch left; Ctrl-C saves the run between two batches and says how to resume."""
+        epochs = self.config.epochs
+        # One bar for the whole run, so its ETA is that of every remaining epoch; smoothing=0 rates it by the
+        # mean over the session, validation and checkpoints included.
+        self.bar = tqdm(total=epochs * self.n_batches, initial=self.epochs_done * self.n_batches + self.batches_done,
+                        desc=self.run_name, disable=not self.config.progress, leave=False, unit="batch", smoothing=0)
+        self.saved_at, self.t0 = time.monotonic(), time.perf_counter()
+        self.epoch_rng = self.rng_states()
+        try:
+            with CtrlCBetweenBatches() as ctrl_c:
+                for epoch in range(self.epochs_done + 1, epochs + 1):
+                    self.epoch(epoch, ctrl_c)
+        except KeyboardInterrupt:
+            self.bar.close()
+            self.interrupted()
+            raise
+        finally:
+            self.bar.close()
+        return self.finish()
+
+    def epoch(self, epoch: int, ctrl_c: CtrlCBetweenBatches) -> None:
+        """The batches of ``epoch`` left to train, then its end."""
+        self.model.train()
+        self.epoch_rng = self.rng_states()
+        self.running = self.running or {"loss": 0.0, "correct": 0, "seen": 0, "stats": {}, "seconds": 0.0}
+        self.t0 = time.perf_counter() - self.running["seconds"]
+        if ctrl_c.pressed:
+            raise KeyboardInterrupt
+        every_s = self.config.checkpoint_every_s
+        batches = self.train_data.epoch(self.config.batch_size, generator=self.generator, rng=self.rng,
+                                        skip=self.batches_done)
+        for b, (x, y, mask, *extra) in enumerate(batches, start=self.batches_done + 1):
+            if b > self.n_batches:
+                break
+            self.between_batches = False
+            self.step(epoch, b, x, y, mask, extra[0] if extra else None)
+            self.batches_done, self.between_batches = b, True
+            self.bar.set_postfix(epoch=f"{epoch}/{self.config.epochs}",
+                                 loss=f"{self.running['loss'] / self.running['seen']:.4f}", refresh=False)
+            self.bar.update()
+            if ctrl_c.pressed:
+                raise KeyboardInterrupt
+            if self.folder and every_s and b < self.n_batches and time.monotonic() - self.saved_at >= every_s:
+                self.save(PARTIAL_CHECKPOINT_FILE)
+        self.between_batches = False
+        self.end_epoch(epoch)
+
+    def step(self, epoch: int, b: int, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None,
+             extra: dict[str, torch.Tensor] | None) -> None:
+        """Batch ``b``: the objective's loss, checked finite, one descent step, the running sums."""
+        dev, running = self.device, self.running
+        x, y = x.to(dev), y.to(dev)
+        mask = mask.to(dev) if mask is not None else None
+        if extra is not None:
+            loss, logits, stats = self.objective(self.model, x, y, mask, epoch,
+                                                 extra={k: v.to(dev) for k, v in extra.items()})
+        else:
+            loss, logits, stats = self.objective(self.model, x, y, mask, epoch)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"{self.run_name}: loss is {loss.item()} at epoch {epoch}, batch {b}/{self.n_batches}; "
+                f"the last good checkpoint ({self.kept[0] if self.kept else 'none'}) is kept"
+            )
+        descend(loss, self.optimizer, self.weights)
+        running["loss"] += loss.item() * y.shape[0]
+        running["correct"] += int((logits.detach().argmax(1) == y).sum())
+        running["seen"] += y.shape[0]
+        for k, v in stats.items():
+            running["stats"][k] = running["stats"].get(k, 0.0) + float(v) * y.shape[0]
+
+    def end_epoch(self, epoch: int) -> None:
+        """The epoch's history row (training sums, validation), the best epoch so far, its log line and checkpoint."""
+        running, seen = self.running, max(self.running["seen"], 1)
+        row = {
+            "epoch": epoch,
+            "train_loss": running["loss"] / seen,
+            "train_accuracy": running["correct"] / seen,
+            **{f"train_{k}": v / seen for k, v in running["stats"].items()},
+            **self.validate(),
+        }
+        row["seconds"] = time.perf_counter() - self.t0
+        self.history.append(row)
+        if self.config.select_best:
+            self.best = _better(self.best, row, self.config.select_best, self.model, self.objective, self.run_name)
+        self.bar.clear()  # the run's bar stays open: the epoch's line goes on a line of its own
+        log.info(
+            "%s epoch %d/%d: loss %.4f, train acc %.4f%s (%.1f s)", self.run_name, epoch, self.config.epochs,
+            row["train_loss"], row["train_accuracy"],
+            f", val balanced acc {row['val_balanced_accuracy']:.4f}" if "val_balanced_accuracy" in row else "",
+            row["seconds"],
         )
-        kept, saved_at = (folder / name, _position(epochs_done, batches_done, n_batches)), time.monotonic()
+        self.epochs_done, self.batches_done, self.running = epoch, 0, None
+        self.epoch_rng = self.rng_states()
+        self.between_batches = True
+        if self.folder:
+            self.save(CHECKPOINT_FILE)
+            (self.folder / PARTIAL_CHECKPOINT_FILE).unlink(missing_ok=True)
 
-    # One bar for the whole run, so its ETA is that of every remaining epoch; smoothing=0 rates it by the
-    # mean over the session, validation and checkpoints included.
-    bar = tqdm(total=epochs * n_batches, initial=epochs_done * n_batches + batches_done, desc=run_name,
-               disable=not config.progress, leave=False, unit="batch", smoothing=0)
-    saved_at, t0 = time.monotonic(), time.perf_counter()
-    epoch_rng = (generator.get_state(), rng.bit_generator.state)
-    between_batches = True  # the state is one a checkpoint can hold (Ctrl-C may save it)
-    try:
-        with _ctrl_c_between_batches() as ctrl_c:
-            for epoch in range(epochs_done + 1, epochs + 1):
-                model.train()
-                epoch_rng = (generator.get_state(), rng.bit_generator.state)
-                running = running or {"loss": 0.0, "correct": 0, "seen": 0, "stats": {}, "seconds": 0.0}
-                t0 = time.perf_counter() - running["seconds"]
-                if ctrl_c():
-                    raise KeyboardInterrupt
-                batches = train_data.epoch(batch_size, generator=generator, rng=rng, skip=batches_done)
-                for b, (x, y, mask, *extra) in enumerate(batches, start=batches_done + 1):
-                    if b > n_batches:
-                        break
-                    between_batches = False
-                    x, y = x.to(dev), y.to(dev)
-                    mask = mask.to(dev) if mask is not None else None
-                    if extra:
-                        loss, logits, stats = objective(model, x, y, mask, epoch,
-                                                        extra={k: v.to(dev) for k, v in extra[0].items()})
-                    else:
-                        loss, logits, stats = objective(model, x, y, mask, epoch)
-                    if not torch.isfinite(loss):
-                        raise TrainingDiverged(
-                            f"{run_name}: loss is {loss.item()} at epoch {epoch}, batch {b}/{n_batches}; "
-                            f"the last good checkpoint ({kept[0] if kept else 'none'}) is kept"
-                        )
-                    descend(loss, opt, weights)
-                    running["loss"] += loss.item() * y.shape[0]
-                    running["correct"] += int((logits.detach().argmax(1) == y).sum())
-                    running["seen"] += y.shape[0]
-                    for k, v in stats.items():
-                        running["stats"][k] = running["stats"].get(k, 0.0) + float(v) * y.shape[0]
-                    batches_done, between_batches = b, True
-                    bar.set_postfix(epoch=f"{epoch}/{epochs}", loss=f"{running['loss'] / running['seen']:.4f}",
-                                    refresh=False)
-                    bar.update()
-                    if ctrl_c():
-                        raise KeyboardInterrupt
-                    if folder and every_s and b < n_batches and time.monotonic() - saved_at >= every_s:
-                        checkpoint(PARTIAL_CHECKPOINT_FILE)
-                between_batches = False
-                seen = max(running["seen"], 1)
-                row = {
-                    "epoch": epoch,
-                    "train_loss": running["loss"] / seen,
-                    "train_accuracy": running["correct"] / seen,
-                    **{f"train_{k}": v / seen for k, v in running["stats"].items()},
-                }
-                if validation_data is not None and len(validation_data):
-                    y_val = validation_data.y.numpy()
-                    m = classification_metrics(y_val, predict(model, validation_data, device=dev,
-                                                              batch_size=4 * batch_size),
-                                               validation_data.n_classes, validation_data.classes)
-                    row.update(val_accuracy=m["accuracy"], val_balanced_accuracy=m["balanced_accuracy"],
-                               val_macro_f1=m["macro_f1"], **({"val_cinc2017_f1": m["cinc2017_f1"]}
-                                                              if "cinc2017_f1" in m else {}))
-                row["seconds"] = time.perf_counter() - t0
-                history.append(row)
-                if config.select_best:
-                    best = _better(best, row, config.select_best, model, objective, run_name)
-                bar.clear()  # the run's bar stays open: the epoch's line goes on a line of its own
-                log.info(
-                    "%s epoch %d/%d: loss %.4f, train acc %.4f%s (%.1f s)", run_name, epoch, epochs, row["train_loss"],
-                    row["train_accuracy"],
-                    f", val balanced acc {row['val_balanced_accuracy']:.4f}" if "val_balanced_accuracy" in row else "",
-                    row["seconds"],
-                )
-                epochs_done, batches_done, running = epoch, 0, None
-                epoch_rng = (generator.get_state(), rng.bit_generator.state)
-                between_batches = True
-                if folder:
-                    checkpoint(CHECKPOINT_FILE)
-                    (folder / PARTIAL_CHECKPOINT_FILE).unlink(missing_ok=True)
-    except KeyboardInterrupt:
-        bar.close()
-        if folder and between_batches and batches_done:  # at batch 0 the epoch-end checkpoint holds it already
-            checkpoint(PARTIAL_CHECKPOINT_FILE)
-        if kept:
-            resume = f"`{resume_command}`" if resume_command else "the same training"
-            said = f"kept {kept[1]} in {kept[0]}; {resume} resumes from there"
+    def validate(self) -> dict[str, float]:
+        """The validation columns of the epoch's row (none without a validation set)."""
+        data = self.validation_data
+        if data is None or not len(data):
+            return {}
+        m = classification_metrics(data.y.numpy(), predict(self.model, data, device=self.device,
+                                                            batch_size=4 * self.config.batch_size),
+                                   data.n_classes, data.classes)
+        return dict(val_accuracy=m["accuracy"], val_balanced_accuracy=m["balanced_accuracy"], val_macro_f1=m["macro_f1"],
+                    **({"val_cinc2017_f1": m["cinc2017_f1"]} if "cinc2017_f1" in m else {}))
+
+    def save(self, name: str) -> None:
+        """Save the run as it stands to ``folder/name``."""
+        running = {**self.running, "seconds": time.perf_counter() - self.t0} if self.running else None
+        save_atomic(snapshot(run_fingerprint=self.run_fingerprint, identity=self.identity, epoch=self.epochs_done,
+                             batch=self.batches_done, running=running, model=self.model, optimizer=self.optimizer,
+                             device=self.device, epoch_rng=self.epoch_rng, history=self.history,
+                             objective=self.objective, best=self.best),
+                    self.folder / name)
+        self.kept = self.folder / name, position(self.epochs_done, self.batches_done, self.n_batches)
+        self.saved_at = time.monotonic()
+
+    def interrupted(self) -> None:
+        """After Ctrl-C: save where the run stands (between two batches) and say what was kept."""
+        folder = self.folder
+        if folder and self.between_batches and self.batches_done:  # at batch 0 the epoch-end checkpoint holds it
+            self.save(PARTIAL_CHECKPOINT_FILE)
+        if self.kept:
+            resume = f"`{self.resume_command}`" if self.resume_command else "the same training"
+            said = f"kept {self.kept[1]} in {self.kept[0]}; {resume} resumes from there"
         else:
             said = "nothing kept (no checkpoint folder)" if not folder else "nothing kept (no checkpoint yet)"
-        print(f"{run_name}: interrupted; {said}", file=sys.stderr, flush=True)
-        raise
-    finally:
-        bar.close()
-    if best is not None:
-        model.load_state_dict(best["model"])
-        if best.get("objective") is not None:
-            objective.load_state_dict(best["objective"])
-        history = [{**row, "selected": row["epoch"] == best["epoch"]} for row in history]
-        log.info("%s: kept epoch %d (%s %.4f), the best on validation", run_name, best["epoch"], config.select_best,
-                 best["score"])
-    model.eval()
-    return model, history
+        print(f"{self.run_name}: interrupted; {said}", file=sys.stderr, flush=True)
+
+    def finish(self) -> tuple[nn.Module, list[dict]]:
+        """The model (eval mode) and history; with ``select_best``, the best epoch's model and objective state."""
+        best, history = self.best, self.history
+        if best is not None:
+            self.model.load_state_dict(best["model"])
+            if best.get("objective") is not None:
+                self.objective.load_state_dict(best["objective"])
+            history = [{**row, "selected": row["epoch"] == best["epoch"]} for row in history]
+            log.info("%s: kept epoch %d (%s %.4f), the best on validation", self.run_name, best["epoch"],
+                     self.config.select_best, best["score"])
+        self.model.eval()
+        return self.model, history
 
 
 def _better(best: dict | None, row: dict, column: str, model: nn.Module, objective, run_name: str) -> dict | None:
@@ -442,4 +334,4 @@ def _better(best: dict | None, row: dict, column: str, model: nn.Module, objecti
         return best
     return {"epoch": row["epoch"], "score": float(row[column]),
             "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-            "objective": objective.state_dict() if hasattr(objective, "state_dict") else None}
+            "objective": objective.state_dict()}

@@ -1,5 +1,7 @@
 """Classifier architectures (torch only, no Kedro) and their registry: ``build_model(name, **config)``."""
 
+# ensemble and fourier register themselves in MODELS (registry.register_model): imported here so that they always are
+from . import ensemble, fourier  # noqa: F401
 from .atk_gan import Discriminator, DiscriminatorCode, Generator
 from .forward import double_backprop, features_of, in_double_backprop, logits_of
 from .han_cnn import HanCNN

@@ -25,6 +25,7 @@ from torch import nn
 from ecg_pipeline.errors import EcgDataError
 
 from .forward import logits_of
+from .registry import build_model, model_spec, register_model
 
 COMBINES = ("mean_logits", "vote")
 #: What :meth:`Ensemble.surrogates` knows: the model itself, its members' mean logits, each member.
@@ -32,6 +33,7 @@ SURROGATES = ("self", "mean_logits", "members")
 TIE_BREAK = 1e-3
 
 
+@register_model("ensemble")
 class Ensemble(nn.Module):
     """Members given as registry specs ``[{"name": ..., **config}, ...]`` (so a saved ensemble rebuilds from its
     config like any registry model); :meth:`of` assembles one from trained models, weights included. It has no
@@ -39,8 +41,6 @@ class Ensemble(nn.Module):
 
     def __init__(self, members: Sequence[dict[str, Any]] = (), combine: str = "mean_logits") -> None:
         super().__init__()
-        from .registry import build_model  # the registry imports this module
-
         if combine not in COMBINES:
             raise EcgDataError(f"ensemble combine must be one of {list(COMBINES)}, got {combine!r}", key="combine")
         if len(members) < 1 or not all(isinstance(m, dict) and "name" in m for m in members):
@@ -54,8 +54,6 @@ class Ensemble(nn.Module):
     @classmethod
     def of(cls, models: Sequence[nn.Module], combine: str = "mean_logits") -> Ensemble:
         """The ensemble of trained registry models, with their weights."""
-        from .registry import model_spec
-
         specs = [{"name": s["name"], **s["config"]} for s in map(model_spec, models)]
         ensemble = cls(specs, combine)
         for member, model in zip(ensemble.members, models):

@@ -21,6 +21,8 @@ from torch import nn
 
 from ecg_pipeline.errors import EcgDataError
 
+from .registry import build_model, register_model
+
 
 def band_masks(length: int, bands: int = 10) -> torch.Tensor:
     """The two complementary 0/1 masks over the ``length // 2 + 1`` one-sided frequency bins, [2, bins]."""
@@ -49,6 +51,7 @@ def fourier_filter(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(spectrum * mask.to(x.device), n=x.shape[-1], dim=-1).to(x.dtype)
 
 
+@register_model("fourier")
 class FourierPartitioned(nn.Module):
     """A registry model whose input first passes the Fourier part ``part`` of ``bands`` alternating bands.
 
@@ -66,8 +69,6 @@ class FourierPartitioned(nn.Module):
 
     def __init__(self, model: dict[str, Any] | None = None, length: int = 187, bands: int = 10, part: int = 0) -> None:
         super().__init__()
-        from .registry import build_model  # the registry imports this module
-
         if not isinstance(model, dict) or "name" not in model:
             raise EcgDataError(f"fourier model: 'model' must be a mapping with the inner model's 'name', got {model!r}",
                                key="model")

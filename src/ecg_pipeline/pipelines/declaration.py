@@ -26,7 +26,7 @@ from ecg_pipeline.attacks.registry import ATTACKS, check_attack_params
 from ecg_pipeline.data.labels import class_names
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import OBJECTIVES, build_objective
-from ecg_pipeline.defenses.trainer import OPTIMIZERS
+from ecg_pipeline.defenses.optimisation import OPTIMIZERS
 from ecg_pipeline.errors import EcgConfigError, EcgDataError, did_you_mean
 from ecg_pipeline.evaluation.selection import CRITERIA, check_sweep, member_name
 from ecg_pipeline.evaluation.spec import AttackSpec
@@ -322,7 +322,7 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
                        f"parameters '{section}.model.name' (data {spec['data']!r})")
         runs[name] = Run(name, spec["family"], str(spec.get("label", name)), data[spec["data"]],
                          str(config.model.get("name")), section,
-                         companions=tuple(getattr(OBJECTIVES[config.objective["name"]], "companions", ())))
+                         companions=OBJECTIVES[config.objective["name"]].companions)
 
     selection = _require_mapping(parameters.get("model_selection"), "model_selection")
     selection_attack = selection.get("attack", "pgd")
