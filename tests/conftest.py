@@ -1,14 +1,67 @@
-"""Shared fixtures: the real PhysioNet data under ../shared/data (never copied into the repo)."""
+"""Shared fixtures: the real PhysioNet data under ../shared/data (never copied into the repo), and the MIT-BIH
+tables derived from it, built once per test session for all xdist workers (``built_once``)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ECG_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data")).resolve()
+
+
+def files_key(*folders: Path, content: bool = False) -> str:
+    """A digest of every file under ``folders``: path, size and mtime (``content``: the bytes too)."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            stat = path.stat()
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+            if content:
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def built_once(tmp_path_factory, name: str, key: Iterable[str], build: Callable[[Path], None]) -> Path:
+    """The folder ``build(folder)`` fills, built once per test session and shared by every xdist worker.
+
+    The folder lives beside the workers' own temporary folders (``getbasetemp().parent`` under xdist: one per
+    session, the pattern pytest-xdist documents), named by ``name`` and a digest of ``key`` (the data and code
+    it is built from). The first worker to ask builds it under a file lock into a scratch folder renamed into
+    place when complete; the others wait on the lock and read it. Under ``-n 0`` it sits in the session's own
+    temporary folder."""
+    from filelock import FileLock  # a dependency of torch
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder = root / f"{name}-{hashlib.sha256(chr(0).join(key).encode()).hexdigest()[:12]}"
+    with FileLock(f"{folder}.lock"):
+        if not folder.exists():
+            scratch = folder.with_name(f"{folder.name}.building-{os.getpid()}")
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.mkdir()
+            build(scratch)
+            os.replace(scratch, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def build_once(tmp_path_factory):
+    """``build_once(name, key, build)`` is ``built_once`` on this session's temporary folders, and
+    ``build_once.files_key`` is ``files_key``: for the conftest files below this one, which cannot import this
+    module by name (pytest imports every conftest.py as ``conftest``)."""
+
+    def call(name: str, key: Iterable[str], build: Callable[[Path], None]) -> Path:
+        return built_once(tmp_path_factory, name, key, build)
+
+    call.files_key = files_key
+    return call
 
 
 @pytest.fixture(scope="session")
@@ -24,18 +77,39 @@ def project_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def mitdb_table(shared_data):
-    """All 48 MIT-BIH records (MLII, V5 fallback for 102 and 104) with their annotations."""
-    from ecg_pipeline.data.mitdb import read_mitdb
+def mitdb_tables(build_once, shared_data) -> Path:
+    """The folder holding ``mitdb_table.pkl`` (``read_mitdb`` of all 48 records) and ``kachuee_beats.npz``
+    (``segment_beats`` of it, Kachuee scheme), read from raw once per test session (``built_once``)."""
 
-    return read_mitdb(shared_data / "mitdb")
+    def build(folder: Path) -> None:
+        import numpy as np
+
+        from ecg_pipeline.data.beats import segment_beats
+        from ecg_pipeline.data.mitdb import read_mitdb
+
+        table = read_mitdb(shared_data / "mitdb")
+        table.to_pickle(folder / "mitdb_table.pkl")  # pickle, not parquet: keeps every dtype and attrs, 10x faster
+        np.savez(folder / "kachuee_beats.npz", **segment_beats(table, scheme="kachuee"))
+
+    key = [str(shared_data), files_key(shared_data / "mitdb"), files_key(PROJECT_ROOT / "src", content=True)]
+    return build_once("mitdb_tables", key, build)
 
 
 @pytest.fixture(scope="session")
-def kachuee_beats(mitdb_table):
-    from ecg_pipeline.data.beats import segment_beats
+def mitdb_table(mitdb_tables):
+    """All 48 MIT-BIH records (MLII, V5 fallback for 102 and 104) with their annotations."""
+    import pandas as pd
 
-    return segment_beats(mitdb_table, scheme="kachuee")
+    return pd.read_pickle(mitdb_tables / "mitdb_table.pkl")
+
+
+@pytest.fixture(scope="session")
+def kachuee_beats(mitdb_tables):
+    """``segment_beats(mitdb_table, scheme="kachuee")``: a dict of arrays."""
+    import numpy as np
+
+    with np.load(mitdb_tables / "kachuee_beats.npz") as stored:
+        return {name: stored[name] for name in stored.files}
 
 
 def make_beats(n_per_class: int = 30, *, classes=("N", "S", "V", "F", "Q"), length: int = 187, seed: int = 0) -> dict:

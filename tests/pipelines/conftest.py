@@ -67,6 +67,42 @@ def empty_project(tmp_path, project_root, shared_data) -> KedroProject:
     return new_project(tmp_path, project_root, shared_data)
 
 
+#: the MIT-BIH data stages tests start from: what each runs in a fresh project (``ingest_mitdb`` alone; the others
+#: on the stored record table of ``ingest_mitdb``)
+MITDB_STAGES = {"ingest_mitdb": ("ingestion", {"node_names": ["ingest_mitdb"]}),
+                "data_mitdb": ("data_mitdb", {"only_missing_outputs": True}),
+                "data_atk_gan": ("data_atk_gan", {})}
+
+
+@pytest.fixture(scope="session")
+def processed_mitdb(build_once, project_root, shared_data):
+    """``processed_mitdb(project, stage)`` stores in ``project`` what the MIT-BIH ``stage`` (``MITDB_STAGES``)
+    stores, by copying it, stamps included: each stage is run once per test session (``built_once``, shared by
+    the xdist workers) in a project copy of its own, in the ``ci`` env on ``shared_data``, the configuration
+    every module project has, so the copied stamps match the stamps a run in ``project`` expects (the
+    ProvenanceHook refuses the copies otherwise). The record table is read from raw once, not once per module."""
+    key = [str(shared_data), build_once.files_key(shared_data / "mitdb", shared_data / "nstdb"),
+           build_once.files_key(project_root / "conf", project_root / "src", content=True)]
+
+    def stage_data(stage: str) -> Path:
+        def build(folder: Path) -> None:
+            project = new_project(folder / "project", project_root, shared_data)
+            if stage != "ingest_mitdb":
+                shutil.copytree(stage_data("ingest_mitdb"), project.path / "data", dirs_exist_ok=True)
+            pipeline, run_args = MITDB_STAGES[stage]
+            project.run(pipeline, **run_args)
+            shutil.move(project.path / "data", folder / "data")
+            shutil.rmtree(project.path)
+
+        return build_once(f"mitdb_{stage}", [stage, *key], build) / "data"
+
+    def seed(project: KedroProject, stage: str) -> KedroProject:
+        shutil.copytree(stage_data(stage), project.path / "data", dirs_exist_ok=True)
+        return project
+
+    return seed
+
+
 @pytest.fixture(scope="session")
 def base_parameters(project_root):
     """The merged parameters of conf/base alone (what a project with no local overrides declares)."""

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def generated(module_project):
-    module_project.run("ingestion", node_names=["ingest_mitdb"])
+def generated(module_project, processed_mitdb):
+    processed_mitdb(module_project, "ingest_mitdb")
     module_project.run("data_atk_gan")
     module_project.run("attack_generation")
     return module_project

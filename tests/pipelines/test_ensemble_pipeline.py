@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def ensemble(module_project):
-    module_project.run("data_mitdb")
+def ensemble(module_project, processed_mitdb):
+    processed_mitdb(module_project, "data_mitdb")
     module_project.run("train_ce", namespaces=["ce_cnn"])
     module_project.run("train_ens", tags=["fdec_cnn"])   # Fourier-partitioned and decorrelated: every piece
     return module_project

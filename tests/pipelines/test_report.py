@@ -29,10 +29,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def reported(module_project):
+def reported(module_project, processed_mitdb):
     """In a project of its own, so the report's tests know exactly which evaluations it reads."""
-    project = module_project
-    project.run("data_mitdb")
+    project = processed_mitdb(module_project, "data_mitdb")
     project.run("train_ce", namespaces=["ce_mlp", "ce_cnn"])  # the MIT-BIH (NSR variant) runs it reports; no CPSC data here
     project.run("attack", namespaces=EVALUATED)
     project.run("report")

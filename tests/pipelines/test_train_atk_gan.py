@@ -18,10 +18,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained_gan(module_project):
-    """The chain on real MIT-BIH records (ci env): data_atk_gan -> attack_generation -> train_atk_gan."""
-    module_project.run("ingestion", node_names=["ingest_mitdb"])
-    module_project.run("data_atk_gan")
+def trained_gan(module_project, processed_mitdb):
+    """The chain on real MIT-BIH records (ci env): data_atk_gan (stored by the session's run of it) ->
+    attack_generation -> train_atk_gan."""
+    processed_mitdb(module_project, "data_atk_gan")
     module_project.run("attack_generation")
     module_project.run("train_atk_gan")
     return module_project
