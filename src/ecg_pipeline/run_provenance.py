@@ -6,7 +6,7 @@ same keys). Paths in it are relative to the project root, never absolute. What c
 (git, package versions, CPU model) is looked up once per process; the session's env, runtime parameters and
 torch's thread count are read on every call.
 
-The project hook (:class:`ecg_pipeline.tracking.LoadedVersionsHook`) tells this module which dataset and version
+The project hook (:class:`ecg_pipeline.hooks.LoadedVersionsHook`) tells this module which dataset and version
 each node input was loaded from (:func:`note_loaded`), so that code far from the catalog (an evaluation) can name
 the model version and test split it was given (:func:`loaded_as`). No Kedro import here: this is a level-0 module.
 """

@@ -9,9 +9,10 @@ warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is depreca
 warnings.filterwarnings("ignore", message="One or more dataset names contain '.'", category=UserWarning)
 
 from ecg_pipeline.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS  # noqa: F401
-from ecg_pipeline.hooks import DeclarationHook, MissingInputsHook, ProvenanceHook, ReportLocationHook, ReportOrderHook, WorkerStartHook
+from ecg_pipeline.hooks import (DeclarationHook, LoadedVersionsHook, MissingInputsHook, ProvenanceHook,
+                                 ReportLocationHook, ReportOrderHook, WorkerStartHook)
 from ecg_pipeline.pipelines.training.hooks import TrainingProgressHook
-from ecg_pipeline.tracking import LoadedVersionsHook, disabled_plugins, import_plugin_quietly, tracking_hooks
+from ecg_pipeline.tracking import disabled_plugins, import_plugin_quietly, tracking_hooks
 
 import_plugin_quietly()  # kedro-mlflow, when installed: silences its import-time warning
 

@@ -1,7 +1,6 @@
-"""Provenance of node inputs, and run tracking with MLflow (kedro-mlflow): off unless ``ECG_TRACKING=1``.
-
-``LoadedVersionsHook`` (always on) tells :mod:`ecg_pipeline.run_provenance` which dataset and stored version each
-node input was loaded from, so that an evaluation names the model version and the test split it judged.
+"""Run tracking with MLflow (kedro-mlflow): off unless ``ECG_TRACKING=1``. (The provenance of node inputs, always on,
+is ``ecg_pipeline.hooks.LoadedVersionsHook``'s: it tells :mod:`ecg_pipeline.run_provenance` which dataset and
+stored version each node input was loaded from.)
 
 Run tracking is the optional ``tracking`` extra (``pip install -e ".[tracking]"``) switched on per command with
 the environment variable ``ECG_TRACKING=1`` (docs/tracking.md). Off, kedro-mlflow's hooks are not registered
@@ -35,6 +34,7 @@ from kedro.framework.hooks import hook_impl
 
 from ecg_pipeline import run_provenance
 from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.hooks.kedro_adapter import load_path
 
 log = logging.getLogger(__name__)
 
@@ -76,31 +76,6 @@ def import_plugin_quietly() -> None:
 def tracking_hooks() -> tuple[object, ...]:
     """The project's tracking hook when tracking is switched on (nothing otherwise)."""
     return (MlflowTrackingHook(),) if tracking_enabled() else ()
-
-
-class LoadedVersionsHook:
-    """Before a node runs, record the dataset and stored version of each of its inputs (see ``run_provenance``);
-    after it, forget them."""
-
-    @hook_impl
-    def before_node_run(self, node, catalog, inputs) -> None:
-        for name, value in inputs.items():
-            if name.startswith("params:") or name == "parameters" or name not in catalog:
-                continue
-            try:
-                dataset = catalog.get(name)
-                version = dataset.resolve_load_version() if hasattr(dataset, "resolve_load_version") else None
-            except Exception:  # noqa: BLE001 - provenance is a record, never a reason to fail a node
-                continue
-            run_provenance.note_loaded(value, name, version, getattr(dataset, "_filepath", None))
-
-    @hook_impl
-    def after_node_run(self, node, inputs) -> None:
-        run_provenance.forget(inputs.values())
-
-    @hook_impl
-    def on_node_error(self, node, inputs) -> None:
-        run_provenance.forget(inputs.values())
 
 
 _NAME = re.compile(r"[^\w.\- /]")
@@ -303,10 +278,11 @@ class MlflowTrackingHook:
     def _stored_path(self, name: str) -> Path | None:
         """The file the catalog just wrote for ``name`` (its newest version)."""
         try:
-            path = Path(self._catalog.get(name)._get_load_path())  # Kedro has no public accessor
+            dataset = self._catalog.get(name)
         except Exception:  # noqa: BLE001
             return None
-        return path if path.exists() else None
+        path = load_path(dataset)
+        return path if path is not None and path.exists() else None
 
     def _finish(self, status: str) -> None:
         if self._parent is not None and self._client is not None:

@@ -3,6 +3,7 @@ do nothing, and a plain function is given them."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -46,3 +47,35 @@ def test_a_plain_function_trains_like_the_objective_it_computes(synthetic_beats,
         models.append(train(build_model("mlp"), data, None, config, objective=objective, checkpoint_dir=folder)[0])
     assert all(torch.equal(a, b) for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True))
     assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["objective"] is None
+
+
+def test_a_new_objective_registers_itself_by_name():
+    """Adding an objective is one module: defining the class registers it, and ``build_objective`` (what a run's
+    ``objective.name`` goes through) finds it with its parameters. Nothing else is edited."""
+    class Squared(Objective):
+        name = "squared_for_test"
+
+        def __init__(self, weight: float = 1.0):
+            self.weight = weight
+
+        def __call__(self, model, x, y, mask, epoch, extra=None):
+            logits = model(x)
+            return self.weight * (logits ** 2).mean(), logits, {}
+
+    try:
+        assert OBJECTIVES["squared_for_test"] is Squared
+        built = build_objective("squared_for_test", weight=2.0)
+        assert isinstance(built, Squared) and built.weight == 2.0
+    finally:
+        OBJECTIVES.pop("squared_for_test", None)
+    assert "squared_for_test" not in OBJECTIVES
+
+
+def test_an_objective_without_a_name_or_with_a_taken_name_is_refused():
+    with pytest.raises(TypeError, match="set the class attribute `name`"):
+        class Nameless(Objective):
+            pass
+    with pytest.raises(TypeError, match="already taken by .*NSR"):
+        class Impostor(Objective):
+            name = "nsr"
+    assert OBJECTIVES["nsr"].__name__ == "NSR"

@@ -232,6 +232,54 @@ def test_the_session_checks_its_runtime_parameters_before_pipelines_exist(monkey
         forget_session_config()
 
 
+def test_a_session_reads_its_configuration_once():
+    """The registry and the missing-inputs message both build pipelines during a run: from one declaration, read
+    once per session; a session with other parameters reads its own (and says the earlier pipelines are stale)."""
+    from kedro.config import OmegaConfigLoader
+
+    from ecg_pipeline.config_loader import CONFIG_LOADER_ARGS
+    from ecg_pipeline.pipelines.declaration import forget_session_config, use_session_config
+
+    loader = OmegaConfigLoader(conf_source=str(CONF), env="ci", **CONFIG_LOADER_ARGS)
+    use_session_config(loader, ("test", "ci", "once"))
+    try:
+        first = load_declaration()
+        assert load_declaration() is first
+        other = OmegaConfigLoader(conf_source=str(CONF), env="ci", **CONFIG_LOADER_ARGS,
+                                  runtime_params={"sweeps": {"nsr_mlp_sweep": {"values": [0.2]}}})
+        assert use_session_config(other, ("test", "ci", "other"))  # the pipelines built from `first` are stale
+        assert load_declaration().sweeps["nsr_mlp_sweep"].values == (0.2,)
+    finally:
+        forget_session_config()
+    assert load_declaration(CONF, env="ci") is not load_declaration(CONF, env="ci")  # outside a session: read anew
+
+
+def test_a_later_session_in_the_same_process_gets_pipelines_of_its_own_configuration(empty_project):
+    """Kedro caches the pipelines it registered; a second session with other --params (a notebook, a test process)
+    must not reuse the first one's: the DeclarationHook has them rebuilt (hooks/kedro_adapter.py, public calls)."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from ecg_pipeline import run_context
+    from ecg_pipeline.pipelines.declaration import forget_session_config
+
+    def sweep_members(runtime_params: dict) -> set[str]:
+        with KedroSession.create(project_path=empty_project.path, env="ci", runtime_params=runtime_params) as session:
+            session.load_context()  # the hooks' after_context_created: the session's loader handed over
+            return {n.namespace for n in pipelines["sweep"].nodes if n.name.endswith(".train")
+                    and n.namespace.startswith("nsr_mlp_sweep.")}
+
+    bootstrap_project(empty_project.path)
+    try:
+        assert sweep_members({"data_root": "/data"}) == {"nsr_mlp_sweep.beta_0p1", "nsr_mlp_sweep.beta_0p4"}
+        other = {"data_root": "/data", "sweeps": {"nsr_mlp_sweep": {"values": [0.2, 0.3]}}}
+        assert sweep_members(other) == {"nsr_mlp_sweep.beta_0p2", "nsr_mlp_sweep.beta_0p3"}
+    finally:  # no run ended these sessions: forget them here, as their after_pipeline_run hook would have
+        forget_session_config()
+        run_context.set_current(None, None, None)
+
+
 @functools.lru_cache(maxsize=1)
 def _ci_parameters() -> dict:
     from kedro.config import OmegaConfigLoader

@@ -6,6 +6,10 @@ of the clean batch (for running accuracy), ``stats`` floats to log per epoch. An
 :attr:`~Objective.extras` is called with ``extra={name: tensor}`` as well (those per-sample arrays of each
 batch). The trainer (``defenses.trainer``) and ``fit`` (``defenses.fit``) call the other hooks on every
 objective; the defaults below make them do nothing.
+
+A subclass that sets :attr:`~Objective.name` registers itself in :data:`OBJECTIVES` under that name (the key
+a run's ``objective.name`` selects), so a new objective is one module in ``defenses/objectives/`` (every module
+there is imported by the package) plus the run that uses it in the configuration.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from torch import nn
 from ecg_pipeline.errors import EcgDataError
 
 ObjectiveResult = tuple[torch.Tensor, torch.Tensor, dict[str, float]]
+
+#: Every objective by the name a run's configuration selects it with, filled as the classes are defined.
+OBJECTIVES: dict[str, type["Objective"]] = {}
 
 
 class Objective:
@@ -37,6 +44,19 @@ class Objective:
     name: ClassVar[str] = ""
     extras: ClassVar[tuple[str, ...]] = ()
     companions: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, register: bool = True, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if not register:
+            return
+        if not cls.name:
+            raise TypeError(f"objective class {cls.__qualname__}: set the class attribute `name` (the key a run's "
+                            "objective.name selects it by), or declare it with register=False")
+        known = OBJECTIVES.get(cls.name)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise TypeError(f"objective name {cls.name!r} of {cls.__module__}.{cls.__qualname__} is already taken by "
+                            f"{known.__module__}.{known.__qualname__}")
+        OBJECTIVES[cls.name] = cls
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, epoch: int,
                  extra: dict[str, torch.Tensor] | None = None) -> ObjectiveResult:
@@ -60,7 +80,7 @@ class Objective:
         """Nothing to restore."""
 
 
-class FunctionObjective(Objective):
+class FunctionObjective(Objective, register=False):
     """A plain function ``(model, x, y, mask, epoch) -> (loss, logits, stats)`` as an :class:`Objective` with
     every default (tests and benchmarks pass such functions to the trainer)."""
 

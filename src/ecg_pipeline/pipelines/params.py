@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 from functools import partial, update_wrapper
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.errors import EcgConfigError, EcgDataError
 
 
 def call_with_params(func: Callable[..., Any], *args: Any, params: Mapping[str, Any] | None, section: str) -> Any:
@@ -37,3 +38,21 @@ def bound_node_function(func: Callable[..., Any], **bound: Any) -> Callable[...,
     function (unlike a closure it pickles, which ``ParallelRunner`` needs) that keeps ``func``'s name
     for logs and kedro-viz."""
     return update_wrapper(partial(func, **bound), func)
+
+
+def with_overrides(params: Mapping, overrides: Mapping | None, run_name: str) -> dict:
+    """``params`` with dotted keys of ``overrides`` replaced (``{"objective.beta": 0.2}``); a key that
+    does not address an existing entry is an error naming the run."""
+    params = copy.deepcopy(dict(params))
+    for dotted, value in (overrides or {}).items():
+        *parents, leaf = dotted.split(".")
+        section = params
+        for key in parents:
+            if not isinstance(section.get(key), dict):
+                raise EcgConfigError(f"{run_name}: cannot set '{dotted}': the base parameters have no section '{key}'")
+            section = section[key]
+        if leaf not in section:
+            raise EcgConfigError(f"{run_name}: cannot set '{dotted}': the base parameters have no key '{leaf}' there "
+                                 f"(it has {sorted(section)})")
+        section[leaf] = value
+    return params

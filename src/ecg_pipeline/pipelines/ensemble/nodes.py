@@ -16,7 +16,8 @@ from ecg_pipeline.evaluation.evaluate import provenance
 from ecg_pipeline.models.ensemble import Ensemble
 from ecg_pipeline.run_context import kedro_command
 
-from ..declaration import RUN_KEYS, EnsembleDecl, member_params
+from ..declaration.ensembles import member_params
+from ..declaration.model import RUN_KEYS, EnsembleDecl
 from ..training.nodes import resume_command
 
 

@@ -9,7 +9,8 @@ import pandas as pd
 from ecg_pipeline.defenses import TrainingConfig
 from ecg_pipeline.defenses.fit import fit_with_companions
 
-from ..declaration import RUN_KEYS, with_overrides
+from ..declaration.model import RUN_KEYS
+from ..params import with_overrides
 
 
 def train(train_set: dict, validation_set: dict, checkpoints: Path, params: dict, *, run_name: str,

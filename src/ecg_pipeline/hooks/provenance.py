@@ -1,5 +1,5 @@
-"""Project hooks: build pipelines from the session's own configuration; before a run, refuse a run that
-holds the report with what it reads, and say which pipeline produces any stored input that is missing."""
+"""No silent mixing: every saved dataset is stamped with what built it, and a stored input built with another
+configuration than this run's is refused before any node runs."""
 
 from __future__ import annotations
 
@@ -8,94 +8,18 @@ import re
 from pathlib import Path
 
 from kedro.framework.hooks import hook_impl
-from kedro.io import MemoryDataset
 
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.run_context import kedro_command
 
-log = logging.getLogger(__name__)
+from .inputs import producer_command
+from .kedro_adapter import stored_file
 
+#: the package's logger, as before the split: log lines keep their ``ecg_pipeline.hooks`` name
+log = logging.getLogger(__package__)
 
-class DeclarationHook:
-    """Hands the session's config loader (``--env``, ``--conf-source``, ``--params``) to the declaration
-    reader before Kedro builds the pipelines, so that e.g. ``--env=ci`` also chooses the ci sweep members."""
-
-    @hook_impl
-    def after_context_created(self, context) -> None:
-        from kedro.framework.project import pipelines
-
-        from ecg_pipeline.pipelines.declaration import use_session_config
-
-        from ecg_pipeline import run_context
-
-        loader = context.config_loader
-        runtime_params = getattr(loader, "runtime_params", None)
-        run_context.set_current(context.env, runtime_params, str(loader.conf_source))
-        key = (str(loader.conf_source), context.env, repr(runtime_params))
-        if use_session_config(loader, key):
-            # Pipelines built earlier in this process came from other configuration: have Kedro rebuild them.
-            requested = getattr(pipelines, "_requested_pipelines", None)
-            pipelines.set_requested(["\0rebuild"])
-            pipelines.set_requested(requested)
-
-    @hook_impl
-    def after_pipeline_run(self) -> None:
-        self._forget()
-
-    @hook_impl
-    def on_pipeline_error(self) -> None:
-        self._forget()
-
-    @staticmethod
-    def _forget() -> None:
-        from ecg_pipeline import run_context
-        from ecg_pipeline.pipelines.declaration import forget_session_config
-
-        forget_session_config()
-        run_context.set_current(None, None, None)  # a later command printed in this process is outside the session
-
-
-class ReportOrderHook:
-    """The report reads stored collections, which no node outputs, so Kedro cannot order it after the attack
-    or training nodes of the same run unless the report is gated on their outputs (as in ``main``): refuse
-    an ungated mix before anything starts, with the two commands."""
-
-    @hook_impl
-    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        report = [n.name for n in pipeline.nodes if "report" in n.tags]
-        producers = [n for n in pipeline.nodes if "report" not in n.tags
-                     and (n.name.endswith((".train", ".evaluate")))]
-        if not (report and producers):
-            return
-        upstream = set(pipeline.to_nodes(*report).nodes)
-        unordered = [n for n in producers if n not in upstream]
-        if unordered:
-            raise EcgDataError(
-                f"this run holds the report and {len(unordered)} training/attack node(s) it is not ordered after "
-                f"(e.g. {unordered[0].name}); the report reads what they store, so run it afterwards: "
-                f"`{kedro_command('--pipelines=attack')} && {kedro_command('--pipelines=report')}`")
-
-
-class ReportLocationHook:
-    """After a run that wrote the report, say where the page is and the command that opens it."""
-
-    @hook_impl
-    def after_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        if "report.html" not in pipeline.all_outputs():
-            return
-        dataset = catalog.get("report.html")
-        try:
-            path = Path(dataset._get_load_path())  # the version just saved (Kedro has no public accessor)
-        except Exception:  # noqa: BLE001 - only a courtesy message; never fail a finished run over it
-            return
-        try:
-            path = path.resolve().relative_to(Path.cwd())
-        except ValueError:
-            pass
-        log.info("report: %s  (open it: python -m webbrowser %s)", path, path)
-
-
-#: stored record table -> (the raw source it is built from, the data pipeline that rebuilds it)
+#: stored record table -> (the raw source it is built from, the data pipeline that rebuilds it). The hooks' one
+#: hard-coded list of databases: the database registry (issue 25, item 4) replaces it.
 RECORD_TABLES = {
     "mitdb_records": ("mitdb_raw", "data_mitdb"),
     "nstdb_noise": ("nstdb_raw", "data_mitdb"),
@@ -206,22 +130,7 @@ class ProvenanceHook:
         catalog = self._catalog
         if catalog is None or name.startswith("params:") or name == "parameters" or name not in catalog:
             return None
-        dataset = catalog.get(name)
-        if isinstance(dataset, MemoryDataset) or not hasattr(dataset, "_get_load_path"):
-            return None
-        if getattr(dataset, "_protocol", "file") not in ("file", "local"):
-            return None
-        try:
-            if load:
-                path, version = dataset._get_load_path(), dataset.resolve_load_version()
-            elif getattr(dataset, "_version", None) is not None:  # the version just written (no public accessor)
-                version = dataset.resolve_save_version()
-                path = dataset._get_versioned_path(version)
-            else:
-                path, version = dataset._filepath, None
-        except Exception:  # noqa: BLE001 - no version stored yet: nothing to check (MissingInputsHook says so)
-            return None
-        return (str(path), version) if Path(str(path)).exists() else None
+        return stored_file(catalog.get(name), load=load)
 
     def _producers(self) -> dict:
         """output -> the node that writes it, over every registered pipeline of this session."""
@@ -315,116 +224,3 @@ class ProvenanceHook:
         return (f"{name}{f' version {version}' if version else ''}: built with "
                 f"{'; '.join(self._differences(name, stored))}{where}; rebuild it with `{self._rebuild(name)}`, "
                 "or run with the configuration it was built with")
-
-
-class MissingInputsHook:
-    """Fail fast, before any node runs, when a pipeline's stored input has not been produced yet.
-
-    Kedro alone would fail later, mid-run, with "no such file". Raw sources (``*_raw``) are left
-    to their dataset, which downloads them or says where to put them.
-    """
-
-    @hook_impl
-    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        missing = []
-        for name in sorted(pipeline.inputs()):
-            if name.startswith("params:") or name == "parameters" or name.endswith("_raw"):
-                continue
-            if name not in catalog or isinstance(catalog.get(name), MemoryDataset):
-                continue
-            if not catalog.exists(name):
-                missing.append(name)
-        if not missing:
-            return
-        lines = []
-        for name in missing:
-            command = producer_command(name)
-            lines.append(f"{name} ({f'run `{command}` first' if command else 'no pipeline produces it'})")
-        raise EcgDataError("stored input(s) missing: " + "; ".join(lines))
-
-
-#: stored inputs -> the pipeline that writes them, where that pipeline is built in another part of the project
-#: than its readers (ECG-ATK-GAN: `attack_generation` writes the GAN's E'_x sets), so that the message names it
-#: even in a checkout that registers the reader alone
-PRODUCED_BY = {name: ("attack_generation",) for name in ("atk_gan_train_set", "atk_gan_validation_set",
-                                                          "atk_gan_test_set")}
-
-
-def producer_command(dataset: str, all_pipelines=None, usable=None, order=None) -> str | None:
-    """The command that writes ``dataset``: its smallest producing pipeline, narrowed to the producing node's
-    namespace when the dataset is that namespace's own (``ce_cpsc.model``: ``--namespaces=ce_cpsc``), so that a
-    family pipeline holding runs of several databases does not ask for all of their data.
-
-    The command repeats this session's ``--env`` and ``--params`` (``run_context``): copied from a ci run, it
-    must not start a base-configuration one. ``usable(pipeline)`` skips producers that cannot rebuild it now
-    (the provenance check: a pipeline whose own stored inputs are stale); ``order(pipeline)`` ranks the rest."""
-    built = all_pipelines or _built_pipelines()
-    producers = [name for name in producers_of(dataset, built) if usable is None or usable(built[name])]
-    if order is not None:  # stable: the smallest first among equals
-        producers.sort(key=lambda name: order(built[name]))
-    if not producers:
-        fallback = PRODUCED_BY.get(dataset, ())
-        return kedro_command(f"--pipelines={fallback[0]}") if fallback else None
-    pipeline = built[producers[0]]
-    namespaces = {node.namespace for node in pipeline.nodes if dataset in node.outputs and node.namespace}
-    namespace = next(iter(namespaces)) if len(namespaces) == 1 else None
-    if namespace and dataset.startswith(f"{namespace}."):
-        return kedro_command(f"--pipelines={producers[0]}", f"--namespaces={namespace}")
-    return kedro_command(f"--pipelines={producers[0]}")
-
-
-def _built_pipelines():
-    """Kedro loads only the requested pipelines for ``--pipelines=x``, so all of them are built here
-    (a few hundred nodes: milliseconds)."""
-    from ecg_pipeline.pipeline_registry import build_pipelines
-
-    return build_pipelines()
-
-
-def producers_of(dataset: str, all_pipelines=None) -> list[str]:
-    """The project's pipelines that output ``dataset``, smallest first (a stage before a composite)."""
-    built = all_pipelines or _built_pipelines()
-    found = [(len(pipe.nodes), name) for name, pipe in built.items()
-             if not name.startswith("__") and dataset in pipe.all_outputs()]
-    return [name for _, name in sorted(found)]
-
-
-class WorkerStartHook:
-    """``KEDRO_MP_CONTEXT=spawn`` (or ``forkserver``) for a ParallelRunner run: make it the process's start method
-    for the run, so that Kedro bootstraps each worker with this project's settings.
-
-    Kedro 1.7 configures a worker (project settings, its hooks, the plugins it disables) only when
-    ``multiprocessing.get_start_method()`` is spawn or forkserver, which a spawned child inherits from its
-    parent's global setting, not from the context the executor was given. With the variable alone, the workers
-    ran with no project settings: every installed plugin's hooks registered there (kedro-mlflow's, off in this
-    project unless ``ECG_TRACKING=1``, then tried to log to a store) and none of the project's ran."""
-
-    def __init__(self) -> None:
-        self._changed = False
-        self._before: str | None = None
-
-    @hook_impl
-    def before_pipeline_run(self) -> None:
-        import multiprocessing
-        import os
-
-        wanted = os.environ.get("KEDRO_MP_CONTEXT")
-        current = multiprocessing.get_start_method(allow_none=True)
-        if wanted in ("spawn", "forkserver") and current != wanted:
-            self._changed, self._before = True, current
-            multiprocessing.set_start_method(wanted, force=True)
-
-    @hook_impl
-    def after_pipeline_run(self) -> None:
-        self._restore()
-
-    @hook_impl
-    def on_pipeline_error(self) -> None:
-        self._restore()
-
-    def _restore(self) -> None:
-        import multiprocessing
-
-        if self._changed:  # None puts back "not chosen yet", the platform's default
-            multiprocessing.set_start_method(self._before, force=True)
-        self._changed, self._before = False, None

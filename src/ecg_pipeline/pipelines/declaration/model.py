@@ -1,0 +1,217 @@
+"""The declaration's model: what a project declares (data, families, runs, attacks, sweeps, ensembles, the main
+study, ECG-ATK-GAN's stages) as frozen dataclasses, and the questions the templates ask of it (which attacks judge a
+run, on which data, which run a transfer check crafts on). Nothing here reads configuration: ``reading`` builds it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ecg_pipeline.evaluation.selection import CRITERIA, member_name
+from ecg_pipeline.evaluation.spec import AttackSpec
+
+RUN_KEYS = ("family", "label", "data")       # declaration keys of a run; the rest is its TrainingConfig
+ENSEMBLE_FAMILY = "ens"                      # the family of an ensemble's members: pipeline train_ens
+VOTE_FAMILY = "ens_vote"                     # the family of a majority-vote ensemble (its own attacks)
+DATA_KEYS = ("title", "train", "validation", "test", "masked", "selection_attack", "variant_of", "judged_on")
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """Model-input splits of one database (catalog dataset names)."""
+
+    name: str
+    title: str
+    train: str
+    validation: str
+    test: str
+    variant_of: str | None = None            # a variant: the base's data template again, under namespace ``name``
+    masked: bool = False                     # padded records with a 0/1 mask (CPSC 2018), not fixed-length beats
+    selection_attack: str | None = None      # the model-selection attack on its validation split (None: model_selection.attack)
+    judged_on: str | None = None             # models trained on it are attacked on this data's test split, by the
+                                             # attacks declared for that data (ECG-ATK-GAN's union -> its clean beats)
+
+
+@dataclass(frozen=True)
+class AttackGeneration:
+    """ECG-ATK-GAN's attack-generation stage: the six attacks crafted on run ``source``'s model, on each split
+    of its data (``parameters_atk_gan.yml``: ``attack_generation``)."""
+
+    source: str
+    data: DataSplits
+    attacks: tuple[str, ...]
+    splits: tuple[str, ...] = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class AtkGanEvaluation:
+    """ECG-ATK-GAN judged on the paper's protocol (``parameters_atk_gan.yml``: ``evaluate_atk_gan``): the GAN run
+    (its discriminator deployed, its generator judged for Table 3) and baseline runs, on the test union
+    ``test_set`` (clean + six attacked copies); the detector-evasion attack on ``clean.test``."""
+
+    gan: str
+    baselines: tuple[str, ...]
+    test_set: str                            # the union written by attack_generation (atk_gan_test_set)
+    clean: DataSplits                        # the clean beats (data atk_gan)
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        return (self.gan, *self.baselines)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    title: str
+    attacks: tuple[str, ...] | None = None   # None: every attack declared for the run's data
+
+    @property
+    def pipeline(self) -> str:
+        return f"train_{self.name}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A model run: trained by its family's pipeline (or selected by a sweep), evaluated by the attack pipeline."""
+
+    name: str
+    family: str
+    label: str
+    data: DataSplits
+    model: str                               # model registry name (report grouping)
+    section: str                             # the parameters section its training node reads (runs.<run>)
+    sweep: Sweep | None = None               # set for a sweep's selected model
+    companions: tuple[str, ...] = ()         # other models its objective trains, stored as <run>.<companion>
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    run: str                                 # base run
+    vary: str                                # dotted key of the base run's parameters
+    values: tuple[float, ...]
+    criterion: str = CRITERIA[0]
+    label: str | None = None
+
+    @property
+    def members(self) -> dict[str, float]:
+        """member name (``beta_0p4``) -> value."""
+        return {member_name(self.vary, v): v for v in self.values}
+
+
+@dataclass(frozen=True)
+class EnsembleDecl:
+    """An ensemble of seed 004: its base run is member 0; members 1 .. size-1 are trained after it, one after
+    another, each a copy of the base run's configuration with its own seed, optionally decorrelated from the
+    members before it (eq. 6) and behind Fourier part ``i - 1`` (section 5.4)."""
+
+    name: str
+    base: str                                # a declared run (member 0)
+    label: str
+    size: int = 3
+    decorrelation: dict | None = None        # {lam, projection_dim}: the objective of members 1..
+    fourier: dict | None = None              # {bands, length}: member i sees part i - 1
+    combine: str = "mean_logits"
+    members_of: str | None = None            # another ensemble whose trained members this one combines (no training)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Run names, base first: ``(base, <name>_m1, <name>_m2, ...)`` (``<members_of>_m1``, ... when it
+        combines another ensemble's members)."""
+        owner = self.members_of or self.name
+        return (self.base, *(f"{owner}_m{i}" for i in range(1, self.size)))
+
+    @property
+    def family(self) -> str:
+        """The family whose attacks judge the assembled model: a vote has its own (its gradient is uninformative)."""
+        return VOTE_FAMILY if self.combine == "vote" else ENSEMBLE_FAMILY
+
+
+ENSEMBLE_KEYS = ("base", "label", "size", "decorrelation", "fourier", "combine", "members_of")
+#: What an ensemble that combines another's members (``members_of``) may set: the rest is the other's.
+SHARED_MEMBER_KEYS = ("label", "combine", "members_of")
+
+
+@dataclass(frozen=True)
+class MainStudy:
+    """The study a bare ``kedro run`` runs end to end: these runs trained, each attacked by these attacks."""
+
+    runs: tuple[str, ...]
+    attacks: tuple[str, ...]
+
+    @property
+    def evaluations(self) -> tuple[str, ...]:
+        """The ``<run>.<attack>`` instances it evaluates."""
+        return tuple(f"{run}.{attack}" for run in self.runs for attack in self.attacks)
+
+
+@dataclass(frozen=True)
+class Declaration:
+    data: dict[str, DataSplits]
+    families: dict[str, Family]
+    runs: dict[str, Run]                     # trained runs, declaration order
+    attacks: dict[str, AttackSpec]
+    attack_data: dict[str, str]              # attack -> the data it judges
+    sweeps: dict[str, Sweep] = field(default_factory=dict)
+    selection_attack: str = "pgd"            # the default model-selection attack (a data may name its own)
+    main: MainStudy | None = None            # what a bare `kedro run` trains, attacks and reports
+    ensembles: dict[str, EnsembleDecl] = field(default_factory=dict)
+    attack_generation: AttackGeneration | None = None
+    atk_gan_evaluation: AtkGanEvaluation | None = None
+
+    def judging_data(self, run: Run) -> DataSplits:
+        """The data whose test split and attacks judge ``run``: its own, or the one its data names in ``judged_on``."""
+        return judging_data(run, self.data)
+
+    def selection_attack_for(self, data: DataSplits) -> str:
+        """The attack that scores ``data``'s models on its validation split (sweeps select by it)."""
+        return data.selection_attack or self.selection_attack
+
+    @property
+    def model_runs(self) -> dict[str, Run]:
+        """Every run with a ``<run>.model``: the trained runs, then each sweep's selection."""
+        selected = {}
+        for sweep in self.sweeps.values():
+            base = self.runs[sweep.run]
+            label = sweep.label or f"{base.family}: best {sweep.vary.rsplit('.', 1)[-1]} on validation"
+            selected[sweep.name] = Run(sweep.name, base.family, label, base.data, base.model, base.section, sweep)
+        for ensemble in self.ensembles.values():  # judged as deployed: the whole ensemble is one model
+            base = self.runs[ensemble.base]
+            selected[ensemble.name] = Run(ensemble.name, ensemble.family, ensemble.label, base.data, "ensemble",
+                                          f"ensembles.{ensemble.name}")
+        return {**self.runs, **selected}
+
+    def attacks_for(self, run: Run) -> tuple[str, ...]:
+        """The attacks that judge ``run``: its family's list, else every attack declared for its data."""
+        return attacks_judging(run, self.families, self.attacks, self.attack_data, self.data)
+
+    def transfer_source(self, run: Run, attack: str) -> str | None:
+        """The run whose model ``attack``'s transfer check crafts on: the first run of the family named by
+        its ``transfer_from`` with the same data and architecture (None: no check, or ``run`` is that run)."""
+        spec = self.attacks[attack]
+        if not spec.diagnostics or spec.transfer_from is None:
+            return None
+        for other in self.runs.values():
+            if other.family == spec.transfer_from and other.data == run.data and other.model == run.model:
+                return None if other.name == run.name else other.name
+        return None
+
+    def runs_of(self, family: str) -> list[Run]:
+        return [run for run in self.runs.values() if run.family == family]
+
+
+def judging_data(run: Run, data: dict[str, DataSplits]) -> DataSplits:
+    """The data of ``data`` whose test split and attacks judge ``run``: its own, or the one its data names in
+    ``judged_on``."""
+    return data[run.data.judged_on] if run.data.judged_on is not None else run.data
+
+
+def attacks_judging(run: Run, families: dict[str, Family], attacks: dict[str, AttackSpec], attack_data: dict[str, str],
+                    data: dict[str, DataSplits]) -> tuple[str, ...]:
+    """The attacks that judge ``run``: its family's list, else every attack declared for its judging data; an attack
+    crafted on an ensemble's surrogates judges ensembles only. (The reader asks this before the :class:`Declaration`
+    exists, to check ``main``; :meth:`Declaration.attacks_for` asks it afterwards.)"""
+    family = families.get(run.family)
+    chosen = family.attacks if family is not None else None
+    judged = judging_data(run, data).name
+    return tuple(a for a in (attacks if chosen is None else chosen) if attack_data[a] == judged
+                 and (run.model == "ensemble" or not attacks[a].needs_ensemble))
