@@ -23,6 +23,7 @@ from torch import nn
 
 from ecg_pipeline.attacks.apgd import apgd, apgd_ce, apgd_t, checkpoint_periods
 from ecg_pipeline.attacks.base import AttackError
+from ecg_pipeline.attacks.fab import fab, fab_t
 from ecg_pipeline.attacks.losses import dlr_loss, dlr_targeted_loss
 from ecg_pipeline.attacks.registry import get_attack
 from ecg_pipeline.attacks.square import p_schedule, square, square_with_queries
@@ -132,6 +133,8 @@ ATTACKS = {
     "apgd_dlr_restarts": lambda m, x, y, eps, **kw: apgd(m, x, y, eps, loss="dlr", steps=10, restarts=2, **kw),
     "apgd_t": lambda m, x, y, eps, **kw: apgd_t(m, x, y, eps, steps=10, n_target_classes=2, **kw),
     "square": lambda m, x, y, eps, **kw: square(m, x, y, eps, max_queries=60, **kw),
+    "fab_t": lambda m, x, y, eps, **kw: fab_t(m, x, y, eps, steps=10, restarts=2, n_target_classes=2, **kw),
+    "fab": lambda m, x, y, eps, **kw: fab(m, x, y, eps, steps=10, restarts=2, **kw),
 }
 
 

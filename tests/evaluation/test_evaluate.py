@@ -139,3 +139,17 @@ def test_the_transfer_check_catches_a_model_that_only_hides_its_gradients(tiny):
                                                                            "attacks": ["apgd_ce", "apgd_t"]}),
                          name="masked.autoattack", reference=model, reference_name="tiny")
     assert "transfer_beats_white_box" in diagnostics.raised(masked["flags"])
+
+
+@pytest.mark.parametrize("attack, params, doubled", [
+    ("autoattack", {"steps": 10}, {"steps": 20, "restarts": 2, "max_queries": 10000}),
+    ("fab_t", {"restarts": 2, "alpha_max": 0.1}, {"steps": 200, "restarts": 4, "alpha_max": 0.1}),
+    ("sap", {}, {"steps": 80, "pgd_steps": 40}),
+    ("hopskipjump", {"max_queries": 100}, {"max_queries": 200}),
+    ("fgsm", {"loss": "ce"}, {"loss": "ce"}),
+])
+def test_the_more_effort_check_doubles_the_keys_each_algorithm_declares(attack, params, doubled):
+    from ecg_pipeline.attacks.registry import effort_keys, get_attack
+    from ecg_pipeline.evaluation.evaluate import _doubled_effort
+
+    assert _doubled_effort(get_attack(attack), params, effort_keys(attack)) == doubled

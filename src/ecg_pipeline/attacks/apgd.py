@@ -44,7 +44,7 @@ from torch import nn
 
 from ecg_pipeline.models import logits_of
 
-from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, margin, per_row
+from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, margin, per_row, register_attack
 from .losses import HEAD_LOSSES, HeadsLoss, dlr_loss, dlr_targeted_loss
 from .pgd import _COMPACT_FRACTION, _int_param
 
@@ -176,6 +176,7 @@ def _apgd_run(model, x0, y, target, low, high, mask, *, eps: float, steps: int, 
     return out, fooled_out, score_out
 
 
+@register_attack("apgd", effort_keys=("steps", "restarts"))
 def apgd(
     model: nn.Module,
     x: torch.Tensor,
@@ -271,12 +272,14 @@ def apgd(
         return result
 
 
+@register_attack("apgd_ce", effort_keys=("steps", "restarts"))
 def apgd_ce(model, x, y, eps, *, mask=None, bounds: Bounds = None, seed: int = 0, steps: int = 100, restarts: int = 1,
             rho: float = 0.75) -> torch.Tensor:
     """APGD-CE, AutoAttack's first attack: :func:`apgd` with ``loss="ce"``, untargeted."""
     return apgd(model, x, y, eps, mask=mask, bounds=bounds, seed=seed, loss="ce", steps=steps, restarts=restarts, rho=rho)
 
 
+@register_attack("apgd_t", effort_keys=("steps", "restarts"))
 def apgd_t(model, x, y, eps, *, mask=None, bounds: Bounds = None, seed: int = 0, steps: int = 100, restarts: int = 1,
            n_target_classes: int | None = None, rho: float = 0.75) -> torch.Tensor:
     """APGD-T, AutoAttack's second attack: :func:`apgd` with ``loss="dlr", targeted=True``."""

@@ -1,5 +1,8 @@
 """AutoAttack's "standard" ensemble (Croce & Hein 2020): APGD-CE, then APGD-T, then Square, each run only
 on the beats still unbroken, so the result is the per-beat worst case over the three at the cost of one.
+AutoAttack's own "standard" runs FAB-T (:mod:`.fab`) between APGD-T and Square: ``attacks: [apgd_ce, apgd_t,
+fab_t, square]`` adds it (with the APGDs' ``steps``, ``restarts`` and ``n_target_classes``, as AutoAttack sets
+them); the default leaves it out, as before it existed.
 
 Returns ``(x_adv, {"broken_by": ...})``: ``broken_by`` is, per beat, the index in ``attacks`` of the
 attack that broke it (``-1``: unbroken, ``-2``: misclassified clean, never attacked). The evaluation
@@ -25,14 +28,18 @@ from torch import nn
 from ecg_pipeline.models import logits_of
 
 from .apgd import apgd_ce, apgd_t
-from .base import AttackError, Bounds, check_attack_inputs, frozen
+from .base import AttackError, Bounds, check_attack_inputs, frozen, register_attack
+from .fab import fab_t
 from .square import square
 
 ENSEMBLE = ("apgd_ce", "apgd_t", "square")
-_ATTACKS = {"apgd_ce": apgd_ce, "apgd_t": apgd_t, "square": square}
+#: AutoAttack's "standard" order with FAB-T (Croce & Hein 2020, section 4): what ``attacks`` may name.
+STANDARD = ("apgd_ce", "apgd_t", "fab_t", "square")
+_ATTACKS = {"apgd_ce": apgd_ce, "apgd_t": apgd_t, "fab_t": fab_t, "square": square}
 CLEAN_WRONG, UNBROKEN = -2, -1
 
 
+@register_attack("autoattack", effort_keys=("steps", "restarts", "max_queries"))
 def autoattack(
     model: nn.Module,
     x: torch.Tensor,
@@ -50,14 +57,16 @@ def autoattack(
     attacks: tuple[str, ...] = ENSEMBLE,
     surrogates: tuple[str, ...] = ("self",),
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The ensemble at ``eps``: ``steps``/``restarts`` for both APGDs, ``n_target_classes`` for APGD-T,
-    ``max_queries``/``p_init`` for Square; ``surrogates``: what the gradient attacks craft on (module doc)."""
+    """The ensemble at ``eps``, ``attacks`` in the order given: ``steps``/``restarts`` for both APGDs (and FAB-T),
+    ``n_target_classes`` for APGD-T (and FAB-T), ``max_queries``/``p_init`` for Square; ``surrogates``: what the
+    gradient attacks craft on (module doc)."""
     check_attack_inputs(x, y, eps, mask=mask, bounds=bounds)
     unknown = [a for a in attacks if a not in _ATTACKS]
     if unknown:
         raise AttackError(f"autoattack: unknown attack(s) {unknown}; expected some of {list(_ATTACKS)}")
     settings = {"apgd_ce": {"steps": steps, "restarts": restarts},
                 "apgd_t": {"steps": steps, "restarts": restarts, "n_target_classes": n_target_classes},
+                "fab_t": {"steps": steps, "restarts": restarts, "n_target_classes": n_target_classes},
                 "square": {"max_queries": max_queries, "p_init": p_init}}
     crafters = _surrogates(model, tuple(surrogates))
     x_adv = x.detach().clone()
@@ -100,5 +109,5 @@ def _surrogates(model: nn.Module, names: tuple[str, ...]) -> list[tuple[str, nn.
 from .base import declare_params, integer, number, some_of  # noqa: E402
 
 declare_params(autoattack, steps=integer(1), restarts=integer(1), n_target_classes=integer(1, none=True),
-               max_queries=integer(1), p_init=number(above=0, at_most=1), attacks=some_of(*ENSEMBLE),
+               max_queries=integer(1), p_init=number(above=0, at_most=1), attacks=some_of(*STANDARD),
                surrogates=some_of("self", "mean_logits", "members"))

@@ -1,5 +1,7 @@
 """What every attack shares: one call shape, input checks before any compute, the projection onto
-the eps-ball / domain bounds / mask, and a model that is used but never changed.
+the eps-ball / domain bounds / mask, a model that is used but never changed, and what an algorithm declares
+about itself (:func:`register_attack`: its name and properties; :func:`declare_params`: its value checks),
+read by ``registry.py``.
 
 Call shape (every attack in the registry)::
 
@@ -15,7 +17,9 @@ noise amplitude) in input units.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -101,6 +105,54 @@ def retire_params(attack: Callable, **why: str) -> Callable:
     still sets one is refused with that reason instead of a bare "no parameter" (registry.check_attack_params)."""
     attack.retired_params = {**getattr(attack, "retired_params", {}), **why}
     return attack
+
+
+# ---- what an algorithm declares about itself: collected by registry.py, which imports every module of the package
+
+@dataclass(frozen=True)
+class AttackProperties:
+    """What the evaluation needs to know about one attack algorithm, declared by the algorithm's own module.
+
+    ``gradient_free``: never reads the model's gradients (score- or decision-based): a white-box result it beats
+    was masked (``evaluation.diagnostics``). ``search``: a decision-based attack's eps-free search, run once per
+    grid and scored per eps (``evaluation.robustness``); implies ``gradient_free``. ``effort_keys``: the
+    hyper-parameters that set its effort, each doubled by the evaluation's "more effort" check.
+    """
+
+    name: str
+    function: Callable
+    gradient_free: bool = False
+    search: Callable | None = None
+    effort_keys: tuple[str, ...] = ()
+
+
+#: Every registered algorithm by name, filled in as the package's modules are imported (:func:`register_attack`).
+DECLARED: dict[str, AttackProperties] = {}
+
+
+def register_attack(name: str, *, gradient_free: bool | None = None, search: Callable | None = None,
+                    effort_keys: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
+    """Decorator: declare ``name`` (the ``attack:`` of an attack block in conf/) and the algorithm's properties
+    (:class:`AttackProperties`); ``gradient_free`` defaults to whether a ``search`` is given. Refuses, at import,
+    a name taken by another function, a search declared gradient-based, and an effort key the attack does not take."""
+    def register(attack: Callable) -> Callable:
+        free = search is not None if gradient_free is None else bool(gradient_free)
+        if search is not None and not free:
+            raise AttackError(f"attack {name!r}: a decision-based search reads labels only; "
+                              "it cannot be gradient_free=False")
+        taken = DECLARED.get(name)
+        if taken is not None and (taken.function.__module__, taken.function.__qualname__) != (
+                attack.__module__, attack.__qualname__):
+            raise AttackError(f"attack name {name!r} is already registered to {taken.function.__module__}."
+                              f"{taken.function.__qualname__}")
+        takes = {*inspect.signature(attack).parameters, *(inspect.signature(search).parameters if search else ())}
+        unknown = [key for key in effort_keys if key not in takes]
+        if isinstance(effort_keys, str) or unknown:
+            raise AttackError(f"attack {name!r}: effort_keys must be a tuple of its parameters, got {effort_keys!r}"
+                              + (f" ({unknown} not among them)" if unknown else ""))
+        DECLARED[name] = AttackProperties(name, attack, free, search, tuple(effort_keys))
+        return attack
+    return register
 
 
 @contextlib.contextmanager

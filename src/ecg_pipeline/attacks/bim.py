@@ -15,10 +15,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Bounds
+from .base import Bounds, register_attack
 from .pgd import pgd
 
 
+@register_attack("bim", effort_keys=("steps",))
 def bim(
     model: nn.Module,
     x: torch.Tensor,

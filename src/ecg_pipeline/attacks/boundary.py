@@ -38,7 +38,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import AttackError, Bounds, frozen, per_row, project
+from .base import AttackError, Bounds, frozen, per_row, project, register_attack
 from .oracle import (
     eps_ball_attack,
     DecisionResult,
@@ -243,6 +243,7 @@ boundary = eps_ball_attack(
     "boundary",
     """Boundary attack (Brendel et al., 2018) scored in the L-inf eps-ball: the adversarial point the L2-minimising search found where it lies within ``eps`` (L-inf) of ``x``, else ``x`` unchanged (see the module docstring). ``eps == 0`` returns ``x`` without querying the model.""",
 )
+register_attack("boundary", search=boundary_search, effort_keys=("max_queries",))(boundary)
 
 
 from .base import declare_params, integer, number, one_of  # noqa: E402

@@ -22,10 +22,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Bounds
+from .base import Bounds, register_attack
 from .pgd import pgd
 
 
+@register_attack("cw_linf", effort_keys=("steps", "restarts"))
 def cw_linf(
     model: nn.Module,
     x: torch.Tensor,

@@ -14,10 +14,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Bounds
+from .base import Bounds, register_attack
 from .pgd import pgd
 
 
+@register_attack("fgsm")
 def fgsm(
     model: nn.Module,
     x: torch.Tensor,

@@ -37,7 +37,7 @@ import math
 import torch
 from torch import nn
 
-from .base import Bounds, frozen, per_row, project
+from .base import Bounds, frozen, per_row, project, register_attack
 from .oracle import (
     eps_ball_attack,
     DecisionResult,
@@ -196,6 +196,7 @@ hopskipjump = eps_ball_attack(
     "hopskipjump",
     """HopSkipJumpAttack (Chen, Jordan & Wainwright, 2020), L-inf, scored in the eps-ball: the found adversarial point where it lies within ``eps`` (L-inf) of ``x``, else ``x`` unchanged (see the module docstring). ``eps == 0`` returns ``x`` without querying the model.""",
 )
+register_attack("hopskipjump", search=hopskipjump_search, effort_keys=("max_queries",))(hopskipjump)
 
 
 from .base import declare_params, integer, number  # noqa: E402

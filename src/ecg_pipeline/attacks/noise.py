@@ -49,13 +49,14 @@ from torch import nn
 from ecg_pipeline.data.mitdb import NSTDB_NOISE_RECORDS, read_nstdb_noise
 from ecg_pipeline.errors import EcgDataError
 
-from .base import AttackError, Bounds, check_attack_inputs, project
+from .base import AttackError, Bounds, check_attack_inputs, project, register_attack
 
 SNR_DEFINITIONS = ("nst", "power")
 #: nst measures the QRS peak-to-peak amplitude from 50 ms before to 50 ms after the annotation.
 NST_QRS_HALFWIDTH_S = 0.05
 
 
+@register_attack("white_noise")
 def white_noise(
     model: nn.Module | None,
     x: torch.Tensor,
@@ -225,6 +226,7 @@ def read_nstdb_noise_channel(
     return nstdb_noise(table, record, table["lead"].iloc[channel], fs_to)
 
 
+@register_attack("real_noise")
 def real_noise(
     model: nn.Module | None,
     x: torch.Tensor,

@@ -47,7 +47,7 @@ from torch import nn
 
 from ecg_pipeline.models import logits_of
 
-from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, per_row
+from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, per_row, register_attack
 from .losses import HEAD_LOSSES, LOSSES, LossFn, loss_per_sample
 
 VARIANTS = ("sign", "nsr_adamax")
@@ -207,6 +207,7 @@ def _one_run(
     return _sign_ascent(model, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn, cycle_check=cycle_check)
 
 
+@register_attack("pgd", effort_keys=("steps", "restarts"))
 def pgd(
     model: nn.Module,
     x: torch.Tensor,
@@ -301,6 +302,7 @@ def pgd(
         return result
 
 
+@register_attack("pgd_nsr", effort_keys=("steps", "restarts"))  # the NSR paper's MIT-BIH "100-PGD"
 def pgd_nsr(
     model: nn.Module,
     x: torch.Tensor,

@@ -1,51 +1,56 @@
-"""Every attack by name, one call shape: ``attack(model, x, y, eps, *, mask, bounds, seed, **hyper)``."""
+"""Every attack by name, one call shape: ``attack(model, x, y, eps, *, mask, bounds, seed, **hyper)``.
+
+Each algorithm declares itself in its own module, ``@register_attack(name, gradient_free=..., search=...,
+effort_keys=...)`` (:func:`~.base.register_attack`), next to its checks (``declare_params``); this registry
+imports every module of the package (:func:`import_algorithm_modules`) and computes from the declarations what
+the rest of the code reads: ``ATTACKS``, ``SEARCHES``, ``DECISION_BASED``, ``GRADIENT_FREE``, ``EFFORT_KEYS``.
+Adding an algorithm is its module plus an attack block in conf/ (the block's ``attack:`` names it).
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import Callable, Mapping
+import pkgutil
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-from .apgd import apgd, apgd_ce, apgd_t
-from .base import AttackError
-from .bim import bim
-from .boundary import boundary, boundary_search
-from .cw import cw_linf
-from .fgsm import fgsm
-from .hopskipjump import hopskipjump, hopskipjump_search
-from .noise import real_noise, white_noise
-from .pgd import pgd, pgd_nsr
-from .sap import sap
-from .spsa import spsa
-from .square import square
-from .autoattack import autoattack
+from .base import DECLARED, AttackError, AttackProperties, register_attack
 
-ATTACKS: dict[str, Callable] = {
-    "fgsm": fgsm,
-    "bim": bim,
-    "pgd": pgd,
-    "pgd_nsr": pgd_nsr,  # the NSR paper's MIT-BIH "100-PGD" (Adamax sign updates, per-sample stop)
-    "cw_linf": cw_linf,
-    "sap": sap,
-    "white_noise": white_noise,
-    "real_noise": real_noise,
-    "spsa": spsa,
-    "boundary": boundary,
-    "hopskipjump": hopskipjump,
-    "apgd": apgd,  # Croce & Hein 2020: loss "ce" | "dlr", targeted, steps, restarts, n_target_classes, rho
-    "apgd_ce": apgd_ce,  # AutoAttack's APGD-CE (apgd, loss="ce")
-    "apgd_t": apgd_t,  # AutoAttack's APGD-T (apgd, loss="dlr", targeted=True)
-    "autoattack": autoattack,  # Croce & Hein 2020 "standard": APGD-CE, APGD-T, Square on the still-unbroken beats;
-    # returns (x_adv, {"broken_by": ...}) for the evaluation's masking check
-    "square": square,  # Andriushchenko et al. 2020, L-inf, score-based: max_queries, p_init
-}
+__all__ = ["ATTACKS", "DECISION_BASED", "EFFORT_KEYS", "GRADIENT_FREE", "SEARCHES", "attack_parameters",
+           "check_attack_params", "effort_keys", "get_attack", "register_attack"]
 
-#: Decision-based attacks (label queries only). Their search does not depend on eps: run it once
-#: and keep, for each eps of a grid, the found point where it lies in the eps-ball (oracle.within_eps_ball).
-SEARCHES: dict[str, Callable] = {"boundary": boundary_search, "hopskipjump": hopskipjump_search}
-DECISION_BASED = frozenset(SEARCHES)
-#: Attacks that never use the model's gradients: a white-box result they beat was masked.
-GRADIENT_FREE = frozenset({"square", "spsa", *DECISION_BASED})
+#: Modules of this package that are not imported to collect declarations: this one, and those that read it.
+NOT_DISCOVERED = frozenset({"registry", "generation"})
+
+
+def import_algorithm_modules(package: str = __package__, path: Iterable[str] = (str(Path(__file__).parent),),
+                             skip: frozenset[str] = NOT_DISCOVERED) -> list[str]:
+    """Import every module of ``package`` (at ``path``) but ``skip``: each registers its algorithms itself
+    (:func:`~.base.register_attack`), so a new algorithm is its module and nothing else in the code. A module
+    imported here must not import this registry (it would find it half-built; a test checks that)."""
+    names = sorted(info.name for info in pkgutil.iter_modules(list(path)) if info.name not in skip)
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names
+
+
+def views(declared: Mapping[str, AttackProperties]) -> tuple[dict, dict, frozenset, frozenset, dict]:
+    """``(ATTACKS, SEARCHES, DECISION_BASED, GRADIENT_FREE, EFFORT_KEYS)`` computed from the declarations."""
+    props = [declared[name] for name in sorted(declared)]
+    attacks = {p.name: p.function for p in props}
+    searches = {p.name: p.search for p in props if p.search is not None}
+    gradient_free = frozenset(p.name for p in props if p.gradient_free)
+    return attacks, searches, frozenset(searches), gradient_free, {p.name: p.effort_keys for p in props}
+
+
+import_algorithm_modules()
+#: ``ATTACKS``: every attack by name. ``SEARCHES``: decision-based attacks (label queries only), whose search does
+#: not depend on eps: run once, and for each eps of a grid the found point kept where it lies in the eps-ball
+#: (oracle.within_eps_ball). ``GRADIENT_FREE``: attacks that never use the model's gradients (a white-box result
+#: they beat was masked). ``EFFORT_KEYS``: per attack, the hyper-parameters the "more effort" check doubles.
+ATTACKS, SEARCHES, DECISION_BASED, GRADIENT_FREE, EFFORT_KEYS = views(DECLARED)
 
 
 def get_attack(name: str) -> Callable:
@@ -62,6 +67,13 @@ SET_BY_EVALUATION = {
     "mask": "the data's padding mask", "bounds": "attacks.<name>.bounds", "seed": "attacks.<name>.seed",
     "noise": "attacks.<name>.noise_record",
 }
+
+
+def effort_keys(name: str) -> tuple[str, ...]:
+    """The hyper-parameters that set attack ``name``'s effort (declared by the algorithm), for the evaluation's
+    "more effort" check."""
+    get_attack(name)
+    return EFFORT_KEYS[name]
 
 
 def attack_parameters(name: str) -> dict[str, inspect.Parameter]:

@@ -40,7 +40,7 @@ from torch import nn
 
 from ecg_pipeline.models import logits_of
 
-from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, per_row
+from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, per_row, register_attack
 from .losses import loss_per_sample
 from .pgd import _int_param, _sign_ascent
 
@@ -78,6 +78,7 @@ def smooth(theta: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return out.view(n, c, length)
 
 
+@register_attack("sap", effort_keys=("steps", "pgd_steps"))
 def sap(
     model: nn.Module,
     x: torch.Tensor,

@@ -23,7 +23,7 @@ from torch import nn
 
 from ecg_pipeline.models import logits_of
 
-from .base import AttackError, Bounds, check_attack_call, frozen, margin, project
+from .base import AttackError, Bounds, check_attack_call, frozen, margin, project, register_attack
 
 
 def _margin_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -66,6 +66,7 @@ def _spsa_gradient(
     return grad / samples
 
 
+@register_attack("spsa", gradient_free=True, effort_keys=("iterations",))
 def spsa(
     model: nn.Module,
     x: torch.Tensor,

@@ -35,7 +35,7 @@ from torch import nn
 
 from ecg_pipeline.models import logits_of
 
-from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, margin
+from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, margin, register_attack
 from .pgd import _int_param
 
 #: (iteration out of 10,000, divisor of p_init after it), Andriushchenko et al. 2020, section 4 / code.
@@ -133,6 +133,7 @@ def square_with_queries(
         return result, queries
 
 
+@register_attack("square", gradient_free=True, effort_keys=("max_queries",))
 def square(
     model: nn.Module,
     x: torch.Tensor,

@@ -17,7 +17,7 @@ from torch import nn
 
 from ecg_pipeline import run_provenance
 from ecg_pipeline.attacks.noise import nstdb_noise
-from ecg_pipeline.attacks.registry import SEARCHES, get_attack
+from ecg_pipeline.attacks.registry import SEARCHES, effort_keys, get_attack
 from ecg_pipeline.data.balance import balanced_subset
 from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgDataError
@@ -30,9 +30,6 @@ from .robustness import evaluate_attack
 from .spec import AttackSpec
 
 log = logging.getLogger(__name__)
-
-#: Hyper-parameters that set an attack's effort: the "more effort" check doubles each.
-EFFORT_KEYS = ("steps", "restarts", "max_queries", "iterations", "pgd_steps")
 
 
 def evaluate(model: nn.Module, data: dict, spec: AttackSpec, *, name: str, noise_table: pd.DataFrame | None = None,
@@ -124,7 +121,7 @@ def masking_flags(model: nn.Module, batches: Batches, spec: AttackSpec, attack, 
     eps = float(min((e for e in grid if e > 0), default=max(grid),
                     key=lambda e: abs(accuracy_by_eps[grid.index(e)] - accuracy_by_eps[_index_of(grid, 0.0)] / 2)))
     configured = float(np.mean(examples["pred"][_index_of(grid, eps)][picked] == examples["subset_y"][picked]))
-    more = _doubled_effort(attack, attack_params)
+    more = _doubled_effort(attack, attack_params, effort_keys(spec.attack))
     found = attack(model, x, y, eps, mask=mask, bounds=spec.bounds, seed=spec.seed + 7919, **more)
     flags.append(diagnostics.effort_flag(configured, accuracy(found[0] if isinstance(found, tuple) else found), eps))
     if reference is not None:
@@ -145,11 +142,12 @@ def _index_of(grid: list[float], value: float) -> int:
     return int(np.argmin(np.abs(np.asarray(grid) - value)))
 
 
-def _doubled_effort(attack, params: dict) -> dict:
-    """``params`` with every effort hyper-parameter the attack takes doubled (its default where not set)."""
+def _doubled_effort(attack, params: dict, keys: tuple[str, ...]) -> dict:
+    """``params`` with each of the attack's effort hyper-parameters ``keys`` (declared by the algorithm:
+    registry.effort_keys) doubled, its default where not set."""
     accepted = inspect.signature(attack).parameters
     more = dict(params)
-    for key in EFFORT_KEYS:
+    for key in keys:
         if key in accepted:
             value = params.get(key, accepted[key].default)
             if isinstance(value, int) and not isinstance(value, bool):
