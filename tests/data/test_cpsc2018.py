@@ -11,13 +11,13 @@ import pytest
 import scipy.io
 
 from ecg_pipeline.data.cpsc2018 import (
+    CLASS_NAMES,
     STANDARD_LEADS,
     pad_cpsc2018,
     read_cpsc2018,
     read_cpsc2018_reference,
     split_cpsc2018,
 )
-from ecg_pipeline.data.labels import CPSC2018_CLASS_NAMES
 from ecg_pipeline.data.padding import PADDED_SET_KEYS, materialize, replace_starts
 from ecg_pipeline.errors import EcgDataError
 
@@ -96,7 +96,7 @@ def test_wfdb_header_diagnosis_agrees_with_reference(table, root):
     for rid, label in zip(table["record_id"][:10], table["label"][:10]):
         text = (root / "records" / f"{rid}.hea").read_text()
         dx = next(ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("#Dx"))
-        assert dx == CPSC2018_CLASS_NAMES[label], rid
+        assert dx == CLASS_NAMES[label], rid
 
 
 def test_multi_label_and_absent_records_are_logged(root, caplog):

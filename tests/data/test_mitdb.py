@@ -69,7 +69,7 @@ def test_truncated_dat_names_the_record_file_and_expected_length(shared_data, tm
 
 
 def test_truncated_dat_of_a_later_record_fails_before_any_signal_is_read(shared_data, tmp_path, monkeypatch):
-    import ecg_pipeline.data.mitdb as mitdb
+    import ecg_pipeline.data.mitdb.reading as mitdb
 
     _copy_record(shared_data, tmp_path, "100")
     _copy_record(shared_data, tmp_path, "101")

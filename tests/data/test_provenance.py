@@ -10,6 +10,13 @@ from ecg_pipeline.data.mitdb import read_mitdb
 from ecg_pipeline.data.provenance import other_source, sha256, stamp
 
 
+def data_node(name: str):
+    """The function of the data node ``name``, as the template builds it from the database's declaration."""
+    from ecg_pipeline.pipelines.data_processing import create_pipeline
+
+    return next(node.func for node in create_pipeline().nodes if node.name == name)
+
+
 def test_stamp_survives_parquet_and_names_the_files_read(shared_data, tmp_path):
     folder = tmp_path / "mitdb"
     folder.mkdir()
@@ -68,7 +75,7 @@ def test_zero_mitdb_records_names_the_parameter(shared_data):
     import pytest
 
     from ecg_pipeline.errors import EcgDataError
-    from ecg_pipeline.pipelines.ingestion.nodes import ingest_mitdb
+    ingest_mitdb = data_node("ingest_mitdb")
 
     with pytest.raises(EcgDataError, match=r"0 records.*ingestion\.mitdb\.records"):
         ingest_mitdb(shared_data / "mitdb", {"records": []})
@@ -79,7 +86,7 @@ def test_a_128_hz_record_names_the_parameter_that_accepts_it(shared_data, tmp_pa
     import pytest
 
     from ecg_pipeline.errors import EcgDataError
-    from ecg_pipeline.pipelines.ingestion.nodes import ingest_mitdb
+    ingest_mitdb = data_node("ingest_mitdb")
 
     folder = tmp_path / "mitdb"
     folder.mkdir()

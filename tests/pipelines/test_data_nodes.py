@@ -14,8 +14,17 @@ from kedro.runner import SequentialRunner
 
 from ecg_pipeline.datasets import NpzDataset
 from ecg_pipeline.errors import EcgDataError
-from ecg_pipeline.pipelines.ingestion.nodes import ingest_cinc2017, ingest_mitdb
 from ecg_pipeline.pipelines.segmentation import nodes as segmentation
+
+
+def data_node(name: str):
+    """The function of the data node ``name``, as the template builds it from the database's declaration."""
+    from ecg_pipeline.pipelines.data_processing import create_pipeline
+
+    return next(node.func for node in create_pipeline().nodes if node.name == name)
+
+
+ingest_mitdb, ingest_cinc2017 = data_node("ingest_mitdb"), data_node("ingest_cinc2017")
 
 
 @pytest.fixture
@@ -41,7 +50,7 @@ def test_segmentation_writes_no_beat_file_for_a_record_without_annotations(recor
     catalog = DataCatalog({"mitdb_records": MemoryDataset(records, copy_mode="assign"),
                            "params:segmentation": MemoryDataset({"scheme": "kachuee"}),
                            "mitdb_beats": NpzDataset(filepath=str(beats_file))})
-    pipeline = Pipeline([Node(segmentation.segment, ["mitdb_records", "params:segmentation"], "mitdb_beats")])
+    pipeline = Pipeline([Node(data_node("segment_beats"), ["mitdb_records", "params:segmentation"], "mitdb_beats")])
     with pytest.raises(EcgDataError, match=r"segment_beats: record 100 has no annotations"):
         SequentialRunner().run(pipeline, catalog)
     assert list(tmp_path.glob("*.npz")) == [] and list(tmp_path.glob(".*")) == []
@@ -72,8 +81,7 @@ def test_cinc2017_ingestion_names_the_folder_when_neither_layout_is_there(tmp_pa
 
 
 def test_a_partial_cpsc_copy_names_the_parameter_and_the_split_that_fits(shared_data):
-    from ecg_pipeline.pipelines.ingestion.nodes import ingest_cpsc2018
-    from ecg_pipeline.pipelines.padding_masking.nodes import split_cpsc
+    ingest_cpsc2018, split_cpsc = data_node("ingest_cpsc2018"), data_node("split_cpsc2018")
 
     params = {"single_label_only": True, "require_all": True}
     with pytest.raises(EcgDataError, match=r"6380 of 6400 .*require_all=false reads the 20 present") as err:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ecg_pipeline.errors import EcgDataError
 
+from .balance import cap_per_class
 from .labels import AAMI_OF_SYMBOL, class_names
 
 log = logging.getLogger(__name__)
@@ -181,11 +182,15 @@ def segment_beats(
     label_set: str = "aami5",
     flatline_seconds: float = 0.5,
     r_peaks: str = "annotations",
+    max_beats_per_class: int | None = None,
+    seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Beats of every record in a record table, labelled with AAMI classes.
 
     ``r_peaks="annotations"`` takes R peaks from the reference beat annotations (labels too);
     beats whose AAMI class is not in ``label_set`` (e.g. Q under ``aami4``) are left out.
+    ``max_beats_per_class`` keeps a seeded subset (``seed``) of at most that many beats of each class, for
+    quick runs (tests, CI); ``None`` keeps every beat.
 
     Returns a beat set: ``x`` float32 [n, length], ``y`` int64 class index, ``label`` AAMI name,
     ``symbol`` annotation symbol, ``record_id``, ``r_sample`` (at the record's rate),
@@ -251,4 +256,4 @@ def segment_beats(
         "segmented %d beats (%s scheme, %s) from %d records: %s; dropped %d on NaN/flat-line, %d off the record edge",
         out["y"].shape[0], scheme, label_set, len(records), per_class, totals["bad_signal"], totals["off_record"],
     )
-    return out
+    return cap_per_class(out, max_beats_per_class, seed=seed) if max_beats_per_class else out

@@ -1,4 +1,4 @@
-"""Label sets: the AAMI EC57 beat classes and the challenge label vocabularies."""
+"""Label sets: the AAMI EC57 beat classes, and every label set by name (the databases declare their own)."""
 
 from __future__ import annotations
 
@@ -15,28 +15,31 @@ AAMI_OF_SYMBOL: dict[str, str] = {
     **dict.fromkeys("/fQ", "Q"),
 }
 
-#: Class orders, by name of the label set. Index in the tuple = integer label.
-CLASS_SETS: dict[str, tuple[str, ...]] = {
+#: The AAMI EC57 label sets, by name; index in the tuple = integer label. A database's own label sets
+#: (``cinc2017``, ``cpsc2018``) are declared with it (``data.databases``).
+AAMI_CLASS_SETS: dict[str, tuple[str, ...]] = {
     "aami5": ("N", "S", "V", "F", "Q"),
     "aami4": ("N", "S", "V", "F"),  # ECG-ATK-GAN (seed 002): no Q
-    "cinc2017": ("N", "A", "O", "~"),
-    "cpsc2018": ("1", "2", "3", "4", "5", "6", "7", "8", "9"),
 }
 
-#: CPSC 2018 class numbers -> names, as in the challenge description.
-CPSC2018_CLASS_NAMES = {
-    "1": "Normal", "2": "AF", "3": "I-AVB", "4": "LBBB", "5": "RBBB",
-    "6": "PAC", "7": "PVC", "8": "STD", "9": "STE",
-}
+
+def class_sets() -> dict[str, tuple[str, ...]]:
+    """Every label set: the AAMI ones and those the databases declare."""
+    from . import databases
+
+    return {**AAMI_CLASS_SETS, **databases.class_sets()}
 
 
 def class_names(label_set: str) -> tuple[str, ...]:
     """The ordered class names of ``label_set``; a clear error for an unknown set."""
+    if label_set in AAMI_CLASS_SETS:
+        return AAMI_CLASS_SETS[label_set]
+    every = class_sets()
     try:
-        return CLASS_SETS[label_set]
+        return every[label_set]
     except KeyError:
         raise EcgDataError(
-            f"unknown label_set {label_set!r}; expected one of {sorted(CLASS_SETS)}"
+            f"unknown label_set {label_set!r}; expected one of {sorted(every)}"
         ) from None
 
 

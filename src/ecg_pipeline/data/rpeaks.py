@@ -45,6 +45,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ecg_pipeline.errors import EcgDataError
 
 from .labels import AAMI_OF_SYMBOL
+from .rpeak_inputs import check_fs, check_samples, check_signal, check_tolerance
 
 logger = logging.getLogger(__name__)
 
@@ -73,68 +74,6 @@ REFINE_GAIN = 1.1
 MIN_SECONDS = 1.0
 
 _RESULT_COLUMNS = ["record_id", "tp", "fn", "fp", "sensitivity", "ppv"]
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _check_fs(fs: Any, source: str) -> float:
-    try:
-        fs = float(fs)
-    except (TypeError, ValueError):
-        raise EcgDataError(f"{source}: fs={fs!r} is not a number; expected a sampling rate in Hz > 0") from None
-    if not np.isfinite(fs) or fs <= 0:
-        raise EcgDataError(f"{source}: fs={fs!r}; expected a finite sampling rate in Hz > 0")
-    return fs
-
-
-def _check_tolerance(tolerance_s: Any, source: str) -> float:
-    try:
-        value = float(tolerance_s)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not np.isfinite(value) or value < 0:
-        raise EcgDataError(f"{source}: tolerance_s={tolerance_s!r}; expected a matching tolerance in seconds >= 0")
-    return value
-
-
-def _check_signal(signal: Any, fs: float, source: str) -> np.ndarray:
-    x = np.asarray(signal)
-    if x.ndim == 2 and 1 in x.shape:
-        x = x.reshape(-1)
-    if x.ndim != 1:
-        raise EcgDataError(f"{source}: signal has shape {x.shape}; expected one lead, a 1-D array")
-    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise EcgDataError(f"{source}: signal dtype {x.dtype}; expected a numeric (float or int) array")
-    x = x.astype(np.float64, copy=False)
-    bad = ~np.isfinite(x)
-    if bad.any():
-        first = int(np.argmax(bad))
-        raise EcgDataError(
-            f"{source}: signal has {int(bad.sum())} NaN/inf sample(s), first at sample {first} "
-            f"({first / fs:.3f} s); expected finite values (fill or cut gaps before detection)"
-        )
-    if len(x) < MIN_SECONDS * fs:
-        raise EcgDataError(
-            f"{source}: signal has {len(x)} samples ({len(x) / fs:.3f} s at {fs:g} Hz); "
-            f"expected at least {MIN_SECONDS:g} s for R-peak detection"
-        )
-    return x
-
-
-def _check_samples(samples: Any, name: str, source: str) -> np.ndarray:
-    s = np.asarray(samples)
-    if s.ndim != 1:
-        raise EcgDataError(f"{source}: {name} has shape {s.shape}; expected a 1-D array of sample indices")
-    if s.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if not np.issubdtype(s.dtype, np.integer):
-        if not (np.issubdtype(s.dtype, np.floating) and np.all(np.isfinite(s)) and np.all(s == np.round(s))):
-            raise EcgDataError(f"{source}: {name} dtype {s.dtype}; expected integer sample indices")
-    s = s.astype(np.int64)
-    if s.min() < 0:
-        raise EcgDataError(f"{source}: {name} has negative sample index {int(s.min())}; expected >= 0")
-    return np.sort(s)
 
 
 def beat_samples(samples: np.ndarray, symbols: Iterable[str]) -> np.ndarray:
@@ -203,10 +142,10 @@ def detect_rpeaks(
         source: name of the record, used in error messages.
     """
     t0 = time.perf_counter()
-    fs = _check_fs(fs, source)
+    fs = check_fs(fs, source)
     if method not in METHODS:
         raise EcgDataError(f"{source}: method={method!r}; expected one of {list(METHODS)}")
-    x = _check_signal(signal, fs, source)
+    x = check_signal(signal, fs, source, min_seconds=MIN_SECONDS)
     peaks = _xqrs(x, fs)
     n_moved = 0
     if refine:
@@ -267,10 +206,10 @@ def rpeak_agreement(
         ``ppv = tp / (tp + fp)`` as floats; NaN when the denominator is 0 (no reference
         beats, or no detections).
     """
-    fs = _check_fs(fs, "rpeak_agreement")
-    tolerance_s = _check_tolerance(tolerance_s, "rpeak_agreement")
-    ref = _check_samples(reference, "reference", "rpeak_agreement")
-    det = _check_samples(detected, "detected", "rpeak_agreement")
+    fs = check_fs(fs, "rpeak_agreement")
+    tolerance_s = check_tolerance(tolerance_s, "rpeak_agreement")
+    ref = check_samples(reference, "reference", "rpeak_agreement")
+    det = check_samples(detected, "detected", "rpeak_agreement")
     tp = _match_count(ref, det, round(tolerance_s * fs))
     fn, fp = len(ref) - tp, len(det) - tp
     result = {"tp": tp, "fn": fn, "fp": fp, **_rates(tp, fn, fp)}
@@ -301,8 +240,8 @@ def _evaluate_one(
     refine: bool,
 ) -> dict[str, Any]:
     source = f"record {record_id!r}"
-    fs = _check_fs(fs, source)
-    ref = _check_samples(reference, "reference", source)
+    fs = check_fs(fs, source)
+    ref = check_samples(reference, "reference", source)
     x = np.asarray(signal)
     if max_seconds is not None:
         n = int(round(max_seconds * fs))
@@ -364,7 +303,7 @@ def evaluate_detector(
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
         raise EcgDataError(f"evaluate_detector: n_jobs={n_jobs!r}; expected an integer >= 1")
     n_jobs = int(n_jobs)
-    tolerance_s = _check_tolerance(tolerance_s, "evaluate_detector")
+    tolerance_s = check_tolerance(tolerance_s, "evaluate_detector")
 
     seen: set[str] = set()
 

@@ -14,11 +14,11 @@ One module per concern (``settings.HOOKS`` registers them; ``ecg_pipeline.hooks.
 
 from .declaration import DeclarationHook
 from .inputs import PRODUCED_BY, MissingInputsHook, producer_command, producers_of
-from .provenance import RECORD_TABLES, ProvenanceHook
+from .provenance import ProvenanceHook
 from .report import ReportLocationHook, ReportOrderHook
 from .versions import LoadedVersionsHook
 from .workers import WorkerStartHook
 
-__all__ = ["PRODUCED_BY", "RECORD_TABLES", "DeclarationHook", "LoadedVersionsHook", "MissingInputsHook",
+__all__ = ["PRODUCED_BY", "DeclarationHook", "LoadedVersionsHook", "MissingInputsHook",
            "ProvenanceHook", "ReportLocationHook", "ReportOrderHook", "WorkerStartHook", "producer_command",
            "producers_of"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kedro.framework.hooks import hook_impl
 
+from ecg_pipeline.data import databases
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.run_context import kedro_command
 
@@ -18,14 +19,6 @@ from .kedro_adapter import stored_file
 #: the package's logger, as before the split: log lines keep their ``ecg_pipeline.hooks`` name
 log = logging.getLogger(__package__)
 
-#: stored record table -> (the raw source it is built from, the data pipeline that rebuilds it). The hooks' one
-#: hard-coded list of databases: the database registry (issue 25, item 4) replaces it.
-RECORD_TABLES = {
-    "mitdb_records": ("mitdb_raw", "data_mitdb"),
-    "nstdb_noise": ("nstdb_raw", "data_mitdb"),
-    "cinc2017_records": ("cinc2017_raw", "data_cinc2017"),
-    "cpsc2018_records": ("cpsc2018_raw", "data_cpsc2018"),
-}
 
 
 #: datasets written empty only by mistake: record tables, beats, training and test splits (a validation split may
@@ -110,7 +103,7 @@ class ProvenanceHook:
     def before_node_run(self, node, catalog, inputs) -> None:
         from ecg_pipeline.data.provenance import other_source
 
-        for name, (raw, pipeline) in RECORD_TABLES.items():
+        for name, (raw, pipeline) in databases.raw_inputs().items():   # record table -> (raw source, data pipeline)
             table = inputs.get(name)
             if table is None or raw not in catalog:
                 continue

@@ -1,12 +1,10 @@
-"""``resampling``: balance the MIT-BIH training split (upsample / SMOTE / none). Validation and test are untouched."""
+"""``resampling``: balance the MIT-BIH training split (upsample / SMOTE / none), the steps each database
+declares with stage ``resampling``. Validation and test are untouched."""
 
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Pipeline
 
-from . import nodes
+from ..data_processing.template import stage_pipeline
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
-        [Node(nodes.balance, ["mitdb_train", "params:resampling"], "mitdb_train_balanced", name="balance_training_set")],
-        tags=("resampling", "mitdb"),
-    )
+    return stage_pipeline("resampling")

@@ -1,30 +1,15 @@
-"""Segmentation nodes: MIT-BIH record table -> labelled beats -> train / validation / test."""
+"""Segmentation diagnostics: the R-peak detector scored against the reference annotations (the beats and the
+split are MIT-BIH's declared steps, ``data.mitdb``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ecg_pipeline.data.balance import cap_per_class
-from ecg_pipeline.data.beats import segment_beats
 from ecg_pipeline.data.labels import AAMI_OF_SYMBOL
 from ecg_pipeline.data.rpeaks import evaluate_detector
-from ecg_pipeline.data.splits import split_beats
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.pipelines.params import call_with_params
-
-
-def segment(records: pd.DataFrame, params: dict) -> dict[str, np.ndarray]:
-    params = dict(params)
-    cap = params.pop("max_beats_per_class", None)
-    seed = params.pop("seed", 0)
-    beats = call_with_params(segment_beats, records, params=params, section="segmentation")
-    return cap_per_class(beats, cap, seed=seed) if cap else beats
-
-
-def split(beats: dict[str, np.ndarray], params: dict):
-    parts = call_with_params(split_beats, beats, params=params, section="split")
-    return parts["train"], parts["validation"], parts["test"]
 
 
 def measure_detector(records: pd.DataFrame, params: dict) -> pd.DataFrame:

@@ -3,22 +3,13 @@ the XQRS detector's agreement with the reference annotations."""
 
 from kedro.pipeline import Node, Pipeline
 
+from ..data_processing.template import stage_pipeline
 from . import nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
-        [
-            Node(nodes.segment, ["mitdb_records", "params:segmentation"], "mitdb_beats", name="segment_beats"),
-            Node(
-                nodes.split,
-                ["mitdb_beats", "params:split"],
-                ["mitdb_train", "mitdb_validation", "mitdb_test"],
-                name="split_beats",
-            ),
-        ],
-        tags=("segmentation", "mitdb"),
-    )
+    """The steps each database declares with stage ``segmentation`` (MIT-BIH: ``segment_beats``, ``split_beats``)."""
+    return stage_pipeline("segmentation")
 
 
 def create_diagnostics_pipeline(**kwargs) -> Pipeline:

@@ -16,7 +16,7 @@ import wfdb
 
 from ecg_pipeline.errors import EcgDataError
 
-from .wfdb_files import check_signal_files
+from ..wfdb_files import check_signal_files
 
 log = logging.getLogger(__name__)
 
@@ -264,3 +264,15 @@ def read_nstdb_noise(
             )
     log.info("read %d NSTDB noise channels from %s", len(rows), list(records))
     return pd.DataFrame(rows)
+
+
+def fetch_wfdb_database(raw, folder: Path) -> None:
+    """``wfdb``'s PhysioNet download of database ``raw.name`` (NSTDB: only its noise records; any other: every
+    record, and the RECORDS list :func:`list_records` reads)."""
+    import wfdb
+
+    if raw.name == "nstdb":
+        wfdb.dl_database(raw.name, str(folder), records=list(NSTDB_NOISE_RECORDS))
+        return
+    wfdb.dl_database(raw.name, str(folder), records="all")
+    (folder / "RECORDS").write_text("\n".join(wfdb.get_record_list(raw.name)) + "\n")
