@@ -72,11 +72,11 @@ def test_node_and_dataset_names_are_those_the_stamps_and_the_lineage_know():
         ("segment_beats", ("mitdb_records", "params:segmentation"), ("mitdb_beats",)),
         ("split_beats", ("mitdb_beats", "params:split"), ("mitdb_train", "mitdb_validation", "mitdb_test")),
     ]
-    split = ("cinc2017_train_records", "cinc2017_validation_records", "cinc2017_test_records")
+    split = ("cinc2017_train_unpadded", "cinc2017_validation_unpadded", "cinc2017_test_unpadded")
     assert shape["data_cinc2017"] == sorted([
         ("ingest_cinc2017", ("cinc2017_raw", "params:ingestion.cinc2017"), ("cinc2017_records",)),
         ("split_cinc2017", ("cinc2017_records", "params:padding_masking.cinc2017.split"), split),
-        *((f"pad_cinc2017_{p}", (f"cinc2017_{p}_records", "params:padding_masking.cinc2017.pad"), (f"cinc2017_{p}",))
+        *((f"pad_cinc2017_{p}", (f"cinc2017_{p}_unpadded", "params:padding_masking.cinc2017.pad"), (f"cinc2017_{p}",))
           for p in ("train", "validation", "test")),
     ])
     assert [n.name for n in pipelines["data_cpsc2018"].nodes] == [
@@ -165,12 +165,6 @@ DATABASE = Database(
 )
 '''
 
-TOY_CATALOG = """
-toy_records:
-  type: pandas.ParquetDataset
-  filepath: data/02_intermediate/toy_records.parquet
-"""
-
 TOY_PARAMETERS = """
 toy:
   ingestion: {records: ["100", "208"]}
@@ -225,12 +219,11 @@ def test_a_toy_database_runs_end_to_end_through_the_catalog_factories(toy, tmp_p
         for ext in ("hea", "dat", "atr"):
             shutil.copy(shared_data / "mitdb" / f"{record}.{ext}", raw)
     (raw / "RECORDS").write_text("100\n208\n")
-    # the project's configuration as it is, plus the toy's parameters and its record table
+    # the project's configuration as it is, plus the toy's parameters: no catalog entry
     conf = tmp_path / "conf"
     shutil.copytree(project_root / "conf" / "base", conf / "base")
     (conf / "local").mkdir()
     (conf / "base" / "parameters_toy.yml").write_text(TOY_PARAMETERS)
-    (conf / "base" / "catalog_toy.yml").write_text(TOY_CATALOG)
     loader = OmegaConfigLoader(conf_source=str(conf), env="base", runtime_params={"data_root": str(tmp_path / "raw")},
                                **{**CONFIG_LOADER_ARGS, "default_run_env": "base"})
     monkeypatch.chdir(tmp_path)  # the catalog's data/ paths are relative to the project
@@ -241,8 +234,8 @@ def test_a_toy_database_runs_end_to_end_through_the_catalog_factories(toy, tmp_p
     assert str(described["toy_train"]["filepath"]) == "data/05_model_input/toy_train.npz"
     assert described["toy_train"]["version"] is not None  # the model input layer is versioned
     assert catalog.get("toy_raw").path == raw
-    # the splits' records of a padded database stay in memory: no factory claims "<name>_<part>_records"
-    assert catalog.get("toy_train_records") is None
+    # the splits of a padded database before padding stay in memory: no factory claims them
+    assert catalog.get("toy_train_unpadded") is None
 
     parameters = loader["parameters"]
     for section in ("ingestion", "segmentation", "split"):

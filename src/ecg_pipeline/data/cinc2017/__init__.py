@@ -37,11 +37,11 @@ DATABASE = Database(
     ),
     steps=(
         Step("split_cinc2017", "padding_masking", split_cinc2017, ("cinc2017_records",),
-             ("cinc2017_train_records", "cinc2017_validation_records", "cinc2017_test_records"),
+             ("cinc2017_train_unpadded", "cinc2017_validation_unpadded", "cinc2017_test_unpadded"),
              section="padding_masking.cinc2017.split", parts=("train", "validation", "test"),
              required={"validation_fraction": "a share in (0, 1) of the training part (the training runs keep "
                                               "their best validation epoch)"}),
-        *(Step(f"pad_cinc2017_{part}", "padding_masking", pad_cinc2017, (f"cinc2017_{part}_records",),
+        *(Step(f"pad_cinc2017_{part}", "padding_masking", pad_cinc2017, (f"cinc2017_{part}_unpadded",),
                (f"cinc2017_{part}",), section=_PAD) for part in ("train", "validation", "test")),
     ),
     class_sets={"cinc2017": CLASSES},

@@ -38,13 +38,13 @@ DATABASE = Database(
                     section="ingestion.cpsc2018"),),
     steps=(
         Step("split_cpsc2018", "padding_masking", split_cpsc2018, ("cpsc2018_records",),
-             ("cpsc2018_train_records", "cpsc2018_validation_records", "cpsc2018_test_records"), section=_SPLIT,
+             ("cpsc2018_train_unpadded", "cpsc2018_validation_unpadded", "cpsc2018_test_unpadded"), section=_SPLIT,
              parts=("train", "validation", "test")),
         # training records sit at a seeded random offset (the paper's shift augmentation), evaluation
         # records right-aligned
-        Step("pad_cpsc2018_train", "padding_masking", pad_cpsc2018, ("cpsc2018_train_records",),
+        Step("pad_cpsc2018_train", "padding_masking", pad_cpsc2018, ("cpsc2018_train_unpadded",),
              ("cpsc2018_train",), section=_PAD, fixed={"placement": "random"}),
-        *(Step(f"pad_cpsc2018_{part}", "padding_masking", pad_cpsc2018, (f"cpsc2018_{part}_records",),
+        *(Step(f"pad_cpsc2018_{part}", "padding_masking", pad_cpsc2018, (f"cpsc2018_{part}_unpadded",),
                (f"cpsc2018_{part}",), section=_PAD, fixed={"placement": "right"}) for part in ("validation", "test")),
     ),
     class_sets={"cpsc2018": CLASSES},
