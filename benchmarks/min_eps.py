@@ -7,7 +7,7 @@ it) and, as a cross-check of the attack code, with torchattacks' PGD (100 steps 
 prints the balanced accuracy per eps. Ours must never be weaker than torchattacks' by more than noise.
 
     python benchmarks/min_eps.py atk_gan ce_atk_gan_cnn --split atk_gan.mitdb_test \
-        --subset-from autoattack_atk_gan --grid 0.0005,0.001,0.002,0.005,0.01
+        --subset-from autoattack --grid 0.0005,0.001,0.002,0.005,0.01
 """
 
 from __future__ import annotations

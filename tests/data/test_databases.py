@@ -33,19 +33,19 @@ def test_the_three_databases_and_what_the_hooks_and_the_parameter_checker_read()
         "cinc2017_records": ("cinc2017_raw", "data_cinc2017"),
         "cpsc2018_records": ("cpsc2018_raw", "data_cpsc2018"),
     }
-    # the parameter checker's sections as they were spelt out: each resolves to the same function
+    # the parameter checker's sections (declaration/checking.py reads them from here): each names the function the
+    # node passes the section to
+    from ecg_pipeline.data import balance, beats, splits
+    from ecg_pipeline.data.cinc2017 import pad_cinc2017, read_cinc2017, split_cinc2017
+    from ecg_pipeline.data.cpsc2018 import pad_cpsc2018, read_cpsc2018, split_cpsc2018
+    from ecg_pipeline.data.mitdb import read_mitdb, read_nstdb_noise
+
     before = {
-        "segmentation": "ecg_pipeline.data.beats:segment_beats",
-        "split": "ecg_pipeline.data.splits:split_beats",
-        "resampling": "ecg_pipeline.data.balance:balance_training_set",
-        "ingestion.mitdb": "ecg_pipeline.data.mitdb:read_mitdb",
-        "ingestion.nstdb": "ecg_pipeline.data.mitdb:read_nstdb_noise",
-        "ingestion.cinc2017": "ecg_pipeline.data.cinc2017:read_cinc2017",
-        "ingestion.cpsc2018": "ecg_pipeline.data.cpsc2018:read_cpsc2018",
-        "padding_masking.cinc2017.split": "ecg_pipeline.data.cinc2017:split_cinc2017",
-        "padding_masking.cinc2017.pad": "ecg_pipeline.data.cinc2017:pad_cinc2017",
-        "padding_masking.cpsc2018.split": "ecg_pipeline.data.cpsc2018:split_cpsc2018",
-        "padding_masking.cpsc2018.pad": "ecg_pipeline.data.cpsc2018:pad_cpsc2018",
+        "segmentation": beats.segment_beats, "split": splits.split_beats, "resampling": balance.balance_training_set,
+        "ingestion.mitdb": read_mitdb, "ingestion.nstdb": read_nstdb_noise, "ingestion.cinc2017": read_cinc2017,
+        "ingestion.cpsc2018": read_cpsc2018, "padding_masking.cinc2017.split": split_cinc2017,
+        "padding_masking.cinc2017.pad": pad_cinc2017, "padding_masking.cpsc2018.split": split_cpsc2018,
+        "padding_masking.cpsc2018.pad": pad_cpsc2018,
     }
 
     def resolve(spec):
@@ -54,7 +54,7 @@ def test_the_three_databases_and_what_the_hooks_and_the_parameter_checker_read()
 
     now = databases.function_sections()
     assert set(now) == set(before)
-    assert all(resolve(now[section]) is resolve(spec) for section, spec in before.items())
+    assert all(resolve(now[section]) is function for section, function in before.items())
     assert download.DATABASES == ("cinc2017", "cpsc2018", "mitdb", "nstdb")
     assert labels.class_names("cinc2017") == ("N", "A", "O", "~")
     assert labels.class_names("cpsc2018") == tuple("123456789")

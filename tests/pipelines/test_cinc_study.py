@@ -41,8 +41,12 @@ def test_the_base_configuration_is_the_papers_protocol(parameters):
     assert transfer["attacks"] == {"pgd": {"attack": "pgd", "steps": 20, "step_ratio": 0.1, "random_start": False},
                                    "sap": {"attack": "sap", "pgd_steps": 20, "steps": 40}}
     # The deployed ensembles are judged on CinC by CinC's own attacks (family ens), ce_cinc by every CinC attack.
-    assert declaration.attacks_for(declaration.model_runs["fdec_cinc"]) == ("pgd_cinc", "autoattack_cinc")
-    assert declaration.attacks_for(declaration.runs["ce_cinc"]) == ("pgd_cinc", "sap_cinc", "autoattack_cinc")
+    # (autoattack is declared once for every data it judges: CinC's grid, bounds and eps_max are the data's defaults)
+    assert declaration.attacks_for(declaration.model_runs["fdec_cinc"]) == ("pgd_cinc", "autoattack")
+    assert declaration.attacks_for(declaration.runs["ce_cinc"]) == ("autoattack", "pgd_cinc", "sap_cinc")
+    autoattack = declaration.attack_spec("autoattack", "cinc2017")
+    assert (autoattack.grid, autoattack.bounds, autoattack.eps_max, autoattack.per_class, autoattack.batch_size,
+            autoattack.diagnostics_per_class) == ((0.0, 10.0, 50.0, 75.0, 100.0, 150.0), None, 150.0, None, 64, 10)
     pgd = declaration.attacks["pgd_cinc"]
     assert pgd.grid == (0.0, 10.0, 50.0, 75.0, 100.0, 150.0) and pgd.bounds is None
     assert pgd.params == {"steps": 20, "step_ratio": 0.1, "random_start": False}

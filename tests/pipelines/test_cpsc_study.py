@@ -15,8 +15,8 @@ from ecg_pipeline.pipeline_registry import build_pipelines
 from ecg_pipeline.pipelines.declaration import read_declaration
 
 CPSC_RUNS = ("ce_cpsc", "nsr_cpsc", "jacob_cpsc", "adv_cpsc")
-CPSC_ATTACKS = ("pgd_cpsc", "sap_cpsc", "white_noise_cpsc", "apgd_ce_cpsc", "apgd_t_cpsc", "square_cpsc",
-                "autoattack_cpsc")
+# the worst-case suite is declared once for MIT-BIH and CPSC (data.cpsc2018.attack_defaults), then CPSC's own blocks
+CPSC_ATTACKS = ("apgd_ce", "apgd_t", "square", "autoattack", "pgd_cpsc", "sap_cpsc", "white_noise_cpsc")
 
 
 @pytest.fixture
@@ -44,7 +44,12 @@ def test_the_base_configuration_is_the_papers_protocol(parameters):
     assert pgd.bounds == (-1.0, 1.0) and pgd.per_class is None
     assert pgd.params == {"steps": 100, "step_ratio": 0.1, "random_start": True, "restarts": 1}
     assert declaration.attacks_for(declaration.runs["nsr_cpsc"]) == CPSC_ATTACKS
-    assert declaration.transfer_source(declaration.runs["nsr_cpsc"], "autoattack_cpsc") == "ce_cpsc"
+    assert declaration.transfer_source(declaration.runs["nsr_cpsc"], "autoattack") == "ce_cpsc"
+    for attack in ("apgd_ce", "apgd_t", "square", "autoattack"):   # one block, CPSC's defaults under it
+        spec = declaration.attack_spec(attack, "cpsc2018")
+        assert (spec.grid, spec.bounds, spec.eps_max, spec.per_class, spec.batch_size) == (pgd.grid, (-1.0, 1.0), 0.01,
+                                                                                           None, 64)
+    assert declaration.attack_spec("autoattack", "cpsc2018").diagnostics_per_class == 10
     assert {s: declaration.sweeps[s].run for s in ("nsr_cpsc_sweep", "jacob_cpsc_sweep", "adv_cpsc_sweep")} == \
         {"nsr_cpsc_sweep": "nsr_cpsc", "jacob_cpsc_sweep": "jacob_cpsc", "adv_cpsc_sweep": "adv_cpsc"}
     split = parameters["padding_masking"]["cpsc2018"]
@@ -126,7 +131,7 @@ def test_the_cpsc_chain_runs_end_to_end_in_the_ci_env(module_project):
         assert metrics["grid"][0] == 0.0 and metrics["curve"][0]["n"] == 7  # one test record per class present
         if attack != "white_noise_cpsc":
             assert metrics["eps_max"] == 0.01 and "acc_robust_balanced" in metrics
-    flags = json.loads(next((root / "08_reporting/attacks/nsr_cpsc/autoattack_cpsc.json").rglob("*.json")).read_text())["flags"]
+    flags = json.loads(next((root / "08_reporting/attacks/nsr_cpsc/autoattack.json").rglob("*.json")).read_text())["flags"]
     assert any("transfer" in str(flag).lower() for flag in flags)
     [table] = module_project.versions("data/08_reporting/report/robustness_tables.md")
     # the version's own file, not its hidden provenance stamp
@@ -144,7 +149,9 @@ def test_the_base_split_and_padding_give_the_papers_sets_on_a_table_of_the_real_
     records, 5 and 50 per class held out, the training set placed at random offsets, evaluation right-aligned."""
     from ecg_pipeline.data.batches import Batches
     from ecg_pipeline.data.cpsc2018 import read_cpsc2018_reference
-    from ecg_pipeline.pipelines.padding_masking import nodes
+    from ecg_pipeline.pipelines.padding_masking import create_pipeline
+
+    node = {n.name: n.func for n in create_pipeline().nodes}
 
     reference = read_cpsc2018_reference(shared_data / "cpsc2018" / "REFERENCE.csv")
     assert len(reference) == 6877
@@ -155,11 +162,11 @@ def test_the_base_split_and_padding_give_the_papers_sets_on_a_table_of_the_real_
     table = single.assign(label=single["labels"].str[0], leads=[leads] * len(single), n_samples=n,
                           signal=[rng.standard_normal(12 * k).astype(np.float32) for k in n])
     config = parameters["padding_masking"]["cpsc2018"]
-    train, validation, test = nodes.split_cpsc(table, config["split"])
+    train, validation, test = node["split_cpsc2018"](table, config["split"])
     assert (len(table), len(train), len(validation), len(test)) == (6400, 5905, 45, 450)
     assert set(validation["label"].value_counts()) == {5} and set(test["label"].value_counts()) == {50}
-    train_set = nodes.pad_cpsc_train(train, config["pad"])
-    test_set = nodes.pad_cpsc_eval(test, config["pad"])
+    train_set = node["pad_cpsc2018_train"](train, config["pad"])
+    test_set = node["pad_cpsc2018_test"](test, config["pad"])
     assert len(train_set["y"]) == 5905 and int(train_set["length"]) == 33792
     kept = np.diff(test_set["offsets"])
     assert (test_set["start"] == 33792 - kept).all()  # right-aligned

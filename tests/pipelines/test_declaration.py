@@ -45,7 +45,9 @@ def test_the_project_declaration(parameters):
 
 
 def _attacks_of(parameters: dict, data: str) -> tuple[str, ...]:
-    return tuple(name for name, spec in parameters["attacks"].items() if spec["data"] == data)
+    """The attack blocks that name ``data`` (``data: mitdb`` or a list)."""
+    return tuple(name for name, spec in parameters["attacks"].items()
+                 if data in ([spec["data"]] if isinstance(spec["data"], str) else spec["data"]))
 
 
 def _diff(before: dict, after: dict) -> dict[str, set]:
@@ -88,6 +90,71 @@ def test_adding_an_attack_is_one_block(parameters):
     assert "ce_mlp.pgd_200.evaluate" in added["attack"]
 
 
+def test_an_attack_configuration_for_every_data_is_one_block(parameters):
+    """Issue 25, item 5: a known algorithm on every data is ONE block in parameters_attack.yml (no other section
+    changes): it judges every run of every data it names as ``<run>.<attack>``, each on its data's defaults."""
+    datas = ["mitdb", "atk_gan", "cpsc2018", "cinc2017"]
+    before = build_pipelines(read_declaration(parameters))
+    changed = copy.deepcopy(parameters)
+    changed["attacks"]["pgd_fast"] = {"attack": "pgd", "data": datas, "params": {"steps": 10, "step_ratio": 0.1}}
+    assert [k for k in changed if changed[k] != parameters[k]] == ["attacks"]
+    declaration = read_declaration(changed)
+    added = _diff(before, build_pipelines(declaration))
+    expected = {f"{run.name}.pgd_fast.evaluate" for run in declaration.model_runs.values()
+                if declaration.judging_data(run).name in datas and declaration.families[run.family].attacks is None}
+    assert set(added) == {"attack"} and added["attack"] == expected
+    assert {"ce_mlp.pgd_fast.evaluate", "atk_gan.pgd_fast.evaluate", "ce_atk_gan_cnn.pgd_fast.evaluate",
+            "ce_cpsc.pgd_fast.evaluate", "ce_cinc.pgd_fast.evaluate"} <= expected
+    for data in datas:
+        spec, defaults = declaration.attack_spec("pgd_fast", data), parameters["data"][data]["attack_defaults"]
+        assert spec.grid == tuple(defaults["grid"]) and spec.eps_max == defaults["eps_max"]
+        assert spec.per_class == defaults["per_class"] and spec.params == {"steps": 10, "step_ratio": 0.1}
+    assert declaration.attack_spec("pgd_fast", "cpsc2018").bounds == (-1.0, 1.0)
+    assert declaration.attack_spec("pgd_fast", "cinc2017").bounds is None
+    assert declaration.attack_spec("pgd_fast", "mitdb").num_threads == 1
+
+
+def test_each_evaluation_node_builds_the_declared_spec(parameters):
+    """The evaluation node of ``<run>.<attack>`` reads the block and its data's defaults as two Kedro parameters
+    and merges them as the declaration did: for every instance of the project, the spec it runs is the declared one."""
+    from ecg_pipeline.evaluation.spec import AttackSpec
+    from ecg_pipeline.pipelines.declaration import with_data_defaults
+
+    declaration = read_declaration(parameters)
+    pipelines = build_pipelines(declaration)
+    runs, checked = declaration.model_runs, 0
+
+    def value(name: str):
+        node = parameters
+        for key in name[len("params:"):].split("."):
+            node = node[key]
+        return node
+
+    for node in pipelines["attack"].nodes:
+        if not node.name.endswith(".evaluate") or node.namespace.endswith("_validation"):
+            continue
+        run, attack = node.namespace.split(".")
+        block, *defaults = [value(i) for i in node.inputs if i.startswith("params:")]
+        spec = AttackSpec.from_params(with_data_defaults(block, defaults[0] if defaults else None), attack)
+        assert spec == declaration.attack_spec(attack, declaration.judging_data(runs[run]).name), node.name
+        checked += 1
+    assert checked == sum(len(declaration.attacks_for(run)) for run in runs.values())
+
+
+def test_a_data_default_reaches_every_attack_on_that_data_only(parameters):
+    """``--params=data.mitdb.attack_defaults.per_class=10``: every MIT-BIH attack that leaves per_class to its data
+    (not spsa, boundary, hopskipjump: their blocks set their own), no other data's."""
+    parameters["data"]["mitdb"]["attack_defaults"]["per_class"] = 10
+    declaration = read_declaration(parameters)
+    own = {name for name, block in parameters["attacks"].items() if "per_class" in block}
+    assert own == {"spsa", "boundary", "hopskipjump"}
+    for attack in _attacks_of(parameters, "mitdb"):
+        assert declaration.attack_spec(attack, "mitdb").per_class == (parameters["attacks"][attack]["per_class"]
+                                                                       if attack in own else 10)
+    assert declaration.attack_spec("autoattack", "atk_gan").per_class == 250
+    assert declaration.attack_spec("autoattack", "cpsc2018").per_class is None
+
+
 def test_adding_a_family_is_one_block_and_a_run(parameters):
     parameters["families"]["nsr_margin"] = {"title": "NSR on the margin", "attacks": ["pgd", "cw_linf"]}
     parameters["runs"]["nsrm_mlp"] = {**parameters["runs"]["nsr_mlp"], "family": "nsr_margin", "label": "mNSR"}
@@ -119,6 +186,13 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     (lambda p: p["attacks"]["pgd"].update(eps_max=0.15), r"'attacks.pgd.eps_max': 0.15 must be a positive grid point"),
     (lambda p: p["attacks"]["pgd"].update(grid=[0.01, 0.1]), r"'attacks.pgd.grid': ACC_robust .* needs eps 0"),
     (lambda p: p["attacks"]["pgd"].update(attack="pgd2"), r"'attacks.pgd.attack': unknown attack 'pgd2'"),
+    (lambda p: p["data"]["mitdb"]["attack_defaults"].update(per_clas=3),
+     r"^parameters 'data.mitdb.attack_defaults': unknown key\(s\) \['per_clas'\]; did you mean 'per_class'\?"),
+    (lambda p: p["data"]["cpsc2018"]["attack_defaults"].update(params={"steps": 3}),
+     r"'data.cpsc2018.attack_defaults': unknown key\(s\) \['params'\].*the algorithm and its params are the attack block's"),
+    (lambda p: p["data"]["cpsc2018"]["attack_defaults"].update(eps_max=0.02),
+     r"'attacks.apgd_ce.eps_max': 0.02 must be a positive grid point.*\(attack 'apgd_ce' on data 'cpsc2018'"),
+    (lambda p: p["attacks"]["autoattack"].update(data=["mitdb", "cpsc"]), r"'attacks.autoattack.data': expected one of"),
     (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['atk_gan', 'atk_gan_union', 'cinc2017', 'cpsc2018', 'mitdb'\]"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(run="nsr_mpl"), r"sweep 'nsr_mlp_sweep': base run 'nsr_mpl'"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(values=[0.2, -1]), r"every value of objective.beta must be a number >= 0"),
@@ -152,8 +226,8 @@ def test_a_bad_declaration_is_refused_naming_the_key(parameters, change, message
      r"^parameters 'attacks.pgd.params.step_size': expected a number > 0 or null, got -0.01$"),
     (lambda p: p["attacks"]["pgd"]["params"].update(stepsize=0.01),
      r"^parameters 'attacks.pgd.params.stepsize': attack 'pgd' has no parameter 'stepsize'; did you mean 'step_size'\?"),
-    (lambda p: p["attacks"]["apgd_t_cpsc"]["params"].update(loss="dlrr"),
-     r"^parameters 'attacks.apgd_t_cpsc.params.loss': expected one of \['ce', 'dlr', .*got 'dlrr'$"),
+    (lambda p: p["attacks"]["apgd_t"]["params"].update(loss="dlrr"),
+     r"^parameters 'attacks.apgd_t.params.loss': expected one of \['ce', 'dlr', .*got 'dlrr'$"),
     (lambda p: p["attacks"]["autoattack"]["params"].update(max_queries=0),
      r"^parameters 'attacks.autoattack.params.max_queries': expected an integer >= 1, got 0$"),
     (lambda p: p["attack_generation"]["attacks"]["pgd"].update(params={"step_size": 0}),
@@ -187,6 +261,12 @@ def test_attack_parameters_and_names_are_checked_with_the_declaration(parameters
     ({"runs": {"nsr_mlp": {"objective": {"bta": 0.3}}}}, r"did you mean 'runs.nsr_mlp.objective.beta'\?$"),
     ({"attacks": {"pgd": {"per_clas": 3}}}, r"did you mean 'attacks.pgd.per_class'\?$"),
     ({"report": {"figure": {"dpii": 30}}}, r"did you mean 'report.figure.dpi'\?$"),
+    ({"data": {"mitdb": {"attack_defaults": {"per_clas": 10}}}},
+     r"^--params data.mitdb.attack_defaults.per_clas: unknown parameter 'data.mitdb.attack_defaults.per_clas'; "
+     r"did you mean 'data.mitdb.attack_defaults.per_class'\?$"),
+    ({"data": {"cinc2017": {"attack_defaults": {"params": {"steps": 2}}}}}, r"unknown parameter 'data.cinc2017.attack_defaults.params'"),
+    ({"data": {"mitdb": {"atack_defaults": {"per_class": 10}}}}, r"did you mean 'data.mitdb.attack_defaults.per_class'\?$"),
+    ({"data": {"mitbd": {"attack_defaults": {"per_class": 10}}}}, r"unknown data 'mitbd' under 'data'; did you mean 'mitdb'\?$"),
     ({"runs": {"ce_mlp": {"epochs": {"x": 1}}}}, r"'runs.ce_mlp.epochs' is a value \(\d+\), not a section"),
 ])
 def test_a_runtime_parameter_that_addresses_nothing_is_refused(override, message):
@@ -202,6 +282,9 @@ def test_a_runtime_parameter_that_addresses_nothing_is_refused(override, message
     {"runs": {"ce_mlp": {"epochs": 3, "max_shift": 2}}},                # a training key conf/ leaves to its default
     {"runs": {"ce_mlp": {"model": {"n_classes": 5}}}},
     {"attacks": {"pgd": {"params": {"cycle_check": 0}, "seed": 3}}},    # attack keys left to their defaults
+    {"attacks": {"pgd": {"params": {"steps": 5}}}},                     # one attack, every data it judges
+    {"data": {"mitdb": {"attack_defaults": {"per_class": 10}}}},        # every attack on one data
+    {"data": {"cpsc2018": {"attack_defaults": {"seed": 3, "keep_per_class": 1}}}},  # defaults conf/ leaves out
     {"attack_generation": {"attacks": {"pgd": {"params": {"steps": 5}}}}},
     {"report": {"pin": {"ce_mlp": {"pgd_nsr": "2026-01-01T00.00.00.000Z"}}}},  # a free-form block (pin: {})
     {"ingestion": {"mitdb": {"expected_fs": 360}}},                     # a section a node passes to a function

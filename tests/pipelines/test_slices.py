@@ -74,9 +74,12 @@ def tiny_model(parameters, synthetic_beats):
 
 def test_attack_template_instances(pipelines, parameters, synthetic_beats, tiny_model):
     pipeline = pipelines["attack"].only_nodes_with_namespaces(["ce_mlp.pgd", "ce_mlp.pgd_validation"])
-    assert pipeline.inputs() == {"ce_mlp.model", "mitdb_test", "mitdb_validation", "params:attacks.pgd"}
+    # the attack's block and its data's defaults (what the block leaves out: bounds, threads, ...)
+    assert pipeline.inputs() == {"ce_mlp.model", "mitdb_test", "mitdb_validation", "params:attacks.pgd",
+                                 "params:data.mitdb.attack_defaults"}
     catalog = run(pipeline, {"ce_mlp.model": tiny_model, "mitdb_test": synthetic_beats(6, seed=2),
-                             "mitdb_validation": synthetic_beats(4, seed=3), "params:attacks.pgd": parameters["attacks"]["pgd"]})
+                             "mitdb_validation": synthetic_beats(4, seed=3), "params:attacks.pgd": parameters["attacks"]["pgd"],
+                             "params:data.mitdb.attack_defaults": parameters["data"]["mitdb"]["attack_defaults"]})
     test, validation = catalog.load("ce_mlp.pgd.metrics"), catalog.load("ce_mlp.pgd_validation.metrics")
     assert test["run"] == "ce_mlp.pgd" and test["n"] == 30 and validation["n"] == 20
     assert test["curve"][1]["balanced_accuracy"] <= test["curve"][0]["balanced_accuracy"]
@@ -133,7 +136,7 @@ def test_report_slice_reads_what_exists_and_lists_the_rest_one_row_per_model(pip
     assert rows["dec_cnn"]["command"].startswith("kedro run --pipelines=train_ens --tags=dec_cnn && ")
     # a single model is judged by every MIT-BIH attack but those that need an ensemble (the vote's surrogates)
     mitdb_attacks = [a for a, spec in parameters["attacks"].items()
-                     if spec["data"] == "mitdb" and not (spec.get("params") or {}).get("surrogates")]
+                     if "mitdb" in _named_data(spec) and not (spec.get("params") or {}).get("surrogates")]
     n_attacks = len(mitdb_attacks)
     assert rows["ce_mlp"]["missing"] == [a for a in mitdb_attacks if a != "pgd"]
     assert rows["ce_mlp"]["command"] == "kedro run --pipelines=attack --namespaces=ce_mlp --only-missing-outputs"
@@ -144,7 +147,7 @@ def test_report_slice_reads_what_exists_and_lists_the_rest_one_row_per_model(pip
     # every model lacks something here, but ECG-ATK-GAN's source (its family is judged by no attack); the GAN,
     # trained on the union, is judged on its clean beats (data atk_gan_union judged_on atk_gan) by atk_gan's attacks
     assert rows["atk_gan_source"]["missing"] == []
-    assert rows["atk_gan"]["missing"] == [a for a, spec in parameters["attacks"].items() if spec["data"] == "atk_gan"]
+    assert rows["atk_gan"]["missing"] == [a for a, spec in parameters["attacks"].items() if "atk_gan" in _named_data(spec)]
     assert [m["run"] for m in inventory["missing"]] == [r for r in rows if r != "atk_gan_source"]
     assert {i["dataset"] for i in inventory["inputs"]} == {"ce_mlp.pgd.metrics", "nsr_mlp.pgd.metrics",
                                                            "nsr_mlp.fgsm.metrics"}
@@ -207,3 +210,8 @@ def test_report_headline_is_the_per_beat_worst_case(pipelines, parameters):
     worst = cells[cells["attack"] == "worst case"]
     assert dict(zip(worst[worst["table"].str.contains("Accuracy")]["column"],
                     worst[worst["table"].str.contains("Accuracy")]["value"]))["0.05"] == pytest.approx(0.4)
+
+
+def _named_data(spec: dict) -> list[str]:
+    """An attack block's ``data``: one data or a list (parameters_attack.yml)."""
+    return [spec["data"]] if isinstance(spec["data"], str) else list(spec["data"])

@@ -183,11 +183,12 @@ def test_the_gan_is_attacked_on_its_clean_test_beats_beside_its_baselines(base_p
     gan = declaration.runs["atk_gan"]
     assert declaration.judging_data(gan).test == "atk_gan.mitdb_test"
     for run in evaluation.runs:
-        assert declaration.attacks_for(declaration.runs[run]) == ("autoattack_atk_gan", "hopskipjump_atk_gan")
+        assert declaration.attacks_for(declaration.runs[run]) == ("hopskipjump", "autoattack")
     assert declaration.attacks_for(declaration.runs["atk_gan_source"]) == ()
-    spec = declaration.attacks["autoattack_atk_gan"]
+    spec = declaration.attack_spec("autoattack", "atk_gan")   # MIT-BIH's block on atk_gan's defaults
     assert 0.01 in spec.grid and spec.grid == (0.0, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3)
-    assert declaration.attacks["hopskipjump_atk_gan"].params["max_queries"] == 5000
+    assert (spec.per_class, spec.bounds, spec.eps_max) == (250, (0.0, 1.0), 0.1)
+    assert declaration.attack_spec("hopskipjump", "atk_gan").params["max_queries"] == 5000
 
 
 def test_min_eps_benchmark_attacks_the_stored_subset_below_the_grid(evaluated_gan, monkeypatch, capsys):
@@ -202,8 +203,8 @@ def test_min_eps_benchmark_attacks_the_stored_subset_below_the_grid(evaluated_ga
     spec.loader.exec_module(script)
     monkeypatch.chdir(evaluated_gan.path)
     rows = script.main(["atk_gan", "ce_atk_gan_cnn", "--split", "atk_gan.mitdb_test", "--subset-from",
-                        "autoattack_atk_gan", "--grid", "0.001,0.3", "--steps", "10", "--env", "ci"])
-    stored = evaluated_gan.catalog().load("atk_gan.autoattack_atk_gan.examples")
+                        "autoattack", "--grid", "0.001,0.3", "--steps", "10", "--env", "ci"])
+    stored = evaluated_gan.catalog().load("atk_gan.autoattack.examples")
     assert [(r["run"], r["eps"]) for r in rows] == [("atk_gan", 0.001), ("atk_gan", 0.3),
                                                     ("ce_atk_gan_cnn", 0.001), ("ce_atk_gan_cnn", 0.3)]
     assert all(r["n"] == len(stored["subset"]) for r in rows)

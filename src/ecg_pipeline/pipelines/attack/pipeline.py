@@ -3,7 +3,9 @@ the data its data is ``judged_on``: ECG-ATK-GAN, trained on clean + attacked bea
 test beats); the model-selection
 attack also on its validation split (``<run>.<attack>_validation``, what sweeps read).
 
-Instance ``<run>.<attack>`` reads ``<run>.model``, the split and ``params:attacks.<attack>``, and writes
+Instance ``<run>.<attack>`` reads ``<run>.model``, the split, ``params:attacks.<attack>`` and its data's
+``params:data.<data>.attack_defaults`` (what the block leaves out; an attack block applies to every data it names,
+and a run has one data, so ``<run>.<attack>`` stays unique), and writes
 ``<run>.<attack>.metrics`` (versioned JSON: the curve over the grid, per-class sensitivity/specificity,
 ACC_robust / F1_robust) and ``<run>.<attack>.examples`` (versioned npz: clean and adversarial beats).
 Rerun one instance with ``--namespaces=<run>.<attack>``, all of a model's with ``--namespaces=<run>``.
@@ -21,7 +23,7 @@ import logging
 
 from kedro.pipeline import Node, Pipeline
 
-from ..declaration import Declaration
+from ..declaration import DataSplits, Declaration
 from ..params import bound_node_function
 from .nodes import evaluate_attack
 
@@ -31,21 +33,25 @@ JUDGED = "judged"
 log = logging.getLogger(__name__)
 
 
-def attack_pipeline(run: str, attack: str, *, split: str, needs_noise: bool = False, reference: str | None = None,
-                    suffix: str = "", tags: tuple[str, ...] = ()) -> Pipeline:
-    """Instance ``<run>.<attack><suffix>`` of the template (``reference``: the run whose model the transfer
-    check of the masking diagnostics crafts its examples on)."""
+def attack_pipeline(run: str, attack: str, *, split: str, data: DataSplits | None = None, needs_noise: bool = False,
+                    reference: str | None = None, suffix: str = "", tags: tuple[str, ...] = ()) -> Pipeline:
+    """Instance ``<run>.<attack><suffix>`` of the template on ``data``'s ``split`` (``data``: the data whose attack
+    defaults fill the block, None for a block that is complete alone; ``reference``: the run whose model the
+    transfer check of the masking diagnostics crafts its examples on)."""
     name = f"{run}.{attack}{suffix}"
     inputs = {"model": "model", "data": "data", "params": "params:attack"}
     outer = {"model": f"{run}.model", "data": split}
+    parameters = {"params:attack": f"params:attacks.{attack}"}
+    if data is not None and data.attack_defaults_param is not None:
+        inputs["defaults"] = "params:attack_defaults"
+        parameters["params:attack_defaults"] = f"params:{data.attack_defaults_param}"
     if needs_noise:
         inputs["noise"], outer["nstdb_noise"] = "nstdb_noise", "nstdb_noise"
     if reference is not None:
         inputs["reference"], outer["reference"] = "reference", f"{reference}.model"
     node = Node(bound_node_function(evaluate_attack, name=name, attack=attack, reference_name=reference),
                 inputs, ["metrics", "examples"], name="evaluate")
-    return Pipeline([node], namespace=name, inputs=outer, parameters={"params:attack": f"params:attacks.{attack}"},
-                    tags=(run, attack, *tags))
+    return Pipeline([node], namespace=name, inputs=outer, parameters=parameters, tags=(run, attack, *tags))
 
 
 def judged(run: str, **evaluations: dict) -> dict[str, float | None]:
@@ -71,14 +77,15 @@ def create_pipeline(declaration: Declaration) -> Pipeline:
     parts = []
     for run in declaration.model_runs.values():
         start = len(parts)
+        judging = declaration.judging_data(run)
         for attack in declaration.attacks_for(run):
-            parts.append(attack_pipeline(run.name, attack, split=declaration.judging_data(run).test,
+            parts.append(attack_pipeline(run.name, attack, split=judging.test, data=judging,
                                          needs_noise=declaration.attacks[attack].needs_noise,
                                          reference=declaration.transfer_source(run, attack), tags=("attack",)))
         selection = declaration.selection_attack_for(run.data)
-        if selection in declaration.attacks and declaration.attack_data[selection] == run.data.name:
-            parts.append(attack_pipeline(run.name, selection, split=run.data.validation, suffix=VALIDATION_SUFFIX,
-                                         needs_noise=declaration.attacks[selection].needs_noise,
+        if selection in declaration.attacks and run.data.name in declaration.attack_data[selection]:
+            parts.append(attack_pipeline(run.name, selection, split=run.data.validation, data=run.data,
+                                         suffix=VALIDATION_SUFFIX, needs_noise=declaration.attacks[selection].needs_noise,
                                          tags=("attack", "validation")))
         instances = sorted({n.namespace for part in parts[start:] for n in part.nodes})
         if instances:

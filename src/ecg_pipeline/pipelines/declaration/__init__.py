@@ -21,20 +21,21 @@ One module per responsibility:
 
 from ..params import with_overrides
 from .atk_gan import ATK_GAN_EVALUATION_KEYS, EVASION_KEYS, data_classes
-from .checking import (FUNCTION_SECTIONS, NAMED_SECTIONS, check_override_paths, check_runtime_params,
+from .checking import (function_sections, NAMED_SECTIONS, check_override_paths, check_runtime_params,
                        runtime_variables)
 from .ensembles import member_params
-from .model import (DATA_KEYS, ENSEMBLE_FAMILY, ENSEMBLE_KEYS, RUN_KEYS, SHARED_MEMBER_KEYS, VOTE_FAMILY,
-                    AtkGanEvaluation, AttackGeneration, DataSplits, Declaration, EnsembleDecl, Family, MainStudy, Run,
-                    Sweep)
+from .model import (ATTACK_BLOCK_KEYS, ATTACK_DEFAULT_KEYS, DATA_KEYS, ENSEMBLE_FAMILY, ENSEMBLE_KEYS, RUN_KEYS,
+                    SHARED_MEMBER_KEYS, VOTE_FAMILY, AtkGanEvaluation, AttackGeneration, DataSplits, Declaration, EnsembleDecl, Family, MainStudy, Run,
+                    Sweep, with_data_defaults)
 from .reading import read_declaration
 from .session import forget_session_config, load_declaration, use_session_config
 
 __all__ = [
-    "ATK_GAN_EVALUATION_KEYS", "DATA_KEYS", "ENSEMBLE_FAMILY", "ENSEMBLE_KEYS", "EVASION_KEYS", "FUNCTION_SECTIONS",
-    "NAMED_SECTIONS", "RUN_KEYS", "SHARED_MEMBER_KEYS", "VOTE_FAMILY",
+    "ATK_GAN_EVALUATION_KEYS", "ATTACK_BLOCK_KEYS", "ATTACK_DEFAULT_KEYS", "DATA_KEYS", "ENSEMBLE_FAMILY",
+    "ENSEMBLE_KEYS", "EVASION_KEYS", "NAMED_SECTIONS", "function_sections", "RUN_KEYS", "SHARED_MEMBER_KEYS", "VOTE_FAMILY",
     "AtkGanEvaluation", "AttackGeneration", "DataSplits", "Declaration", "EnsembleDecl", "Family", "MainStudy", "Run",
     "Sweep",
     "check_override_paths", "check_runtime_params", "data_classes", "forget_session_config", "load_declaration",
-    "member_params", "read_declaration", "runtime_variables", "use_session_config", "with_overrides",
+    "member_params", "read_declaration", "runtime_variables", "use_session_config", "with_data_defaults",
+    "with_overrides",
 ]

@@ -12,35 +12,27 @@ from pathlib import Path
 from typing import Any
 
 from ecg_pipeline.attacks.registry import ATTACKS, attack_parameters
+from ecg_pipeline.data import databases
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import OBJECTIVES
 from ecg_pipeline.errors import EcgConfigError, did_you_mean
 from ecg_pipeline.evaluation.spec import AttackSpec
 from ecg_pipeline.models.registry import MODELS, config_keys
 
-from .model import ENSEMBLE_KEYS, RUN_KEYS
+from .model import ATTACK_DEFAULT_KEYS, DATA_KEYS, ENSEMBLE_KEYS, RUN_KEYS
 
 #: Sections of named blocks: a name that is not declared there is a misspelt name, never a new block.
 NAMED_SECTIONS = {"runs": "run", "attacks": "attack", "families": "family", "data": "data", "sweeps": "sweep",
                   "ensembles": "ensemble"}
 #: Sections a node passes whole to a function (``call_with_params``): a key that function takes may be set even
 #: where conf/ leaves it to the default. ``<data>.<section>`` (a data variant's own copy) is the same function.
-#: The ``ingestion.*`` and ``padding_masking.*`` entries hard-code the databases: the one place here that the
-#: database registry (issue 25, item 4) replaces.
-FUNCTION_SECTIONS = {
-    "segmentation": "ecg_pipeline.data.beats:segment_beats",
-    "split": "ecg_pipeline.data.splits:split_beats",
-    "rpeak_detector": "ecg_pipeline.data.rpeaks:evaluate_detector",
-    "resampling": "ecg_pipeline.data.balance:balance_training_set",
-    "ingestion.mitdb": "ecg_pipeline.data.mitdb:read_mitdb",
-    "ingestion.nstdb": "ecg_pipeline.data.mitdb:read_nstdb_noise",
-    "ingestion.cinc2017": "ecg_pipeline.data.cinc2017:read_cinc2017",
-    "ingestion.cpsc2018": "ecg_pipeline.data.cpsc2018:read_cpsc2018",
-    "padding_masking.cinc2017.split": "ecg_pipeline.data.cinc2017:split_cinc2017",
-    "padding_masking.cinc2017.pad": "ecg_pipeline.data.cinc2017:pad_cinc2017",
-    "padding_masking.cpsc2018.split": "ecg_pipeline.data.cpsc2018:split_cpsc2018",
-    "padding_masking.cpsc2018.pad": "ecg_pipeline.data.cpsc2018:pad_cpsc2018",
-}
+#: The databases' sections come from their declarations (``data/<name>/``, :func:`databases.function_sections`).
+DIAGNOSTIC_SECTIONS = {"rpeak_detector": "ecg_pipeline.data.rpeaks:evaluate_detector"}
+
+
+def function_sections() -> dict[str, str]:
+    """Every section passed whole to a function -> ``"module:function"``."""
+    return {**DIAGNOSTIC_SECTIONS, **databases.function_sections()}
 
 
 def check_runtime_params(loader) -> None:
@@ -48,7 +40,7 @@ def check_runtime_params(loader) -> None:
     checked against ``conf/base``; an env may declare new runs, attacks, ...) and in ``--params`` (checked against
     the env's configuration, read again without them). A key passes when it is a parameter of the configuration it
     overrides, a key that the block's reader accepts where conf/ leaves it to its default (a run's training keys,
-    an attack's keys and its ``params``, a model's or objective's keys, a section a node passes to a function), a
+    an attack's keys and its ``params``, a data's ``attack_defaults`` keys, a model's or objective's keys, a section a node passes to a function), a
     ``runtime_params:`` variable of conf/ (e.g. ``data_root``), or any key inside a block that conf/ leaves empty
     (``report.pin: {}``, free-form). Under ``--params`` a new name under ``runs``, ``attacks``, ``families``,
     ``data``, ``sweeps`` or ``ensembles`` is a misspelt name (declare new blocks in conf/). The error names the path
@@ -173,11 +165,16 @@ def _accepted_keys(prefix: tuple[str, ...], block: Mapping[str, Any], parameters
         return set(attack_parameters(prefix[2])) if prefix[2] in ATTACKS else None
     if len(prefix) == 2 and prefix[0] == "ensembles":
         return set(ENSEMBLE_KEYS)
+    if len(prefix) == 2 and prefix[0] == "data":
+        return set(DATA_KEYS)
+    if len(prefix) == 3 and prefix[0] == "data" and prefix[2] == "attack_defaults":
+        return set(ATTACK_DEFAULT_KEYS)  # a data's attack defaults: the keys an attack block takes from its data
+    sections = function_sections()
     section = ".".join(prefix)
-    if prefix and prefix[0] in parameters.get("data", {}) and len(prefix) > 1:
+    if section not in sections and prefix and prefix[0] in parameters.get("data", {}) and len(prefix) > 1:
         section = ".".join(prefix[1:])  # a data variant's own copy of a section (atk_gan.segmentation)
-    if section in FUNCTION_SECTIONS:
-        module, name = FUNCTION_SECTIONS[section].split(":")
+    if section in sections:
+        module, name = sections[section].split(":")
         function = getattr(importlib.import_module(module), name)
         accepted = [k for k, p in inspect.signature(function).parameters.items()
                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]

@@ -4,7 +4,10 @@ run, on which data, which run a transfer check crafts on). Nothing here reads co
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
+from typing import Any
 
 from ecg_pipeline.evaluation.selection import CRITERIA, member_name
 from ecg_pipeline.evaluation.spec import AttackSpec
@@ -12,7 +15,15 @@ from ecg_pipeline.evaluation.spec import AttackSpec
 RUN_KEYS = ("family", "label", "data")       # declaration keys of a run; the rest is its TrainingConfig
 ENSEMBLE_FAMILY = "ens"                      # the family of an ensemble's members: pipeline train_ens
 VOTE_FAMILY = "ens_vote"                     # the family of a majority-vote ensemble (its own attacks)
-DATA_KEYS = ("title", "train", "validation", "test", "masked", "selection_attack", "variant_of", "judged_on")
+DATA_KEYS = ("title", "train", "validation", "test", "masked", "selection_attack", "variant_of", "judged_on",
+             "attack_defaults")
+#: What an attack block alone decides (its algorithm and what it is): never a data's default.
+ATTACK_BLOCK_KEYS = ("attack", "params", "grid_param", "eps", "noise_record", "noise_channel", "diagnostics",
+                     "transfer_from", "escalation")
+#: What a data's ``attack_defaults`` may set: every other key of an attack block (its grid, bounds, eps_max, subset
+#: size, batch, threads, diagnostics subset, ...), taken by each attack on that data that leaves it out.
+ATTACK_DEFAULT_KEYS = tuple(f.name for f in dataclass_fields(AttackSpec)
+                            if f.name not in (*ATTACK_BLOCK_KEYS, "section"))
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,13 @@ class DataSplits:
     selection_attack: str | None = None      # the model-selection attack on its validation split (None: model_selection.attack)
     judged_on: str | None = None             # models trained on it are attacked on this data's test split, by the
                                              # attacks declared for that data (ECG-ATK-GAN's union -> its clean beats)
+    attack_defaults: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+                                             # what every attack on it leaves out (None: none declared)
+
+    @property
+    def attack_defaults_param(self) -> str | None:
+        """The parameter an attack evaluation on this data reads its defaults from (None: it declares none)."""
+        return None if self.attack_defaults is None else f"data.{self.name}.attack_defaults"
 
 
 @dataclass(frozen=True)
@@ -149,9 +167,12 @@ class Declaration:
     data: dict[str, DataSplits]
     families: dict[str, Family]
     runs: dict[str, Run]                     # trained runs, declaration order
-    attacks: dict[str, AttackSpec]
-    attack_data: dict[str, str]              # attack -> the data it judges
+    attacks: dict[str, AttackSpec]           # attack -> its spec on the first data it applies to: what the block
+                                             # alone decides (needs_noise, needs_ensemble, grid_param, diagnostics,
+                                             # transfer_from); per-data values through attack_spec(attack, data)
+    attack_data: dict[str, tuple[str, ...]]  # attack -> the data it applies to (its block's `data`)
     sweeps: dict[str, Sweep] = field(default_factory=dict)
+    attack_specs: dict[tuple[str, str], AttackSpec] = field(default_factory=dict)   # (attack, data) -> its spec
     selection_attack: str = "pgd"            # the default model-selection attack (a data may name its own)
     main: MainStudy | None = None            # what a bare `kedro run` trains, attacks and reports
     ensembles: dict[str, EnsembleDecl] = field(default_factory=dict)
@@ -180,6 +201,11 @@ class Declaration:
                                           f"ensembles.{ensemble.name}")
         return {**self.runs, **selected}
 
+    def attack_spec(self, attack: str, data: str) -> AttackSpec:
+        """``attack`` as it runs on ``data`` (the data's ``attack_defaults`` under the block): what the evaluation
+        node of ``<run>.<attack>`` builds from its two parameter inputs, for a run judged on ``data``."""
+        return self.attack_specs[attack, data]
+
     def attacks_for(self, run: Run) -> tuple[str, ...]:
         """The attacks that judge ``run``: its family's list, else every attack declared for its data."""
         return attacks_judging(run, self.families, self.attacks, self.attack_data, self.data)
@@ -205,13 +231,20 @@ def judging_data(run: Run, data: dict[str, DataSplits]) -> DataSplits:
     return data[run.data.judged_on] if run.data.judged_on is not None else run.data
 
 
-def attacks_judging(run: Run, families: dict[str, Family], attacks: dict[str, AttackSpec], attack_data: dict[str, str],
-                    data: dict[str, DataSplits]) -> tuple[str, ...]:
+def with_data_defaults(block: Mapping[str, Any], defaults: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An attack block on one data: the data's ``attack_defaults`` with the block's own keys over them (an explicit
+    ``null`` in the block wins); :class:`AttackSpec` supplies what both leave out. The one definition of the merge,
+    for the declaration and for the evaluation node (which reads both as Kedro parameters)."""
+    return {**dict(defaults or {}), **dict(block)}
+
+
+def attacks_judging(run: Run, families: dict[str, Family], attacks: dict[str, AttackSpec],
+                    attack_data: dict[str, tuple[str, ...]], data: dict[str, DataSplits]) -> tuple[str, ...]:
     """The attacks that judge ``run``: its family's list, else every attack declared for its judging data; an attack
     crafted on an ensemble's surrogates judges ensembles only. (The reader asks this before the :class:`Declaration`
     exists, to check ``main``; :meth:`Declaration.attacks_for` asks it afterwards.)"""
     family = families.get(run.family)
     chosen = family.attacks if family is not None else None
     judged = judging_data(run, data).name
-    return tuple(a for a in (attacks if chosen is None else chosen) if attack_data[a] == judged
+    return tuple(a for a in (attacks if chosen is None else chosen) if judged in attack_data[a]
                  and (run.model == "ensemble" or not attacks[a].needs_ensemble))

@@ -4,6 +4,12 @@ Each section has its reader here (data, families, attacks, runs, model selection
 ECG-ATK-GAN's blocks have theirs in :mod:`.ensembles` and :mod:`.atk_gan`. The sections are read in dependency
 order (an attack names its data, a run its family and data, a sweep its run, ``main`` runs and attacks), so each
 error names the first key that is wrong, before any node runs.
+
+An attack is declared once: its block names its algorithm, its parameters and the data it applies to (``data:
+mitdb`` or a list); each data's ``attack_defaults`` (``data.<name>.attack_defaults``: grid, bounds, eps_max,
+per_class, ...) fill what the block leaves out, then :class:`AttackSpec`'s own defaults. The block is checked on
+every data it names (``Declaration.attack_spec(attack, data)``), and judges each run of those data as
+``<run>.<attack>`` (a run has one data, so the namespace stays unique).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any
 from ecg_pipeline.attacks.registry import ATTACKS, check_attack_params
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import OBJECTIVES
-from ecg_pipeline.errors import EcgConfigError, did_you_mean
+from ecg_pipeline.errors import EcgConfigError, EcgDataError, did_you_mean
 from ecg_pipeline.evaluation.selection import CRITERIA, check_sweep
 from ecg_pipeline.evaluation.spec import AttackSpec
 from ecg_pipeline.models.registry import check_mask_use
@@ -22,8 +28,8 @@ from ecg_pipeline.models.registry import check_mask_use
 from ..params import with_overrides
 from .atk_gan import read_atk_gan_evaluation, read_attack_generation
 from .ensembles import read_ensembles
-from .model import (DATA_KEYS, ENSEMBLE_FAMILY, RUN_KEYS, VOTE_FAMILY, DataSplits, Declaration, Family, MainStudy, Run,
-                    Sweep, attacks_judging)
+from .model import (ATTACK_DEFAULT_KEYS, DATA_KEYS, ENSEMBLE_FAMILY, RUN_KEYS, VOTE_FAMILY, DataSplits, Declaration,
+                    Family, MainStudy, Run, Sweep, attacks_judging, with_data_defaults)
 from .validation import block_name, check_training, require_mapping
 
 
@@ -31,7 +37,7 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
     """The declaration in a project's merged parameters (sections data, families, runs, attacks, sweeps)."""
     data = read_data(parameters)
     families = read_families(parameters)
-    attacks, attack_data = read_attacks(parameters, data, families)
+    attacks, attack_data, attack_specs = read_attacks(parameters, data, families)
     runs = read_runs(parameters, data, families)
     selection_attack = read_selection(parameters, data, attacks, attack_data)
     sweeps = read_sweeps(parameters, runs)
@@ -44,8 +50,8 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
     main = read_main(parameters.get("main"), runs, lambda run: attacks_judging(run, families, attacks, attack_data, data))
     generation = read_attack_generation(parameters.get("attack_generation"), parameters, runs)
     evaluation = read_atk_gan_evaluation(parameters.get("evaluate_atk_gan"), parameters, runs, data)
-    return Declaration(data, families, runs, attacks, attack_data, sweeps, selection_attack, main, ensembles=ensembles,
-                       attack_generation=generation, atk_gan_evaluation=evaluation)
+    return Declaration(data, families, runs, attacks, attack_data, sweeps, attack_specs, selection_attack, main,
+                       ensembles=ensembles, attack_generation=generation, atk_gan_evaluation=evaluation)
 
 
 def read_data(parameters: Mapping[str, Any]) -> dict[str, DataSplits]:
@@ -64,7 +70,7 @@ def read_data(parameters: Mapping[str, Any]) -> dict[str, DataSplits]:
                                  f"got {spec['masked']!r}")
         data[name] = DataSplits(name, str(spec.get("title", name)), spec["train"], spec["validation"], spec["test"],
                                 spec.get("variant_of"), spec.get("masked", False), spec.get("selection_attack"),
-                                spec.get("judged_on"))
+                                spec.get("judged_on"), read_attack_defaults(spec.get("attack_defaults"), name))
     for split in data.values():
         if split.variant_of is not None:
             check_variant(split, data)
@@ -90,18 +96,47 @@ def read_families(parameters: Mapping[str, Any]) -> dict[str, Family]:
     return families
 
 
-def read_attacks(parameters: Mapping[str, Any], data: dict[str, DataSplits],
-                 families: dict[str, Family]) -> tuple[dict[str, AttackSpec], dict[str, str]]:
-    """``attacks.<name>``: (attack -> its spec, attack -> the data it judges), each checked against the attack
-    library, and every family's attack list against them."""
-    attacks, attack_data = {}, {}
+def read_attack_defaults(spec: Any, data: str) -> dict[str, Any] | None:
+    """``data.<data>.attack_defaults``: what every attack on this data leaves out (checked with each attack)."""
+    if spec is None:
+        return None
+    spec = require_mapping(spec, f"data.{data}.attack_defaults")
+    unknown = sorted(set(spec) - set(ATTACK_DEFAULT_KEYS))
+    if unknown:
+        raise EcgConfigError(f"parameters 'data.{data}.attack_defaults': unknown key(s) {unknown}"
+                             f"{did_you_mean(unknown[0], ATTACK_DEFAULT_KEYS)} (a data's defaults set some of "
+                             f"{list(ATTACK_DEFAULT_KEYS)}; the algorithm and its params are the attack block's)")
+    return spec
+
+
+def attack_data_of(spec: Mapping[str, Any], name: str, data: dict[str, DataSplits]) -> tuple[str, ...]:
+    """An attack block's ``data``: one declared data or a non-empty list of them."""
+    named = spec.get("data")
+    named = [named] if isinstance(named, str) else named
+    if (not isinstance(named, (list, tuple)) or not named or len(set(named)) != len(named)
+            or any(d not in data for d in named)):
+        raise EcgConfigError(f"parameters 'attacks.{name}.data': expected one of {sorted(data)} or a list of them "
+                             f"(the data it judges), got {spec.get('data')!r}")
+    return tuple(named)
+
+
+def read_attacks(parameters: Mapping[str, Any], data: dict[str, DataSplits], families: dict[str, Family]
+                 ) -> tuple[dict[str, AttackSpec], dict[str, tuple[str, ...]], dict[tuple[str, str], AttackSpec]]:
+    """``attacks.<name>``: (attack -> its spec on its first data, attack -> the data it applies to, (attack, data) ->
+    its spec there), each checked against the attack library on every data, and every family's attack list."""
+    attacks, attack_data, specs = {}, {}, {}
     for name, spec in require_mapping(parameters.get("attacks"), "attacks").items():
         spec = require_mapping(spec, f"attacks.{block_name(name, 'attack')}")
-        if spec.get("data") not in data:
-            raise EcgConfigError(f"parameters 'attacks.{name}.data': expected one of {sorted(data)} (the data it judges), "
-                                 f"got {spec.get('data')!r}")
-        attacks[name] = AttackSpec.from_params(spec, name)
-        attack_data[name] = spec["data"]
+        attack_data[name] = attack_data_of(spec, name, data)
+        for judged in attack_data[name]:
+            try:
+                specs[name, judged] = AttackSpec.from_params(with_data_defaults(spec, data[judged].attack_defaults), name)
+            except EcgDataError as err:
+                if data[judged].attack_defaults is None:
+                    raise
+                raise type(err)(f"{err} (attack {name!r} on data {judged!r}: the block over data.{judged}."
+                                f"attack_defaults)") from None
+        attacks[name] = specs[name, attack_data[name][0]]
     for name, spec in attacks.items():
         if spec.attack not in ATTACKS:
             raise EcgConfigError(f"parameters 'attacks.{name}.attack': unknown attack {spec.attack!r}"
@@ -121,7 +156,7 @@ def read_attacks(parameters: Mapping[str, Any], data: dict[str, DataSplits],
             raise EcgConfigError(f"parameters 'families.{family.name}.attacks': {for_ensembles} craft on an ensemble's "
                                  f"surrogates (params.surrogates) and judge ensembles only (families {ENSEMBLE_FAMILY}, "
                                  f"{VOTE_FAMILY})")
-    return attacks, attack_data
+    return attacks, attack_data, specs
 
 
 def read_runs(parameters: Mapping[str, Any], data: dict[str, DataSplits], families: dict[str, Family]) -> dict[str, Run]:
@@ -146,7 +181,7 @@ def read_runs(parameters: Mapping[str, Any], data: dict[str, DataSplits], famili
 
 
 def read_selection(parameters: Mapping[str, Any], data: dict[str, DataSplits], attacks: dict[str, AttackSpec],
-                   attack_data: dict[str, str]) -> str:
+                   attack_data: dict[str, tuple[str, ...]]) -> str:
     """``model_selection.attack`` (the default model-selection attack) and each data's own ``selection_attack``."""
     selection = require_mapping(parameters.get("model_selection"), "model_selection")
     selection_attack = selection.get("attack", "pgd")
@@ -154,9 +189,9 @@ def read_selection(parameters: Mapping[str, Any], data: dict[str, DataSplits], a
         raise EcgConfigError(f"parameters 'model_selection.attack': {selection_attack!r} is not declared under 'attacks'")
     for splits in data.values():
         chosen = splits.selection_attack
-        if chosen is not None and (chosen not in attacks or attack_data[chosen] != splits.name):
+        if chosen is not None and (chosen not in attacks or splits.name not in attack_data[chosen]):
             raise EcgConfigError(f"parameters 'data.{splits.name}.selection_attack': expected an attack declared with "
-                                 f"data {splits.name!r} ({sorted(a for a, d in attack_data.items() if d == splits.name)}), "
+                                 f"data {splits.name!r} ({sorted(a for a, d in attack_data.items() if splits.name in d)}), "
                                  f"got {chosen!r}")
     return selection_attack
 

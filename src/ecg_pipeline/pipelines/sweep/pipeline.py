@@ -26,7 +26,7 @@ def sweep_pipeline(sweep: Sweep, declaration: Declaration) -> Pipeline:
     for member, value in sweep.members.items():
         name = f"{sweep.name}.{member}"
         parts.append(training_pipeline(base, pipeline="sweep", name=name, overrides={sweep.vary: value}, tags=("sweep", sweep.name)))
-        parts.append(attack_pipeline(name, attack, split=base.data.validation, suffix=VALIDATION_SUFFIX,
+        parts.append(attack_pipeline(name, attack, split=base.data.validation, data=base.data, suffix=VALIDATION_SUFFIX,
                                      needs_noise=declaration.attacks[attack].needs_noise,
                                      tags=("sweep", sweep.name, "validation")))
         metrics.append(f"{name}.{attack}{VALIDATION_SUFFIX}.metrics")
