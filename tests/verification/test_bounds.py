@@ -80,19 +80,12 @@ def test_intermediate_bounds_contain_sampled_preactivations(tiny_cnns):
     gen = torch.Generator().manual_seed(5)
     points = lower + (upper - lower) * torch.rand((3000, *lower.shape), generator=gen, dtype=torch.float64)
     h = points.reshape(-1, *network.input_shape)
-    from ecg_pipeline.verification.network import AddSaved, Save, apply_op
-    saved = []
-    for k, op in enumerate(network.ops):
+    from ecg_pipeline.verification.network import activations
+    for k, h in enumerate(activations(network, h)):   # h: the activation before op k
         if k in bounds.node:
             low, up = bounds.node[k]
             values = h.reshape(3000, *low.shape)
             assert (values >= low - 1e-12).all() and (values <= up + 1e-12).all(), f"op {k}"
-        if isinstance(op, Save):
-            saved.append(h)
-        elif isinstance(op, AddSaved):
-            h = h + saved.pop()
-        else:
-            h = apply_op(op, h)
     assert len(bounds.node) == 4   # the block's two ReLUs and its MaxPool, the hidden ReLU
 
 

@@ -195,10 +195,11 @@ def apply_op(op, h: torch.Tensor) -> torch.Tensor:
     raise TypeError(f"apply_op: {op!r}")
 
 
-def activation_shapes(network: Network) -> list[tuple[int, ...]]:
-    """``shapes[k]``: the shape of one beat's activation before op ``k`` (``shapes[-1]``: the logits')."""
-    h = torch.zeros((1, *network.input_shape), dtype=DTYPE)
-    shapes, saved = [tuple(network.input_shape)], []
+def activations(network: Network, h: torch.Tensor):
+    """Yield ``h`` (``[n, *shape]``) before op 0, then after each op in turn: the one walk through the ops, with the
+    residual connections (``Save`` / ``AddSaved``) resolved."""
+    saved: list[torch.Tensor] = []
+    yield h
     for op in network.ops:
         if isinstance(op, Save):
             saved.append(h)
@@ -206,19 +207,15 @@ def activation_shapes(network: Network) -> list[tuple[int, ...]]:
             h = h + saved.pop()
         else:
             h = apply_op(op, h)
-        shapes.append(tuple(h.shape[1:]))
-    return shapes
+        yield h
+
+
+def activation_shapes(network: Network) -> list[tuple[int, ...]]:
+    """``shapes[k]``: the shape of one beat's activation before op ``k`` (``shapes[-1]``: the logits')."""
+    return [tuple(h.shape[1:]) for h in activations(network, torch.zeros((1, *network.input_shape), dtype=DTYPE))]
 
 
 def forward(network: Network, x: torch.Tensor) -> torch.Tensor:
     """The network's logits for beats ``x`` (``[n, *input_shape]``, or ``[n, 1, L]`` for the MLP), in float64."""
-    h = x.to(DTYPE).reshape(x.shape[0], *network.input_shape)
-    saved: list[torch.Tensor] = []
-    for op in network.ops:
-        if isinstance(op, Save):
-            saved.append(h)
-        elif isinstance(op, AddSaved):
-            h = h + saved.pop()
-        else:
-            h = apply_op(op, h)
-    return h
+    *_, logits = activations(network, x.to(DTYPE).reshape(x.shape[0], *network.input_shape))
+    return logits
