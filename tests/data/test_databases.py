@@ -26,12 +26,13 @@ def data_node(name: str, pipeline=None):
 
 
 def test_the_three_databases_and_what_the_hooks_and_the_parameter_checker_read():
-    assert sorted(databases.declared()) == ["cinc2017", "cpsc2018", "mitdb"]
+    assert sorted(databases.declared()) == ["cinc2017", "cpsc2018", "mitdb", "wfdb"]
     assert databases.raw_inputs() == {  # the hooks' map of record tables, as it was spelt out in hooks.py
         "mitdb_records": ("mitdb_raw", "data_mitdb"),
         "nstdb_noise": ("nstdb_raw", "data_mitdb"),
         "cinc2017_records": ("cinc2017_raw", "data_cinc2017"),
         "cpsc2018_records": ("cpsc2018_raw", "data_cpsc2018"),
+        "wfdb_records": ("wfdb_raw", "data_wfdb"),
     }
     # the parameter checker's sections (declaration/checking.py reads them from here): each names the function the
     # node passes the section to
@@ -39,13 +40,15 @@ def test_the_three_databases_and_what_the_hooks_and_the_parameter_checker_read()
     from ecg_pipeline.data.cinc2017 import pad_cinc2017, read_cinc2017, split_cinc2017
     from ecg_pipeline.data.cpsc2018 import pad_cpsc2018, read_cpsc2018, split_cpsc2018
     from ecg_pipeline.data.mitdb import read_mitdb, read_nstdb_noise
+    from ecg_pipeline.data.wfdb_folder import evaluation_split, read_wfdb_folder
 
     before = {
         "segmentation": beats.segment_beats, "split": splits.split_beats, "resampling": balance.balance_training_set,
         "ingestion.mitdb": read_mitdb, "ingestion.nstdb": read_nstdb_noise, "ingestion.cinc2017": read_cinc2017,
         "ingestion.cpsc2018": read_cpsc2018, "padding_masking.cinc2017.split": split_cinc2017,
         "padding_masking.cinc2017.pad": pad_cinc2017, "padding_masking.cpsc2018.split": split_cpsc2018,
-        "padding_masking.cpsc2018.pad": pad_cpsc2018,
+        "padding_masking.cpsc2018.pad": pad_cpsc2018, "wfdb.ingestion": read_wfdb_folder,
+        "wfdb.segmentation": beats.segment_beats, "wfdb.split": evaluation_split,
     }
 
     def resolve(spec):
@@ -55,7 +58,7 @@ def test_the_three_databases_and_what_the_hooks_and_the_parameter_checker_read()
     now = databases.function_sections()
     assert set(now) == set(before)
     assert all(resolve(now[section]) is function for section, function in before.items())
-    assert download.DATABASES == ("cinc2017", "cpsc2018", "mitdb", "nstdb")
+    assert download.DATABASES == ("cinc2017", "cpsc2018", "mitdb", "nstdb", "wfdb")
     assert labels.class_names("cinc2017") == ("N", "A", "O", "~")
     assert labels.class_names("cpsc2018") == tuple("123456789")
 
@@ -91,7 +94,9 @@ def test_node_and_dataset_names_are_those_the_stamps_and_the_lineage_know():
     assert data_node("pad_cinc2017_test").tags == {"padding_masking", "cinc2017"}
     assert data_node("ingest_nstdb").tags == {"ingestion", "mitdb"}
     every = data_processing.create_pipeline()
-    assert {n.name for n in every.nodes} == {n.name for p in pipelines.values() for n in p.nodes}
+    # a standalone database (your own records, data/wfdb_folder/) is built by its own data_<name> only
+    assert {n.name for n in every.nodes} == {n.name for name, p in pipelines.items() if name != "data_wfdb"
+                                             for n in p.nodes}
 
 
 def test_cinc2017_split_refuses_a_missing_validation_share_by_name_before_splitting():

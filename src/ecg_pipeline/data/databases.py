@@ -120,6 +120,9 @@ class Database:
     class_sets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: whether a data variant (``data.<variant>.variant_of: <name>``) may instantiate the steps again
     variant_template: bool = False
+    #: built only by its own ``data_<name>`` (a user's records, which most checkouts lack): left out of the
+    #: ``ingestion`` / stage pipelines and ``data_processing`` (:func:`in_data_processing`)
+    standalone: bool = False
 
     def __post_init__(self) -> None:
         _check_name(self.name, "database")
@@ -183,6 +186,12 @@ def _discovered() -> dict[str, Database]:
 def declared() -> dict[str, Database]:
     """Every database, by name (the packages of ``ecg_pipeline.data``, then those registered)."""
     return {**_discovered(), **_registered}
+
+
+def in_data_processing() -> dict[str, Database]:
+    """The databases that ``ingestion``, the stage pipelines and ``data_processing`` build (all but the
+    ``standalone`` ones)."""
+    return {name: db for name, db in declared().items() if not db.standalone}
 
 
 def database(name: str) -> Database:

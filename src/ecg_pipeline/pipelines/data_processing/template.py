@@ -28,13 +28,15 @@ def step_nodes(database: Database, stage: str | None = None) -> list[Node]:
 
 
 def ingestion_pipeline() -> Pipeline:
-    """``ingestion``: every database's raw folders -> record tables."""
-    return Pipeline([n for db in databases.declared().values() for n in ingest_nodes(db)], tags="ingestion")
+    """``ingestion``: every database's raw folders -> record tables (a ``standalone`` database's only in its own
+    ``data_<name>``)."""
+    return Pipeline([n for db in databases.in_data_processing().values() for n in ingest_nodes(db)],
+                    tags="ingestion")
 
 
 def stage_pipeline(stage: str) -> Pipeline:
     """``segmentation``, ``resampling``, ``padding_masking``: that stage's steps, every database together."""
-    return Pipeline([n for db in databases.declared().values() for n in step_nodes(db, stage)], tags=stage)
+    return Pipeline([n for db in databases.in_data_processing().values() for n in step_nodes(db, stage)], tags=stage)
 
 
 def database_pipeline(database: Database) -> Pipeline:
