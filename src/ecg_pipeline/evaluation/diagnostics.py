@@ -62,6 +62,15 @@ def effort_flag(accuracy: float, accuracy_more_effort: float, eps: float) -> dic
                  "and restarts doubled")
 
 
+def escalation_flag(record: dict) -> dict:
+    """With escalation (:mod:`.escalation`), the effort check is its verdict: raised only when its last round
+    still moved the accuracy by the tolerance or more (it stopped at ``max_doublings``, not converged)."""
+    from .escalation import in_words
+
+    return _flag("more_effort_moves_worst_case", not record["converged"], record["last_move"], record["tolerance"],
+                 f"escalation: {in_words(record)}")
+
+
 def zero_gradient_flag(fraction: float) -> dict:
     return _flag("zero_input_gradients", fraction > ZERO_GRADIENT_FRACTION, float(fraction), ZERO_GRADIENT_FRACTION,
                  f"{fraction:.3f} of the beats have an all-zero input gradient of the loss (shattered or saturated "

@@ -62,6 +62,7 @@ def evaluate(model: nn.Module, data: dict, spec: AttackSpec, *, name: str, noise
             eps=spec.eps, bounds=spec.bounds, eps_max=spec.eps_max, per_class=spec.per_class,
             batch_size=spec.batch_size, seed=spec.seed, keep_per_class=spec.keep_per_class,
             device=device, progress=spec.progress, name=name, search=SEARCHES.get(spec.attack),
+            escalation=spec.escalation, effort_keys=effort_keys(spec.attack),
         )
         if spec.diagnostics:
             metrics["flags"] = masking_flags(model, batches, spec, attack, attack_params, metrics, examples,
@@ -120,10 +121,14 @@ def masking_flags(model: nn.Module, batches: Batches, spec: AttackSpec, attack, 
     accuracy_by_eps = [row["accuracy"] for row in metrics["curve"]]
     eps = float(min((e for e in grid if e > 0), default=max(grid),
                     key=lambda e: abs(accuracy_by_eps[grid.index(e)] - accuracy_by_eps[_index_of(grid, 0.0)] / 2)))
-    configured = float(np.mean(examples["pred"][_index_of(grid, eps)][picked] == examples["subset_y"][picked]))
-    more = _doubled_effort(attack, attack_params, effort_keys(spec.attack))
-    found = attack(model, x, y, eps, mask=mask, bounds=spec.bounds, seed=spec.seed + 7919, **more)
-    flags.append(diagnostics.effort_flag(configured, accuracy(found[0] if isinstance(found, tuple) else found), eps))
+    if "escalation" in metrics:  # the escalation already ran more effort on every unbroken beat: its verdict
+        flags.append(diagnostics.escalation_flag(metrics["escalation"]))
+    else:
+        configured = float(np.mean(examples["pred"][_index_of(grid, eps)][picked] == examples["subset_y"][picked]))
+        more = _doubled_effort(attack, attack_params, effort_keys(spec.attack))
+        found = attack(model, x, y, eps, mask=mask, bounds=spec.bounds, seed=spec.seed + 7919, **more)
+        flags.append(diagnostics.effort_flag(configured, accuracy(found[0] if isinstance(found, tuple) else found),
+                                             eps))
     if reference is not None:
         from ecg_pipeline.attacks.apgd import apgd_ce
 

@@ -24,6 +24,7 @@ from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import logits_of
 
+from .escalation import Escalation, escalate, in_words
 from .metrics import classification_metrics, robust_score
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ def evaluate_attack(
     progress: bool = True,
     name: str = "attack",
     search: Callable | None = None,
+    escalation: Escalation | None = None,
+    effort_keys: Sequence[str] = (),
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Attack ``model`` on ``data`` at every grid value; returns (metrics, examples).
 
@@ -63,6 +66,10 @@ def evaluate_attack(
     the found point where it lies in the eps-ball, the clean input elsewhere. An attack may return
     ``(x_adv, info)`` with per-beat integer arrays in ``info`` (e.g. ``broken_by`` of an ensemble):
     they are returned in ``examples`` as ``<key>`` rows per grid value.
+
+    ``escalation`` (eps grids): after the normal run, :func:`.escalation.escalate` reruns the attack with its
+    ``effort_keys`` doubled on the beats still unbroken, adding every valid new break to the per-beat outcome
+    before the metrics are computed; its record is the result's ``escalation``. None: nothing else runs.
     """
     if not len(grid):
         raise EcgDataError(f"{name}: the grid of {grid_param} values is empty")
@@ -115,13 +122,22 @@ def evaluate_attack(
                 kept_pred[g].append(pred[local])
             bar.update()
     bar.close()
+    pred_all = np.stack([np.concatenate(p) for p in preds])
+    info_all = {key: np.stack([np.concatenate(p) for p in per_grid]) for key, per_grid in infos.items()}
+    record = None
+    if escalation is not None and grid_param == "eps":
+        record, found = escalate(model, data, attack, subset=subset, pred=pred_all, grid=grid, params=params,
+                                 keys=effort_keys, escalation=escalation, classes=classes, bounds=bounds,
+                                 eps_max=eps_max, batch_size=batch_size, seed=seed, device=device, keep=keep,
+                                 infos=info_all)
+        _update_kept(kept_x, kept_pred, keep, found, pred_all)
+        log.info("%s: escalation %s", name, in_words(record))
     rows, examples = [], {"index": subset[keep], "y": y_all[subset][keep], "grid": np.asarray(grid, dtype=np.float64),
                           "subset": subset, "subset_y": y_all[subset].astype(np.int16),
-                          "pred": np.stack([np.concatenate(p) for p in preds]).astype(np.int16)}
-    for key, per_grid in infos.items():
-        examples[key] = np.stack([np.concatenate(p) for p in per_grid])
+                          "pred": pred_all.astype(np.int16)}
+    examples.update(info_all)
     for g, value in enumerate(grid):
-        m = classification_metrics(y_all[subset], np.concatenate(preds[g]), len(classes), classes)
+        m = classification_metrics(y_all[subset], pred_all[g], len(classes), classes)
         rows.append({grid_param: float(value), **{k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1", "cinc2017_f1") if k in m},
                      "per_class": m["per_class"], "confusion": m["confusion"]})
         examples[f"x_adv_{g}"] = np.concatenate(kept_x[g]) if kept_x[g] else np.zeros((0,), dtype=np.float32)
@@ -133,6 +149,8 @@ def evaluate_attack(
         examples["pred_clean"] = logits_of(model, x_clean.to(device), mask_clean).argmax(1).cpu().numpy()
     result = {"grid_param": grid_param, "grid": [float(v) for v in grid], "classes": classes, "n": int(subset.size),
               "per_class_subset": per_class, "seconds": time.perf_counter() - t0, "curve": rows}
+    if record is not None:
+        result["escalation"] = record
     if grid_param == "eps" and eps_max is not None and 0 in list(grid):
         for metric, label in (("balanced_accuracy", "acc_robust_balanced"), ("accuracy", "acc_robust"), ("macro_f1", "f1_robust")):
             result[label] = robust_score([r["eps"] for r in rows], [r[metric] for r in rows], eps_max)["robust"]
@@ -141,3 +159,19 @@ def evaluate_attack(
     log.info("%s on %d samples, balanced accuracy by %s {%s}%s (%.1f s)", name, subset.size, grid_param, summary,
              f"; ACC_robust {result['acc_robust_balanced']:.4f}" if "acc_robust_balanced" in result else "", result["seconds"])
     return result, examples
+
+
+def _update_kept(kept_x: list[list[np.ndarray]], kept_pred: list[list[np.ndarray]], keep: np.ndarray,
+                 found: dict[tuple[int, int], np.ndarray], pred: np.ndarray) -> None:
+    """The figures' kept beats (``keep``: positions in the subset, in order) that escalation broke: their new
+    adversarial version and prediction in place of the normal run's."""
+    order = {int(k): i for i, k in enumerate(keep)}
+    for g in {g for g, _ in found}:
+        x_rows = np.concatenate(kept_x[g]) if kept_x[g] else None
+        if x_rows is None:
+            continue
+        pred_rows = np.asarray(pred[g][keep])
+        for (g_found, position), x_adv in found.items():
+            if g_found == g and position in order:
+                x_rows[order[position]] = x_adv
+        kept_x[g], kept_pred[g] = [x_rows], [pred_rows]

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecg_pipeline.config import from_mapping, positive_int
-from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.errors import EcgConfigError, EcgDataError
+
+from .escalation import Escalation
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class AttackSpec:
     diagnostics_per_class: int = 50               # beats per class for the costly checks (more effort, transfer)
     transfer_from: str | None = None              # family whose model of the same data and architecture is the
                                                   # source of the transfer check (e.g. "ce")
+    escalation: Escalation | None = None          # {max_doublings, tolerance}: doubled effort on the unbroken beats
+                                                  # until the accuracy stops moving (evaluation.escalation); None: off
     section: str = field(default="attack", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +60,20 @@ class AttackSpec:
             positive_int(getattr(self, key), key, self.section)
         for key in ("per_class", "num_threads"):
             positive_int(getattr(self, key), key, self.section, allow_none=True)
+        object.__setattr__(self, "escalation", Escalation.from_value(self.escalation, self.section))
+        if self.escalation is not None:
+            self._check_escalation(where)
+
+    def _check_escalation(self, where: str) -> None:
+        """Escalation reruns the attack per eps with its declared effort keys doubled: it needs both."""
+        from ecg_pipeline.attacks.registry import EFFORT_KEYS
+
+        if self.grid_param != "eps":
+            raise EcgConfigError(f"{where}.escalation': escalation reruns the attack per eps; this grid is over "
+                                 f"{self.grid_param}")
+        if self.attack in EFFORT_KEYS and not EFFORT_KEYS[self.attack]:
+            raise EcgConfigError(f"{where}.escalation': attack {self.attack!r} declares no effort keys "
+                                 "(attacks.registry.effort_keys): there is no effort to double; set escalation: null")
 
     @classmethod
     def from_params(cls, params: dict, name: str, *, ignore=("data",)) -> AttackSpec:

@@ -3,7 +3,8 @@
 Every number says on what it is scored: the split, the beats (count and per class), eps_max; clean accuracy,
 worst-case accuracy at eps_max and worst-case ACC_robust carry their stratified-bootstrap interval; "min over
 attacks" is computed on the beats every attack scored, beside the worst case on those same beats; the
-gradient-masking flags are written in words.
+gradient-masking flags are written in words, and so is whether the worst case has converged (how far each
+escalated evaluation went, where it stopped and why).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ COLUMNS = ["model", "split", "beats", "beats per class", "eps_max", "attacks",
            "min over attacks that scored every beat", "attack reaching it",
            "beats every attack scored", "worst-case ACC_robust on those beats",
            "min over attacks of ACC_robust on those beats", "strongest attack", "beats each attack scored",
-           "warnings", "white-box results a gradient-free attack beats", "interval"]
+           "warnings", "white-box results a gradient-free attack beats", "interval", "worst case converged"]
 
 
 def flag_words(flags: list[dict], has_reference: bool) -> str:
@@ -36,6 +37,18 @@ def flag_words(flags: list[dict], has_reference: bool) -> str:
         return "not checked (no AutoAttack evaluation stored)"
     raised = [FLAG_WORDS.get(f["flag"], f["flag"].replace("_", " ")) for f in flags if f.get("raised")]
     return "; ".join(raised) or (f"none of {len(flags)} checks raised" if flags else "no checks stored")
+
+
+def convergence_words(escalations: dict[str, dict]) -> str:
+    """Whether the worst case has converged, in words: per escalated evaluation (evaluation.escalation) the
+    rounds run, where it stopped and why; what it means when none ran."""
+    if not escalations:
+        return "not escalated (more effort was only checked, its breaks not counted)"
+    from ecg_pipeline.evaluation.escalation import in_words
+
+    open_ = [a for a, e in escalations.items() if not e["converged"]]
+    verdict = f"not converged ({', '.join(open_)})" if open_ else "converged"
+    return verdict + ": " + "; ".join(f"{attack} {in_words(e)}" for attack, e in escalations.items())
 
 
 def _interval(block: dict | None) -> tuple[float | None, float | None]:
@@ -90,6 +103,7 @@ def table(worst_cases: dict[str, dict]) -> pd.DataFrame:
                 f"{a} (by {d['gap']:.2f} at eps {d['eps']:g}, {d['by']})" for a, d in combined["doubted"].items()),
             "interval": (f"{int(intervals['curve'][0]['level'] * 100)}% stratified bootstrap, "
                          f"{intervals['curve'][0]['resamples']} resamples") if intervals.get("curve") else "",
+            "worst case converged": convergence_words(combined.get("escalation") or {}),
         })
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -118,6 +132,7 @@ def display(headline: pd.DataFrame) -> pd.DataFrame:
                                                     r["worst-case ACC_robust high"]),
             "min over attacks (upper bound)": _bounds(r, common),
             "warnings": str(r["warnings"]),
+            "worst case converged": str(r.get("worst case converged", "")),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 

@@ -86,7 +86,10 @@ HEADLINE_NOTE = (
     "where some scored fewer, over every attack on the beats all of them scored, each beside the worst case on those "
     "beats. "
     "Intervals: {interval}, resampled within each class. Accuracy is class-balanced; ACC_robust is seed 001 "
-    "eq. (8) up to eps_max. Warnings: gradient-masking checks (Carlini et al. 2019) that failed.")
+    "eq. (8) up to eps_max. Warnings: gradient-masking checks (Carlini et al. 2019) that failed. Worst case "
+    "converged: where an evaluation escalates, its attack was rerun with its effort doubled on the beats still "
+    "unbroken, every valid new break counted, until no eps moved by the tolerance (converged) or the declared number "
+    "of doublings ran out (not converged: the worst case may still fall).")
 
 
 def _figures(figures: dict[str, bytes], order, caption, *, grid: bool | str = False) -> str:

@@ -153,12 +153,20 @@ def worst_cases(spec: ReportSpec, evaluations: Mapping[str, Stored], examples: M
             doubted=diagnostics.white_box_beaten_by_gradient_free(
                 outcomes, {a: m.get("attack", a) for a, m in metrics_of.items()}),
             flags=metrics_of[reference].get("flags", []) if reference else [],
+            escalation=escalations(metrics_of),
             provenance=(metrics_of[reference] if reference else base).get("provenance"),
             model=(metrics_of[reference] if reference else base).get("model"))
         if common is not None:
             common["per_class"] = {str(base["classes"][int(c)]): k for c, k in common["per_class"].items()}
         result[run.run] = _plain(combined)
     return result
+
+
+def escalations(metrics_of: Mapping[str, dict]) -> dict[str, dict]:
+    """attack -> how far its escalation (:mod:`ecg_pipeline.evaluation.escalation`) went, for the evaluations of a
+    model that ran one: rounds run, why it stopped, the last round's largest move and where, the beats added."""
+    keys = ("doublings", "max_doublings", "tolerance", "stopped", "converged", "last_move", "last_move_eps", "added")
+    return {attack: {k: m["escalation"][k] for k in keys} for attack, m in metrics_of.items() if m.get("escalation")}
 
 
 def _plain(value):
