@@ -112,6 +112,39 @@ def kachuee_beats(mitdb_tables):
         return {name: stored[name] for name in stored.files}
 
 
+@pytest.fixture(scope="session")
+def trained_mitdb_mlp(kachuee_beats):
+    """``trained_mitdb_mlp(per_class, epochs)``: the registry's MLP after ``epochs`` of Adam (lr 1e-3, batch 128,
+    seed 0) on the upsampled training part of at most ``per_class`` real beats per class, in eval mode, with the
+    split's parts (``parts["test"]`` is what tests attack or certify). Built once per argument pair per session."""
+    import functools
+
+    import numpy as np
+    import torch
+
+    from ecg_pipeline.data.balance import cap_per_class, upsample
+    from ecg_pipeline.data.splits import split_beats
+    from ecg_pipeline.models import build_model
+
+    @functools.cache
+    def train(per_class: int, epochs: int):
+        parts = split_beats(cap_per_class(kachuee_beats, per_class, seed=0), seed=0)
+        training = upsample(parts["train"], seed=0)
+        x = torch.from_numpy(training["x"][:, None, :].astype(np.float32))
+        y = torch.from_numpy(training["y"].astype(np.int64))
+        torch.manual_seed(0)
+        model = build_model("mlp")
+        optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(epochs):
+            for idx in torch.randperm(len(y)).split(128):
+                optimiser.zero_grad()
+                torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+                optimiser.step()
+        return model.eval(), parts
+
+    return train
+
+
 def make_beats(n_per_class: int = 30, *, classes=("N", "S", "V", "F", "Q"), length: int = 187, seed: int = 0) -> dict:
     """A tiny synthetic model-input set in the Kachuee layout (x in [0, 1], integer y, class names):
     each class a bump at its own position plus noise, so a small model learns it in a few steps."""

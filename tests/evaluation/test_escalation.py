@@ -12,14 +12,11 @@ import torch
 
 from ecg_pipeline.attacks.apgd import apgd_ce
 from ecg_pipeline.attacks.square import square
-from ecg_pipeline.data.balance import cap_per_class, upsample
 from ecg_pipeline.data.batches import Batches
-from ecg_pipeline.data.splits import split_beats
 from ecg_pipeline.errors import EcgConfigError
 from ecg_pipeline.evaluation import AttackSpec, diagnostics, evaluate
 from ecg_pipeline.evaluation.escalation import CONVERGED, MAX_DOUBLINGS, Escalation, escalate, in_words, round_seed
 from ecg_pipeline.evaluation.worst_case import Outcomes, worst_case
-from ecg_pipeline.models import build_model
 from ecg_pipeline.runtime import torch_threads
 
 GRID = [0.0, 0.01, 0.03]
@@ -29,21 +26,10 @@ WEAK_SQUARE = {**WEAK, "attack": "square", "params": {"max_queries": 10}}
 
 
 @pytest.fixture(scope="module")
-def real_mlp(kachuee_beats):
+def real_mlp(trained_mitdb_mlp):
     """The registry's MLP, 3 epochs of Adam on up to 1,500 real beats per class; its test split."""
-    parts = split_beats(cap_per_class(kachuee_beats, 1500, seed=0), seed=0)
-    train = upsample(parts["train"], seed=0)
-    x = torch.from_numpy(train["x"][:, None, :].astype(np.float32))
-    y = torch.from_numpy(train["y"].astype(np.int64))
-    torch.manual_seed(0)
-    model = build_model("mlp")
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(3):
-        for idx in torch.randperm(len(y)).split(128):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval(), parts["test"]
+    model, parts = trained_mitdb_mlp(1500, 3)
+    return model, parts["test"]
 
 
 @pytest.fixture(scope="module")

@@ -8,29 +8,15 @@ import pytest
 import torch
 
 from ecg_pipeline.attacks.apgd import apgd_ce
-from ecg_pipeline.data.balance import balanced_subset, cap_per_class, upsample
-from ecg_pipeline.data.splits import split_beats
-from ecg_pipeline.models import build_model
+from ecg_pipeline.data.balance import balanced_subset
 from ecg_pipeline.verification import BROKEN, CERTIFIED, certified_examples, certify
 
 EPS = 0.01
 
 
 @pytest.fixture(scope="module")
-def trained_mlp(kachuee_beats):
-    parts = split_beats(cap_per_class(kachuee_beats, 2000, seed=0), seed=0)
-    train = upsample(parts["train"], seed=0)
-    x_train = torch.from_numpy(train["x"][:, None, :].astype(np.float32))
-    y_train = torch.from_numpy(train["y"].astype(np.int64))
-    torch.manual_seed(0)
-    model = build_model("mlp")
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(4):
-        for idx in torch.randperm(len(y_train)).split(128):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x_train[idx]), y_train[idx]).backward()
-            opt.step()
-    model.eval()
+def trained_mlp(trained_mitdb_mlp):
+    model, parts = trained_mitdb_mlp(2000, 4)
     subset = balanced_subset(parts["test"]["y"], 60, seed=0)
     x = torch.from_numpy(parts["test"]["x"][subset][:, None, :].astype(np.float32))
     y = torch.from_numpy(parts["test"]["y"][subset].astype(np.int64))
