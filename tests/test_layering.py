@@ -34,6 +34,7 @@ LEVELS: dict[str, int] = {
     "ecg_pipeline.reporting": 6,
     "ecg_pipeline.prune": 6,  # a plain command (no Kedro): reads model metas and split fingerprints (defenses)
     "ecg_pipeline.datasets": 7,
+    "ecg_pipeline.zoo": 7,  # the model zoo (plain command, no Kedro session): loads models through datasets
     "ecg_pipeline.pipelines": 8,
     "ecg_pipeline.hooks": 8,
     "ecg_pipeline.tracking": 8,

@@ -14,7 +14,7 @@ def build_pipelines(declaration=None) -> dict[str, Pipeline]:
     from ecg_pipeline.pipelines import attack, attack_generation, data_processing, ensemble, evaluate_atk_gan, ingestion
     from ecg_pipeline.pipelines import padding_masking
     from ecg_pipeline.pipelines import report, resampling
-    from ecg_pipeline.pipelines import segmentation, sweep, training
+    from ecg_pipeline.pipelines import segmentation, sweep, training, zoo_check
     from ecg_pipeline.pipelines.declaration import load_declaration
 
     declaration = declaration or load_declaration()
@@ -36,6 +36,7 @@ def build_pipelines(declaration=None) -> dict[str, Pipeline]:
         "attack_generation": attack_generation.create_pipeline(declaration),
         "evaluate_atk_gan": evaluate_atk_gan.create_pipeline(declaration),
         "report_atk_gan": evaluate_atk_gan.create_report_pipeline(declaration),
+        "zoo_check": zoo_check.create_pipeline(),  # the zoo's re-check (python -m ecg_pipeline.zoo check)
     }
     if declaration.main is not None:
         pipelines["main"] = main_pipeline(declaration, pipelines)
