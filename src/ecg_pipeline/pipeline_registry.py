@@ -56,7 +56,8 @@ def main_pipeline(declaration, pipelines: dict[str, Pipeline]) -> Pipeline:
     train = Pipeline([])
     for run in runs:
         train += pipelines[declaration.families[run.family].pipeline].only_nodes(f"{run.name}.train")
-    attack = pipelines["attack"].only_nodes(*(f"{e}.evaluate" for e in main.evaluations))
+    certified = [f"{run.name}.certify.certify" for run in runs if declaration.certified(run)]
+    attack = pipelines["attack"].only_nodes(*(f"{e}.evaluate" for e in main.evaluations), *certified)
     return data + train + attack + report.create_pipeline(declaration, main)
 
 

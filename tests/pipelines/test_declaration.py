@@ -67,8 +67,10 @@ def test_adding_a_run_is_one_block(parameters):
     added = _diff(before, after)
     assert added["train_nsr"] == {"nsr_mlp_b02.train"}
     n_attacks = len(_attacks_of(parameters, "mitdb")) - 1   # autoattack_vote judges ensembles only
-    # every mitdb attack on the test split + PGD on validation + the run's `judged` node (closes its viz box)
-    assert len(added["attack"]) == n_attacks + 2 and "nsr_mlp_b02.judged" in added["attack"]
+    # every mitdb attack on the test split + PGD on validation + its certification (an MLP on mitdb) + the run's
+    # `judged` node (closes its viz box)
+    assert len(added["attack"]) == n_attacks + 3 and "nsr_mlp_b02.judged" in added["attack"]
+    assert "nsr_mlp_b02.certify.certify" in added["attack"]
     assert "nsr_mlp_b02.pgd.evaluate" in added["attack"] and "nsr_mlp_b02.pgd_validation.evaluate" in added["attack"]
     assert set(added) == {"train_nsr", "attack"}  # the report reads collections: no new node, no new input
     report = after["report"]
@@ -162,6 +164,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     assert {n.name for n in pipelines["train_nsr_margin"].nodes} == {"nsrm_mlp.train"}
     judged = {n.name for n in pipelines["attack"].nodes if n.name.startswith("nsrm_mlp.")}
     assert judged == {"nsrm_mlp.pgd.evaluate", "nsrm_mlp.cw_linf.evaluate", "nsrm_mlp.pgd_validation.evaluate",
+                      "nsrm_mlp.certify.certify",  # certify: every MIT-BIH MLP, whatever its family's attacks
                       "nsrm_mlp.judged"}  # the node that closes the model's box in kedro-viz (attack/pipeline.py)
 
 
@@ -427,3 +430,72 @@ def test_the_check_leaves_the_sessions_loader_resolving_its_own_globals():
     loader = OmegaConfigLoader(conf_source=str(CONF), env="ci", **CONFIG_LOADER_ARGS)
     check_runtime_params(loader)  # reads conf/ci alone, then conf/base alone (its globals: data/01_raw)
     assert loader["catalog"]["{database}_raw"]["path"].startswith("../shared/data/")
+
+
+# ---- certify: certified lower bounds declared like an attack (issue 24) -------------------------------------------
+
+def test_certify_is_instantiated_for_verifiable_models_on_the_attacks_beats(parameters):
+    """``<run>.certify`` for every MIT-BIH MLP run (conf/base lists the MLP only: the CNN's bounds cost ~40 s a
+    beat), for the Kachuee CNN runs once listed, never for the masked ResNet (CPSC) or Han CNN (CinC) runs; its node
+    reads the block and the data's attack defaults and builds the declared spec: the attacks' grid, bounds, eps_max,
+    per_class and seed."""
+    from ecg_pipeline.pipelines.declaration.certification import spec_params
+    from ecg_pipeline.verification.grid import CertifySpec
+
+    def certified_runs(params) -> dict:
+        attack = build_pipelines(read_declaration(params))["attack"]
+        return {n.namespace.rsplit(".", 1)[0]: n for n in attack.nodes if n.name.endswith(".certify.certify")}
+
+    declaration = read_declaration(parameters)
+    runs = declaration.model_runs
+    certified = certified_runs(parameters)
+    assert set(certified) == {r for r, run in runs.items() if run.model == "mlp" and run.data.name == "mitdb"}
+    assert {"ce_mlp", "nsr_mlp", "nsr_mlp_sweep"} <= set(certified)
+    node = certified["ce_mlp"]
+    assert node.inputs == ["ce_mlp.model", "mitdb_test", "params:certify", "params:data.mitdb.attack_defaults"]
+    assert node.outputs == ["ce_mlp.certify.metrics", "ce_mlp.certify.examples"]
+    spec = CertifySpec.from_params(spec_params(parameters["certify"], parameters["data"]["mitdb"]["attack_defaults"]))
+    assert spec == declaration.certification.specs["mitdb"]
+    attacks = declaration.attack_spec("autoattack", "mitdb")
+    assert (list(spec.grid), spec.per_class, spec.seed, spec.eps_max) == (list(attacks.grid), attacks.per_class,
+                                                                          attacks.seed, attacks.eps_max)
+    assert spec.method == "alpha_crown" and spec.milp_max_beats == 0
+    # the main pipeline (a bare kedro run) certifies its runs, so the report's headline shows the bracket
+    assert {n.name for n in build_pipelines(declaration)["main"].nodes if n.name.endswith(".certify")} == {
+        "ce_mlp.certify.certify", "nsr_mlp.certify.certify"}
+
+    parameters["certify"]["models"] = ["mlp", "kachuee_cnn"]
+    with_cnn = certified_runs(parameters)
+    assert {"ce_cnn", "nsr_cnn"} <= set(with_cnn) and {runs[r].model for r in with_cnn} == {"mlp", "kachuee_cnn"}
+    others = {r for r, run in runs.items() if run.model in ("masked_resnet", "han_cnn")}
+    assert others and not others & set(with_cnn)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"models": ["mlp", "masked_resnet"]}, r"'certify.models': expected a list of models the verifier translates"),
+    ({"data": ["mitdb", "mitbd"]}, r"'certify.data': expected one of"),
+    ({"data": ["cpsc2018"]}, r"'certify.data': 'cpsc2018' holds padded records"),
+    ({"grid": [0.01, 0.03]}, r"'certify.grid': expected ascending eps values >= 0 that start at 0"),
+    ({"method": "crwn"}, r"'certify.method'.*did you mean 'crown'"),
+    ({"milp": {"max_beats": 5, "time_limt": 3}}, r"'certify.milp.time_limt': unknown key; did you mean 'time_limit'"),
+])
+def test_a_bad_certify_block_is_refused_naming_the_key(parameters, change, message):
+    from ecg_pipeline.errors import EcgConfigError
+
+    parameters["certify"] = {**parameters["certify"], **change}
+    with pytest.raises(EcgConfigError, match=message):
+        read_declaration(parameters)
+
+
+def test_the_certify_parameters_are_checked_like_the_others():
+    from ecg_pipeline.errors import EcgConfigError
+    from ecg_pipeline.pipelines.declaration import check_override_paths, runtime_variables
+
+    for override in ({"certify": {"method": "crown"}}, {"certify": {"milp": {"max_beats": 50}}},
+                     {"certify": {"alpha_steps": 5, "per_class": 20, "margin_tol": 1e-3}}):  # keys conf/ leaves out too
+        check_override_paths(override, _ci_parameters(), runtime_variables(CONF))
+    with pytest.raises(EcgConfigError, match=r"^--params certify.metod: unknown parameter 'certify.metod'; "
+                                             r"did you mean 'certify.method'\?$"):
+        check_override_paths({"certify": {"metod": "crown"}}, _ci_parameters(), runtime_variables(CONF))
+    with pytest.raises(EcgConfigError, match=r"did you mean 'certify.milp.max_beats'\?$"):
+        check_override_paths({"certify": {"milp": {"max_beat": 5}}}, _ci_parameters(), runtime_variables(CONF))

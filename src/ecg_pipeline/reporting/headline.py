@@ -130,11 +130,20 @@ def display(headline: pd.DataFrame) -> pd.DataFrame:
                                                               r["worst-case accuracy at eps_max high"]),
             "worst-case ACC_robust": _with_interval(r["worst-case ACC_robust"], r["worst-case ACC_robust low"],
                                                     r["worst-case ACC_robust high"]),
+            "certified ACC_robust (bracket width)": _certified(r),
             "min over attacks (upper bound)": _bounds(r, common),
             "warnings": str(r["warnings"]),
             "worst case converged": str(r.get("worst case converged", "")),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _certified(r) -> str:
+    """The certified lower bound of ACC_robust and the width up to the attack worst case (report.bracket)."""
+    lower = r.get("certified ACC_robust")
+    if lower is None or pd.isna(lower):
+        return ""
+    return f"{lower:.3f} (width {r['bracket width (ACC_robust)']:.3f})"
 
 
 def _bounds(r, common: int) -> str:

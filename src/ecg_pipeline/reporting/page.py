@@ -17,6 +17,7 @@ import pandas as pd
 
 from ecg_pipeline.errors import EcgDataError
 
+from . import bracket as bracket_
 from . import headline as headline_
 from . import html, tables
 from .spec import ReportSpec
@@ -106,8 +107,10 @@ def _tables(cells: pd.DataFrame) -> str:
 
 
 def build(spec: ReportSpec, inventory: dict, headline: pd.DataFrame, worst_cases: dict, robustness: pd.DataFrame,
-          per_class: pd.DataFrame, figure_sets: dict, *, order, caption, versions: str) -> str:
-    """The page. ``figure_sets``: set name (curves, examples, training, ensembles) -> {file name: PNG bytes}."""
+          per_class: pd.DataFrame, figure_sets: dict, *, order, caption, versions: str,
+          bracket: pd.DataFrame | None = None) -> str:
+    """The page. ``figure_sets``: set name (curves, examples, training, ensembles, bracket) -> {file name: PNG
+    bytes}; ``bracket``: report.bracket (certified lower bound beside the attack worst case), when stored."""
     curves = figure_sets.get("curves") or {}
     by_model = {n: c for n, c in curves.items() if n.startswith(MODEL_FIGURE + "__")}
     across = {n: c for n, c in curves.items() if n.startswith(ARCHITECTURE_FIGURE + "__")}
@@ -125,6 +128,12 @@ def build(spec: ReportSpec, inventory: dict, headline: pd.DataFrame, worst_cases
         ("Headline: the per-beat worst case over every attack, with 95% intervals", top),
         ("Architectures compared: the worst case of every model", _figures(across, order, caption, grid=True)),
         ("Worst-case accuracy per eps (95% intervals)", "" if eps_table.empty else html.table_html("", eps_table)),
+        ("The bracket: certified lower bound and attack worst case",
+         "" if bracket is None or bracket.empty else
+         '<p class="note">Lower: beats certified robust (ecg_pipeline.verification); upper: the per-beat worst case '
+         'over the attacks, on the same beats. The width is what a stronger attack could still take; "exact": every '
+         'beat decided.</p>' + html.table_html("", bracket_.display(bracket))
+         + _figures(figure_sets.get("bracket") or {}, order, caption, grid=True)),
         ("Robustness curves by attack", _figures(by_attack, order, caption, grid="two")),
         ("Robustness tables (seed 001 Tables 4-6 layout)", "" if robustness.empty else
          '<p class="note">Accuracy is class-balanced accuracy (the papers\' accuracy on an up-sampled test stream); '

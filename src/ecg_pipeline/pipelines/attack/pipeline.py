@@ -10,6 +10,11 @@ and a run has one data, so ``<run>.<attack>`` stays unique), and writes
 ACC_robust / F1_robust) and ``<run>.<attack>.examples`` (versioned npz: clean and adversarial beats).
 Rerun one instance with ``--namespaces=<run>.<attack>``, all of a model's with ``--namespaces=<run>``.
 
+Certification (``certify:`` in ``parameters_attack.yml``, :mod:`ecg_pipeline.verification.grid`) is declared like
+an attack: instance ``<run>.certify`` (node ``certify``) for every run its block applies to, on the same test split,
+beats and grid as the attacks, writing ``<run>.certify.metrics`` and ``<run>.certify.examples`` (the attacks'
+per-beat form: the lower end of the report's bracket). The ``main`` pipeline does not take it.
+
 Each model's instances are a modular pipeline (namespace ``<run>``) closed by one node, ``<run>.judged``, that reads
 the run's metrics and examples and logs one line per model (the ACC_robust of each attack). It keeps those
 datasets inside the model's box in kedro-viz (which draws a namespace's unconsumed outputs outside it): the
@@ -24,8 +29,9 @@ import logging
 from kedro.pipeline import Node, Pipeline
 
 from ..declaration import DataSplits, Declaration
+from ..declaration.certification import CERTIFY
 from ..params import bound_node_function
-from .nodes import evaluate_attack
+from .nodes import certify_run, evaluate_attack
 
 VALIDATION_SUFFIX = "_validation"
 JUDGED = "judged"
@@ -52,6 +58,20 @@ def attack_pipeline(run: str, attack: str, *, split: str, data: DataSplits | Non
     node = Node(bound_node_function(evaluate_attack, name=name, attack=attack, reference_name=reference),
                 inputs, ["metrics", "examples"], name="evaluate")
     return Pipeline([node], namespace=name, inputs=outer, parameters=parameters, tags=(run, attack, *tags))
+
+
+def certify_pipeline(run: str, *, split: str, data: DataSplits) -> Pipeline:
+    """Instance ``<run>.certify`` on ``data``'s ``split``: reads ``<run>.model``, the split, ``params:certify`` and the
+    data's ``attack_defaults`` (the attacks' grid and beats); writes ``<run>.certify.metrics`` and ``.examples``."""
+    name = f"{run}.{CERTIFY}"
+    inputs = {"model": "model", "data": "data", "params": "params:certify"}
+    parameters = {"params:certify": "params:certify"}   # the one block, not namespaced
+    if data.attack_defaults_param is not None:
+        inputs["defaults"] = "params:attack_defaults"
+        parameters["params:attack_defaults"] = f"params:{data.attack_defaults_param}"
+    node = Node(bound_node_function(certify_run, name=name), inputs, ["metrics", "examples"], name=CERTIFY)
+    return Pipeline([node], namespace=name, inputs={"model": f"{run}.model", "data": split}, parameters=parameters,
+                    tags=(run, CERTIFY, "attack"))
 
 
 def judged(run: str, **evaluations: dict) -> dict[str, float | None]:
@@ -87,6 +107,8 @@ def create_pipeline(declaration: Declaration) -> Pipeline:
             parts.append(attack_pipeline(run.name, selection, split=run.data.validation, data=run.data,
                                          suffix=VALIDATION_SUFFIX, needs_noise=declaration.attacks[selection].needs_noise,
                                          tags=("attack", "validation")))
+        if declaration.certified(run):
+            parts.append(certify_pipeline(run.name, split=judging.test, data=judging))
         instances = sorted({n.namespace for part in parts[start:] for n in part.nodes})
         if instances:
             parts.append(judged_node(run.name, instances))

@@ -19,6 +19,9 @@ from ecg_pipeline.errors import EcgConfigError, did_you_mean
 from ecg_pipeline.evaluation.spec import AttackSpec
 from ecg_pipeline.models.registry import MODELS, config_keys
 
+from .certification import DECLARATION_KEYS as CERTIFY_DECLARATION_KEYS
+from .certification import SECTION as CERTIFY
+from .certification import CertifySpec
 from .model import ATTACK_DEFAULT_KEYS, DATA_KEYS, ENSEMBLE_KEYS, RUN_KEYS
 
 #: Sections of named blocks: a name that is not declared there is a misspelt name, never a new block.
@@ -149,6 +152,8 @@ def _accepted_keys(prefix: tuple[str, ...], block: Mapping[str, Any], parameters
     fields = lambda cls: {f.name for f in dataclasses_fields(cls)} - {"section"}  # noqa: E731
     if len(prefix) == 2 and prefix[0] == "runs":
         return fields(TrainingConfig) | set(RUN_KEYS)
+    if len(prefix) == 3 and prefix[0] == "attacks" and prefix[2] == "escalation":
+        return {"max_doublings", "tolerance"}   # evaluation.escalation.Escalation
     if len(prefix) == 3 and prefix[0] == "runs" and prefix[2] == "model" and block.get("name") in MODELS:
         return {"name", *config_keys(block["name"])}
     if len(prefix) > 3 and prefix[0] == "runs" and prefix[2] in ("model", "objective"):
@@ -163,6 +168,10 @@ def _accepted_keys(prefix: tuple[str, ...], block: Mapping[str, Any], parameters
         return set(attack_parameters(attack)) if attack in ATTACKS else None
     if len(prefix) == 4 and prefix[:2] == ("attack_generation", "attacks") and prefix[3] == "params":
         return set(attack_parameters(prefix[2])) if prefix[2] in ATTACKS else None
+    if prefix == (CERTIFY,):  # certify: CertifySpec's keys (MILP's nested under milp) and the declaration's
+        return {k for k in fields(CertifySpec) if not k.startswith("milp_")} | {"milp", *CERTIFY_DECLARATION_KEYS}
+    if prefix == (CERTIFY, "milp"):
+        return {k.removeprefix("milp_") for k in fields(CertifySpec) if k.startswith("milp_")}
     if len(prefix) == 2 and prefix[0] == "ensembles":
         return set(ENSEMBLE_KEYS)
     if len(prefix) == 2 and prefix[0] == "data":

@@ -77,6 +77,21 @@ class AtkGanEvaluation:
 
 
 @dataclass(frozen=True)
+class Certification:
+    """``certify:`` (``parameters_attack.yml``, read by :mod:`.certification`): ``<run>.certify`` for every run judged
+    on one of ``data`` whose model (registry name) is one of ``models``, with ``specs[data]`` (a
+    :class:`~ecg_pipeline.verification.grid.CertifySpec`: the block over that data's attack defaults)."""
+
+    data: tuple[str, ...]
+    models: tuple[str, ...]
+    specs: dict[str, Any]
+
+    def applies_to(self, run: Run, data: Mapping[str, DataSplits]) -> bool:
+        """Whether ``<run>.certify`` exists: the run is judged on a certified data and its model is listed."""
+        return judging_data(run, dict(data)).name in self.data and run.model in self.models
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     title: str
@@ -178,6 +193,11 @@ class Declaration:
     ensembles: dict[str, EnsembleDecl] = field(default_factory=dict)
     attack_generation: AttackGeneration | None = None
     atk_gan_evaluation: AtkGanEvaluation | None = None
+    certification: Certification | None = None   # ``certify:`` (None: not declared)
+
+    def certified(self, run: Run) -> bool:
+        """Whether ``<run>.certify`` exists (``certify:`` applies to its judging data and its model)."""
+        return self.certification is not None and self.certification.applies_to(run, self.data)
 
     def judging_data(self, run: Run) -> DataSplits:
         """The data whose test split and attacks judge ``run``: its own, or the one its data names in ``judged_on``."""

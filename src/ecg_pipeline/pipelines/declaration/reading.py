@@ -1,9 +1,9 @@
 """Reading the declaration: the project's merged parameters in, one checked :class:`Declaration` out.
 
-Each section has its reader here (data, families, attacks, runs, model selection, sweeps, ``main``); ensembles and
-ECG-ATK-GAN's blocks have theirs in :mod:`.ensembles` and :mod:`.atk_gan`. The sections are read in dependency
-order (an attack names its data, a run its family and data, a sweep its run, ``main`` runs and attacks), so each
-error names the first key that is wrong, before any node runs.
+Each section has its reader here (data, families, attacks, runs, model selection, sweeps, ``main``); ensembles,
+ECG-ATK-GAN's blocks and ``certify`` have theirs in :mod:`.ensembles`, :mod:`.atk_gan` and :mod:`.certification`.
+The sections are read in dependency order (an attack names its data, a run its family and data, a sweep its
+run, ``main`` runs and attacks), so each error names the first key that is wrong, before any node runs.
 
 An attack is declared once: its block names its algorithm, its parameters and the data it applies to (``data:
 mitdb`` or a list); each data's ``attack_defaults`` (``data.<name>.attack_defaults``: grid, bounds, eps_max,
@@ -27,6 +27,7 @@ from ecg_pipeline.models.registry import check_mask_use
 
 from ..params import with_overrides
 from .atk_gan import read_atk_gan_evaluation, read_attack_generation
+from .certification import CERTIFY, read_certification
 from .ensembles import read_ensembles
 from .model import (ATTACK_DEFAULT_KEYS, DATA_KEYS, ENSEMBLE_FAMILY, RUN_KEYS, VOTE_FAMILY, DataSplits, Declaration,
                     Family, MainStudy, Run, Sweep, attacks_judging, with_data_defaults)
@@ -50,8 +51,13 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
     main = read_main(parameters.get("main"), runs, lambda run: attacks_judging(run, families, attacks, attack_data, data))
     generation = read_attack_generation(parameters.get("attack_generation"), parameters, runs)
     evaluation = read_atk_gan_evaluation(parameters.get("evaluate_atk_gan"), parameters, runs, data)
+    certification = read_certification(parameters.get("certify"), data)
+    if certification is not None and CERTIFY in attacks:
+        raise EcgConfigError(f"parameters 'attacks.{CERTIFY}': the name of the certification instance "
+                             f"(<run>.{CERTIFY}); name the attack otherwise")
     return Declaration(data, families, runs, attacks, attack_data, sweeps, attack_specs, selection_attack, main,
-                       ensembles=ensembles, attack_generation=generation, atk_gan_evaluation=evaluation)
+                       ensembles=ensembles, attack_generation=generation, atk_gan_evaluation=evaluation,
+                       certification=certification)
 
 
 def read_data(parameters: Mapping[str, Any]) -> dict[str, DataSplits]:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ecg_pipeline import run_context
 from ecg_pipeline.datasets.optional import StoredArtifact
+from ecg_pipeline.reporting import bracket as bracket_
 from ecg_pipeline.reporting import ensembles as ensembles_
 from ecg_pipeline.reporting import figures, headline as headline_, page, tables
 from ecg_pipeline.reporting.ensembles import figure_name
@@ -67,9 +68,29 @@ def worst_cases(evaluations: Stored, examples: Stored, *, model_runs: tuple[Mode
     return compute_worst_cases(spec, evaluations, examples, spec.bootstrap)
 
 
-def headline(params: dict, worst_cases: dict, *, model_runs: tuple[ModelRun, ...]) -> tuple[pd.DataFrame, str]:
-    """One row per model (:mod:`ecg_pipeline.reporting.headline`): (CSV, Markdown)."""
-    table = headline_.table(worst_cases)
+def bracket(params: dict, worst_cases: dict, certified: Stored, *, model_runs: tuple[ModelRun, ...]
+            ) -> tuple[pd.DataFrame, str, dict]:
+    """Per model with a stored ``<run>.certify``: the certified lower bound beside the attacks' worst case
+    (:mod:`ecg_pipeline.reporting.bracket`): (CSV, Markdown, one figure per model). ``certified``: the collection
+    ``certify_evaluations`` (``<run>`` -> stored metrics; ``report.pin.<run>.certify`` picks a version)."""
+    spec = _spec(params, model_runs)
+    stored = {f"{run}.certify": artifact for run, artifact in certified.items()}
+    found = {}
+    for run in spec.model_runs:
+        artifact = pinned(spec, stored, f"{run.run}.certify", strict_pin=False)
+        if artifact is not None:
+            found[run.run] = artifact.data
+    table, left_out = bracket_.table(found, worst_cases, [r.run for r in spec.model_runs])
+    drawn = {figure_name("bracket", run): bracket_.figure(run, table, spec.style)
+             for run in dict.fromkeys(table["run"])}
+    return table, bracket_.markdown(table, left_out), _never_empty(drawn, "certified bracket", spec)
+
+
+def headline(params: dict, worst_cases: dict, bracket: pd.DataFrame, *, model_runs: tuple[ModelRun, ...]
+             ) -> tuple[pd.DataFrame, str]:
+    """One row per model (:mod:`ecg_pipeline.reporting.headline`), with its certified lower bound where the
+    bracket has one (:mod:`ecg_pipeline.reporting.bracket`): (CSV, Markdown)."""
+    table = bracket_.headline_columns(headline_.table(worst_cases), bracket)
     return table, headline_.markdown(table)
 
 
@@ -198,12 +219,14 @@ def _report_order(spec: ReportSpec):
 
 def html_report(params: dict, inventory: dict, headline: pd.DataFrame, worst_cases: dict, robustness: pd.DataFrame,
                 per_class: pd.DataFrame, curves: StoredArtifact, examples: StoredArtifact, training: StoredArtifact,
-                ensembles: StoredArtifact | None = None, *, model_runs: tuple[ModelRun, ...]) -> str:
+                ensembles: StoredArtifact | None = None, bracket: pd.DataFrame | None = None,
+                bracket_figures: StoredArtifact | None = None, *, model_runs: tuple[ModelRun, ...]) -> str:
     """The self-contained HTML page (:mod:`ecg_pipeline.reporting.page`)."""
     spec = _spec(params, model_runs)
     figure_sets = {"curves": curves, "examples": examples, "training": training,
-                   **({"ensembles": ensembles} if ensembles is not None else {})}
+                   **({"ensembles": ensembles} if ensembles is not None else {}),
+                   **({"bracket": bracket_figures} if bracket_figures is not None else {})}
     versions = ", ".join(f"{k} {v.version}" for k, v in figure_sets.items() if v.present)
     return page.build(spec, inventory, headline, worst_cases, robustness, per_class,
                       {k: (v.data or {}) if v.present else {} for k, v in figure_sets.items()},
-                      order=_report_order(spec), caption=figure_caption, versions=versions)
+                      order=_report_order(spec), caption=figure_caption, versions=versions, bracket=bracket)

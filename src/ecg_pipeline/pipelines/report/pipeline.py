@@ -13,6 +13,10 @@ ensemble's transferred vs adaptive accuracy; it belongs here, not in ``train_ens
 come from the attack pipeline, which runs after the ensembles are assembled, and the report is where stored
 artifacts of several pipelines meet.
 
+Each model's stored certification (``certify_evaluations``: every ``<run>.certify``) and its worst case make the
+bracket (node ``report.bracket``: ``bracket.csv``, ``bracket.md`` and one figure per model): the certified lower
+bound, the attacks' upper bound and the width between them; models without a certify result are absent.
+
 Each model's per-beat worst case is computed once (node ``report.worst_cases``, versioned JSON with its bootstrap
 intervals) and read by the headline, the curves and the tables.
 
@@ -36,6 +40,7 @@ from . import nodes
 
 EVALUATIONS, EXAMPLES, HISTORIES = "attack_evaluations", "attack_examples", "training_histories"
 TRANSFERS = "ensemble_transfers"
+CERTIFIED = "certify_evaluations"
 
 
 def model_runs(declaration: Declaration, study: MainStudy | None = None) -> tuple[ModelRun, ...]:
@@ -111,6 +116,7 @@ def create_pipeline(declaration: Declaration, study: MainStudy | None = None) ->
     if study is None:
         return pipeline
     after = [f"{evaluation}.metrics" for evaluation in study.evaluations]
+    after += [f"{run}.certify.metrics" for run in study.runs if declaration.certified(declaration.model_runs[run])]
     return Pipeline([_report_node(_stored, list(after), GATE, "wait_for_evaluations"), pipeline])
 
 
@@ -118,7 +124,8 @@ def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[Ens
     html_inputs = {"inventory": "report.inventory", "headline": "report.headline", "worst_cases": "report.worst_cases",
                    "robustness": "report.robustness_tables",
                    "per_class": "report.per_class_tables", "curves": "report.curve_figures@png",
-                   "examples": "report.example_figures@png", "training": "report.training_figures@png"}
+                   "examples": "report.example_figures@png", "training": "report.training_figures@png",
+                   "bracket": "report.bracket", "bracket_figures": "report.bracket_figures@png"}
     extra = []
     if ensembles:  # seed 004 Figs. 3-6 and transfer vs adaptive, from the stored transfer studies and evaluations
         extra.append(_node(bound_node_function(nodes.ensemble_figures, ensembles=ensembles),
@@ -129,8 +136,10 @@ def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[Ens
         _node(nodes.inventory, {"evaluations": EVALUATIONS, "histories": HISTORIES}, "report.inventory", "inventory", runs, gated),
         _node(nodes.worst_cases, {"evaluations": EVALUATIONS, "examples": EXAMPLES}, "report.worst_cases",
               "worst_cases", runs, gated, params={key: f"params:report.{key}" for key in WORST_CASE_PARAMS}),
-        _node(nodes.headline, {"worst_cases": "report.worst_cases"},
+        _node(nodes.headline, {"worst_cases": "report.worst_cases", "bracket": "report.bracket"},
               ["report.headline", "report.headline_md"], "headline", runs, gated),
+        _node(nodes.bracket, {"worst_cases": "report.worst_cases", "certified": CERTIFIED},
+              ["report.bracket", "report.bracket_md", "report.bracket_figures@matplotlib"], "bracket", runs, gated),
         _node(nodes.robustness_curves, {"worst_cases": "report.worst_cases", "evaluations": EVALUATIONS},
               "report.curve_figures@matplotlib", "robustness_curves", runs, gated),
         _node(nodes.robustness_tables, {"worst_cases": "report.worst_cases", "evaluations": EVALUATIONS},

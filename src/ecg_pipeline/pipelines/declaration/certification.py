@@ -1,0 +1,61 @@
+"""``certify:`` (``conf/base/parameters_attack.yml``): certified lower bounds, declared like an attack.
+
+The block names the data it applies to (``data: [mitdb]``), the model architectures (registry names, ``models:
+[mlp, kachuee_cnn]``) and the bound method; every key it leaves out of ``grid``, ``bounds``, ``eps_max``,
+``per_class`` and ``seed`` comes from that data's ``attack_defaults``, so the certified curve is computed on the
+attacks' beats over the attacks' grid. It instantiates ``<run>.certify`` in the ``attack`` pipeline for every model
+run judged on one of those data whose model is listed. Checked here, on every data it names, before any node runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ecg_pipeline.errors import EcgConfigError, did_you_mean
+from ecg_pipeline.models.registry import MODELS
+from ecg_pipeline.verification.grid import FROM_ATTACK_DEFAULTS, CertifySpec
+from ecg_pipeline.verification.network import SUPPORTED_MODELS
+
+from .model import Certification, DataSplits
+from .validation import require_mapping
+
+SECTION = "certify"
+#: The declaration keys of the block; the rest is :class:`CertifySpec`'s.
+DECLARATION_KEYS = ("data", "models")
+#: Registry names of the models the verifier translates (``verification.network.SUPPORTED_MODELS``).
+VERIFIABLE = tuple(name for name, cls in MODELS.items() if cls in SUPPORTED_MODELS)
+CERTIFY = "certify"   # the instance name: <run>.certify
+
+
+def spec_params(block: Mapping[str, Any], defaults: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The block on one data: the data's ``attack_defaults`` for what certification shares with the attacks
+    (:data:`FROM_ATTACK_DEFAULTS`), the block's own keys over them, the declaration keys removed. The one merge,
+    for the declaration and for the node (which reads both as Kedro parameters)."""
+    shared = {k: v for k, v in dict(defaults or {}).items() if k in FROM_ATTACK_DEFAULTS}
+    return {**shared, **{k: v for k, v in dict(block).items() if k not in DECLARATION_KEYS}}
+
+
+def read_certification(spec: Any, data: dict[str, DataSplits]) -> Certification | None:
+    """``certify:`` checked on every data it names (None: not declared)."""
+    if spec is None:
+        return None
+    spec = require_mapping(spec, SECTION)
+    named = spec.get("data")
+    named = [named] if isinstance(named, str) else named
+    if (not isinstance(named, (list, tuple)) or not named or len(set(named)) != len(named)
+            or any(d not in data for d in named)):
+        raise EcgConfigError(f"parameters '{SECTION}.data': expected one of {sorted(data)} or a list of them, got "
+                             f"{spec.get('data')!r}")
+    models = spec.get("models", list(VERIFIABLE))
+    if not isinstance(models, (list, tuple)) or not models or any(m not in VERIFIABLE for m in models):
+        bad = next((m for m in models if m not in VERIFIABLE), models) if isinstance(models, (list, tuple)) else models
+        raise EcgConfigError(f"parameters '{SECTION}.models': expected a list of models the verifier translates "
+                             f"({list(VERIFIABLE)}), got {models!r}{did_you_mean(str(bad), VERIFIABLE)}")
+    specs = {}
+    for name in named:
+        if data[name].masked:
+            raise EcgConfigError(f"parameters '{SECTION}.data': {name!r} holds padded records; the verifier takes "
+                                 "fixed-length beats")
+        specs[name] = CertifySpec.from_params(spec_params(spec, data[name].attack_defaults), SECTION)
+    return Certification(tuple(named), tuple(models), specs)
