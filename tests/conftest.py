@@ -212,3 +212,26 @@ def outside_any_kedro_session():
     from ecg_pipeline import run_context
 
     run_context.set_current(None, None, None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_default_store(tmp_path_factory):
+    """MLflow's default store (``sqlite:///mlflow.db`` in the working directory) moved to this worker's temp folder
+    and created once, before any test: ParallelRunner's worker processes that Kedro does not bootstrap with the
+    project's settings register kedro-mlflow's hooks (when installed), which open the default store; two of them
+    creating its tables at once fail ("table latest_metrics already exists"). Known issue, see docs/tracking.md."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("mlflow") is None or "MLFLOW_TRACKING_URI" in os.environ:
+        yield
+        return
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow-default') / 'mlflow.db'}"
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri=uri).search_experiments()   # creates the tables now, in this process alone
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        yield
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)

@@ -79,3 +79,7 @@ def test_an_objective_without_a_name_or_with_a_taken_name_is_refused():
         class Impostor(Objective):
             name = "nsr"
     assert OBJECTIVES["nsr"].__name__ == "NSR"
+
+    class Wrapped(CrossEntropy):   # a variant that keeps its parent's name is not registered in its place
+        pass
+    assert OBJECTIVES["ce"] is CrossEntropy and Wrapped.name == "ce"

@@ -49,6 +49,8 @@ class Objective:
         super().__init_subclass__(**kwargs)
         if not register:
             return
+        if "name" not in cls.__dict__ and cls.name:
+            return  # a variant of a registered objective (a wrapper, a test's probe): its parent's name, not registered
         if not cls.name:
             raise TypeError(f"objective class {cls.__qualname__}: set the class attribute `name` (the key a run's "
                             "objective.name selects it by), or declare it with register=False")
