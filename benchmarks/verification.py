@@ -44,23 +44,14 @@ from ecg_pipeline.verification import certify, translate
 from ecg_pipeline.verification.bounds import input_box, margin_spec
 from ecg_pipeline.verification.reference import crown_margins_one
 
+from common import fit_cross_entropy  # benchmarks/common.py
+
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def train(name: str, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float) -> nn.Module:
     torch.manual_seed(0)
-    model = build_model(name)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(perm), 128):
-            idx = perm[i : i + 128]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval()
+    return fit_cross_entropy(build_model(name), x, y, epochs, lr)
 
 
 def balanced_accuracy(y: np.ndarray, correct: np.ndarray) -> float:
