@@ -35,6 +35,7 @@ LEVELS: dict[str, int] = {
     "ecg_pipeline.prune": 6,  # a plain command (no Kedro): reads model metas and split fingerprints (defenses)
     "ecg_pipeline.datasets": 7,
     "ecg_pipeline.zoo": 7,  # the model zoo (plain command, no Kedro session): loads models through datasets
+    "ecg_pipeline.own_model": 7,  # your own model judged (no Kedro): loads through datasets and zoo, judges with reporting
     "ecg_pipeline.pipelines": 8,
     "ecg_pipeline.hooks": 8,
     "ecg_pipeline.tracking": 8,

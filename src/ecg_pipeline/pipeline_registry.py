@@ -14,7 +14,7 @@ def build_pipelines(declaration=None) -> dict[str, Pipeline]:
     from ecg_pipeline.pipelines import attack, attack_generation, data_processing, ensemble, evaluate_atk_gan, ingestion
     from ecg_pipeline.pipelines import padding_masking
     from ecg_pipeline.pipelines import report, resampling
-    from ecg_pipeline.pipelines import segmentation, sweep, training, zoo_check
+    from ecg_pipeline.pipelines import own_model, segmentation, sweep, training, zoo_check
     from ecg_pipeline.pipelines.declaration import load_declaration
 
     declaration = declaration or load_declaration()
@@ -37,6 +37,7 @@ def build_pipelines(declaration=None) -> dict[str, Pipeline]:
         "evaluate_atk_gan": evaluate_atk_gan.create_pipeline(declaration),
         "report_atk_gan": evaluate_atk_gan.create_report_pipeline(declaration),
         "zoo_check": zoo_check.create_pipeline(),  # the zoo's re-check (python -m ecg_pipeline.zoo check)
+        **own_model.create_pipelines(),  # your own model judged: own_model (mitdb_test), own_model_wfdb (wfdb_test)
     }
     if declaration.main is not None:
         pipelines["main"] = main_pipeline(declaration, pipelines)
