@@ -58,7 +58,9 @@ def main_pipeline(declaration, pipelines: dict[str, Pipeline]) -> Pipeline:
     for run in runs:
         train += pipelines[declaration.families[run.family].pipeline].only_nodes(f"{run.name}.train")
     certified = [f"{run.name}.certify.certify" for run in runs if declaration.certified(run)]
-    attack = pipelines["attack"].only_nodes(*(f"{e}.evaluate" for e in main.evaluations), *certified)
+    judged = {n.name for n in pipelines["attack"].nodes}
+    noise = [name for run in runs if (name := f"{run.name}.record_noise.record_noise") in judged]
+    attack = pipelines["attack"].only_nodes(*(f"{e}.evaluate" for e in main.evaluations), *certified, *noise)
     return data + train + attack + report.create_pipeline(declaration, main)
 
 

@@ -21,6 +21,12 @@ def test_bare_kedro_run_ends_with_the_report(empty_project, caplog):
     for run in ("ce_mlp", "nsr_mlp"):
         for attack in ("pgd_nsr", "pgd", "square", "autoattack", "real_noise_em"):
             assert empty_project.versions(f"data/08_reporting/attacks/{run}/{attack}.json"), (run, attack)
+    # the record-level noise stress (PhysioNet nst) judged every main run: clean, then each declared SNR, same beats
+    for run in ("ce_mlp", "nsr_mlp"):
+        stress = empty_project.catalog().load(f"{run}.record_noise.metrics")
+        assert stress["construction"].startswith("PhysioNet nst")
+        assert [row["snr_db"] for row in stress["curve"]][1:] == [24.0, 18.0, 12.0, 6.0, 0.0, -6.0]
+        assert {row["n_beats"] for row in stress["curve"]} == {stress["n"]}  # every beat re-cut at every SNR
     [version] = empty_project.versions("data/08_reporting/report/report.html")
     page = (empty_project.path / "data/08_reporting/report/report.html" / version / "report.html").read_text()
     assert "nsr_mlp" in page and "ce_mlp" in page

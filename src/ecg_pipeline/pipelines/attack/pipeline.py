@@ -28,6 +28,8 @@ import logging
 
 from kedro.pipeline import Node, Pipeline
 
+from ecg_pipeline.evaluation.noise_stress import noise_stress_metrics
+
 from ..declaration import DataSplits, Declaration
 from ..declaration.certification import CERTIFY
 from ..params import bound_node_function
@@ -74,6 +76,25 @@ def certify_pipeline(run: str, *, split: str, data: DataSplits) -> Pipeline:
                     tags=(run, CERTIFY, "attack"))
 
 
+RECORD_NOISE = "record_noise"
+
+
+def record_noise_pipeline(run: str, *, data: DataSplits) -> Pipeline:
+    """Instance ``<run>.record_noise``: the run's MIT-BIH test beats re-cut from nst-stressed raw records (issue 28.4),
+    segmented with the parameters its split was cut with (a variant's own ``<variant>.segmentation``)."""
+    name = f"{run}.{RECORD_NOISE}"
+    segmentation = "params:segmentation" if data.variant_of is None else f"params:{data.name}.segmentation"
+    node = Node(bound_node_function(noise_stress_metrics, name=name),
+                {"model": "model", "beats": "data", "records": "records", "noise_table": "nstdb_noise",
+                 "params": "params:record_noise", "segmentation": "params:segmentation"},
+                ["metrics", "examples"], name=RECORD_NOISE)
+    return Pipeline([node], namespace=name,
+                    inputs={"model": f"{run}.model", "data": data.test, "records": "mitdb_records",
+                            "nstdb_noise": "nstdb_noise"},
+                    parameters={"params:record_noise": "params:record_noise", "params:segmentation": segmentation},
+                    tags=(run, RECORD_NOISE, "attack"))
+
+
 def judged(run: str, **evaluations: dict) -> dict[str, float | None]:
     """``<run>.judged``: each evaluation instance's balanced ACC_robust (None where it has none), logged on one line.
     ``evaluations``: ``<instance>__metrics`` and ``<instance>__examples`` of the run's instances."""
@@ -109,6 +130,8 @@ def create_pipeline(declaration: Declaration) -> Pipeline:
                                          tags=("attack", "validation")))
         if declaration.certified(run):
             parts.append(certify_pipeline(run.name, split=judging.test, data=judging))
+        if "mitdb" in (judging.name, judging.variant_of) and not judging.masked:
+            parts.append(record_noise_pipeline(run.name, data=judging))
         instances = sorted({n.namespace for part in parts[start:] for n in part.nodes})
         if instances:
             parts.append(judged_node(run.name, instances))
