@@ -67,10 +67,10 @@ def test_adding_a_run_is_one_block(parameters):
     added = _diff(before, after)
     assert added["train_nsr"] == {"nsr_mlp_b02.train"}
     n_attacks = len(_attacks_of(parameters, "mitdb")) - 1   # autoattack_vote judges ensembles only
-    # every mitdb attack on the test split + PGD on validation + its certification (an MLP on mitdb) + the run's
-    # `judged` node (closes its viz box)
-    assert len(added["attack"]) == n_attacks + 3 and "nsr_mlp_b02.judged" in added["attack"]
-    assert "nsr_mlp_b02.certify.certify" in added["attack"]
+    # every mitdb attack on the test split + PGD on validation + its certification (an MLP on mitdb) + the
+    # record-level noise stress (MIT-BIH) + the run's `judged` node (closes its viz box)
+    assert len(added["attack"]) == n_attacks + 4 and "nsr_mlp_b02.judged" in added["attack"]
+    assert {"nsr_mlp_b02.certify.certify", "nsr_mlp_b02.record_noise.record_noise"} <= added["attack"]
     assert "nsr_mlp_b02.pgd.evaluate" in added["attack"] and "nsr_mlp_b02.pgd_validation.evaluate" in added["attack"]
     assert set(added) == {"train_nsr", "attack"}  # the report reads collections: no new node, no new input
     report = after["report"]
@@ -165,6 +165,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     judged = {n.name for n in pipelines["attack"].nodes if n.name.startswith("nsrm_mlp.")}
     assert judged == {"nsrm_mlp.pgd.evaluate", "nsrm_mlp.cw_linf.evaluate", "nsrm_mlp.pgd_validation.evaluate",
                       "nsrm_mlp.certify.certify",  # certify: every MIT-BIH MLP, whatever its family's attacks
+                      "nsrm_mlp.record_noise.record_noise",  # record-level noise stress: every MIT-BIH run
                       "nsrm_mlp.judged"}  # the node that closes the model's box in kedro-viz (attack/pipeline.py)
 
 

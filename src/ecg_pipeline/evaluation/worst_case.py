@@ -73,7 +73,7 @@ def min_over_attacks(outcomes: Mapping[str, Outcomes], grid: Sequence[float], cl
 
 def worst_case(outcomes: Mapping[str, Outcomes], grid: Sequence[float], classes: Sequence[str], *,
                population: str | None = None, eps_max: float | None = None, beats: np.ndarray | None = None,
-               bootstrap: Bootstrap | None = None) -> dict:
+               bootstrap: Bootstrap | None = None, per_beat: bool = False) -> dict:
     """The worst-case curve over ``outcomes`` (attack name -> Outcomes, eps grids) on ``grid``.
 
     ``population``: the attack whose evaluated beats are scored (default: the one covering the most
@@ -132,6 +132,8 @@ def worst_case(outcomes: Mapping[str, Outcomes], grid: Sequence[float], classes:
                               ("macro_f1", "f1_robust")):
             result[label] = robust_score(grid, [r[metric] for r in rows_out], eps_max)["robust"]
         result["eps_max"] = eps_max
+    if per_beat:   # the beats and their outcome per eps: paired comparisons of two models (evaluation.paired)
+        result["beats"], result["correct"] = beats, worst == y[None, :]
     if bootstrap is not None:
         found = robustness_intervals(y, worst == y[None, :], grid, bootstrap, eps_max)
         result["intervals"] = {"curve": [i.as_dict() | {"eps": e} for i, e in zip(found["curve"], grid)],

@@ -28,6 +28,7 @@ from ecg_pipeline.evaluation.worst_case import Outcomes, min_over_attacks, worst
 from ecg_pipeline.run_context import kedro_command
 
 from .spec import Group, ReportSpec
+from .table import encode_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +137,13 @@ def worst_cases(spec: ReportSpec, evaluations: Mapping[str, Stored], examples: M
         base = metrics_of[reference or max(outcomes, key=lambda a: outcomes[a].subset.size)]
         eps_max = base.get("eps_max")
         combined = worst_case(outcomes, base["grid"], base["classes"], population=reference, eps_max=eps_max,
-                              bootstrap=bootstrap)
+                              bootstrap=bootstrap, per_beat=True)
         common = (min_over_attacks(outcomes, base["grid"], base["classes"], eps_max=eps_max, bootstrap=bootstrap)
                   if eps_max is not None else None)
         y = combined.pop("y")
+        beats, correct = combined.pop("beats", None), combined.pop("correct", None)
+        if correct is not None:   # per-beat outcomes (worst_case(per_beat=True)): the benchmark table's pairs
+            combined["per_beat"] = encode_outcomes(beats, y, correct)
         if eps_max is not None:  # the attacks that scored every beat of the worst case: their own ACC_robust there
             scored = np.asarray(outcomes[combined["population"]].subset)
             full = {a: worst_case({a: outcomes[a]}, base["grid"], base["classes"], beats=scored,

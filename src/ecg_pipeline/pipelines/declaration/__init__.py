@@ -14,6 +14,7 @@ One module per responsibility:
 
 - :mod:`.model`: the dataclasses (:class:`Declaration` and its blocks) and the questions templates ask of them;
 - :mod:`.reading`: :func:`read_declaration`, one reader per section; :mod:`.validation`: the checks they share;
+- :mod:`.expansion`: ``seeds:`` / ``splits:`` of a run block expanded into concrete runs (names, parameters);
 - :mod:`.ensembles`: ensembles and their members' parameters; :mod:`.atk_gan`: ECG-ATK-GAN's two blocks;
 - :mod:`.checking`: every key of an env's files and of ``--params`` checked against what it overrides;
 - :mod:`.session`: where the parameters come from (the running session's config loader, else ``./conf``).
@@ -24,6 +25,7 @@ from .atk_gan import ATK_GAN_EVALUATION_KEYS, EVASION_KEYS, data_classes
 from .checking import (function_sections, NAMED_SECTIONS, check_override_paths, check_runtime_params,
                        runtime_variables)
 from .ensembles import member_params
+from .expansion import SPLIT_SUFFIX, expanded_params
 from .model import (ATTACK_BLOCK_KEYS, ATTACK_DEFAULT_KEYS, DATA_KEYS, ENSEMBLE_FAMILY, ENSEMBLE_KEYS, RUN_KEYS,
                     SHARED_MEMBER_KEYS, VOTE_FAMILY, AtkGanEvaluation, AttackGeneration, DataSplits, Declaration, EnsembleDecl, Family, MainStudy, Run,
                     Sweep, with_data_defaults)
@@ -36,6 +38,6 @@ __all__ = [
     "AtkGanEvaluation", "AttackGeneration", "DataSplits", "Declaration", "EnsembleDecl", "Family", "MainStudy", "Run",
     "Sweep",
     "check_override_paths", "check_runtime_params", "data_classes", "forget_session_config", "load_declaration",
-    "member_params", "read_declaration", "runtime_variables", "use_session_config", "with_data_defaults",
+    "SPLIT_SUFFIX", "expanded_params", "member_params", "read_declaration", "runtime_variables", "use_session_config", "with_data_defaults",
     "with_overrides",
 ]

@@ -37,6 +37,10 @@ def read_ensemble(name: str, spec: Any, parameters: Mapping[str, Any], runs: dic
     if spec.get("base") not in runs:
         raise EcgConfigError(f"parameters '{section}.base': expected a run declared under 'runs' (member 0), "
                              f"got {spec.get('base')!r} (declared: {sorted(runs)})")
+    if runs[spec["base"]].block is not None:
+        raise EcgConfigError(f"parameters '{section}.base': {spec['base']!r} is one of block "
+                             f"{runs[spec['base']].block!r}'s seeds/splits; an ensemble's members derive from a "
+                             f"block's own run")
     size = spec.get("size", 3)
     if isinstance(size, bool) or not isinstance(size, int) or size < 2:
         raise EcgConfigError(f"parameters '{section}.size': expected an integer >= 2 (the base and at least one more "

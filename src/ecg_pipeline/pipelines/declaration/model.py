@@ -12,11 +12,11 @@ from typing import Any
 from ecg_pipeline.evaluation.selection import CRITERIA, member_name
 from ecg_pipeline.evaluation.spec import AttackSpec
 
-RUN_KEYS = ("family", "label", "data")       # declaration keys of a run; the rest is its TrainingConfig
+RUN_KEYS = ("family", "label", "data", "seeds", "splits")   # declaration keys of a run; the rest is its TrainingConfig
 ENSEMBLE_FAMILY = "ens"                      # the family of an ensemble's members: pipeline train_ens
 VOTE_FAMILY = "ens_vote"                     # the family of a majority-vote ensemble (its own attacks)
 DATA_KEYS = ("title", "train", "validation", "test", "masked", "selection_attack", "variant_of", "judged_on",
-             "attack_defaults")
+             "attack_defaults", "splits")
 #: What an attack block alone decides (its algorithm and what it is): never a data's default.
 ATTACK_BLOCK_KEYS = ("attack", "params", "grid_param", "eps", "noise_record", "noise_channel", "diagnostics",
                      "transfer_from", "escalation")
@@ -42,11 +42,20 @@ class DataSplits:
                                              # attacks declared for that data (ECG-ATK-GAN's union -> its clean beats)
     attack_defaults: dict[str, Any] | None = field(default=None, compare=False, hash=False)
                                              # what every attack on it leaves out (None: none declared)
+    splits: tuple[tuple[str, str], ...] = () # (split name, data) of the splits its runs may declare (``splits:``),
+                                             # itself among them; () on a data that declares none
+    defaults_of: str | None = None           # the data whose ``attack_defaults`` parameter it reads (a split that
+                                             # declares none takes its split sibling's: see reading.read_data)
 
     @property
     def attack_defaults_param(self) -> str | None:
         """The parameter an attack evaluation on this data reads its defaults from (None: it declares none)."""
-        return None if self.attack_defaults is None else f"data.{self.name}.attack_defaults"
+        return None if self.attack_defaults is None else f"data.{self.defaults_of or self.name}.attack_defaults"
+
+    @property
+    def split(self) -> str | None:
+        """The name of its own split among ``splits`` (None: it declares no splits)."""
+        return next((split for split, data in self.splits if data == self.name), None)
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,21 @@ class Run:
     section: str                             # the parameters section its training node reads (runs.<run>)
     sweep: Sweep | None = None               # set for a sweep's selected model
     companions: tuple[str, ...] = ()         # other models its objective trains, stored as <run>.<companion>
+    block: str | None = None                 # the ``runs`` block it expands (``seeds:``/``splits:``); None: it is
+                                             # that block's own run (or not a trained run), named as the block is
+    seed: int = 0                            # its training seed (TrainingConfig.seed)
+    expansion: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+                                             # what it sets over its block's parameters (:mod:`.expansion`)
+
+    @property
+    def declared_as(self) -> str:
+        """The ``runs`` block it was declared by (its own name for a block's own run)."""
+        return self.block or self.name
+
+    @property
+    def split(self) -> str | None:
+        """The split it trains on (its data's own split name; None where the data declares no splits)."""
+        return self.data.split
 
 
 @dataclass(frozen=True)

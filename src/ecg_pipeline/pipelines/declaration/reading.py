@@ -29,6 +29,7 @@ from ..params import with_overrides
 from .atk_gan import read_atk_gan_evaluation, read_attack_generation
 from .certification import CERTIFY, read_certification
 from .ensembles import read_ensembles
+from .expansion import expand_block, expand_names, read_data_splits, with_split_siblings
 from .model import (ATTACK_DEFAULT_KEYS, DATA_KEYS, ENSEMBLE_FAMILY, RUN_KEYS, VOTE_FAMILY, DataSplits, Declaration,
                     Family, MainStudy, Run, Sweep, attacks_judging, with_data_defaults)
 from .validation import block_name, check_training, require_mapping
@@ -36,7 +37,7 @@ from .validation import block_name, check_training, require_mapping
 
 def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
     """The declaration in a project's merged parameters (sections data, families, runs, attacks, sweeps)."""
-    data = read_data(parameters)
+    data = read_data_splits(read_data(parameters), parameters)
     families = read_families(parameters)
     attacks, attack_data, attack_specs = read_attacks(parameters, data, families)
     runs = read_runs(parameters, data, families)
@@ -76,7 +77,8 @@ def read_data(parameters: Mapping[str, Any]) -> dict[str, DataSplits]:
                                  f"got {spec['masked']!r}")
         data[name] = DataSplits(name, str(spec.get("title", name)), spec["train"], spec["validation"], spec["test"],
                                 spec.get("variant_of"), spec.get("masked", False), spec.get("selection_attack"),
-                                spec.get("judged_on"), read_attack_defaults(spec.get("attack_defaults"), name))
+                                spec.get("judged_on"), read_attack_defaults(spec.get("attack_defaults"), name),
+                                read_splits(spec.get("splits"), name))
     for split in data.values():
         if split.variant_of is not None:
             check_variant(split, data)
@@ -86,6 +88,17 @@ def read_data(parameters: Mapping[str, Any]) -> dict[str, DataSplits]:
                                  f"judged on itself (one of {sorted(n for n, d in data.items() if d.judged_on is None and n != split.name)}), "
                                  f"got {split.judged_on!r}")
     return data
+
+
+def read_splits(spec: Any, data: str) -> tuple[tuple[str, str], ...]:
+    """``data.<data>.splits``: split name -> the data that holds it (checked by ``expansion.read_data_splits``)."""
+    if spec is None:
+        return ()
+    spec = require_mapping(spec, f"data.{data}.splits")
+    if not spec or not all(isinstance(v, str) for v in spec.values()):
+        raise EcgConfigError(f"parameters 'data.{data}.splits': expected a mapping split name -> data, e.g. "
+                             f"{{random: {data}, inter_patient: {data}_ip}}, got {spec!r}")
+    return tuple((str(split), member) for split, member in spec.items())
 
 
 def read_families(parameters: Mapping[str, Any]) -> dict[str, Family]:
@@ -133,7 +146,7 @@ def read_attacks(parameters: Mapping[str, Any], data: dict[str, DataSplits], fam
     attacks, attack_data, specs = {}, {}, {}
     for name, spec in require_mapping(parameters.get("attacks"), "attacks").items():
         spec = require_mapping(spec, f"attacks.{block_name(name, 'attack')}")
-        attack_data[name] = attack_data_of(spec, name, data)
+        attack_data[name] = with_split_siblings(attack_data_of(spec, name, data), data)
         for judged in attack_data[name]:
             try:
                 specs[name, judged] = AttackSpec.from_params(with_data_defaults(spec, data[judged].attack_defaults), name)
@@ -180,9 +193,15 @@ def read_runs(parameters: Mapping[str, Any], data: dict[str, DataSplits], famili
         check_training(config, section)
         check_mask_use(dict(config.model), data[spec["data"]].masked,
                        f"parameters '{section}.model.name' (data {spec['data']!r})")
-        runs[name] = Run(name, spec["family"], str(spec.get("label", name)), data[spec["data"]],
-                         str(config.model.get("name")), section,
-                         companions=OBJECTIVES[config.objective["name"]].companions)
+        own = Run(name, spec["family"], str(spec.get("label", name)), data[spec["data"]],
+                  str(config.model.get("name")), section,
+                  companions=OBJECTIVES[config.objective["name"]].companions, seed=config.seed)
+        for run in expand_block(name, spec, own, data):   # ``seeds:`` / ``splits:`` (expansion): own run first
+            taken = run.name in runs or (run.block is not None and run.name in parameters["runs"])
+            if taken:
+                raise EcgConfigError(f"parameters '{section}': its run {run.name!r} (seeds/splits) has the name of "
+                                     f"another declared run; rename one of them")
+            runs[run.name] = run
     return runs
 
 
@@ -212,6 +231,9 @@ def read_sweeps(parameters: Mapping[str, Any], runs: dict[str, Run]) -> dict[str
         if spec["run"] not in runs:
             raise EcgConfigError(f"sweep '{name}': base run {spec['run']!r} is not declared under 'runs'"
                                  f"{did_you_mean(spec['run'], runs)} (declared: {sorted(runs)})")
+        if runs[spec["run"]].block is not None:
+            raise EcgConfigError(f"sweep '{name}': base run {spec['run']!r} is one of block "
+                                 f"{runs[spec['run']].block!r}'s seeds/splits; a sweep varies a block's own run")
         if name in runs:
             raise EcgConfigError(f"sweep '{name}': a run of that name exists; a sweep's selected model is a run of its own")
         sweep = Sweep(name, spec["run"], spec["vary"], tuple(spec["values"]), spec.get("criterion", CRITERIA[0]), label)
@@ -252,6 +274,7 @@ def read_main(spec: Any, runs: dict[str, Run], attacks_for: Callable[[Run], tupl
         if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
             raise EcgConfigError(f"parameters 'main.{key}': expected a non-empty list of names, got {value!r}")
         names[key] = tuple(value)
+    names["runs"] = expand_names(names["runs"], runs)   # a block's name: every run of its seeds and splits
     for run in names["runs"]:
         if run not in runs:
             raise EcgConfigError(f"parameters 'main.runs': {run!r} is not a run declared under 'runs'"

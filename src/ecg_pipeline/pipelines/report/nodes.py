@@ -20,6 +20,7 @@ from ecg_pipeline.datasets.optional import StoredArtifact
 from ecg_pipeline.reporting import bracket as bracket_
 from ecg_pipeline.reporting import ensembles as ensembles_
 from ecg_pipeline.reporting import figures, headline as headline_, page, tables
+from ecg_pipeline.reporting import table as benchmark
 from ecg_pipeline.reporting.ensembles import figure_name
 from ecg_pipeline.reporting.published import published_curve
 from ecg_pipeline.reporting.spec import EnsembleRun, ModelRun, ReportSpec
@@ -92,6 +93,14 @@ def headline(params: dict, worst_cases: dict, bracket: pd.DataFrame, *, model_ru
     bracket has one (:mod:`ecg_pipeline.reporting.bracket`): (CSV, Markdown)."""
     table = bracket_.headline_columns(headline_.table(worst_cases), bracket)
     return table, headline_.markdown(table)
+
+
+def benchmark_table(params: dict, worst_cases: dict, *, model_runs: tuple[ModelRun, ...],
+                    dimensions: dict[str, benchmark.RunDimensions]) -> tuple[pd.DataFrame, str]:
+    """One row per defense x model x split over its seeds, paired against CE (:mod:`ecg_pipeline.reporting.table`):
+    (CSV, Markdown); intervals drawn as ``report.bootstrap`` says."""
+    frame = benchmark.table(worst_cases, dimensions, _spec(params, model_runs).bootstrap)
+    return frame, benchmark.markdown(frame)
 
 
 def inventory(params: dict, evaluations: Stored, histories: Stored, *, model_runs: tuple[ModelRun, ...]) -> dict:

@@ -20,6 +20,10 @@ bound, the attacks' upper bound and the width between them; models without a cer
 Each model's per-beat worst case is computed once (node ``report.worst_cases``, versioned JSON with its bootstrap
 intervals) and read by the headline, the curves and the tables.
 
+The benchmark table (node ``report.benchmark_table``, :mod:`ecg_pipeline.reporting.table`) aggregates the worst
+cases over the seeds and splits each ``runs`` block declares (``pipelines.declaration.expansion``): one row per
+defense x model x split, its mean over seeds with an interval, and its paired comparison with CE.
+
 Figures go through ``matplotlib.MatplotlibDataset`` (``report.<set>_figures@matplotlib``, versioned
 folders); the HTML node reads them back as ``report.<set>_figures@png``, so ``--from-nodes=report.html``
 rebuilds the page from stored figures alone.
@@ -33,6 +37,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline
 
 from ecg_pipeline.reporting.spec import EnsembleRun, ModelRun
+from ecg_pipeline.reporting.table import RunDimensions
 
 from ..declaration import Declaration, MainStudy
 from ..params import bound_node_function
@@ -63,6 +68,15 @@ def model_runs(declaration: Declaration, study: MainStudy | None = None) -> tupl
         runs.append(ModelRun(run.name, run.label, run.data.name, run.data.title, run.model, attacks, train,
                              split=declaration.judging_data(run).test, reference=reference))
     return tuple(runs)
+
+
+def run_dimensions(declaration: Declaration, study: MainStudy | None = None) -> dict[str, RunDimensions]:
+    """Per reported model run: the ``runs`` block it expands, the block's label, family, model, split and seed (what
+    the benchmark table groups and pairs by), in declaration order."""
+    runs = declaration.model_runs
+    return {name: RunDimensions(run.declared_as, runs[run.declared_as].label if run.declared_as in runs else run.label,
+                                run.family, run.model, run.split, run.data.name, run.seed)
+            for name, run in runs.items() if study is None or name in study.runs}
 
 
 def ensemble_runs(declaration: Declaration) -> tuple[EnsembleRun, ...]:
@@ -112,7 +126,8 @@ def create_pipeline(declaration: Declaration, study: MainStudy | None = None) ->
     gated on their ``<run>.<attack>.metrics`` (stored before any collection is read), so that one
     ``kedro run`` can train, evaluate and then report."""
     ensembles = ensemble_runs(declaration) if study is None else ()   # the main study has no ensembles
-    pipeline = _create_report(model_runs(declaration, study), gated=study is not None, ensembles=ensembles)
+    pipeline = _create_report(model_runs(declaration, study), gated=study is not None, ensembles=ensembles,
+                              dimensions=run_dimensions(declaration, study))
     if study is None:
         return pipeline
     after = [f"{evaluation}.metrics" for evaluation in study.evaluations]
@@ -120,7 +135,8 @@ def create_pipeline(declaration: Declaration, study: MainStudy | None = None) ->
     return Pipeline([_report_node(_stored, list(after), GATE, "wait_for_evaluations"), pipeline])
 
 
-def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[EnsembleRun, ...] = ()) -> Pipeline:
+def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[EnsembleRun, ...] = (),
+                   dimensions: dict[str, RunDimensions] | None = None) -> Pipeline:
     html_inputs = {"inventory": "report.inventory", "headline": "report.headline", "worst_cases": "report.worst_cases",
                    "robustness": "report.robustness_tables",
                    "per_class": "report.per_class_tables", "curves": "report.curve_figures@png",
@@ -138,6 +154,9 @@ def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[Ens
               "worst_cases", runs, gated, params={key: f"params:report.{key}" for key in WORST_CASE_PARAMS}),
         _node(nodes.headline, {"worst_cases": "report.worst_cases", "bracket": "report.bracket"},
               ["report.headline", "report.headline_md"], "headline", runs, gated),
+        _node(bound_node_function(nodes.benchmark_table, dimensions=dimensions or {}),
+              {"worst_cases": "report.worst_cases"}, ["report.benchmark_table", "report.benchmark_table_md"],
+              "benchmark_table", runs, gated),
         _node(nodes.bracket, {"worst_cases": "report.worst_cases", "certified": CERTIFIED},
               ["report.bracket", "report.bracket_md", "report.bracket_figures@matplotlib"], "bracket", runs, gated),
         _node(nodes.robustness_curves, {"worst_cases": "report.worst_cases", "evaluations": EVALUATIONS},

@@ -9,16 +9,18 @@ import pandas as pd
 from ecg_pipeline.defenses import TrainingConfig
 from ecg_pipeline.defenses.fit import fit_with_companions
 
+from ..declaration.expansion import expanded_params
 from ..declaration.model import RUN_KEYS
 from ..params import with_overrides
 
 
 def train(train_set: dict, validation_set: dict, checkpoints: Path, params: dict, *, run_name: str,
           section: str, pipeline: str, overrides: dict | None = None,
-          companions: tuple[str, ...] = ()) -> tuple[dict, ...]:
+          companions: tuple[str, ...] = (), expansion: dict | None = None) -> tuple[dict, ...]:
     """Train run ``run_name`` (``params``: its section of conf/, with a sweep member's ``overrides``),
     an instance in registered pipeline ``pipeline``: (model, history, then each of ``companions``, the other
     models its objective trains)."""
+    params = expanded_params(params, expansion)   # a block's seeds/splits run: its seed (pipelines.declaration.expansion)
     config = TrainingConfig.from_params(with_overrides(params, overrides, run_name), section, ignore=RUN_KEYS)
     command = resume_command(pipeline, run_name, resume=config.resume, section=section)
     model, meta, history, trained = fit_with_companions(config, train_set, validation_set, checkpoints=checkpoints,

@@ -24,7 +24,7 @@ def training_pipeline(run: Run, *, pipeline: str, name: str | None = None, overr
     """
     name = name or run.name
     node = Node(bound_node_function(train, run_name=name, section=run.section, pipeline=pipeline, overrides=overrides,
-                                    companions=run.companions),
+                                    companions=run.companions, expansion=run.expansion),
                 ["train", "validation", "checkpoints", "params:training"], ["model", "history", *run.companions],
                 name="train")
     return Pipeline(

@@ -1,0 +1,181 @@
+"""The benchmark table (issue 28, item 3): one row per defense x model x split, aggregated over training seeds.
+
+Input: each run's stored worst case (``report.worst_cases``, :mod:`.worst_cases`) and what the declaration says of
+the run (:class:`RunDimensions`: the ``runs`` block it expands, its family, model, split and seed;
+``pipelines.declaration.expansion``). A row gathers the runs of one block on one split:
+
+- **clean** and **worst-case ACC_robust** (class-balanced, seed 001 eq. 8, up to the data's eps_max): the mean over
+  seeds; with two seeds or more, the sd and Student's t-interval of the mean over seeds
+  (:func:`~ecg_pipeline.evaluation.paired.seed_summary`: the training seed's spread); with one seed, the stratified
+  bootstrap interval over beats the worst case carries (``interval`` says which).
+- **against CE**: the block's runs paired, seed by seed, with the runs of the CE block (family ``reference``) of the
+  same model on the same split, each pair compared on the beats both scored (their per-beat worst case,
+  ``per_beat``): the difference in ACC_robust (this defense minus CE). Two pairs or more: mean difference and its
+  t-interval over the pairs; one pair: the paired stratified bootstrap interval over beats
+  (:func:`~ecg_pipeline.evaluation.paired.paired_difference`). The exact McNemar p at eps_max
+  (:func:`~ecg_pipeline.evaluation.paired.mcnemar_table`) is the largest over the pairs (every pair is at least as
+  significant). Runs whose worst case lacks per-beat outcomes leave these cells empty, and the row says so.
+
+Everything is computed from the worst cases alone (no attack is run again); :func:`table` returns the CSV's frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ecg_pipeline.evaluation.intervals import Bootstrap
+from ecg_pipeline.evaluation.paired import align, mcnemar_table, paired_difference, seed_summary
+
+COLUMNS = ["defense", "block", "family", "model", "split", "seeds", "n seeds", "beats", "eps_max",
+           "clean", "clean low", "clean high",
+           "worst-case ACC_robust", "worst-case ACC_robust sd", "worst-case ACC_robust low",
+           "worst-case ACC_robust high", "interval",
+           "reference", "pairs", "ACC_robust minus reference", "difference low", "difference high",
+           "difference interval", "McNemar p at eps_max", "note"]
+
+
+@dataclass(frozen=True)
+class RunDimensions:
+    """What the declaration says of one reported run: the block it expands (its own name for a block's own run),
+    the block's label, family, model, split (None: its data declares no splits; the data's name is shown) and seed."""
+
+    block: str
+    defense: str
+    family: str
+    model: str
+    split: str | None
+    data: str
+    seed: int
+
+
+def encode_outcomes(beats: Sequence[int], y: Sequence[int], correct: np.ndarray) -> dict:
+    """A worst case's per-beat outcomes as the report's JSON stores them (``per_beat``): beat indices into the test
+    split, their labels, and per eps one string of '0'/'1' (beat still correct), compact and exact."""
+    correct = np.asarray(correct, dtype=bool)
+    return {"beats": [int(b) for b in beats], "y": [int(c) for c in y],
+            "correct": ["".join("1" if v else "0" for v in row) for row in correct]}
+
+
+def decode_outcomes(per_beat: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(beats, y, correct[eps, beat]) of :func:`encode_outcomes`'s form."""
+    correct = np.array([[c == "1" for c in row] for row in per_beat["correct"]], dtype=bool)
+    return np.asarray(per_beat["beats"]), np.asarray(per_beat["y"]), correct
+
+
+def _at(combined: Mapping, eps: float) -> int:
+    grid = combined["grid"]
+    return min(range(len(grid)), key=lambda g: abs(grid[g] - eps))
+
+
+def _bootstrap_interval(combined: Mapping, key: str) -> tuple[float | None, float | None]:
+    intervals = combined.get("intervals") or {}
+    block = (intervals.get("curve") or [None])[0] if key == "clean" else intervals.get("acc_robust")
+    return (block["low"], block["high"]) if block else (None, None)
+
+
+def _summary(values: list[float], single: tuple[float | None, float | None], level: float) -> dict:
+    """Mean over seeds, sd and the t-interval (two seeds or more), else the one run's bootstrap interval."""
+    found = seed_summary(values, level)
+    if found.n >= 2:
+        return {"mean": found.mean, "sd": found.sd, "low": found.low, "high": found.high,
+                "interval": f"t over {found.n} seeds ({level:.0%})"}
+    return {"mean": found.mean, "sd": None, "low": single[0], "high": single[1],
+            "interval": f"stratified bootstrap over beats ({level:.0%})"}
+
+
+def compare(combined: Mapping, reference: Mapping, bootstrap: Bootstrap) -> dict | None:
+    """One seed pair: this run minus the reference run on the beats both scored (None: per-beat outcomes missing)."""
+    if not combined.get("per_beat") or not reference.get("per_beat") or combined.get("eps_max") is None:
+        return None
+    beats_a, y_a, correct_a = decode_outcomes(combined["per_beat"])
+    beats_b, y_b, correct_b = decode_outcomes(reference["per_beat"])
+    if list(combined["grid"]) != list(reference["grid"]):
+        return None
+    _, y, correct_a, correct_b = align(beats_a, correct_a, beats_b, correct_b, y_a, y_b)
+    difference = paired_difference(y, correct_a, correct_b, combined["grid"], bootstrap, combined["eps_max"])
+    g = _at(combined, combined["eps_max"])
+    return {"difference": difference["acc_robust"], "mcnemar": mcnemar_table(correct_a[g], correct_b[g]),
+            "beats": int(y.size)}
+
+
+def table(worst_cases: Mapping[str, Mapping], dimensions: Mapping[str, RunDimensions], bootstrap: Bootstrap,
+          reference: str = "ce") -> pd.DataFrame:
+    """One row per (block, split) among the runs with a stored worst case, in declaration order (``dimensions``'
+    order); each compared with the ``reference`` family's block of the same model and split."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for run, dims in dimensions.items():
+        if run in worst_cases:
+            groups.setdefault((dims.block, dims.split or dims.data), []).append(run)
+    references = {(dimensions[runs[0]].model, split): runs for (block, split), runs in groups.items()
+                  if dimensions[runs[0]].family == reference}
+    rows = []
+    for (block, split), runs in groups.items():
+        runs = sorted(runs, key=lambda r: dimensions[r].seed)
+        first = dimensions[runs[0]]
+        cases = [worst_cases[r] for r in runs]
+        clean = _summary([c["curve"][_at(c, 0.0)]["balanced_accuracy"] for c in cases], _bootstrap_interval(cases[0], "clean"),
+                         bootstrap.level)
+        robust_values = [c.get("acc_robust_balanced") for c in cases]
+        robust = (_summary(robust_values, _bootstrap_interval(cases[0], "acc_robust"), bootstrap.level)
+                  if all(v is not None for v in robust_values) else dict.fromkeys(("mean", "sd", "low", "high", "interval")))
+        row = {"defense": first.defense, "block": block, "family": first.family, "model": first.model, "split": split,
+               "seeds": " ".join(str(dimensions[r].seed) for r in runs), "n seeds": len(runs),
+               "beats": cases[0]["n"], "eps_max": cases[0].get("eps_max"),
+               "clean": clean["mean"], "clean low": clean["low"], "clean high": clean["high"],
+               "worst-case ACC_robust": robust["mean"], "worst-case ACC_robust sd": robust["sd"],
+               "worst-case ACC_robust low": robust["low"], "worst-case ACC_robust high": robust["high"],
+               "interval": robust["interval"], "note": ""}
+        row.update(_against(runs, references.get((first.model, split)), worst_cases, dimensions, bootstrap, first))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _against(runs: list[str], reference_runs: list[str] | None, worst_cases: Mapping, dimensions: Mapping,
+             bootstrap: Bootstrap, first: RunDimensions) -> dict:
+    """The reference comparison cells of one row (empty for the reference itself or without a reference)."""
+    if reference_runs is None or first.block == dimensions[reference_runs[0]].block:
+        return {}
+    by_seed = {dimensions[r].seed: r for r in reference_runs}
+    pairs = [(r, by_seed[dimensions[r].seed]) for r in runs if dimensions[r].seed in by_seed]
+    cells = {"reference": dimensions[reference_runs[0]].block, "pairs": len(pairs)}
+    if not pairs:
+        return {**cells, "note": "no reference run of the same seed"}
+    compared = [compare(worst_cases[a], worst_cases[b], bootstrap) for a, b in pairs]
+    if any(c is None for c in compared):
+        return {**cells, "note": "per-beat outcomes not stored (or grids differ): no paired comparison"}
+    differences = [c["difference"] for c in compared]
+    if len(compared) >= 2:
+        found = seed_summary([d.estimate for d in differences], bootstrap.level)
+        low, high, how = found.low, found.high, f"t over {found.n} seed pairs ({bootstrap.level:.0%})"
+        estimate = found.mean
+    else:
+        estimate, low, high = differences[0].estimate, differences[0].low, differences[0].high
+        how = f"paired stratified bootstrap over {compared[0]['beats']} beats ({bootstrap.level:.0%})"
+    return {**cells, "ACC_robust minus reference": estimate, "difference low": low, "difference high": high,
+            "difference interval": how, "McNemar p at eps_max": max(c["mcnemar"].p_value for c in compared)}
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """The table for a reader: value [low, high] cells."""
+    def cell(value, low=None, high=None) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
+            text += f" [{low:.3f}, {high:.3f}]"
+        return text
+
+    head = ["defense", "model", "split", "seeds", "clean", "worst-case ACC_robust", "vs reference", "McNemar p"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in frame.iterrows():
+        lines.append("| " + " | ".join([
+            str(r["defense"]), str(r["model"]), str(r["split"]), str(r["n seeds"]),
+            cell(r["clean"], r["clean low"], r["clean high"]),
+            cell(r["worst-case ACC_robust"], r["worst-case ACC_robust low"], r["worst-case ACC_robust high"]),
+            cell(r["ACC_robust minus reference"], r["difference low"], r["difference high"]),
+            "" if pd.isna(r["McNemar p at eps_max"]) else f"{r['McNemar p at eps_max']:.2g}"]) + " |")
+    return "\n".join(lines) + "\n"
