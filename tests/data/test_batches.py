@@ -60,3 +60,18 @@ def test_extra_copies_are_checked_against_the_classes():
         Batches(data, extra_copies={"A": -2})
     with pytest.raises(EcgDataError, match=r"extra_copies and the balanced sampler"):
         Batches(data, extra_copies={"A": 1}, balanced=True)
+
+
+def test_take_gathers_the_rows_that_indexing_gives_with_their_extras():
+    rng = np.random.default_rng(0)
+    data = {"x": rng.random((50, 7), dtype=np.float32), "y": rng.integers(0, 3, 50),
+            "weights": rng.random((50, 2, 3)), "attacked": rng.random(50) > 0.5}
+    batches = Batches(data, extras=("weights", "attacked"))
+    index = rng.integers(0, 50, 20)  # random rows, some twice
+    x, y, mask, extra = batches.take(index)
+    assert mask is None and x.shape == (20, 1, 7) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert np.array_equal(x[:, 0].numpy(), data["x"][index]) and np.array_equal(y.numpy(), data["y"][index])
+    assert np.array_equal(extra["weights"].numpy(), data["weights"][index])
+    assert extra["attacked"].dtype == torch.bool and np.array_equal(extra["attacked"].numpy(), data["attacked"][index])
+    x2, y2, _ = Batches(data).take(torch.as_tensor(index))  # a tensor index, no extras: a 3-tuple
+    assert torch.equal(x2, x) and torch.equal(y2, y)

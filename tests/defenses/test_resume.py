@@ -15,7 +15,7 @@ from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.data.padding import pack_signals
 from ecg_pipeline.defenses import checkpoints, trainer
 from ecg_pipeline.defenses.config import TrainingConfig
-from ecg_pipeline.defenses.objectives import Adversarial, CrossEntropy, Decorrelated, NSR
+from ecg_pipeline.defenses.objectives import Adversarial, CrossEntropy, Decorrelated, Jacobian, NSR
 from ecg_pipeline.defenses.checkpoints import CHECKPOINT_FILE, PARTIAL_CHECKPOINT_FILE
 from ecg_pipeline.defenses.trainer import train
 from ecg_pipeline.errors import EcgDataError
@@ -31,6 +31,8 @@ OBJECTIVES = {
     "adversarial": lambda: Adversarial(eps=0.05, steps=1, step_size=0.05),
     # Its roles and projections come from its own generator: that state must survive a resume too.
     "decorrelation": lambda: Decorrelated(lam=0.2, projection_dim=8, seed=3),
+    # Its random projections (Hoffman et al. 2019) come from its own generator, kept in the checkpoint.
+    "jacobian_projected": lambda: Jacobian(lam=0.05, projections=1, seed=3),
 }
 
 

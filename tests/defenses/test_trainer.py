@@ -8,7 +8,7 @@ from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import CrossEntropy, build_objective
 from ecg_pipeline.defenses.trainer import CHECKPOINT_FILE, TrainingDiverged, train
-from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.errors import EcgDataError, EcgModelError
 from ecg_pipeline.runtime import resolve_device
 from ecg_pipeline.models import build_model
 
@@ -123,3 +123,38 @@ def test_the_default_optimizer_updates_all_tensors_at_once_with_the_same_arithme
         torch.testing.assert_close(value, weights[False][key], rtol=1e-6, atol=1e-7)
     torch.manual_seed(0)
     assert not torch.equal(weights[True]["head.weight"], build_model("mlp").state_dict()["head.weight"])  # it trained
+
+
+def test_the_training_accuracy_counts_every_batch_once_when_counted_in_groups(small_sets, monkeypatch):
+    """The trainer counts correct predictions every COUNT_CORRECT_EVERY batches (and at the epoch's end): the
+    history's train_accuracy is the per-batch count all the same."""
+    from ecg_pipeline.defenses import trainer
+
+    monkeypatch.setattr(trainer, "COUNT_CORRECT_EVERY", 4)
+    counted = {}
+
+    class Counting(CrossEntropy):
+        def __call__(self, model, x, y, mask, epoch):
+            loss, logits, stats = super().__call__(model, x, y, mask, epoch)
+            right, seen = counted.get(epoch, (0, 0))
+            counted[epoch] = right + int((logits.argmax(1) == y).sum()), seen + len(y)
+            return loss, logits, stats
+
+    _, history = _fit(small_sets, 2, objective=Counting())
+    n_batches = -(-len(small_sets[0]) // 64)
+    assert n_batches % 4 != 0  # the last group is short: counted at the epoch's end
+    for row in history:
+        right, seen = counted[row["epoch"]]
+        assert seen == len(small_sets[0]) and row["train_accuracy"] == right / seen
+    assert 0.2 < history[-1]["train_accuracy"] < 1.0
+
+
+def test_logits_of_another_length_than_the_labels_are_an_error_naming_the_run(small_sets):
+    class DropsARow(CrossEntropy):
+        def __call__(self, model, x, y, mask, epoch):
+            loss, logits, stats = super().__call__(model, x, y, mask, epoch)
+            return loss, logits[:-1], stats
+
+    with pytest.raises(EcgModelError, match=r"training: the objective returned logits for \d+ samples .* expected one "
+                                            r"row per sample"):
+        _fit(small_sets, 1, objective=DropsARow())

@@ -91,15 +91,18 @@ class Batches:
         return len(self.classes) if self.classes else int(self.y.max()) + 1
 
     def take(self, index: np.ndarray | torch.Tensor) -> Batch:
+        """The samples at ``index`` (row order kept). Rows are gathered with ``index_select``: the same
+        values as ``x[index]``, about 3x cheaper for a batch of random rows (advanced indexing's general
+        path), which was most of the trainer's per-batch cost on the MLP (issue 27)."""
         index = torch.as_tensor(index, dtype=torch.int64)
+        y = self.y.index_select(0, index)
         if self.padded is None:
-            if self.extras:
-                return self.x[index], self.y[index], None, {k: v[index] for k, v in self.extras.items()}
-            return self.x[index], self.y[index], None
-        x, mask = materialize(self.padded, index.numpy())
+            x, mask = self.x.index_select(0, index), None
+        else:
+            x, mask = (torch.from_numpy(a) for a in materialize(self.padded, index.numpy()))
         if self.extras:
-            return torch.from_numpy(x), self.y[index], torch.from_numpy(mask), {k: v[index] for k, v in self.extras.items()}
-        return torch.from_numpy(x), self.y[index], torch.from_numpy(mask)
+            return x, y, mask, {k: v.index_select(0, index) for k, v in self.extras.items()}
+        return x, y, mask
 
     def epoch(self, batch_size: int, *, generator: torch.Generator | None = None, shuffle: bool = True,
               rng: np.random.Generator | None = None, skip: int = 0) -> Iterator[Batch]:

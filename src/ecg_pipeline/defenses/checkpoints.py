@@ -66,6 +66,10 @@ def fingerprint(*parts: Any) -> str:
     return h.hexdigest()
 
 
+#: the keys of run_identity's answer (a caller that passes them all need not have them computed again)
+IDENTITY_KEYS = frozenset({"run", "epochs", "code_version", "num_threads", "device", "cpu_capability"})
+
+
 def run_identity(config: TrainingConfig, run_fingerprint: str) -> dict[str, Any]:
     """What a run of ``config`` is, as a checkpoint records it: ``run`` (the fingerprint of its configuration
     without the epoch count, and its data), the ``epochs`` it asks for, the ``code_version`` of the training
