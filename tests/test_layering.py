@@ -44,6 +44,7 @@ LEVELS: dict[str, int] = {
     "ecg_pipeline.pipeline_registry": 8,
     "ecg_pipeline.__main__": 8,
     "ecg_pipeline.cli": 8,
+    "ecg_pipeline.runners": 9,  # the Dask runner: submits pipeline nodes, calls the session hooks (hooks, tracking)
 }
 
 

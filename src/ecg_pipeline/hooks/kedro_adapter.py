@@ -67,3 +67,15 @@ def rebuild_registered_pipelines(registry: Any = None, module: str | None = None
         module = f"{project.PACKAGE_NAME}.pipeline_registry"
     (registry if registry is not None else project.pipelines).configure(module)
     return True
+
+
+def project_hook_manager() -> Any:
+    """The configured project's hooks and its enabled plugins', built as Kedro's ``Task`` builds them in a
+    ``ParallelRunner`` worker (the Dask runner's workers, ``runners.worker``). Private Kedro API: kept here."""
+    from kedro.framework.hooks.manager import _create_hook_manager, _register_hooks, _register_hooks_entry_points
+    from kedro.framework.project import settings
+
+    manager = _create_hook_manager()
+    _register_hooks(manager, settings.HOOKS)
+    _register_hooks_entry_points(manager, settings.DISABLE_HOOKS_FOR_PLUGINS)
+    return manager
