@@ -212,3 +212,70 @@ def test_square_counts_queries_and_uses_no_gradients(trained_mlp, data):
 def test_registry_names():
     assert get_attack("apgd") is apgd and get_attack("apgd_ce") is apgd_ce and get_attack("apgd_t") is apgd_t
     assert get_attack("square") is square
+
+
+# ---- the nested pass over an eps grid (issue 27): autoattack_over_grid
+
+GRID = [0.0, 0.005, 0.01, 0.02, 0.05]
+WEAK_ENSEMBLE = dict(steps=2, max_queries=100, n_target_classes=2, attacks=("apgd_ce", "apgd_t", "fab_t", "square"))
+
+
+def test_the_nested_pass_carries_checked_examples_inside_their_ball(trained_mlp, data):
+    from ecg_pipeline.attacks.autoattack import CLEAN_WRONG, UNBROKEN, autoattack_over_grid
+
+    x, y = data
+    x, y = x[::2], y[::2]
+    x_adv, info = autoattack_over_grid(trained_mlp, x, y, GRID, bounds=BOUNDS, seed=5, **WEAK_ENSEMBLE)
+    broken_by = info["broken_by"]
+    assert len(x_adv) == len(GRID) and broken_by.shape == (len(GRID), x.shape[0])
+    assert torch.equal(x_adv[0], x) and not bool((broken_by[0] >= 0).any())  # eps 0: nothing attacked
+    broken = broken_by >= 0
+    assert bool(broken[1].any()) and bool((broken_by[1:] == UNBROKEN).any())  # some break, some stand
+    assert bool((broken[:-1] <= broken[1:]).all())  # nested: broken at eps_i -> broken at every larger eps
+    carried = 0
+    for g, eps in enumerate(GRID):
+        rows = broken[g].nonzero().flatten()
+        with torch.no_grad():
+            assert bool((trained_mlp(x_adv[g][rows]).argmax(1) != y[rows]).all())  # a real break
+        distance = (x_adv[g][rows].double() - x[rows].double()).flatten(1).abs().amax(1)
+        assert bool((distance <= eps + 1e-6).all())  # inside its ball
+        assert float(x_adv[g].min()) >= BOUNDS[0] and float(x_adv[g].max()) <= BOUNDS[1]
+        if g > 0:  # carried from the smaller eps (the same example): inside the smaller ball
+            same = rows[broken[g - 1][rows] & (x_adv[g][rows] == x_adv[g - 1][rows]).flatten(1).all(1)]
+            carried += same.numel()
+            assert bool(((x_adv[g][same] - x[same]).abs().flatten(1).amax(1) <= GRID[g - 1] + 1e-6).all())
+        assert torch.equal(x_adv[g][~broken[g]], x[~broken[g]])
+    assert carried > 0
+    with torch.no_grad():
+        clean_wrong = trained_mlp(x).argmax(1) != y
+    assert bool(clean_wrong.any()) and bool((broken_by[:, clean_wrong] == CLEAN_WRONG).all())
+
+
+def test_the_nested_pass_attacks_only_the_standing_pairs(trained_mlp, data):
+    from ecg_pipeline.attacks.autoattack import autoattack_over_grid
+
+    x, y = data
+    x, y = x[:60], y[:60]
+    standing = torch.zeros(len(GRID), 60, dtype=torch.bool)
+    standing[2, :30] = True  # eps 0.01 for the first half only
+    x_adv, info = autoattack_over_grid(trained_mlp, x, y, GRID, bounds=BOUNDS, seed=5, standing=standing,
+                                       **WEAK_ENSEMBLE)
+    attacked = info["broken_by"] >= 0
+    assert bool(attacked[2, :30].any()) and not bool(attacked[:, 30:].any()) and not bool(attacked[[0, 1]].any())
+    assert not bool(attacked[3:].any())  # a carry goes only where the pair still stands
+    with pytest.raises(AttackError, match=r"standing must be \[5, 60\]"):
+        autoattack_over_grid(trained_mlp, x, y, GRID, standing=standing[:, :10])
+    with pytest.raises(AttackError, match=r"increasing order"):
+        autoattack_over_grid(trained_mlp, x, y, [0.0, 0.05, 0.01])
+    with pytest.raises(AttackError, match=r"unknown attack\(s\) \['pgd'\]"):
+        autoattack_over_grid(trained_mlp, x, y, GRID, attacks=("pgd",))
+
+
+def test_the_nested_pass_leaves_the_model_as_found(trained_mlp, data):
+    from ecg_pipeline.attacks.autoattack import autoattack_over_grid
+
+    x, y = data
+    model = copy.deepcopy(trained_mlp).train()
+    flags = [p.requires_grad for p in model.parameters()]
+    autoattack_over_grid(model, x[:20], y[:20], GRID[:3], bounds=BOUNDS, **WEAK_ENSEMBLE)
+    assert model.training and flags == [p.requires_grad for p in model.parameters()]

@@ -29,10 +29,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecg_pipeline.attacks.base import frozen
 from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgConfigError
 from ecg_pipeline.models import logits_of
 
+from .grid_pass import grid_call, in_threads, nested_form
 from .metrics import classification_metrics, robust_score
 
 CONVERGED, MAX_DOUBLINGS = "converged", "max_doublings reached"
@@ -131,11 +133,16 @@ def escalate(model: nn.Module, data: Batches, attack: Callable, *, subset: np.nd
              grid: Sequence[float], params: Mapping, keys: Sequence[str], escalation: Escalation,
              classes: Sequence[str], bounds: tuple[float, float] | None = None, eps_max: float | None = None,
              batch_size: int = 512, seed: int = 0, device: torch.device | str = "cpu", keep: np.ndarray | None = None,
-             infos: dict[str, np.ndarray] | None = None) -> tuple[dict, dict[tuple[int, int], np.ndarray]]:
+             infos: dict[str, np.ndarray] | None = None, nested: bool = False,
+             workers: int = 1) -> tuple[dict, dict[tuple[int, int], np.ndarray]]:
     """Escalate ``attack`` (module docstring) on ``data[subset]``; ``pred`` [len(grid), len(subset)] (the normal
     run's prediction per eps, clean-wrong beats kept wrong) gains every valid new break, in place; so do ``infos``
     (the attack's per-beat integer arrays, e.g. ``broken_by``) at those beats. Returns (record, found): the record
     for the metrics JSON and the escalated adversarial beats at the positions ``keep`` (figures), by (g, position).
+
+    ``nested`` (an attack with a nested pass over the grid, ``attack.over_grid``): each round is one nested pass
+    over the eps not yet converged, in ``workers`` threads (:func:`_nested_round`), and a valid break at eps_i is
+    carried to every larger eps where the beat still stood, converged or not: the outcome stays nested.
     """
     y = np.asarray(data.y.numpy()[subset])
     grid = [float(e) for e in grid]
@@ -152,7 +159,11 @@ def escalate(model: nn.Module, data: Batches, attack: Callable, *, subset: np.nd
         call, seed_r = {**params, **effort}, round_seed(seed, r)
         added, rejected, attacked = [0] * len(grid), [0] * len(grid), [0] * len(grid)
         started = time.perf_counter()
-        for g in active:
+        if nested:
+            _nested_round(model, data, attack, subset=subset, y=y, pred=pred, grid=grid, active=active, call=call,
+                          seed=seed_r, bounds=bounds, batch_size=batch_size, device=device, workers=workers,
+                          infos=infos, keep_set=keep_set, found=found, counts=(added, rejected, attacked))
+        for g in [] if nested else active:
             eps = grid[g]
             standing = np.flatnonzero(pred[g] == y)
             attacked[g] = int(standing.size)
@@ -184,6 +195,57 @@ def escalate(model: nn.Module, data: Batches, attack: Callable, *, subset: np.nd
             stopped = CONVERGED
             break
     return summary(rounds, grid, escalation, stopped, time.perf_counter() - t0), found
+
+
+def _nested_round(model, data, attack, *, subset, y, pred, grid, active, call, seed, bounds, batch_size, device,
+                  workers, infos, keep_set, found, counts) -> None:
+    """One escalation round as a nested pass (``attack.over_grid``) over the ``active`` eps, on the beats standing at
+    any of them, batch b seeded ``seed + b``; every break is checked (:func:`valid_breaks`) at its eps and carried, as
+    checked, to each larger eps where the beat still stands. Updates ``pred``, ``infos``, ``found`` and the per-eps
+    ``counts`` (added, rejected, attacked) in place."""
+
+    added, rejected, attacked = counts
+    is_active = np.zeros(len(grid), dtype=bool)
+    is_active[active] = True
+    standing = (pred == y[None, :]) & is_active[:, None]
+    for g in active:
+        attacked[g] = int(standing[g].sum())
+    beats = np.flatnonzero(standing.any(0))
+    starts = list(enumerate(range(0, beats.size, batch_size)))
+    over_grid, kwargs = nested_form(attack, call), grid_call(call)
+
+    def work(item):
+        b, start = item
+        positions = beats[start : start + batch_size]
+        x, yb, mask = data.take(subset[positions])[:3]
+        x, yb = x.to(device), yb.to(device)
+        mask = mask.to(device) if mask is not None else None
+        pairs = torch.from_numpy(standing[:, positions]).to(device)
+        return positions, x, yb, mask, over_grid(model, x, yb, grid, mask=mask, bounds=bounds, seed=seed + b,
+                                                 standing=pairs, **kwargs)
+
+    with frozen(model):
+        for positions, x, yb, mask, (x_adv, info) in in_threads(work, starts, workers):
+            for g in active:
+                rows = np.flatnonzero(standing[g, positions])
+                if not rows.size:
+                    continue
+                valid, new_pred, checked = valid_breaks(model, x[rows], yb[rows], x_adv[g][rows], grid[g], mask
+                                                        if mask is None or mask.shape[0] != x.shape[0] else mask[rows],
+                                                        bounds)
+                with torch.inference_mode():
+                    claimed = (info["broken_by"][g, rows] >= 0).cpu().numpy()
+                rejected[g] += int((claimed & ~valid).sum())
+                for h in range(g, len(grid)):  # checked inside eps_g's ball: inside every larger one
+                    take = valid & (pred[h, positions[rows]] == y[positions[rows]])
+                    added[h] += int(take.sum())
+                    pred[h, positions[rows][take]] = new_pred[take]
+                    for key, values in info.items():
+                        if infos is not None and key in infos:
+                            infos[key][h, positions[rows][take]] = np.asarray(values[g, rows].cpu())[take]
+                    for i in np.flatnonzero(take):
+                        if int(positions[rows[i]]) in keep_set:
+                            found[(h, int(positions[rows[i]]))] = checked[i].cpu().numpy()
 
 
 def summary(rounds: list[dict], grid: Sequence[float], escalation: Escalation, stopped: str, seconds: float) -> dict:

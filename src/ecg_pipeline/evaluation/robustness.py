@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ecg_pipeline.attacks.base import frozen
 from ecg_pipeline.attacks.oracle import within_eps_ball
 from ecg_pipeline.data.balance import balanced_subset
 from ecg_pipeline.data.batches import Batches
@@ -25,6 +26,7 @@ from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import logits_of
 
 from .escalation import Escalation, escalate, in_words
+from .grid_pass import grid_call, in_threads, nested_form
 from .metrics import classification_metrics, robust_score
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,11 @@ def evaluate_attack(
     ``(x_adv, info)`` with per-beat integer arrays in ``info`` (e.g. ``broken_by`` of an ensemble):
     they are returned in ``examples`` as ``<key>`` rows per grid value.
 
+    An attack with a nested pass over the grid (``attack.over_grid``: ``attacks.autoattack``) is called once per
+    batch for the whole grid, a beat broken at a smaller eps carrying its example to the larger ones (unless its
+    params say ``nested: false``); ``workers`` in its params (default 1) runs the batches in that many threads,
+    each seeded by its batch as before, so the outcome does not depend on it.
+
     ``escalation`` (eps grids): after the normal run, :func:`.escalation.escalate` reruns the attack with its
     ``effort_keys`` doubled on the beats still unbroken, adding every valid new break to the per-beat outcome
     before the metrics are computed; its record is the result's ``escalation``. None: nothing else runs.
@@ -90,7 +97,10 @@ def evaluate_attack(
     t0 = time.perf_counter()
     n_batches = -(-subset.size // batch_size)
     bar = tqdm(total=n_grid * n_batches, desc=name, disable=not progress, leave=False, unit="attack-batch")
-    for b, start in enumerate(range(0, subset.size, batch_size)):
+    nested = grid_param == "eps" and search is None and nested_form(attack, params) is not None
+    workers = int(params.get("workers", 1))
+    for b, start, outcome in _batches_over_grid(model, data, attack, subset, batch_size, grid, params, bounds,
+                                                seed, device, workers if nested else 1, nested):
         index = subset[start : start + batch_size]
         x, y, mask = data.take(index)
         x, y = x.to(device), y.to(device)
@@ -104,7 +114,11 @@ def evaluate_attack(
         found = search(model, x, y, mask=mask, bounds=bounds, seed=seed + b, **params) if search is not None else None
         for g, value in enumerate(grid):
             eps_value = float(value) if grid_param == "eps" else (eps if eps is not None else 0.0)
-            if found is not None:
+            if outcome is not None:  # the nested pass over the grid (attacks.autoattack): already attacked
+                x_adv = outcome[0][g]
+                for key, values in outcome[1].items():
+                    infos.setdefault(key, [[] for _ in range(n_grid)])[g].append(np.asarray(values[g].cpu()))
+            elif found is not None:
                 x_adv = within_eps_ball(x, found, eps_value)
             else:
                 call = params if grid_param == "eps" else {**params, grid_param: value}
@@ -129,7 +143,7 @@ def evaluate_attack(
         record, found = escalate(model, data, attack, subset=subset, pred=pred_all, grid=grid, params=params,
                                  keys=effort_keys, escalation=escalation, classes=classes, bounds=bounds,
                                  eps_max=eps_max, batch_size=batch_size, seed=seed, device=device, keep=keep,
-                                 infos=info_all)
+                                 infos=info_all, nested=nested, workers=workers if nested else 1)
         _update_kept(kept_x, kept_pred, keep, found, pred_all)
         log.info("%s: escalation %s", name, in_words(record))
     rows, examples = [], {"index": subset[keep], "y": y_all[subset][keep], "grid": np.asarray(grid, dtype=np.float64),
@@ -159,6 +173,26 @@ def evaluate_attack(
     log.info("%s on %d samples, balanced accuracy by %s {%s}%s (%.1f s)", name, subset.size, grid_param, summary,
              f"; ACC_robust {result['acc_robust_balanced']:.4f}" if "acc_robust_balanced" in result else "", result["seconds"])
     return result, examples
+
+
+def _batches_over_grid(model, data, attack, subset, batch_size, grid, params, bounds, seed, device, workers, nested):
+    """``(b, start, outcome)`` per batch of ``subset``: ``outcome`` is the nested pass's ``(x_adv per eps, info)``
+    (None when the attack is called per eps), computed in ``workers`` threads, yielded in batch order."""
+    starts = list(enumerate(range(0, subset.size, batch_size)))
+    if not nested:
+        yield from ((b, start, None) for b, start in starts)
+        return
+    over_grid, call = nested_form(attack, params), grid_call(params)
+
+    def work(item):
+        b, start = item
+        x, y, mask = data.take(subset[start : start + batch_size])[:3]
+        mask = mask.to(device) if mask is not None else None
+        return over_grid(model, x.to(device), y.to(device), grid, mask=mask, bounds=bounds, seed=seed + b, **call)
+
+    with frozen(model):
+        for (b, start), outcome in zip(starts, in_threads(work, starts, workers)):
+            yield b, start, outcome
 
 
 def _update_kept(kept_x: list[list[np.ndarray]], kept_pred: list[list[np.ndarray]], keep: np.ndarray,

@@ -1,0 +1,105 @@
+"""Benchmark: the nested ``autoattack`` evaluation (issue 27) beside the old one, eps by eps independently, on the
+zoo's ``nsr_mlp`` and its real MIT-BIH test beats, in one run: wall time of each, the ratio, and the per-beat
+comparison (beats broken by the new evaluation only, by the old only: the second must be 0).
+
+    python benchmarks/nested_eval.py [--data ../shared/data] [--per-class 250] [--workers 1] [--threads 1]
+                                     [--no-escalation]
+
+Model: ``zoo/nsr_mlp/model.pt``. Beats: the MIT-BIH test split rebuilt from raw as ``zoo check`` rebuilds it
+(``ecg_pipeline.zoo.recheck.rebuild_split`` with the data parameters of the zoo evaluation's stamp), the seeded
+class-balanced subset of ``--per-class`` beats per class (250: all 1,161 beats, F has 161). Attack: the
+``autoattack`` block of ``conf/base/parameters_attack.yml`` (APGD-CE, APGD-T, FAB-T, Square, escalation) over the
+MIT-BIH ``attack_defaults`` (the 7-eps grid, bounds [0, 1]); the masking diagnostics are left out (the same work in
+both). Old: ``nested: false``; new: the default nested pass, ``--workers`` threads. Same model, beats and seed.
+The machine's load average is printed before and after (the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ecg_pipeline.data.batches import Batches
+from ecg_pipeline.datasets.torch_model import TorchModelDataset
+from ecg_pipeline.evaluation import AttackSpec
+from ecg_pipeline.evaluation.robustness import evaluate_attack
+from ecg_pipeline.attacks.registry import effort_keys, get_attack
+from ecg_pipeline.runtime import torch_threads
+from ecg_pipeline.zoo.recheck import rebuild_split
+from ecg_pipeline.zoo.stamps import attack_spec_params, read_stamp
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+
+
+def spec_from_conf(per_class: int, escalation: bool) -> tuple[AttackSpec, dict]:
+    """The conf's autoattack block over the MIT-BIH attack defaults the zoo evaluation was stamped with."""
+    stamp = read_stamp(ROOT / "zoo" / "nsr_mlp" / "evaluations" / "autoattack.provenance.json")["params"]
+    _, stamped = attack_spec_params(stamp, "nsr_mlp", "autoattack")
+    block = yaml.safe_load((ROOT / "conf" / "base" / "parameters_attack.yml").read_text())["attacks"]["autoattack"]
+    merged = {**{k: v for k, v in stamped.items() if k not in ("params", "escalation", "diagnostics")}, **block,
+              "per_class": per_class, "diagnostics": False, "progress": False}
+    if not escalation:
+        merged["escalation"] = None
+    return AttackSpec.from_params(merged, "autoattack"), stamp
+
+
+def run(model, batches: Batches, spec: AttackSpec, params: dict) -> tuple[float, dict, dict]:
+    attack = get_attack(spec.attack)
+    start = time.perf_counter()
+    with torch_threads(spec.num_threads):
+        metrics, examples = evaluate_attack(
+            model, batches, attack, grid=spec.grid, attack_params=params, bounds=spec.bounds, eps_max=spec.eps_max,
+            per_class=spec.per_class, batch_size=spec.batch_size, seed=spec.seed, progress=False, name="nsr_mlp",
+            escalation=spec.escalation, effort_keys=effort_keys(spec.attack))
+    return time.perf_counter() - start, metrics, examples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--per-class", type=int, default=250)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-escalation", action="store_true")
+    args = parser.parse_args()
+
+    spec, stamp = spec_from_conf(args.per_class, not args.no_escalation)
+    spec = dataclasses.replace(spec, num_threads=args.threads)
+    model = TorchModelDataset(filepath=str(ROOT / "zoo" / "nsr_mlp" / "model.pt")).load()
+    batches = Batches(rebuild_split("mitdb", stamp, args.data))
+    print(f"nsr_mlp, autoattack {dict(spec.params)}, escalation {spec.escalation}, grid {list(spec.grid)}, "
+          f"{args.per_class} beats per class, {args.threads} torch thread(s), new with {args.workers} worker(s)")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs")
+    t_old, m_old, e_old = run(model, batches, spec, {**spec.params, "nested": False})
+    print(f"load average after old: {os.getloadavg()[0]:.2f}")
+    t_new, m_new, e_new = run(model, batches, spec, {**spec.params, "workers": args.workers})
+    print(f"load average after new: {os.getloadavg()[0]:.2f}")
+
+    assert np.array_equal(e_old["subset"], e_new["subset"])
+    y = e_old["subset_y"][None, :]
+    broken_old, broken_new = e_old["pred"] != y, e_new["pred"] != y
+    nested = bool((broken_new[:-1] <= broken_new[1:]).all())
+    print(f"\n{e_old['subset'].size} beats; old {t_old:.1f} s, new {t_new:.1f} s: new is {t_old / t_new:.2f}x faster")
+    print(f"{'eps':>6} {'acc old':>8} {'acc new':>8} {'new only':>9} {'old only':>9}")
+    for g, eps in enumerate(spec.grid):
+        print(f"{eps:>6g} {m_old['curve'][g]['accuracy']:>8.4f} {m_new['curve'][g]['accuracy']:>8.4f} "
+              f"{int((broken_new[g] & ~broken_old[g]).sum()):>9d} {int((broken_old[g] & ~broken_new[g]).sum()):>9d}")
+    print(f"ACC_robust (balanced) old {m_old['acc_robust_balanced']:.4f}, new {m_new['acc_robust_balanced']:.4f}; "
+          f"beats broken by new only {int((broken_new & ~broken_old).sum())}, by old only "
+          f"{int((broken_old & ~broken_new).sum())} (eps x beat pairs); new outcome nested: {nested}")
+    for label, m in (("old", m_old), ("new", m_new)):
+        if "escalation" in m:
+            r = m["escalation"]
+            print(f"escalation {label}: {r['doublings']} doubling(s), {r['stopped']}, {r['added']} added, "
+                  f"{r['seconds']:.1f} s; attacked per round {[sum(x['attacked']) for x in r['rounds'][1:]]}")
+
+
+if __name__ == "__main__":
+    main()
