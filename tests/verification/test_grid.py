@@ -13,7 +13,7 @@ from ecg_pipeline.errors import EcgConfigError, EcgModelError
 from ecg_pipeline.evaluation.metrics import classification_metrics
 from ecg_pipeline.evaluation.worst_case import Outcomes, worst_case
 from ecg_pipeline.models import build_model
-from ecg_pipeline.pipelines.attack.nodes import certified_metrics
+from ecg_pipeline.evaluation.worst_case import certified_metrics
 from ecg_pipeline.verification import CERTIFIED, UNKNOWN
 from ecg_pipeline.verification.grid import CertifySpec, certify_grid
 

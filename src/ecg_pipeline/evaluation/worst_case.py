@@ -139,3 +139,17 @@ def worst_case(outcomes: Mapping[str, Outcomes], grid: Sequence[float], classes:
         result["intervals"] = {"curve": [i.as_dict() | {"eps": e} for i, e in zip(found["curve"], grid)],
                                "acc_robust": found["acc_robust"].as_dict() if found["acc_robust"] else None}
     return result
+
+
+def certified_metrics(record: dict, examples: dict) -> dict:
+    """The verifier's ``record`` (:func:`ecg_pipeline.verification.grid.certify_grid`) with its certified curve scored
+    from the per-beat ``examples`` by the attacks' own worst-case code (an uncertified beat counts as wrong): per eps
+    accuracy, balanced accuracy, macro F1 and per-class metrics, the lower bounds; ACC_robust / F1_robust of seed
+    001 eq. (8) up to ``eps_max``; the beats per class."""
+    scored = worst_case({"certify": Outcomes.from_examples(examples, record.get("run", "certify"))}, record["grid"],
+                        record["classes"], eps_max=record.get("eps_max"))
+    curve = [{**{k: v for k, v in point.items() if k != "broken_first_by"}, **counts}
+             for point, counts in zip(scored["curve"], record["curve"])]
+    per_class = {str(record["classes"][int(c)]): int(k) for c, k in zip(*np.unique(scored["y"], return_counts=True))}
+    robust = {k: scored[k] for k in ("acc_robust_balanced", "acc_robust", "f1_robust") if k in scored}
+    return {**record, "per_class": per_class, "curve": curve, **robust}

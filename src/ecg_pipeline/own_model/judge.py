@@ -29,7 +29,7 @@ from ecg_pipeline.errors import EcgConfigError, EcgModelError
 from ecg_pipeline.evaluation import AttackSpec, evaluate
 from ecg_pipeline.evaluation.evaluate import provenance
 from ecg_pipeline.evaluation.intervals import Bootstrap
-from ecg_pipeline.evaluation.worst_case import Outcomes, worst_case
+from ecg_pipeline.evaluation.worst_case import certified_metrics
 from ecg_pipeline.reporting import bracket, headline
 from ecg_pipeline.reporting.spec import ModelRun, ReportSpec
 from ecg_pipeline.reporting.worst_cases import _plain as plain  # the report's JSON conversion, one definition
@@ -164,14 +164,8 @@ def certified_result(model: nn.Module, beats: dict, spec: CertifySpec, name: str
     with torch_threads(spec.num_threads):
         record, examples = certify_grid(model, beats, spec, name=f"{name}.certify")
         made_with = provenance(model, beats)
-    scored = worst_case({"certify": Outcomes.from_examples(examples, f"{name}.certify")}, record["grid"],
-                        record["classes"], eps_max=record.get("eps_max"))
-    curve = [{**{k: v for k, v in point.items() if k != "broken_first_by"}, **counts}
-             for point, counts in zip(scored["curve"], record["curve"])]
-    per_class = {str(record["classes"][int(c)]): int(k) for c, k in zip(*np.unique(scored["y"], return_counts=True))}
-    robust = {k: scored[k] for k in ("acc_robust_balanced", "acc_robust", "f1_robust") if k in scored}
-    return plain({"supported": True, "reason": None, "run": name, "attack": "certify", **record,
-                  "per_class": per_class, "curve": curve, **robust, "provenance": made_with}), examples
+    return plain({"supported": True, "reason": None, "run": name, "attack": "certify",
+                  **certified_metrics(record, examples), "provenance": made_with}), examples
 
 
 def split_notes(model: nn.Module, beats: dict, split: str) -> list[str]:

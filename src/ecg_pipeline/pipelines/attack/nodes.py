@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ecg_pipeline.evaluation import AttackSpec, evaluate
 from ecg_pipeline.evaluation.evaluate import provenance
-from ecg_pipeline.evaluation.worst_case import Outcomes, worst_case
+from ecg_pipeline.evaluation.worst_case import certified_metrics
 from ecg_pipeline.runtime import torch_threads
 from ecg_pipeline.verification.grid import CertifySpec, certify_grid
 
@@ -33,17 +31,3 @@ def certify_run(model, data: dict, params: dict, defaults: dict | None = None, *
         made_with = provenance(model, data)
     return {"run": name, "attack": "certify", "model": getattr(model, "meta", {}), **certified_metrics(record, examples),
             "provenance": made_with}, examples
-
-
-def certified_metrics(record: dict, examples: dict) -> dict:
-    """The verifier's ``record`` (:func:`ecg_pipeline.verification.grid.certify_grid`) with its certified curve scored
-    from the per-beat ``examples`` by the attacks' own worst-case code (an uncertified beat counts as wrong): per eps
-    accuracy, balanced accuracy, macro F1 and per-class metrics, the lower bounds; ACC_robust / F1_robust of seed
-    001 eq. (8) up to ``eps_max``; the beats per class."""
-    scored = worst_case({"certify": Outcomes.from_examples(examples, record.get("run", "certify"))}, record["grid"],
-                        record["classes"], eps_max=record.get("eps_max"))
-    curve = [{**{k: v for k, v in point.items() if k != "broken_first_by"}, **counts}
-             for point, counts in zip(scored["curve"], record["curve"])]
-    per_class = {str(record["classes"][int(c)]): int(k) for c, k in zip(*np.unique(scored["y"], return_counts=True))}
-    robust = {k: scored[k] for k in ("acc_robust_balanced", "acc_robust", "f1_robust") if k in scored}
-    return {**record, "per_class": per_class, "curve": curve, **robust}
