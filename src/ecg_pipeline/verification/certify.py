@@ -26,7 +26,8 @@ from torch import nn
 from ecg_pipeline.errors import EcgAttackError, EcgDataError
 
 from .bounds import alpha_crown_margins, crown_bounds, crown_margins, ibp_margins, input_box, margin_spec, other_classes
-from .milp import affine_segments, check_milp_network, verify_beat
+from .exact import decide_beat_hybrid
+from .milp import affine_segments, check_milp_network
 from .network import DTYPE, Network, translate
 
 METHODS = ("ibp", "crown", "alpha_crown", "milp")
@@ -88,8 +89,9 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, b
     ``eps`` within ``bounds``.
 
     ``method``: ``"ibp"`` (Gowal et al. 2018), ``"crown"`` (Zhang et al. 2018), ``"alpha_crown"`` (Xu et al. 2021,
-    ``alpha_steps`` Adam steps of rate ``alpha_lr``), ``"milp"`` (Tjeng et al. 2019: alpha-CROWN first, then a
-    MILP for each beat left open, ``milp_time_limit`` seconds a beat; the MLP only). ``intermediate``: how the
+    ``alpha_steps`` Adam steps of rate ``alpha_lr``), ``"milp"`` (the exact step: alpha-CROWN first, then each beat
+    left open decided by :func:`.exact.decide_beat_hybrid`, branch and bound with beta-CROWN bounds then Tjeng et
+    al. 2019's MILP with a cut-off, ``milp_time_limit`` seconds a beat; the MLP only). ``intermediate``: how the
     pre-activation bounds are computed (``"crown"``, or ``"ibp"`` for the cheaper CROWN-IBP style). The model and
     its layers are checked (and an unknown one refused, naming the layer) before any bound is computed.
     """
@@ -131,12 +133,13 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, b
             for i in np.flatnonzero(~certified & ~clean_wrong):
                 beat = time.perf_counter()
                 per_layer = [(layer_bounds.node[k][0][i].numpy(), layer_bounds.node[k][1][i].numpy()) for k in relus]
-                result, margins[i], point = verify_beat(
-                    reference, network, segments, per_layer, lower[i].numpy().reshape(-1), upper[i].numpy().reshape(-1),
-                    int(yb[i]), margins[i], others[first + i], time_limit=milp_time_limit, margin_tol=margin_tol)
-                outcome[first + i] = result
-                if point is not None:
-                    found[first + i] = point
+                answer = decide_beat_hybrid(
+                    reference, network, segments, per_layer, xb[i].to(DTYPE).numpy().reshape(-1), float(eps),
+                    lower[i].numpy().reshape(-1), upper[i].numpy().reshape(-1), int(yb[i]), margins[i],
+                    others[first + i], time_limit=milp_time_limit, margin_tol=margin_tol)
+                outcome[first + i], margins[i] = answer.outcome, answer.proven
+                if answer.counterexample is not None:
+                    found[first + i] = answer.counterexample
                 beat_seconds[first + i] = time.perf_counter() - beat
         lower_margin[part] = margins
     with torch.no_grad():

@@ -19,7 +19,10 @@ lower bound, smallest first, skipping those already certified, within one per-be
 - ``unknown`` otherwise (time limit, or a solution the model does not confirm).
 
 Exact up to HiGHS's feasibility and optimality tolerances (1e-6 .. 1e-9); the ``margin_tol`` demanded of a
-proof is far above them. The CNN is refused (its max-pooling and residual layers are not encoded here).
+proof is far above them. :func:`verify_beat` solves each problem to optimality; ``certify`` now runs the sign-only
+engines of :mod:`.exact` (a cut-off row on this module's :class:`BeatProblem`, and branch and bound), 10x more
+beats decided per second on the NSR MLP's open beats; this one stays as their reference in tests and benchmark.
+The CNN is refused (its max-pooling and residual layers are not encoded here).
 """
 
 from __future__ import annotations
