@@ -64,3 +64,18 @@ def test_an_evaluation_without_a_robust_score_names_the_member():
 def test_bad_sweep_definitions_name_the_sweep(spec, message):
     with pytest.raises(EcgDataError, match=f"sweep 'nsr_sweep'.*{message}"):
         check_sweep("nsr_sweep", spec)
+
+
+def test_scores_of_another_evaluation_than_the_declared_one_are_refused_naming_both():
+    # issue 28 item 3: a ranking never mixes attacks; the members' scores must come from the declared one
+    worst = {**metrics(0.6, 0.9), "run": "nsr_mlp_sweep.beta_0p1.worst_case_selection_validation"}
+    pgd = {**metrics(0.9, 0.9), "run": "nsr_mlp_sweep.beta_0p4.pgd_validation"}
+    with pytest.raises(EcgDataError, match=r"sweep member 'beta_0p4'.*'pgd_validation'.*expected "
+                                           r"'worst_case_selection_validation'"):
+        selection_table({"beta_0p1": worst, "beta_0p4": pgd}, {"beta_0p1": 0.1, "beta_0p4": 0.4}, vary="beta",
+                        scored_by="worst_case_selection_validation")
+    table = selection_table({"beta_0p1": worst}, {"beta_0p1": 0.1}, vary="beta",
+                            scored_by="worst_case_selection_validation")
+    assert table.loc[0, "scored_by"] == "worst_case_selection_validation" and table.loc[0, "selected"]
+    with pytest.raises(EcgDataError, match=r"evaluation None"):  # a metrics JSON that names no evaluation
+        selection_table({"a": metrics(0.5, 0.5)}, {"a": 1}, vary="v", scored_by="pgd_validation")

@@ -17,7 +17,7 @@ def ingested(kedro_project):
 def test_ingestion_writes_record_tables(ingested):
     catalog = ingested.catalog()
     mitdb = catalog.load("mitdb_records")
-    assert mitdb["record_id"].tolist() == ["100", "208", "217", "232"]
+    assert mitdb["record_id"].tolist() == ["100", "119", "208", "217", "232"]
     assert set(mitdb["lead"]) == {"MLII"} and set(mitdb["fs"]) == {360.0}
     assert mitdb["signal"].iloc[0].dtype == np.float32 and mitdb["signal"].iloc[0].shape == (650000,)
     noise = catalog.load("nstdb_noise")

@@ -23,8 +23,8 @@ def parameters(base_parameters):
 
 def test_the_project_declaration(parameters):
     declaration = read_declaration(parameters)
-    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "atk_gan", "atk_gan_source", "cinc", "ens",
-                                          "ens_vote"]
+    assert list(declaration.families) == ["ce", "nsr", "jacob", "adv", "trades", "certified", "atk_gan",
+                                          "atk_gan_source", "cinc", "ens", "ens_vote"]
     assert list(declaration.ensembles) == ["cor_mlp", "dec_mlp", "fcor_mlp", "fdec_mlp", "cor_cnn", "dec_cnn", "fcor_cnn",
                                            "fdec_cnn", "cor_cinc", "dec_cinc", "fcor_cinc", "fdec_cinc", "cor_mlp_vote",
                                            "dec_mlp_vote", "fcor_mlp_vote", "fdec_mlp_vote", "fdec_cnn_vote"]
@@ -67,11 +67,11 @@ def test_adding_a_run_is_one_block(parameters):
     added = _diff(before, after)
     assert added["train_nsr"] == {"nsr_mlp_b02.train"}
     n_attacks = len(_attacks_of(parameters, "mitdb")) - 1   # autoattack_vote judges ensembles only
-    # every mitdb attack on the test split + PGD on validation + its certification (an MLP on mitdb) + the
+    # every mitdb attack on the test split + the selection attack on validation + its certification (an MLP on mitdb) + the
     # record-level noise stress (MIT-BIH) + the run's `judged` node (closes its viz box)
     assert len(added["attack"]) == n_attacks + 4 and "nsr_mlp_b02.judged" in added["attack"]
     assert {"nsr_mlp_b02.certify.certify", "nsr_mlp_b02.record_noise.record_noise"} <= added["attack"]
-    assert "nsr_mlp_b02.pgd.evaluate" in added["attack"] and "nsr_mlp_b02.pgd_validation.evaluate" in added["attack"]
+    assert "nsr_mlp_b02.pgd.evaluate" in added["attack"] and "nsr_mlp_b02.worst_case_selection_validation.evaluate" in added["attack"]
     assert set(added) == {"train_nsr", "attack"}  # the report reads collections: no new node, no new input
     report = after["report"]
     runs = {r.run for n in report.nodes for r in n.func.keywords["model_runs"]}
@@ -163,7 +163,8 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     pipelines = build_pipelines(read_declaration(parameters))
     assert {n.name for n in pipelines["train_nsr_margin"].nodes} == {"nsrm_mlp.train"}
     judged = {n.name for n in pipelines["attack"].nodes if n.name.startswith("nsrm_mlp.")}
-    assert judged == {"nsrm_mlp.pgd.evaluate", "nsrm_mlp.cw_linf.evaluate", "nsrm_mlp.pgd_validation.evaluate",
+    assert judged == {"nsrm_mlp.pgd.evaluate", "nsrm_mlp.cw_linf.evaluate",
+                      "nsrm_mlp.worst_case_selection_validation.evaluate",   # model selection: every run of its data
                       "nsrm_mlp.certify.certify",  # certify: every MIT-BIH MLP, whatever its family's attacks
                       "nsrm_mlp.record_noise.record_noise",  # record-level noise stress: every MIT-BIH run
                       "nsrm_mlp.judged"}  # the node that closes the model's box in kedro-viz (attack/pipeline.py)
@@ -197,7 +198,7 @@ def test_adding_a_family_is_one_block_and_a_run(parameters):
     (lambda p: p["data"]["cpsc2018"]["attack_defaults"].update(eps_max=0.02),
      r"'attacks.apgd_ce.eps_max': 0.02 must be a positive grid point.*\(attack 'apgd_ce' on data 'cpsc2018'"),
     (lambda p: p["attacks"]["autoattack"].update(data=["mitdb", "cpsc"]), r"'attacks.autoattack.data': expected one of"),
-    (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['atk_gan', 'atk_gan_union', 'cinc2017', 'cpsc2018', 'mitdb'\]"),
+    (lambda p: p["attacks"]["fgsm"].update(data="cinc"), r"'attacks.fgsm.data': expected one of \['atk_gan', 'atk_gan_union', 'cinc2017', 'cpsc2018', 'mitdb', 'mitdb_ip'\]"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(run="nsr_mpl"), r"sweep 'nsr_mlp_sweep': base run 'nsr_mpl'"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(values=[0.2, -1]), r"every value of objective.beta must be a number >= 0"),
     (lambda p: p["sweeps"]["nsr_mlp_sweep"].update(vary="objective.lam"), r"nsr_mlp_sweep.lam_0p1: cannot set 'objective.lam'"),

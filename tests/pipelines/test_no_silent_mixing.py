@@ -72,7 +72,7 @@ def test_a_split_from_a_runtime_override_is_refused_naming_the_parameter(empty_p
     # The issue: after a split built from one record (a --params override of ingestion), train_ce trained on it.
     one_record = {"ingestion": {"mitdb": {"records": ["208"]}}}
     empty_project.run("data_mitdb", runtime_params=one_record)
-    with pytest.raises(EcgDataError, match=r'ingestion\.mitdb\.records=\["208"\] \(this run: \["100", "208"'):
+    with pytest.raises(EcgDataError, match=r'ingestion\.mitdb\.records=\["208"\] \(this run: \["100", "119", "208"'):
         empty_project.run("train_ce", namespaces=["ce_mlp"])
     assert empty_project.versions(MODEL) == []
 

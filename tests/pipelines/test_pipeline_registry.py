@@ -40,9 +40,11 @@ def test_each_database_has_its_own_data_pipeline(pipelines):
     assert variant == {f"atk_gan.{n}" for n in ("segment_beats", "split_beats", "balance_training_set")}
     assert pipelines["data_atk_gan"].inputs() == {"mitdb_records", "params:atk_gan.segmentation",
                                                   "params:atk_gan.split", "params:atk_gan.resampling"}
+    inter_patient = names(pipelines["data_mitdb_ip"])   # the inter-patient split: the same template, namespace mitdb_ip
+    assert inter_patient == {f"mitdb_ip.{n}" for n in ("segment_beats", "split_beats", "balance_training_set")}
     # a partition of every data stage: nothing shared, nothing left out
-    assert sum(map(len, parts.values())) + len(variant) == len(names(pipelines["data_processing"]))
-    assert set().union(variant, *parts.values()) == names(pipelines["data_processing"])
+    assert sum(map(len, parts.values())) + len(variant) + len(inter_patient) == len(names(pipelines["data_processing"]))
+    assert set().union(variant, inter_patient, *parts.values()) == names(pipelines["data_processing"])
     # each stands alone: its only free inputs are raw sources and parameters
     for db in parts:
         free = {i for i in pipelines[f"data_{db}"].inputs() if not i.startswith("params:")}

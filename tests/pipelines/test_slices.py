@@ -31,6 +31,7 @@ def parameters(base_parameters):
         attack.update(progress=False, per_class=None)
     params["attacks"]["pgd"].update(grid=[0.0, 0.05], eps_max=0.05, params={"steps": 5, "step_size": 0.02})
     params["sweeps"] = {"nsr_mlp_sweep": {**params["sweeps"]["nsr_mlp_sweep"], "values": [0.1, 0.4]}}
+    params["model_selection"] = {"attack": "pgd"}   # the slices score with the cheap PGD above (worst case: its own test)
     return params
 
 
@@ -94,7 +95,8 @@ def test_sweep_selects_the_member_with_the_best_validation_score(pipelines):
                                  for kind in ("model", "pgd_validation.metrics")}
 
     def metrics(robust, clean):
-        return {"acc_robust_balanced": robust, "curve": [{"balanced_accuracy": clean, "accuracy": clean}], "attack": "pgd"}
+        return {"acc_robust_balanced": robust, "curve": [{"balanced_accuracy": clean, "accuracy": clean}], "attack": "pgd",
+                "run": "nsr_mlp_sweep.member.pgd_validation"}
 
     models = {v: SimpleNamespace(weights=v, meta={"run": v}) for v in ("0p1", "0p4")}  # as TorchModelDataset loads
     catalog = run(pipeline, {"nsr_mlp_sweep.beta_0p1.pgd_validation.metrics": metrics(0.5, 0.9),

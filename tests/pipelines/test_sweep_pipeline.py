@@ -1,5 +1,6 @@
 """Sweeps through real KedroSessions (ci env): members trained side by side by ParallelRunner, scored
-on validation with PGD, the best persisted as the sweep's model with its selection table."""
+on validation by the declared model-selection attack (the worst case of ``worst_case_selection`` by default),
+the best persisted as the sweep's model with its selection table."""
 
 from __future__ import annotations
 
@@ -40,11 +41,14 @@ def test_parallel_sweep_trains_every_member_and_selects_by_validation_acc_robust
     table = catalog.load("nsr_mlp_sweep.selection")
     assert sorted(table["member"]) == ["beta_0p1", "beta_0p4"]
     assert table["selected"].tolist() == [True, False]
-    scores = {m: catalog.load(f"nsr_mlp_sweep.{m}.pgd_validation.metrics") for m in table["member"]}
+    # scored by the worst case: APGD-CE, APGD-T and Square on the validation beats (issue 28 item 3)
+    scores = {m: catalog.load(f"nsr_mlp_sweep.{m}.worst_case_selection_validation.metrics") for m in table["member"]}
     for _, row in table.iterrows():
         metrics = scores[row["member"]]
         assert row["acc_robust_balanced"] == pytest.approx(metrics["acc_robust_balanced"])
-        assert metrics["run"] == f"nsr_mlp_sweep.{row['member']}.pgd_validation"
+        assert metrics["run"] == f"nsr_mlp_sweep.{row['member']}.worst_case_selection_validation"
+        assert metrics["attack"] == "autoattack" and metrics["params"]["attacks"] == ["apgd_ce", "apgd_t", "square"]
+        assert row["scored_by"] == "worst_case_selection_validation"
         model = catalog.load(f"nsr_mlp_sweep.{row['member']}.model")
         assert model.meta["objective"]["beta"] == row["objective.beta"]
         assert model.meta["objective"]["name"] == "nsr" and model.meta["epochs"] == 2  # the rest from nsr_mlp (ci)
@@ -53,6 +57,7 @@ def test_parallel_sweep_trains_every_member_and_selects_by_validation_acc_robust
     winner = table.loc[0, "member"]
     assert best.meta["selected_member"] == f"nsr_mlp_sweep.{winner}"
     assert best.meta["selection"]["acc_robust_balanced"] == pytest.approx(table.loc[0, "acc_robust_balanced"])
+    assert best.meta["selection"]["attack"] == "worst_case_selection"
     member = catalog.load(f"nsr_mlp_sweep.{winner}.model")
     for key, value in member.state_dict().items():
         assert (best.state_dict()[key] == value).all()

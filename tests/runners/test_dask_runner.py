@@ -113,7 +113,7 @@ def test_dask_sweep_gives_the_sequential_sweep(swept):
     assert list(left["member"]) == list(right["member"]) and list(left["selected"]) == list(right["selected"])
     np.testing.assert_array_equal(left[numbers].to_numpy(), right[numbers].to_numpy())
     for member in MEMBERS:
-        metrics = [p.catalog().load(f"{SWEEP}.{member}.pgd_validation.metrics") for p in (sequential, dask)]
+        metrics = [p.catalog().load(f"{SWEEP}.{member}.worst_case_selection_validation.metrics") for p in (sequential, dask)]
         assert results_of(metrics[0]) == results_of(metrics[1])
         assert math.isfinite(metrics[1]["acc_robust_balanced"])
     assert_same_models(sequential, dask, [f"{SWEEP}.{m}" for m in MEMBERS] + [SWEEP])
@@ -126,7 +126,7 @@ def test_dask_run_writes_one_whole_stamped_version_per_output(swept):
     runs = {p.parent.name for p in models.glob(f"{SWEEP}*.pt/*/*.pt")}
     assert len(runs) == 1  # the members and the selected model: one save version, the session's
     # each evaluation names the model version it judged: this run's, recorded on the worker that ran it
-    metrics = dask.catalog().load(f"{SWEEP}.{MEMBERS[0]}.pgd_validation.metrics")
+    metrics = dask.catalog().load(f"{SWEEP}.{MEMBERS[0]}.worst_case_selection_validation.metrics")
     assert metrics["provenance"]["model"]["version"] == runs.pop()
     assert metrics["provenance"]["env"] == "ci"   # the session's env, handed to the worker
 

@@ -3,7 +3,10 @@
 Seed 001 (section III-A and eq. 8) tunes beta (NSR), lambda (Jacobian) and eps (adversarial
 training) by training one model per value and keeping the one with the highest ACC_robust under
 100-PGD on the validation set. ``selection_table`` ranks members by that score from their stored
-evaluations; it knows nothing of Kedro.
+evaluations, whichever attack made them: the project selects by the validation worst case under
+APGD-CE, APGD-T and Square by default (issue 28 item 3: PGD rewards gradient masking), PGD on request.
+``scored_by`` names the evaluation every member must have been scored with, so that a ranking never
+mixes two attacks. It knows nothing of Kedro.
 """
 
 from __future__ import annotations
@@ -48,19 +51,31 @@ def check_sweep(name: str, spec: Mapping) -> None:
         raise EcgDataError(f"sweep '{name}': criterion must be one of {CRITERIA}, got {spec['criterion']!r}")
 
 
+def evaluation_name(metrics: Mapping) -> str | None:
+    """The evaluation a metrics JSON was stored as: the last part of its ``run`` (``<member>.<attack>_validation``
+    -> ``<attack>_validation``); None when it names none."""
+    run = metrics.get("run")
+    return run.rsplit(".", 1)[-1] if isinstance(run, str) and run else None
+
+
 def selection_table(scores: Mapping[str, dict], values: Mapping[str, float], *, vary: str,
-                    criterion: str = "acc_robust_balanced") -> pd.DataFrame:
+                    criterion: str = "acc_robust_balanced", scored_by: str | None = None) -> pd.DataFrame:
     """One row per member, best first: its value, validation ACC_robust / F1_robust and clean accuracy.
 
     ``scores[member]`` is the member's stored validation evaluation (the attack pipeline's metrics
-    JSON); ``values[member]`` the value it was trained with. Ties on ``criterion`` go to the higher
-    clean balanced accuracy, then to the smaller value (the weaker regulariser). The winner has
-    ``selected == True``.
+    JSON); ``values[member]`` the value it was trained with. ``scored_by`` (e.g.
+    ``worst_case_selection_validation``): the evaluation every member's scores must come from, refused
+    otherwise (None: not checked). Ties on ``criterion`` go to the higher clean balanced accuracy, then
+    to the smaller value (the weaker regulariser). The winner has ``selected == True``.
     """
     if criterion not in CRITERIA:
         raise EcgDataError(f"selection criterion must be one of {CRITERIA}, got {criterion!r}")
     rows = []
     for member, metrics in scores.items():
+        if scored_by is not None and evaluation_name(metrics) != scored_by:
+            raise EcgDataError(f"sweep member '{member}': its validation scores come from evaluation "
+                               f"{evaluation_name(metrics)!r} (run {metrics.get('run')!r}); expected {scored_by!r}, "
+                               f"the declared model_selection attack on the validation split")
         if criterion not in metrics or not metrics.get("curve"):
             raise EcgDataError(f"sweep member '{member}': its validation evaluation has no '{criterion}' "
                                f"(an eps grid with eps_max is needed); keys: {sorted(metrics)}")
@@ -70,7 +85,8 @@ def selection_table(scores: Mapping[str, dict], values: Mapping[str, float], *, 
             "acc_robust_balanced": metrics.get("acc_robust_balanced"), "acc_robust": metrics.get("acc_robust"),
             "f1_robust": metrics.get("f1_robust"),
             "clean_balanced_accuracy": clean["balanced_accuracy"], "clean_accuracy": clean["accuracy"],
-            "attack": metrics.get("attack"), "eps_max": metrics.get("eps_max"), "n": metrics.get("n"),
+            "attack": metrics.get("attack"), "scored_by": evaluation_name(metrics), "eps_max": metrics.get("eps_max"),
+            "n": metrics.get("n"),
         })
     table = pd.DataFrame(rows).sort_values([criterion, "clean_balanced_accuracy", vary],
                                            ascending=[False, False, True], kind="stable").reset_index(drop=True)

@@ -5,6 +5,8 @@ Every module of this package is imported here, and each objective class register
 (``Objective.__init_subclass__``): adding an objective is one module here plus the run that selects it
 (docs/extending.md). Today: ``ce`` (:class:`CrossEntropy`, seed 001's baseline), ``nsr`` (:class:`NSR`, seed 001
 eq. (7) with R of eq. (6)), ``jacobian`` (seed 001 eqs. (12) / (13)), ``adversarial`` (seed 001 eqs. (10) / (11)),
+``trades`` (Zhang et al. 2019 eq. 5), ``ibp`` and ``crown_ibp`` (Gowal et al. 2018; Zhang et al. 2020; bounds in
+``defenses.bounds``),
 ``decorrelation`` (seed 004 eqs. (5) / (6)) and ``atk_gan`` (:class:`AtkGan` in ``defenses.atk_gan``, seed 002
 eqs. (1)-(5)).
 """

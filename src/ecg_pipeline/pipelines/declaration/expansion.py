@@ -97,8 +97,11 @@ def check_split_method(data: DataSplits, split: str, parameters: Mapping[str, An
         return
     section = parameters.get("split") if data.variant_of is None else (parameters.get(data.name) or {}).get("split")
     method = section.get("method", "random") if isinstance(section, Mapping) else "random"
+    where = "split" if data.variant_of is None else f"{data.name}.split"
+    if method not in SPLIT_NAMES:
+        raise EcgConfigError(f"parameters '{where}.method': unknown split method {method!r}; expected one of "
+                             f"{list(SPLIT_NAMES)}")
     if method != split:
-        where = "split" if data.variant_of is None else f"{data.name}.split"
         raise EcgConfigError(f"parameters '{where}.method': data {data.name!r} is declared as the {split!r} split "
                              f"(data.*.splits), but its split step makes {method!r}")
 

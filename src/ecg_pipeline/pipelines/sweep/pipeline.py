@@ -2,7 +2,9 @@
 
 Sweep ``<s>`` over ``vary`` with values ``v1..vn`` is, per value, an instance of the training template
 (``<s>.<key>_<v>``: the base run's parameters with ``vary`` set to ``v``) and of the attack template
-with the model-selection attack on the validation split (``<s>.<key>_<v>.<attack>_validation``), then
+with the model-selection attack on the validation split (``<s>.<key>_<v>.<attack>_validation``; the attack is
+the data's ``selection_attack``, else ``model_selection.attack``: by default the worst case of
+``worst_case_selection``, issue 28 item 3), then
 one node ``<s>.select`` that ranks the members (``<s>.selection``) and saves the winner as
 ``<s>.model``. Members are independent nodes, so ``--runner=ParallelRunner`` trains them side by side.
 """
@@ -33,7 +35,8 @@ def sweep_pipeline(sweep: Sweep, declaration: Declaration) -> Pipeline:
         models.append(f"{name}.model")
     select = Node(
         bound_node_function(select_member, sweep=sweep.name, names=list(sweep.members), values=sweep.members,
-                            vary=sweep.vary, criterion=sweep.criterion),
+                            vary=sweep.vary, criterion=sweep.criterion, attack=attack,
+                            evaluation=f"{attack}{VALIDATION_SUFFIX}"),
         metrics + models, [f"{sweep.name}.selection", f"{sweep.name}.model"], name="select", namespace=sweep.name,
         tags=("sweep", sweep.name),
     )
