@@ -91,8 +91,8 @@ def test_negative_strengths_and_unknown_names_are_refused():
         Jacobian(lam=-1)
     with pytest.raises(EcgDataError, match="eps must be >= 0"):
         Adversarial(eps=-0.1)
-    with pytest.raises(EcgDataError, match="unknown training objective 'trades'"):
-        build_objective("trades")
+    with pytest.raises(EcgDataError, match="unknown training objective 'trade'"):
+        build_objective("trade")
 
 
 # --- NSR target="margin" (the project's variant: R of the margin z_y - max_{j != y} z_j) ---------------

@@ -1,8 +1,9 @@
 """The nested evaluation over an eps grid (issue 27: ``attacks.autoattack`` evaluated once per batch for the whole
-grid, breaks carried to larger eps, FAB-T and Square from the largest eps down) against the old one, every eps
-attacked independently (``nested: false``), on a small MLP trained on real MIT-BIH beats and its real test beats:
-same beats, same seed. The new outcome is nested, never weaker than the old one at any eps (no beat the old one
-broke stands in the new one), with escalation too, and does not depend on the number of worker threads.
+grid, the per-eps calls replayed bit for bit with Square once for every eps, breaks carried to larger eps) against
+the old one, every eps attacked independently (``nested: false``), on a small MLP trained on real MIT-BIH beats and
+its real test beats: same beats, same seed. The new outcome is exactly the old one with each break carried to every
+larger eps: nested, never weaker at any eps (no beat the old one broke stands in the new one), with escalation too
+(the same rounds, decided the same way), and does not depend on the number of worker threads.
 
 The ensemble is deliberately weak (2 steps, 100 Square queries) so that every member, FAB-T and Square included,
 has beats left to break; small eps so that some beats stand."""
@@ -53,6 +54,7 @@ def test_the_nested_outcome_is_nested_and_never_weaker_than_the_old(old_and_new)
     broken_old, broken_new = broken(old), broken(new)
     assert (broken_new[:-1] <= broken_new[1:]).all()  # broken at eps_i: broken at every larger eps
     assert not (broken_old & ~broken_new).any()  # never a beat robust in the new that the old one broke
+    assert np.array_equal(broken_new, np.logical_or.accumulate(broken_old, axis=0))  # the old, carried upward
     assert broken_new[1:-1].any() and (~broken_new[1:]).any()  # the comparison compares something
     for old_row, new_row in zip(old_metrics["curve"], new_metrics["curve"]):
         assert new_row["accuracy"] <= old_row["accuracy"]
@@ -81,6 +83,11 @@ def test_escalation_keeps_the_nested_outcome_nested_and_never_weaker(real_mlp):
     broken_old, broken_new = broken(old), broken(new)
     assert (broken_new[:-1] <= broken_new[1:]).all()
     assert not (broken_old & ~broken_new).any()
-    assert new_metrics["escalation"]["rounds"][1]["effort"] == old_metrics["escalation"]["rounds"][1]["effort"]
+    assert np.array_equal(broken_new, np.logical_or.accumulate(broken_old, axis=0))
+    old_rounds, new_rounds = old_metrics["escalation"]["rounds"], new_metrics["escalation"]["rounds"]
+    assert len(new_rounds) == len(old_rounds) and old_rounds[1]["added"] != [0] * len(GRID)
+    for old_round, new_round in zip(old_rounds, new_rounds):  # the per-eps rounds replayed: the same decisions
+        assert new_round["effort"] == old_round["effort"] and new_round["attacked"] == old_round["attacked"]
+        assert new_round["independent_balanced_accuracy"] == old_round["balanced_accuracy"]
     assert [r["balanced_accuracy"] for r in new_metrics["curve"]] == new_metrics["escalation"]["rounds"][-1][
         "balanced_accuracy"]

@@ -34,7 +34,7 @@ from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgConfigError
 from ecg_pipeline.models import logits_of
 
-from .grid_pass import grid_call, in_threads, nested_form
+from .grid_pass import grid_call, in_threads
 from .metrics import classification_metrics, robust_score
 
 CONVERGED, MAX_DOUBLINGS = "converged", "max_doublings reached"
@@ -133,16 +133,21 @@ def escalate(model: nn.Module, data: Batches, attack: Callable, *, subset: np.nd
              grid: Sequence[float], params: Mapping, keys: Sequence[str], escalation: Escalation,
              classes: Sequence[str], bounds: tuple[float, float] | None = None, eps_max: float | None = None,
              batch_size: int = 512, seed: int = 0, device: torch.device | str = "cpu", keep: np.ndarray | None = None,
-             infos: dict[str, np.ndarray] | None = None, nested: bool = False,
-             workers: int = 1) -> tuple[dict, dict[tuple[int, int], np.ndarray]]:
+             infos: dict[str, np.ndarray] | None = None, nested: bool = False, workers: int = 1,
+             independent: np.ndarray | None = None) -> tuple[dict, dict[tuple[int, int], np.ndarray]]:
     """Escalate ``attack`` (module docstring) on ``data[subset]``; ``pred`` [len(grid), len(subset)] (the normal
     run's prediction per eps, clean-wrong beats kept wrong) gains every valid new break, in place; so do ``infos``
     (the attack's per-beat integer arrays, e.g. ``broken_by``) at those beats. Returns (record, found): the record
     for the metrics JSON and the escalated adversarial beats at the positions ``keep`` (figures), by (g, position).
 
-    ``nested`` (an attack with a nested pass over the grid, ``attack.over_grid``): each round is one nested pass
-    over the eps not yet converged, in ``workers`` threads (:func:`_nested_round`), and a valid break at eps_i is
-    carried to every larger eps where the beat still stood, converged or not: the outcome stays nested.
+    ``nested`` (an attack with a nested pass over the grid, ``attack.over_grid``, and its per-eps replay
+    ``attack.jobs``): ``independent`` (bool ``[len(grid), len(subset)]``) is what the per-eps evaluation does not
+    count as correct (broken, or wrong clean); each
+    round replays the per-eps round on it bit for bit (the same beats, batches and seeds; Square once for all of
+    them, :func:`_nested_round`), the convergence of each eps is decided on it as the per-eps escalation decides,
+    and a valid break at eps_i is carried to every larger eps where the beat still stood, converged or not: the
+    outcome stays nested and holds every break the per-eps escalation finds. The rounds' scores are the outcome's;
+    ``independent_balanced_accuracy`` the replayed per-eps outcome's, which the decisions read.
     """
     y = np.asarray(data.y.numpy()[subset])
     grid = [float(e) for e in grid]
@@ -154,15 +159,23 @@ def escalate(model: nn.Module, data: Batches, attack: Callable, *, subset: np.nd
     found: dict[tuple[int, int], np.ndarray] = {}
     stopped = MAX_DOUBLINGS
     active = [g for g, eps in enumerate(grid) if eps > 0]   # the eps not yet converged
+    if nested:
+        if independent is None or np.shape(independent) != pred.shape:
+            raise EcgConfigError(f"escalation of a nested pass: the per-eps outcome must be [{len(grid)}, "
+                                 f"{len(subset)}] (eps x beats), got {None if independent is None else np.shape(independent)}")
+        alone = np.asarray(independent, dtype=bool).copy()
+        alone_scores = _scores(y, np.where(alone, pred, y[None, :]), grid, classes, eps_max)
+        rounds[0]["independent_balanced_accuracy"] = alone_scores["balanced_accuracy"]
     for r in range(1, escalation.max_doublings + 1):
         effort = effort_at(attack, params, keys, 2 ** r)
         call, seed_r = {**params, **effort}, round_seed(seed, r)
         added, rejected, attacked = [0] * len(grid), [0] * len(grid), [0] * len(grid)
         started = time.perf_counter()
         if nested:
-            _nested_round(model, data, attack, subset=subset, y=y, pred=pred, grid=grid, active=active, call=call,
-                          seed=seed_r, bounds=bounds, batch_size=batch_size, device=device, workers=workers,
-                          infos=infos, keep_set=keep_set, found=found, counts=(added, rejected, attacked))
+            _nested_round(model, data, attack, subset=subset, y=y, pred=pred, alone=alone, grid=grid, active=active,
+                          call=call, seed=seed_r, bounds=bounds, batch_size=batch_size, device=device,
+                          workers=workers, infos=infos, keep_set=keep_set, found=found,
+                          counts=(added, rejected, attacked))
         for g in [] if nested else active:
             eps = grid[g]
             standing = np.flatnonzero(pred[g] == y)
@@ -189,7 +202,12 @@ def escalate(model: nn.Module, data: Batches, attack: Callable, *, subset: np.nd
         scores = _scores(y, pred, grid, classes, eps_max)
         rounds.append({"round": r, "effort": effort, "seed": seed_r, **scores, "added": added, "rejected": rejected,
                        "attacked": attacked, "seconds": time.perf_counter() - started})
-        moved = np.asarray(rounds[-2]["balanced_accuracy"]) - np.asarray(scores["balanced_accuracy"])
+        decided_on = "balanced_accuracy"
+        if nested:  # decided on the replayed per-eps outcome, as the per-eps escalation decides
+            rounds[-1]["independent_balanced_accuracy"] = _scores(y, np.where(alone, pred, y[None, :]), grid, classes,
+                                                                  eps_max)["balanced_accuracy"]
+            decided_on = "independent_balanced_accuracy"
+        moved = np.asarray(rounds[-2][decided_on]) - np.asarray(rounds[-1][decided_on])
         active = [g for g in active if moved[g] >= escalation.tolerance]
         if not active:
             stopped = CONVERGED
@@ -197,55 +215,59 @@ def escalate(model: nn.Module, data: Batches, attack: Callable, *, subset: np.nd
     return summary(rounds, grid, escalation, stopped, time.perf_counter() - t0), found
 
 
-def _nested_round(model, data, attack, *, subset, y, pred, grid, active, call, seed, bounds, batch_size, device,
-                  workers, infos, keep_set, found, counts) -> None:
-    """One escalation round as a nested pass (``attack.over_grid``) over the ``active`` eps, on the beats standing at
-    any of them, batch b seeded ``seed + b``; every break is checked (:func:`valid_breaks`) at its eps and carried, as
-    checked, to each larger eps where the beat still stands. Updates ``pred``, ``infos``, ``found`` and the per-eps
-    ``counts`` (added, rejected, attacked) in place."""
-
+def _nested_round(model, data, attack, *, subset, y, pred, alone, grid, active, call, seed, bounds, batch_size,
+                  device, workers, infos, keep_set, found, counts) -> None:
+    """One escalation round replaying the per-eps round bit for bit (``attack.jobs``: at each ``active`` eps the
+    beats ``alone`` leaves standing, in the same batches, batch b seeded ``seed + b``; Square once for all of them),
+    every break checked (:func:`valid_breaks`) on its batch as the per-eps round checks it. ``alone`` (the per-eps
+    outcome, bool broken ``[len(grid), n]``) gains the breaks at their eps; ``pred`` gains each, as checked, at its
+    eps and every larger eps where the beat still stands. Updates ``pred``, ``alone``, ``infos``, ``found`` and the
+    per-eps ``counts`` (added, rejected, attacked) in place."""
     added, rejected, attacked = counts
-    is_active = np.zeros(len(grid), dtype=bool)
-    is_active[active] = True
-    standing = (pred == y[None, :]) & is_active[:, None]
+    jobs_of, kwargs = attack.jobs, grid_call(call)
+    batches = []  # (g, positions, batch seed): the per-eps round's batches
     for g in active:
-        attacked[g] = int(standing[g].sum())
-    beats = np.flatnonzero(standing.any(0))
-    starts = list(enumerate(range(0, beats.size, batch_size)))
-    over_grid, kwargs = nested_form(attack, call), grid_call(call)
+        standing = np.flatnonzero(~alone[g])  # as the per-eps round: its pred[g] == y
+        attacked[g] = int(standing.size)
+        batches += [(g, standing[start : start + batch_size], seed + b)
+                    for b, start in enumerate(range(0, standing.size, batch_size))]
+    if not batches:
+        return
+    beats = np.unique(np.concatenate([positions for _, positions, _ in batches]))
+    x, yb, mask = data.take(subset[beats])[:3]
+    x, yb = x.to(device), yb.to(device)
+    mask = mask.to(device) if mask is not None else None
+    row_of = {int(p): r for r, p in enumerate(beats)}
+    jobs = [(grid[g], torch.tensor([row_of[int(p)] for p in positions], dtype=torch.long, device=device), s)
+            for g, positions, s in batches]
+    chunks = [list(range(w, len(jobs), workers)) for w in range(min(workers, len(jobs)))]
 
-    def work(item):
-        b, start = item
-        positions = beats[start : start + batch_size]
-        x, yb, mask = data.take(subset[positions])[:3]
-        x, yb = x.to(device), yb.to(device)
-        mask = mask.to(device) if mask is not None else None
-        pairs = torch.from_numpy(standing[:, positions]).to(device)
-        return positions, x, yb, mask, over_grid(model, x, yb, grid, mask=mask, bounds=bounds, seed=seed + b,
-                                                 standing=pairs, **kwargs)
+    def work(chunk):
+        return chunk, jobs_of(model, x, yb, [jobs[j] for j in chunk], mask=mask, bounds=bounds, **kwargs)
 
+    done: dict[int, tuple] = {}
     with frozen(model):
-        for positions, x, yb, mask, (x_adv, info) in in_threads(work, starts, workers):
-            for g in active:
-                rows = np.flatnonzero(standing[g, positions])
-                if not rows.size:
-                    continue
-                valid, new_pred, checked = valid_breaks(model, x[rows], yb[rows], x_adv[g][rows], grid[g], mask
-                                                        if mask is None or mask.shape[0] != x.shape[0] else mask[rows],
-                                                        bounds)
-                with torch.inference_mode():
-                    claimed = (info["broken_by"][g, rows] >= 0).cpu().numpy()
-                rejected[g] += int((claimed & ~valid).sum())
-                for h in range(g, len(grid)):  # checked inside eps_g's ball: inside every larger one
-                    take = valid & (pred[h, positions[rows]] == y[positions[rows]])
-                    added[h] += int(take.sum())
-                    pred[h, positions[rows][take]] = new_pred[take]
-                    for key, values in info.items():
-                        if infos is not None and key in infos:
-                            infos[key][h, positions[rows][take]] = np.asarray(values[g, rows].cpu())[take]
-                    for i in np.flatnonzero(take):
-                        if int(positions[rows[i]]) in keep_set:
-                            found[(h, int(positions[rows[i]]))] = checked[i].cpu().numpy()
+        for chunk, results in in_threads(work, chunks, workers):
+            done.update(zip(chunk, results))
+    for j, (g, positions, _) in sorted(enumerate(batches), key=lambda item: item[1][0]):  # smallest eps first
+        x_adv, info = done[j]
+        rows = jobs[j][1]
+        sub_mask = None if mask is None else mask[rows]
+        valid, new_pred, checked = valid_breaks(model, x[rows], yb[rows], x_adv, grid[g], sub_mask, bounds)
+        with torch.inference_mode():
+            claimed = (logits_of(model, x_adv.detach(), sub_mask).argmax(1) != yb[rows]).cpu().numpy()
+        rejected[g] += int((claimed & ~valid).sum())
+        alone[g, positions[valid]] = True
+        for h in range(g, len(grid)):  # checked inside eps_g's ball: inside every larger one
+            take = valid & (pred[h, positions] == y[positions])
+            added[h] += int(take.sum())
+            pred[h, positions[take]] = new_pred[take]
+            for key, values in info.items():
+                if infos is not None and key in infos:
+                    infos[key][h, positions[take]] = np.asarray(values.cpu())[take]
+            for i in np.flatnonzero(take):
+                if int(positions[i]) in keep_set:
+                    found[(h, int(positions[i]))] = checked[i].cpu().numpy()
 
 
 def summary(rounds: list[dict], grid: Sequence[float], escalation: Escalation, stopped: str, seconds: float) -> dict:

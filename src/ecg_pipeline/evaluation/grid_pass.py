@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from ecg_pipeline.attacks.autoattack import INDEPENDENT  # noqa: F401 (the nested pass's key, read by .robustness)
 from ecg_pipeline.runtime import torch_threads
 
 
 def nested_form(attack: Callable, params: dict) -> Callable | None:
     """The attack's nested pass over an eps grid (``attack.over_grid``, e.g. ``attacks.autoattack``) when its params
-    say ``nested: true``; otherwise (the default) every eps is attacked independently. Opt-in: on the zoo's nsr_mlp
-    the nested pass was 1.57x faster but not yet never-weaker per beat (docs/measurements.md)."""
+    say ``nested: true``; otherwise (the default) every eps is attacked independently. The nested pass replays the
+    per-eps calls bit for bit and carries their breaks upward, so it is never weaker (``attacks.autoattack``)."""
     over_grid = getattr(attack, "over_grid", None)
     return over_grid if over_grid is not None and params.get("nested", False) else None
 

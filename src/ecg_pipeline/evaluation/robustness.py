@@ -26,7 +26,7 @@ from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import logits_of
 
 from .escalation import Escalation, escalate, in_words
-from .grid_pass import grid_call, in_threads, nested_form
+from .grid_pass import INDEPENDENT, grid_call, in_threads, nested_form
 from .metrics import classification_metrics, robust_score
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ def evaluate_attack(
     infos: dict[str, list[list[np.ndarray]]] = {}
     kept_x = [[] for _ in range(n_grid)]
     kept_pred = [[] for _ in range(n_grid)]
+    alone: list[list[np.ndarray]] = [[] for _ in range(n_grid)]  # nested: pairs the per-eps evaluation does not count
     t0 = time.perf_counter()
     n_batches = -(-subset.size // batch_size)
     bar = tqdm(total=n_grid * n_batches, desc=name, disable=not progress, leave=False, unit="attack-batch")
@@ -117,7 +118,10 @@ def evaluate_attack(
             if outcome is not None:  # the nested pass over the grid (attacks.autoattack): already attacked
                 x_adv = outcome[0][g]
                 for key, values in outcome[1].items():
-                    infos.setdefault(key, [[] for _ in range(n_grid)])[g].append(np.asarray(values[g].cpu()))
+                    if key == INDEPENDENT:  # kept apart for the escalation: what the per-eps evaluation leaves
+                        alone[g].append(np.asarray(values[g].cpu()) | wrong_clean)
+                    else:
+                        infos.setdefault(key, [[] for _ in range(n_grid)])[g].append(np.asarray(values[g].cpu()))
             elif found is not None:
                 x_adv = within_eps_ball(x, found, eps_value)
             else:
@@ -143,7 +147,8 @@ def evaluate_attack(
         record, found = escalate(model, data, attack, subset=subset, pred=pred_all, grid=grid, params=params,
                                  keys=effort_keys, escalation=escalation, classes=classes, bounds=bounds,
                                  eps_max=eps_max, batch_size=batch_size, seed=seed, device=device, keep=keep,
-                                 infos=info_all, nested=nested, workers=workers if nested else 1)
+                                 infos=info_all, nested=nested, workers=workers if nested else 1,
+                                 independent=np.stack([np.concatenate(a) for a in alone]) if nested else None)
         _update_kept(kept_x, kept_pred, keep, found, pred_all)
         log.info("%s: escalation %s", name, in_words(record))
     rows, examples = [], {"index": subset[keep], "y": y_all[subset][keep], "grid": np.asarray(grid, dtype=np.float64),
