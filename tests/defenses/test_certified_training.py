@@ -16,24 +16,9 @@ from ecg_pipeline.defenses.objectives import build_objective
 from ecg_pipeline.defenses.objectives.certified import CrownIBP, IBP, linear_ramp
 from ecg_pipeline.errors import EcgModelError
 from ecg_pipeline.models import build_model
-from ecg_pipeline.models.mlp import MLP
 from ecg_pipeline.verification import certify
 from ecg_pipeline.verification import bounds as verifier_bounds
 from ecg_pipeline.verification.network import translate
-
-
-def hand_net() -> MLP:
-    """``z = W2 relu(W1 x) + b2``, W1 = [[1, 1], [1, -1]], W2 = [[2, -1], [1, 1]], b2 = [0, 0.5], as the registry's MLP
-    class (its body and head replaced), so every code path that reads an MLP reads it."""
-    model = MLP(input_length=2, n_classes=2)
-    model.body = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
-    model.head = nn.Linear(2, 2)
-    with torch.no_grad():
-        model.body[0].weight.copy_(torch.tensor([[1.0, 1.0], [1.0, -1.0]]))
-        model.body[0].bias.zero_()
-        model.head.weight.copy_(torch.tensor([[2.0, -1.0], [1.0, 1.0]]))
-        model.head.bias.copy_(torch.tensor([0.0, 0.5]))
-    return model
 
 
 X, Y, EPS = torch.tensor([[[0.5, 0.5]]]), torch.tensor([0]), 0.1
@@ -44,7 +29,7 @@ X, Y, EPS = torch.tensor([[[0.5, 0.5]]]), torch.tensor([0]), 0.1
 # Elided margin z0 - z1 = a1 - 2 a2 - 0.5 >= 0.8 - 0.4 - 0.5 = -0.1; not elided: l0 - u1 = 1.4 - 1.9 = -0.5.
 # CROWN-IBP: row [1, -2] on a; a1 exact; a2 (coefficient -2 < 0) by its chord 0.5 h2 + 0.1: bias -0.5 - 0.2 = -0.7,
 # coefficient on x: [1, -1] W1 = [0, 2]; min over the box: 2 * 0.4 - 0.7 = 0.1, the true minimum (x = (0.6, 0.4)).
-def test_ibp_margins_of_the_hand_net():
+def test_ibp_margins_of_the_hand_net(hand_net):
     model = hand_net()
     assert ibp_margins(model, X, Y, EPS, bounds=None)[0].tolist() == pytest.approx([0.0, -0.1], abs=1e-6)
     assert ibp_margins(model, X, Y, EPS, bounds=None, elide=False)[0].tolist() == pytest.approx([0.0, -0.5], abs=1e-6)
@@ -55,11 +40,11 @@ def test_ibp_margins_of_the_hand_net():
     assert ibp_margins(model, X, Y, EPS, bounds=(0.0, 0.55))[0, 1].item() == pytest.approx(0.0, abs=1e-6)
 
 
-def test_crown_ibp_margin_of_the_hand_net_is_the_true_minimum():
+def test_crown_ibp_margin_of_the_hand_net_is_the_true_minimum(hand_net):
     assert crown_ibp_margins(hand_net(), X, Y, EPS, bounds=None)[0].tolist() == pytest.approx([0.0, 0.1], abs=1e-6)
 
 
-def test_ibp_loss_of_the_hand_net_after_the_ramp():
+def test_ibp_loss_of_the_hand_net_after_the_ramp(hand_net):
     """Gowal et al. eq. 7 at kappa 0.5, eps 0.1: 0.5 CE((2, 1.5), 0) + 0.5 CE((0, 0.1), 0), by hand."""
     objective = IBP(eps_train=EPS, kappa_end=0.5, warmup_steps=0, ramp_steps=2, bounds=None)
     model = hand_net()
@@ -89,7 +74,7 @@ def test_the_ramps_at_chosen_steps():
     assert linear_ramp(5, 1.0, 0.0, 0, 0) == 0.0   # no ramp: the end value at once
 
 
-def test_the_warmup_is_plain_cross_entropy_and_the_step_counter_is_the_state():
+def test_the_warmup_is_plain_cross_entropy_and_the_step_counter_is_the_state(hand_net):
     objective, model = IBP(eps_train=0.1, warmup_steps=2, ramp_steps=4), hand_net()
     loss, logits, _ = objective(model, X, Y, None, 1)
     assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, Y).item())

@@ -6,27 +6,11 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 from ecg_pipeline.defenses.objectives import build_objective
 from ecg_pipeline.defenses.objectives.trades import Trades, trades_kl
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.models import build_model
-from ecg_pipeline.models.mlp import MLP
-
-
-def hand_net() -> MLP:
-    """``z = W2 relu(W1 x) + b2``, W1 = [[1, 1], [1, -1]], W2 = [[2, -1], [1, 1]], b2 = [0, 0.5] (as in
-    test_certified_training)."""
-    model = MLP(input_length=2, n_classes=2)
-    model.body = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
-    model.head = nn.Linear(2, 2)
-    with torch.no_grad():
-        model.body[0].weight.copy_(torch.tensor([[1.0, 1.0], [1.0, -1.0]]))
-        model.body[0].bias.zero_()
-        model.head.weight.copy_(torch.tensor([[2.0, -1.0], [1.0, 1.0]]))
-        model.head.bias.copy_(torch.tensor([0.0, 0.5]))
-    return model
 
 
 def test_the_kl_term_by_hand():
@@ -52,7 +36,7 @@ def test_the_kl_term_at_x_prime_equal_to_x_is_zero_with_a_zero_gradient():
     assert max(g.abs().max().item() for g in grads) < 1e-7
 
 
-def test_the_inner_maximisation_reaches_the_grid_maximum_of_the_hand_net():
+def test_the_inner_maximisation_reaches_the_grid_maximum_of_the_hand_net(hand_net):
     """At x = (0.55, 0.45), eps 0.1: the margin z0 - z1 = relu(x1 + x2) - 2 relu(x1 - x2) - 0.5 falls fastest towards
     x = (0.65, 0.35) (margin -0.1 against 0.1 at x), where the KL to f(x) is largest; 20 signed steps of 0.02 from
     the algorithm's start reach the largest KL of a 201 x 201 grid over the box."""
