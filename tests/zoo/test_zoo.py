@@ -23,7 +23,7 @@ from ecg_pipeline.zoo.index import sha256, write_index
 from ecg_pipeline.zoo.recheck import platform_of, this_platform
 
 ZOO = default_zoo()
-ENTRIES = ("ce_mlp", "nsr_mlp")
+ENTRIES = ("ce_mlp", "nsr_mlp", "adv_mlp")
 CHEAP = ("pgd", "pgd_nsr", "real_noise_em")
 
 
