@@ -60,9 +60,9 @@ def test_the_pipeline_writes_metrics_outcomes_and_the_headline_beside_the_zoo(tr
         certified_right = outcomes["pred_certify"] == outcomes["subset_y"]
         assert not (certified_right & (outcomes["pred_autoattack"] != outcomes["subset_y"])).any()
     table = pd.read_csv(written["headline"][0])
-    assert table["model"].tolist() == ["CE (ce_mlp)", "0.4NSR (nsr_mlp)", "my_mlp (my_mlp)"]
-    assert table["worst-case ACC_robust"].iloc[2] == pytest.approx(worst["acc_robust_balanced"])
-    assert table["certified ACC_robust"].iloc[2] == pytest.approx(certified["acc_robust_balanced"])
+    assert table["model"].iloc[-1] == "my_mlp (my_mlp)" and {"CE (ce_mlp)", "0.4NSR (nsr_mlp)"} <= set(table["model"])
+    assert table["worst-case ACC_robust"].iloc[-1] == pytest.approx(worst["acc_robust_balanced"])
+    assert table["certified ACC_robust"].iloc[-1] == pytest.approx(certified["acc_robust_balanced"])
 
 
 def test_a_refused_model_writes_nothing(trained_mitdb_mlp, project_root, tmp_path, monkeypatch):
