@@ -18,7 +18,7 @@ from ecg_pipeline.verification.grid import FROM_ATTACK_DEFAULTS, CertifySpec
 from ecg_pipeline.verification.network import SUPPORTED_MODELS
 
 from .model import Certification, DataSplits
-from .validation import require_mapping
+from .validation import declared_data, require_mapping
 
 SECTION = "certify"
 #: The declaration keys of the block; the rest is :class:`CertifySpec`'s.
@@ -41,12 +41,7 @@ def read_certification(spec: Any, data: dict[str, DataSplits]) -> Certification 
     if spec is None:
         return None
     spec = require_mapping(spec, SECTION)
-    named = spec.get("data")
-    named = [named] if isinstance(named, str) else named
-    if (not isinstance(named, (list, tuple)) or not named or len(set(named)) != len(named)
-            or any(d not in data for d in named)):
-        raise EcgConfigError(f"parameters '{SECTION}.data': expected one of {sorted(data)} or a list of them, got "
-                             f"{spec.get('data')!r}")
+    named = declared_data(spec.get("data"), data, f"{SECTION}.data")
     models = spec.get("models", list(VERIFIABLE))
     if not isinstance(models, (list, tuple)) or not models or any(m not in VERIFIABLE for m in models):
         bad = next((m for m in models if m not in VERIFIABLE), models) if isinstance(models, (list, tuple)) else models

@@ -32,7 +32,7 @@ from .ensembles import read_ensembles
 from .expansion import expand_block, expand_names, read_data_splits, with_split_siblings
 from .model import (ATTACK_DEFAULT_KEYS, DATA_KEYS, ENSEMBLE_FAMILY, RUN_KEYS, VOTE_FAMILY, DataSplits, Declaration,
                     Family, MainStudy, Run, Sweep, attacks_judging, with_data_defaults)
-from .validation import block_name, check_training, require_mapping
+from .validation import block_name, check_training, declared_data, require_mapping
 
 
 def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
@@ -130,13 +130,7 @@ def read_attack_defaults(spec: Any, data: str) -> dict[str, Any] | None:
 
 def attack_data_of(spec: Mapping[str, Any], name: str, data: dict[str, DataSplits]) -> tuple[str, ...]:
     """An attack block's ``data``: one declared data or a non-empty list of them."""
-    named = spec.get("data")
-    named = [named] if isinstance(named, str) else named
-    if (not isinstance(named, (list, tuple)) or not named or len(set(named)) != len(named)
-            or any(d not in data for d in named)):
-        raise EcgConfigError(f"parameters 'attacks.{name}.data': expected one of {sorted(data)} or a list of them "
-                             f"(the data it judges), got {spec.get('data')!r}")
-    return tuple(named)
+    return declared_data(spec.get("data"), data, f"attacks.{name}.data", " (the data it judges)")
 
 
 def read_attacks(parameters: Mapping[str, Any], data: dict[str, DataSplits], families: dict[str, Family]

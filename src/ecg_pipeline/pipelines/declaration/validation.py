@@ -54,3 +54,14 @@ def check_training(config: TrainingConfig, section: str) -> None:
     if config.optimizer not in OPTIMIZERS:
         raise EcgConfigError(f"parameters '{section}.optimizer': unknown optimizer {config.optimizer!r}; "
                              f"expected one of {sorted(OPTIMIZERS)}")
+
+
+def declared_data(named: Any, data: Mapping[str, Any], key: str, what: str = "") -> tuple[str, ...]:
+    """A block's ``data`` (``key`` names it in the error): one declared data or a non-empty list of distinct ones;
+    ``what`` says in the error what the list is for."""
+    names = [named] if isinstance(named, str) else named
+    if (not isinstance(names, (list, tuple)) or not names or len(set(names)) != len(names)
+            or any(d not in data for d in names)):
+        raise EcgConfigError(f"parameters '{key}': expected one of {sorted(data)} or a list of them{what}, got "
+                             f"{named!r}")
+    return tuple(names)
