@@ -58,3 +58,27 @@ def test_the_report_brackets_the_worst_case(certified):
     assert acc_robust["upper_balanced"] == pytest.approx(worst["acc_robust_balanced"])
     assert "ce_mlp" in _latest(certified, "data/08_reporting/report/bracket.md").read_text()
     assert certified.versions("data/08_reporting/report/figures/bracket")
+
+
+def test_the_kachuee_cnn_is_certified_on_a_sample_and_bracketed_on_it(certified):
+    """``certify.models`` with the CNN and its ``by_model`` keys (here IBP intermediates, to stay fast on the ci
+    model): ``ce_cnn.certify`` bounds one beat a class of the attacks' beats; the report brackets it against the
+    worst case rescored on those beats."""
+    params = {"certify": {"models": ["mlp", "kachuee_cnn"],
+                          "by_model": {"kachuee_cnn": {"sample_per_class": 1, "nested": True, "intermediate": "ibp"}}}}
+    certified.run("train_ce", namespaces=["ce_cnn"])
+    certified.run("attack", namespaces=["ce_cnn.certify", "ce_cnn.autoattack"], runtime_params=params)
+    catalog = certified.catalog(runtime_params=params)
+    metrics, examples = catalog.load("ce_cnn.certify.metrics"), catalog.load("ce_cnn.certify.examples")
+    attack = catalog.load("ce_cnn.autoattack.examples")
+    classes = np.unique(attack["subset_y"])
+    assert metrics["sample_per_class"] == 1 and metrics["nested"] and metrics["intermediate"] == "ibp"
+    assert metrics["n"] == classes.size and np.isin(examples["subset"], attack["subset"]).all()
+    assert metrics["beats"] == examples["subset"].tolist()
+    assert examples["bounded"][0].all()
+    certified.run("report", node_names=["report.worst_cases", "report.bracket"], runtime_params=params)
+    table = pd.read_csv(_latest(certified, "data/08_reporting/report/bracket.csv"))
+    cnn = table[table["run"] == "ce_cnn"]
+    assert set(cnn["n"]) == {classes.size}
+    assert cnn["method"].iloc[0] == f"{metrics['method']}, on {classes.size} of the {attack['subset'].size} beats"
+    assert (cnn["width_balanced"] >= -1e-12).all()

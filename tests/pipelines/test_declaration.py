@@ -437,10 +437,10 @@ def test_the_check_leaves_the_sessions_loader_resolving_its_own_globals():
 # ---- certify: certified lower bounds declared like an attack (issue 24) -------------------------------------------
 
 def test_certify_is_instantiated_for_verifiable_models_on_the_attacks_beats(parameters):
-    """``<run>.certify`` for every MIT-BIH MLP run (conf/base lists the MLP only: the CNN's bounds cost ~40 s a
-    beat), for the Kachuee CNN runs once listed, never for the masked ResNet (CPSC) or Han CNN (CinC) runs; its node
-    reads the block and the data's attack defaults and builds the declared spec: the attacks' grid, bounds, eps_max,
-    per_class and seed."""
+    """``<run>.certify`` for every MIT-BIH MLP and Kachuee CNN run (the CNN with its ``by_model`` keys: a sample of
+    the attacks' beats, nested), never for the masked ResNet (CPSC) or Han CNN (CinC) runs; its node reads the block
+    and the data's attack defaults and builds the declared spec: the attacks' grid, bounds, eps_max, per_class and
+    seed."""
     from ecg_pipeline.pipelines.declaration.certification import spec_params
     from ecg_pipeline.verification.grid import CertifySpec
 
@@ -451,26 +451,32 @@ def test_certify_is_instantiated_for_verifiable_models_on_the_attacks_beats(para
     declaration = read_declaration(parameters)
     runs = declaration.model_runs
     certified = certified_runs(parameters)
-    assert set(certified) == {r for r, run in runs.items() if run.model == "mlp" and run.data.name == "mitdb"}
-    assert {"ce_mlp", "nsr_mlp", "nsr_mlp_sweep"} <= set(certified)
+    assert set(certified) == {r for r, run in runs.items()
+                              if run.model in ("mlp", "kachuee_cnn") and run.data.name == "mitdb"}
+    assert {"ce_mlp", "nsr_mlp", "nsr_mlp_sweep", "ce_cnn", "nsr_cnn"} <= set(certified)
     node = certified["ce_mlp"]
     assert node.inputs == ["ce_mlp.model", "mitdb_test", "params:certify", "params:data.mitdb.attack_defaults"]
     assert node.outputs == ["ce_mlp.certify.metrics", "ce_mlp.certify.examples"]
-    spec = CertifySpec.from_params(spec_params(parameters["certify"], parameters["data"]["mitdb"]["attack_defaults"]))
+    defaults = parameters["data"]["mitdb"]["attack_defaults"]
+    spec = CertifySpec.from_params(spec_params(parameters["certify"], defaults))
     assert spec == declaration.certification.specs["mitdb"]
+    assert CertifySpec.from_params(spec_params(parameters["certify"], defaults, "mlp")) == spec
     attacks = declaration.attack_spec("autoattack", "mitdb")
     assert (list(spec.grid), spec.per_class, spec.seed, spec.eps_max) == (list(attacks.grid), attacks.per_class,
                                                                           attacks.seed, attacks.eps_max)
     assert spec.method == "alpha_crown" and spec.milp_max_beats == 0
+    assert spec.sample_per_class is None and not spec.nested
+    cnn = CertifySpec.from_params(spec_params(parameters["certify"], defaults, "kachuee_cnn"))
+    assert (cnn.sample_per_class, cnn.nested, cnn.grid, cnn.per_class) == (10, True, spec.grid, spec.per_class)
     # the main pipeline (a bare kedro run) certifies its runs, so the report's headline shows the bracket
     assert {n.name for n in build_pipelines(declaration)["main"].nodes if n.name.endswith(".certify")} == {
         "ce_mlp.certify.certify", "nsr_mlp.certify.certify"}
 
-    parameters["certify"]["models"] = ["mlp", "kachuee_cnn"]
-    with_cnn = certified_runs(parameters)
-    assert {"ce_cnn", "nsr_cnn"} <= set(with_cnn) and {runs[r].model for r in with_cnn} == {"mlp", "kachuee_cnn"}
+    parameters["certify"]["models"] = ["mlp"]       # as conf/ci: by_model's CNN keys stay, unused
+    mlp_only = certified_runs(parameters)
+    assert {runs[r].model for r in mlp_only} == {"mlp"} and "ce_cnn" not in mlp_only
     others = {r for r, run in runs.items() if run.model in ("masked_resnet", "han_cnn")}
-    assert others and not others & set(with_cnn)
+    assert others and not others & set(certified)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -480,6 +486,12 @@ def test_certify_is_instantiated_for_verifiable_models_on_the_attacks_beats(para
     ({"grid": [0.01, 0.03]}, r"'certify.grid': expected ascending eps values >= 0 that start at 0"),
     ({"method": "crwn"}, r"'certify.method'.*did you mean 'crown'"),
     ({"milp": {"max_beats": 5, "time_limt": 3}}, r"'certify.milp.time_limt': unknown key; did you mean 'time_limit'"),
+    ({"milp": {"max_beats": 5, "eps": [0.02]}}, r"'certify.milp.eps': expected grid points"),
+    ({"by_model": {"han_cnn": {"nested": True}}}, r"'certify.by_model.han_cnn': not a model the verifier translates"),
+    ({"by_model": {"kachuee_cnn": {"sample_per_clas": 3}}},
+     r"'certify.by_model.kachuee_cnn.sample_per_clas': unknown key; did you mean 'sample_per_class'"),
+    ({"by_model": {"kachuee_cnn": {"models": ["mlp"]}}}, r"'certify.by_model.kachuee_cnn.models': a declaration key"),
+    ({"by_model": ["kachuee_cnn"]}, r"'certify.by_model': expected a mapping"),
 ])
 def test_a_bad_certify_block_is_refused_naming_the_key(parameters, change, message):
     from ecg_pipeline.errors import EcgConfigError

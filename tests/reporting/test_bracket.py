@@ -91,3 +91,33 @@ def test_the_headline_gets_the_certified_acc_robust_and_the_width_at_its_end():
     assert shown.loc[0, "certified ACC_robust"] == pytest.approx(summary["lower"])
     assert shown.loc[0, "bracket width (ACC_robust)"] == pytest.approx(summary["upper"] - summary["lower"])
     assert pd.isna(shown.loc[1, "certified ACC_robust"])  # no certify result: empty
+
+
+def test_a_certification_on_a_sample_of_the_beats_is_bracketed_by_the_worst_case_on_that_sample():
+    """``certify.sample_per_class``: the certified beats are some of the attacks'; the upper end is the worst case
+    rescored on them from its per-beat outcomes, never the whole set's number."""
+    from ecg_pipeline.reporting.table import encode_outcomes
+
+    full = worst_case({"a": Outcomes(np.asarray(GRID), np.arange(8), Y, np.asarray(UPPER))}, GRID, CLASSES,
+                      eps_max=0.03, per_beat=True)
+    worst = {**scored(UPPER), "per_beat": encode_outcomes(full["beats"], full["y"], full["correct"])}
+    sample = np.array([1, 3, 4, 6])
+    expected = worst_case({"a": Outcomes(np.asarray(GRID), np.arange(8), Y, np.asarray(UPPER))}, GRID, CLASSES,
+                          eps_max=0.03, beats=sample)
+    lower = worst_case({"c": Outcomes(np.asarray(GRID), sample, Y[sample], np.asarray(LOWER)[:, sample])}, GRID,
+                       CLASSES, eps_max=0.03)
+    lower.pop("y")
+    on_sample = {**lower, "per_class": {"N": 2, "S": 2}, "provenance": PROVENANCE, "method": "crown",
+                 "beats": sample.tolist(), "classes": CLASSES}
+    assert bracket.same_beats(on_sample, worst) is not None      # 4 beats against 8: not comparable as they stand
+    table, left_out = bracket.table({"ce_cnn": on_sample}, {"ce_cnn": worst})
+    assert left_out == {} and set(table["n"]) == {4}
+    assert table["method"].iloc[0] == "crown, on 4 of the 8 beats"
+    upper = table.set_index("point")["upper_balanced"]
+    for point in expected["curve"]:
+        assert upper[f"{point['eps']:g}"] == pytest.approx(point["balanced_accuracy"])
+    assert upper["ACC_robust (eps <= 0.03)"] == pytest.approx(expected["acc_robust_balanced"])
+    assert upper["ACC_robust (eps <= 0.03)"] != pytest.approx(worst["acc_robust_balanced"])
+    # beats the worst case never scored cannot be bracketed: left out, saying why
+    stray = {**on_sample, "beats": [1, 3, 4, 9]}
+    assert "certified" in bracket.table({"ce_cnn": stray}, {"ce_cnn": worst})[1]["ce_cnn"]

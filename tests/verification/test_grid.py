@@ -133,3 +133,41 @@ def test_spec_and_model_are_refused_before_any_work():
         CertifySpec.from_params({"grid": [0.0, 0.01], "milp": {"max_beats": -1}})
     with pytest.raises(EcgModelError, match="HanCNN"):
         certify_grid(build_model("han_cnn"), synthetic_split(2), spec(), name="x.certify")
+
+
+def test_a_sample_of_the_attacks_beats_and_nested_bounds_certify_a_subset_of_the_full_run(trained):
+    model, test = trained
+    full, full_examples = certify_grid(model, test, spec(), name="tiny.certify")
+    sampled, sampled_examples = certify_grid(model, test, spec(sample_per_class=5, nested=True), name="tiny.certify")
+    attacks_beats = balanced_subset(test["y"], 25, 3)
+    sample = sampled_examples["subset"]
+    assert sample.size == 15 and np.isin(sample, attacks_beats).all()
+    assert np.bincount(test["y"][sample], minlength=3).tolist() == [5, 5, 5]
+    positions = np.searchsorted(full_examples["subset"], sample)
+    bounded = sampled_examples["bounded"]
+    assert bounded[0].all()                               # eps 0: every beat of the sample (a clean error: broken)
+    for g in range(1, len(GRID)):                         # above: only what the eps below certified
+        certified_below = sampled_examples["outcome"][g - 1] == CERTIFIED
+        assert (bounded[g] <= certified_below).all()
+        assert sampled["curve"][g]["bounded"] == int(bounded[g].sum())
+    # nested trying is sound: it certifies nothing the full run does not (the bounds are the same functions)
+    here, there = sampled_examples["outcome"], full_examples["outcome"][:, positions]
+    assert ((here == CERTIFIED) <= (there == CERTIFIED)).all()
+    assert (here[:2] == there[:2]).all()                  # eps 0 decides every beat: the next eps misses nothing
+    assert bounded[2:].sum() < bounded[:2].sum()
+    assert sampled["sample_per_class"] == 5 and sampled["nested"] and sampled["n"] == 15
+
+
+def test_milp_runs_only_at_its_declared_eps(trained):
+    model, test = trained
+    record, examples = certify_grid(model, test, spec(grid=[0.0, 0.01, 0.03], eps_max=0.03, per_class=4,
+                                                      milp={"max_beats": 2, "time_limit": 5, "eps": [0.03]}),
+                                    name="tiny.certify")
+    assert not examples["milp_tried"][:2].any() and record["milp"]["eps"] == [0.03]
+    assert examples["milp_tried"][2].sum() == min(2, record["curve"][2]["unknown"] + examples["milp_tried"][2].sum())
+    with pytest.raises(EcgConfigError, match=r"certify.milp.eps.*grid points"):
+        spec(milp={"max_beats": 1, "eps": [0.02]})
+    with pytest.raises(EcgConfigError, match="certify.sample_per_class"):
+        spec(sample_per_class=0)
+    with pytest.raises(EcgConfigError, match="certify.nested"):
+        spec(nested="yes")

@@ -13,7 +13,8 @@ into the last affine layer, so a beat is certified when every lower margin is > 
   adaptive slope is not tighter than IBP on every margin). Intermediate (pre-ReLU) bounds are CROWN bounds too
   ("full CROWN"), intersected with IBP's: per beat, the neurons the current bounds leave unstable (upper bounds
   first, then the lower bounds of those still unstable; a stable neuron's relaxation is exact whatever its bounds),
-  and every neuron of a layer whose ReLU feeds a max-pooling (its bound values enter the DeepPoly relaxation). A
+  and every neuron of a layer whose ReLU feeds a max-pooling (its bound values enter the DeepPoly relaxation) whose
+  upper bound is still positive (below zero its ReLU is exactly 0, whatever the bound). A
   layer right above the input keeps its IBP bounds (exact there).
 - :func:`alpha_crown_margins`: alpha-CROWN (Xu et al. 2021, section 3.1): the lower slopes, one per beat, per
   margin row and per neuron, optimised by projected gradient ascent (Adam steps, then clamped to [0, 1]) for a
@@ -217,7 +218,7 @@ class Bounds:
 
     def refine(self, k: int, lower: torch.Tensor, upper: torch.Tensor, everything: bool = False):
         """CROWN bounds on the input of op ``k``, intersected with ``lower, upper``, in chunks that keep the
-        coefficients in memory. ``everything``: every neuron (the values matter, e.g. to a max-pooling above);
+        coefficients in memory. ``everything``: every neuron whose upper bound is positive (the values matter, e.g. to a max-pooling above);
         else only the neurons left unstable (a stable neuron's relaxation is exact whatever its bounds), per
         beat: first the upper bounds, then the lower bounds of the neurons still unstable."""
         batch = lower.shape[0]
@@ -226,7 +227,9 @@ class Bounds:
         chunk = max(1, MAX_COEFFICIENT_ENTRIES // (batch * widest))
         for sign in (-1.0, 1.0):
             unstable = (flat_lower < 0) & (flat_upper > 0)
-            index = _unstable_rows(torch.ones_like(unstable) if everything else unstable)
+            # a neuron whose upper bound is <= 0 leaves its ReLU at exactly 0 whatever its bounds: even under a
+            # max-pooling only the others' values matter
+            index = _unstable_rows((flat_upper > 0) if everything else unstable)
             for start in range(0, index.shape[1], chunk):
                 part = index[:, start : start + chunk]
                 found = self._side(k, part, sign)

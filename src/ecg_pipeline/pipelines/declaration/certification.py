@@ -3,7 +3,8 @@
 The block names the data it applies to (``data: [mitdb]``), the model architectures (registry names, ``models:
 [mlp, kachuee_cnn]``) and the bound method; every key it leaves out of ``grid``, ``bounds``, ``eps_max``,
 ``per_class`` and ``seed`` comes from that data's ``attack_defaults``, so the certified curve is computed on the
-attacks' beats over the attacks' grid. It instantiates ``<run>.certify`` in the ``attack`` pipeline for every model
+attacks' beats over the attacks' grid. ``by_model: {<registry name>: {...}}`` overrides keys of the block for one
+architecture (e.g. the Kachuee CNN's costly full CROWN on a sample of those beats). It instantiates ``<run>.certify`` in the ``attack`` pipeline for every model
 run judged on one of those data whose model is listed. Checked here, on every data it names, before any node runs.
 """
 
@@ -22,18 +23,24 @@ from .validation import declared_data, require_mapping
 
 SECTION = "certify"
 #: The declaration keys of the block; the rest is :class:`CertifySpec`'s.
-DECLARATION_KEYS = ("data", "models")
+DECLARATION_KEYS = ("data", "models", "by_model")
 #: Registry names of the models the verifier translates (``verification.network.SUPPORTED_MODELS``).
 VERIFIABLE = tuple(name for name, cls in MODELS.items() if cls in SUPPORTED_MODELS)
 CERTIFY = "certify"   # the instance name: <run>.certify
 
 
-def spec_params(block: Mapping[str, Any], defaults: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The block on one data: the data's ``attack_defaults`` for what certification shares with the attacks
-    (:data:`FROM_ATTACK_DEFAULTS`), the block's own keys over them, the declaration keys removed. The one merge,
-    for the declaration and for the node (which reads both as Kedro parameters)."""
+def spec_params(block: Mapping[str, Any], defaults: Mapping[str, Any] | None, model: str | None = None
+                ) -> dict[str, Any]:
+    """The block on one data and architecture: the data's ``attack_defaults`` for what certification shares with
+    the attacks (:data:`FROM_ATTACK_DEFAULTS`), the block's own keys over them, then ``by_model[model]``'s (its
+    ``milp`` merged key by key), the declaration keys removed. The one merge, for the declaration and for the node
+    (which reads both as Kedro parameters)."""
     shared = {k: v for k, v in dict(defaults or {}).items() if k in FROM_ATTACK_DEFAULTS}
-    return {**shared, **{k: v for k, v in dict(block).items() if k not in DECLARATION_KEYS}}
+    merged = {**shared, **{k: v for k, v in dict(block).items() if k not in DECLARATION_KEYS}}
+    own = dict((dict(block).get("by_model") or {}).get(model) or {}) if model is not None else {}
+    if isinstance(own.get("milp"), Mapping) and isinstance(merged.get("milp"), Mapping):
+        own["milp"] = {**merged["milp"], **own["milp"]}
+    return {**merged, **own}
 
 
 def read_certification(spec: Any, data: dict[str, DataSplits]) -> Certification | None:
@@ -47,10 +54,24 @@ def read_certification(spec: Any, data: dict[str, DataSplits]) -> Certification 
         bad = next((m for m in models if m not in VERIFIABLE), models) if isinstance(models, (list, tuple)) else models
         raise EcgConfigError(f"parameters '{SECTION}.models': expected a list of models the verifier translates "
                              f"({list(VERIFIABLE)}), got {models!r}{did_you_mean(str(bad), VERIFIABLE)}")
+    by_model = spec.get("by_model") or {}
+    if not isinstance(by_model, Mapping) or any(not isinstance(v, Mapping) for v in by_model.values()):
+        raise EcgConfigError(f"parameters '{SECTION}.by_model': expected a mapping of registry name -> keys of the "
+                             f"block, got {by_model!r}")
+    for model in by_model:
+        if model not in VERIFIABLE:   # one not in `models` is allowed: a --params that drops it keeps its keys
+            raise EcgConfigError(f"parameters '{SECTION}.by_model.{model}': not a model the verifier translates "
+                                 f"({list(VERIFIABLE)}){did_you_mean(str(model), VERIFIABLE)}")
+        for key in DECLARATION_KEYS:
+            if key in by_model[model]:
+                raise EcgConfigError(f"parameters '{SECTION}.by_model.{model}.{key}': a declaration key; set it on "
+                                     f"the block")
     specs = {}
     for name in named:
         if data[name].masked:
             raise EcgConfigError(f"parameters '{SECTION}.data': {name!r} holds padded records; the verifier takes "
                                  "fixed-length beats")
         specs[name] = CertifySpec.from_params(spec_params(spec, data[name].attack_defaults), SECTION)
+        for model in by_model:
+            CertifySpec.from_params(spec_params(spec, data[name].attack_defaults, model), f"{SECTION}.by_model.{model}")
     return Certification(tuple(named), tuple(models), specs)

@@ -21,7 +21,7 @@ from ecg_pipeline.models.registry import MODELS, config_keys
 
 from .certification import DECLARATION_KEYS as CERTIFY_DECLARATION_KEYS
 from .certification import SECTION as CERTIFY
-from .certification import CertifySpec
+from .certification import VERIFIABLE, CertifySpec
 from .model import ATTACK_DEFAULT_KEYS, DATA_KEYS, ENSEMBLE_KEYS, RUN_KEYS
 
 #: Sections of named blocks: a name that is not declared there is a misspelt name, never a new block.
@@ -170,8 +170,12 @@ def _accepted_keys(prefix: tuple[str, ...], block: Mapping[str, Any], parameters
         return set(attack_parameters(prefix[2])) if prefix[2] in ATTACKS else None
     if prefix == (CERTIFY,):  # certify: CertifySpec's keys (MILP's nested under milp) and the declaration's
         return {k for k in fields(CertifySpec) if not k.startswith("milp_")} | {"milp", *CERTIFY_DECLARATION_KEYS}
-    if prefix == (CERTIFY, "milp"):
+    if prefix == (CERTIFY, "milp") or (len(prefix) == 4 and prefix[::2] == (CERTIFY, "milp")):
         return {k.removeprefix("milp_") for k in fields(CertifySpec) if k.startswith("milp_")}
+    if prefix == (CERTIFY, "by_model"):
+        return set(VERIFIABLE)
+    if len(prefix) == 3 and prefix[:2] == (CERTIFY, "by_model"):   # one architecture's keys: the spec's
+        return {k for k in fields(CertifySpec) if not k.startswith("milp_")} | {"milp"}
     if len(prefix) == 2 and prefix[0] == "ensembles":
         return set(ENSEMBLE_KEYS)
     if len(prefix) == 2 and prefix[0] == "data":

@@ -44,7 +44,7 @@ def attack_specs(params: dict, attacks: dict, defaults: dict | None) -> dict[str
 
 def certification(params: dict, certify: dict | None, defaults: dict | None, model) -> tuple[CertifySpec | None, str]:
     """The ``certify`` block's spec, or None and why: ``own_model.certify: false``, no block, or a registry model the
-    block does not list in ``certify.models`` (the Kachuee CNN's CROWN bound costs ~30-40 s a beat: on request only).
+    block does not list in ``certify.models``; a listed one takes the block's ``by_model`` keys for it.
     A model the verifier cannot translate at all is said so by :func:`ecg_pipeline.own_model.judge`."""
     if not params.get("certify", True) or not certify:
         return None, "not requested (own_model.certify: false, or no certify block)"
@@ -52,7 +52,7 @@ def certification(params: dict, certify: dict | None, defaults: dict | None, mod
     if registry_name is not None and listed and registry_name not in listed:
         return None, (f"registry model {registry_name!r} is not in certify.models {listed} (costly to certify; "
                       f"add it: --params=certify.models=[{','.join([*listed, registry_name])}])")
-    return CertifySpec.from_params(spec_params(certify, defaults), "certify"), ""
+    return CertifySpec.from_params(spec_params(certify, defaults, registry_name), "certify"), ""
 
 
 def judge_own_model(beats: dict, params: dict, attacks: dict, defaults: dict | None, certify: dict | None, *,
