@@ -95,3 +95,28 @@ def test_union_and_summary(trained_mlp, beats):
     other = dict(bim, classes=np.array(["N", "S", "V", "F"]))
     with pytest.raises(EcgDataError, match="attacked set 'bim' has classes"):
         union_of_sets(beats, [fgsm, other])
+
+
+def test_full_confidence_copies_as_declared_step_every_beat_and_push_further(trained_mlp, beats, project_root):
+    """parameters_atk_gan.yml declares the transfer protocol's gradient attacks at confidence .inf (issue 24): every
+    beat is stepped (a beat the source already gets wrong too, and it is flagged attacked), and a fooled beat leaves
+    with a higher source loss than its first misclassified iterate."""
+    import yaml
+
+    declared = yaml.safe_load((project_root / "conf/base/parameters_atk_gan.yml").read_text())
+    attacks = declared["attack_generation"]["attacks"]
+    assert {a: attacks[a]["params"]["confidence"] for a in ("fgsm", "bim", "pgd", "cw_linf")} == dict.fromkeys(
+        ("fgsm", "bim", "pgd", "cw_linf"), float("inf"))
+    assert "confidence" not in declared["evaluate_atk_gan"]["evasion"]   # white-box on the deployed model: 0
+
+    full = attacked_set(trained_mlp, beats, attack="fgsm", eps=0.01, params={"confidence": float("inf")}, per_class=20)
+    wrong = full["pred_clean"] != full["y"]
+    assert wrong.any() and full["attacked"][wrong].all()
+    params = {"steps": 10, "step_size": 0.0025}
+    first = attacked_set(trained_mlp, beats, attack="pgd", eps=0.01, params=params, per_class=20)
+    pushed = attacked_set(trained_mlp, beats, attack="pgd", eps=0.01, params={**params, "confidence": float("inf")},
+                          per_class=20)
+    fooled = first["pred"] != first["y"]
+    np.testing.assert_array_equal(pushed["pred"] != pushed["y"], fooled)   # the same beats fooled, further
+    gain = loss_of(trained_mlp, pushed["x"], pushed["y"]) - loss_of(trained_mlp, first["x"], first["y"])
+    assert (gain >= -1e-6).all() and np.median(gain[fooled]) > 0.1

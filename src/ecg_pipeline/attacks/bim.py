@@ -33,13 +33,15 @@ def bim(
     step_size: float | None = None,
     loss: str = "ce",
     cycle_check: int = 8,
+    confidence: float = 0.0,
 ) -> torch.Tensor:
     """BIM (Kurakin et al., 2017, eq. 1) on the whole batch; returns ``x_adv``.
 
     Defaults: ``steps=10`` and ``step_size = 1.25 * eps / steps``. Kurakin et al. used alpha = 1
     intensity level and N = min(eps + 4, 1.25 eps) iterations (eps in levels), i.e. a total travel of
     about 1.25 eps; the default keeps that ratio without assuming an intensity scale.
-    ``seed`` is accepted for the common call shape (BIM draws no random numbers).
+    ``seed`` is accepted for the common call shape (BIM draws no random numbers). ``confidence``: the
+    margin at which a beat is finished, as :func:`~.pgd.pgd` (``inf``: every step, for transfer studies).
     """
     steps_ok = isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1
     if step_size is None and steps_ok:
@@ -49,12 +51,13 @@ def bim(
             step_size = None
     return pgd(
         model, x, y, eps, mask=mask, bounds=bounds, seed=seed, steps=steps, step_size=step_size,
-        random_start=False, loss=loss, cycle_check=cycle_check,
+        random_start=False, loss=loss, cycle_check=cycle_check, confidence=confidence,
     )
 
 
 from .base import declare_params, integer, number, one_of  # noqa: E402
 from .losses import HEAD_LOSSES, LOSSES  # noqa: E402
+from .pgd import _confidence_check  # noqa: E402
 
 declare_params(bim, steps=integer(1), step_size=number(above=0, none=True), loss=one_of(*LOSSES, *HEAD_LOSSES),
-               cycle_check=integer(0))
+               cycle_check=integer(0), confidence=_confidence_check)

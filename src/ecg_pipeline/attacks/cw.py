@@ -42,21 +42,27 @@ def cw_linf(
     random_start: bool = False,
     restarts: int = 1,
     cycle_check: int = 8,
+    confidence: float = 0.0,
 ) -> torch.Tensor:
     """CW L-inf as PGD on the margin loss f_6 (Carlini & Wagner, 2017) with confidence ``kappa``.
 
     Defaults: 100 steps, ``step_size = 2.5 * eps / steps`` (as :func:`~.pgd.pgd`), no random start
-    (deterministic), one restart. Returns ``x_adv`` for the whole batch.
+    (deterministic), one restart. Returns ``x_adv`` for the whole batch. ``confidence``: the margin at which a
+    beat is finished (:func:`~.pgd.pgd`); above ``kappa`` it raises the hinge to it, and ``inf`` ascends the
+    margin without a hinge for every step (the high-confidence examples of C&W's transfer section).
     """
     return pgd(
         model, x, y, eps, mask=mask, bounds=bounds, seed=seed, steps=steps, step_size=step_size,
         random_start=random_start, restarts=restarts, loss="cw", kappa=kappa, cycle_check=cycle_check,
+        confidence=confidence,
     )
 
 
 from .base import declare_params, flag, integer, number  # noqa: E402
+from .pgd import _confidence_check  # noqa: E402
 
 declare_params(cw_linf, lambda p: ("restarts > 1 needs random_start: true" if p.get("restarts", 1) > 1
                                    and not p.get("random_start", False) else None),
                steps=integer(1), step_size=number(above=0, none=True), kappa=number(at_least=0),
-               random_start=flag(), restarts=integer(1), cycle_check=integer(0))
+               random_start=flag(), restarts=integer(1), cycle_check=integer(0),
+               confidence=_confidence_check)

@@ -29,20 +29,26 @@ def fgsm(
     bounds: Bounds = None,
     seed: int = 0,
     loss: str = "ce",
+    confidence: float = 0.0,
 ) -> torch.Tensor:
     """FGSM (Goodfellow et al., 2015, eq. 3) on the whole batch; ``loss`` ``"ce"`` (the paper's) or
-    ``"cw"``. ``seed`` is accepted for the common call shape (FGSM draws no random numbers)."""
+    ``"cw"``. ``seed`` is accepted for the common call shape (FGSM draws no random numbers).
+
+    ``confidence`` (as :func:`~.pgd.pgd`): 0 returns a beat misclassified clean unchanged (its first
+    misclassified iterate is ``x``); ``inf`` takes the step on every beat unless it lowers the beat's rank
+    (misclassified, loss): the textbook FGSM of the transfer studies."""
     try:
         step_size = float(eps) if float(eps) > 0 else None  # eps <= 0 is refused (or short-cut) by pgd
     except (TypeError, ValueError):
         step_size = None
     return pgd(
         model, x, y, eps, mask=mask, bounds=bounds, seed=seed, steps=1, step_size=step_size,
-        random_start=False, loss=loss, cycle_check=0,
+        random_start=False, loss=loss, cycle_check=0, confidence=confidence,
     )
 
 
 from .base import declare_params, one_of  # noqa: E402
 from .losses import HEAD_LOSSES, LOSSES  # noqa: E402
+from .pgd import _confidence_check  # noqa: E402
 
-declare_params(fgsm, loss=one_of(*LOSSES, *HEAD_LOSSES))
+declare_params(fgsm, loss=one_of(*LOSSES, *HEAD_LOSSES), confidence=_confidence_check)

@@ -13,9 +13,14 @@ whose copy the row belongs to), ``source_index`` int64 (the row
 of the split it came from) and ``classes``. An attacked copy adds the source classifier's predictions
 ``pred_clean`` and ``pred`` (on ``x_clean`` and ``x``) and ``seconds`` (its wall time).
 
-The project's attacks return a beat's first misclassified iterate, so a beat the source classifier
-already gets wrong is returned unchanged: in an attack's copy it keeps ``attacked`` False (it is a clean
-beat, and labelling it attacked would teach the detector that clean beats are attacks).
+The copies are crafted on the source and applied to other models (the GAN's discriminator, the baselines): a
+transfer protocol, so ``parameters_atk_gan.yml`` gives the gradient attacks ``confidence: .inf`` (every step,
+each beat's strongest iterate: :mod:`.pgd`), the full-confidence examples the paper's fixed-iteration attacks
+made; the white-box default stops a beat at its first misclassified iterate, just across the source's
+boundary, which transfers worst. ``attacked`` is whether the beat as seen differs from its clean original:
+under the default a beat the source already gets wrong is returned unchanged and keeps ``attacked`` False (a
+clean beat: labelling it attacked would teach the detector that clean beats are attacks); at ``.inf`` it is
+stepped too, and flagged.
 
 Decision-based attacks (Boundary, HopSkipJump) minimise the distance to the clean beat and ignore eps;
 their found point is projected onto the eps-ball (every attacked beat then lies within the paper's

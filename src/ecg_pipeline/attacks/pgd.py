@@ -38,6 +38,16 @@ its best is final. Both are exact as long as the model's output for a sample doe
 other samples share its batch (true in eval mode, up to float re-association inside BLAS/oneDNN
 kernels); ``cycle_check=0`` switches the cycle test off. (There is no ``early_stop`` switch: returning
 the first misclassified iterate is always on.)
+
+``confidence`` (logits) moves the finishing line, for transfer studies (crafted on a source model, applied to
+another): a sample is finished once ``max_{j != y} z_j - z_y >= confidence`` (0: misclassified at all, the rule
+above, bit for bit); until then the kept iterate is the strongest by (misclassified, loss). ``inf`` (YAML
+``.inf``) is never reached: every step runs, the strongest iterate of the path is returned. Why: the first
+misclassified iterate sits just across the source's boundary and transfers badly; "high-confidence" examples
+transfer far better (Carlini & Wagner, IEEE S&P 2017, section VIII-D, their kappa; Papernot, McDaniel &
+Goodfellow, arXiv:1605.07277, 2016). With ``loss="cw"`` the confidence is C&W's kappa: the hinge of f_6 is raised
+to it, and ``inf`` drops it (ascends the margin). Cycle check and compaction stay exact (a finished best is final).
+(Over 400 lines: the selection rule every sign-ascent attack shares lives beside the loop it must match.)
 """
 
 from __future__ import annotations
@@ -47,7 +57,7 @@ from torch import nn
 
 from ecg_pipeline.models import logits_of
 
-from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, per_row, register_attack
+from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, margin, per_row, register_attack
 from .losses import HEAD_LOSSES, LOSSES, LossFn, loss_per_sample
 
 VARIANTS = ("sign", "nsr_adamax")
@@ -61,6 +71,45 @@ def _int_param(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise AttackError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def _confidence_check(value) -> str | None:
+    """None if ``value`` is a valid ``confidence`` (a number >= 0, ``inf`` allowed), else what was expected: the
+    declaration's check (registry.check_attack_params) and the attacks' own."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    return None if ok else "a number >= 0 or .inf (a misclassification margin in logits; .inf: every step)"
+
+
+def confidence_param(value) -> float:
+    """``confidence`` as a float, or an error naming it."""
+    expected = _confidence_check(value)
+    if expected:
+        raise AttackError(f"confidence must be {expected}, got {value!r}")
+    return float(value)
+
+
+def ascended_loss(loss: str, kappa: float, confidence: float) -> LossFn:
+    """The per-sample loss to ascend; for ``loss="cw"`` the hinge is raised to ``confidence`` when that is larger
+    than ``kappa`` (Carlini & Wagner's kappa IS the confidence), and dropped for ``inf``: ``-margin``, the
+    misclassification margin ``max_{j != y} z_j - z_y`` itself."""
+    if loss == "cw" and confidence > kappa:
+        if confidence == float("inf"):
+            return lambda logits, y: -margin(logits, y)
+        kappa = confidence
+    return loss_per_sample(loss, kappa)
+
+
+def stronger_iterate(logits, values, y, live, kept_value, kept_fooled, confidence: float):
+    """Per working row: (finished, stronger, misclassified) for the current iterate (``logits``, ``values``)
+    against the kept one (``kept_value``, ``kept_fooled``); ``live``: rows still running.
+
+    finished: misclassified by a margin >= ``confidence`` (0: misclassified at all); stronger: finished, or
+    ranked above the kept iterate by (misclassified, loss). At confidence 0 a live row never keeps a misclassified
+    iterate (it would be finished), so this is the rule "first misclassified, else highest loss" exactly."""
+    fooled = (logits.argmax(dim=1) != y) & live
+    finished = fooled if confidence == 0 else fooled & (-margin(logits, y) >= confidence)
+    ranked_above = (fooled & ~kept_fooled) | ((fooled == kept_fooled) & (values > kept_value))
+    return finished, finished | (live & ranked_above), fooled
 
 
 def _input_grad(model: nn.Module, xa: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, loss_fn: LossFn):
@@ -95,10 +144,11 @@ def _sign_ascent(
     step: float,
     loss_fn: LossFn,
     cycle_check: int,
+    confidence: float = 0.0,
 ) -> torch.Tensor:
     """``steps`` projected sign steps from ``x0`` (already feasible) ascending the per-sample
     ``loss_fn``; returns per sample the strongest iterate of ``x^0 .. x^steps``: the first one that is
-    misclassified, else the one with the highest loss.
+    misclassified (by a margin >= ``confidence``: :func:`stronger_iterate`), else the one with the highest loss.
 
     The prediction and loss of ``x^t`` come with its gradient (one forward/backward); only ``x^steps``
     needs an extra forward pass. A misclassified sample has its answer and leaves the working batch;
@@ -110,6 +160,7 @@ def _sign_ascent(
     xa = x0.clone().requires_grad_(True)
     out = x0.clone()
     best = torch.full((x0.shape[0],), float("-inf"), dtype=x0.dtype, device=x0.device)
+    best_fooled = torch.zeros(x0.shape[0], dtype=torch.bool, device=x0.device)
     rows = torch.arange(x0.shape[0], device=x0.device)  # global row of each working row
     live = torch.ones(x0.shape[0], dtype=torch.bool, device=x0.device)  # working rows not yet finished
     ring = x0.new_empty((period, *x0.shape)) if period else None  # ring[s % period] = x^s, last `period` s
@@ -120,15 +171,16 @@ def _sign_ascent(
             with torch.no_grad():
                 logits, values = _forward_loss(model, xa, y, mask, loss_fn)
         with torch.no_grad():
-            fooled = (logits.argmax(dim=1) != y) & live
-            better = fooled | ((values > best[rows]) & live)
+            finished, better, fooled = stronger_iterate(logits, values, y, live, best[rows], best_fooled[rows],
+                                                        confidence)
             if bool(better.any()):
                 hit = better.nonzero().squeeze(1)
                 out[rows[hit]] = xa[hit]
                 best[rows[hit]] = values[hit]
+                best_fooled[rows[hit]] = fooled[hit]
             if t == steps:
                 break
-            found = fooled
+            found = finished
             if period:
                 ring[t % period].copy_(xa)
             xa.add_(grad.sign_(), alpha=step).clamp_(low, high)
@@ -196,7 +248,7 @@ def _nsr_adamax(
 
 
 def _one_run(
-    model, x, y, low, high, mask, gen, *, eps, steps, step, random_start, variant, loss_fn, cycle_check
+    model, x, y, low, high, mask, gen, *, eps, steps, step, random_start, variant, loss_fn, cycle_check, confidence
 ) -> torch.Tensor:
     if random_start:
         x0 = torch.empty_like(x).uniform_(-eps, eps, generator=gen).add_(x).clamp_(low, high)
@@ -204,7 +256,8 @@ def _one_run(
         x0 = x.clamp(low, high)
     if variant == "nsr_adamax":
         return _nsr_adamax(model, x, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn)
-    return _sign_ascent(model, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn, cycle_check=cycle_check)
+    return _sign_ascent(model, x0, y, low, high, mask, steps=steps, step=step, loss_fn=loss_fn, cycle_check=cycle_check,
+                        confidence=confidence)
 
 
 @register_attack("pgd", effort_keys=("steps", "restarts"))
@@ -226,6 +279,7 @@ def pgd(
     loss: str = "ce",
     kappa: float = 0.0,
     cycle_check: int = 8,
+    confidence: float = 0.0,
 ) -> torch.Tensor:
     """L-inf PGD (Madry et al., 2018, eq. 2) on the whole batch ``x``; returns ``x_adv``.
 
@@ -237,17 +291,21 @@ def pgd(
             seed 001's CPSC 2018 code steps eps / 10 in evaluation (``step_ratio=0.1``) and 4 eps_t / 20 in
             its 20-step adversarial training (``step_ratio=0.2``, following the eps ramp of eq. 11).
         random_start: start at ``x + U(-eps, eps)``, projected (Madry et al.); else at ``x`` (= BIM).
-        restarts: independent random starts; per sample the first restart that misclassifies is kept,
-            otherwise the one whose strongest iterate has the highest loss. Only still-correct samples are restarted.
+        restarts: independent random starts; per sample the first restart that finishes (see ``confidence``) is
+            kept, otherwise the strongest by (misclassified, loss). Only still-correct samples are restarted.
         variant: ``"sign"`` (the paper's update) or ``"nsr_adamax"`` (the NSR code's 100-PGD, see
             :func:`pgd_nsr`).
         loss: ``"ce"`` (cross-entropy) or ``"cw"`` (Carlini-Wagner margin with confidence ``kappa``).
         cycle_check: detect per-sample cycles of period up to this and finish those samples early
             (exact, see the module docstring); 0 disables it.
+        confidence: a sample is finished once misclassified by this margin in logits (0: at all, the white-box
+            worst case; ``inf``: never, every step runs: the full-confidence examples of transfer studies; see
+            the module docstring). The sign variant only.
 
     Deterministic for a ``seed`` (a local ``torch.Generator``); the model's weights, ``requires_grad``
     flags and train/eval mode are left as found (``frozen``). All checks run before any attack compute.
     """
+    confidence = confidence_param(confidence)
     check_attack_call(model, x, y, eps, mask=mask, bounds=bounds, step_size=step_size, step_ratio=step_ratio)
     if step_size is not None and step_ratio is not None:
         raise AttackError(f"give step_size ({step_size}) or step_ratio ({step_ratio}), not both")
@@ -263,6 +321,9 @@ def pgd(
                           f"the sign variant; got {type(model).__name__} with variant {variant!r}")
     if not float(kappa) >= 0 or float(kappa) == float("inf"):
         raise AttackError(f"kappa must be a finite number >= 0, got {kappa}")
+    if confidence and variant != "sign":
+        raise AttackError(f"confidence {confidence} needs the sign variant: {variant!r} stops on the first flip, as "
+                          "its paper's code does")
     if restarts > 1 and not random_start:
         raise AttackError("restarts > 1 needs random_start=True (every restart would be the same run)")
     eps = float(eps)
@@ -274,10 +335,10 @@ def pgd(
         return x.clamp(low, high)
     step = float(step_size) if step_size is not None else eps * (2.5 / steps if step_ratio is None else float(step_ratio))
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
-    loss_fn = loss_per_sample(loss, float(kappa))
+    loss_fn = ascended_loss(loss, float(kappa), confidence)
     settings = dict(
         eps=eps, steps=steps, step=step, random_start=bool(random_start), variant=variant, loss_fn=loss_fn,
-        cycle_check=cycle_check,
+        cycle_check=cycle_check, confidence=confidence,
     )
 
     with frozen(model):
@@ -285,18 +346,21 @@ def pgd(
             return _one_run(model, x, y, low, high, mask, gen, **settings)
         result = torch.empty_like(x)
         best = torch.full((x.shape[0],), float("-inf"), dtype=x.dtype, device=x.device)
+        best_fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         rows = torch.arange(x.shape[0], device=x.device)
         for _ in range(restarts):
             sub_mask = None if mask is None else mask[rows]
             x_r = _one_run(model, x[rows], y[rows], low[rows], high[rows], sub_mask, gen, **settings)
             with torch.inference_mode():
                 logits, value = _forward_loss(model, x_r, y[rows], sub_mask, loss_fn)
-                fooled = logits.argmax(dim=1) != y[rows]
-            fooled, value = fooled.clone(), value.clone()
-            take = fooled | (value > best[rows])
+            logits, value = logits.clone(), value.clone()
+            everyone = torch.ones(rows.numel(), dtype=torch.bool, device=x.device)
+            finished, take, fooled = stronger_iterate(logits, value, y[rows], everyone, best[rows], best_fooled[rows],
+                                                      confidence)
             result[rows[take]] = x_r[take]
             best[rows[take]] = value[take]
-            rows = rows[~fooled]
+            best_fooled[rows[take]] = fooled[take]
+            rows = rows[~finished]
             if rows.numel() == 0:
                 break
         return result
@@ -346,9 +410,11 @@ declare_params(
                and p.get("step_ratio") is not None else None),
     lambda p: ("restarts > 1 needs random_start: true (every restart would be the same run)"
                if p.get("restarts", 1) > 1 and not p.get("random_start", True) else None),
+    lambda p: ("confidence needs variant: sign (nsr_adamax stops on the first flip, as its paper's code does)"
+               if p.get("confidence", 0) and p.get("variant", "sign") != "sign" else None),
     steps=integer(1), step_size=number(above=0, none=True), step_ratio=number(above=0, none=True),
     random_start=flag(), restarts=integer(1), variant=one_of(*VARIANTS), loss=one_of(*LOSSES, *HEAD_LOSSES),
-    kappa=number(at_least=0), cycle_check=integer(0),
+    kappa=number(at_least=0), cycle_check=integer(0), confidence=_confidence_check,
 )
 retire_params(pgd, early_stop="pgd always returns each sample's first misclassified iterate (what "
               "early_stop: true did), so the key changed nothing; delete it")

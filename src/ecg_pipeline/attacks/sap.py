@@ -17,7 +17,8 @@ steps from ``x`` (no random start) give the starting theta (the unsmoothed PGD p
 ``steps`` sign steps on theta, clipped to +-eps. The applied perturbation is the smoothed theta.
 Returned, per sample, is the strongest smoothed iterate ``x'(theta_0) .. x'(theta_steps)``: the first
 misclassified one, else the one with the highest loss (not the last; the warm start likewise keeps its
-strongest iterate, see :mod:`.pgd`).
+strongest iterate, see :mod:`.pgd`). ``confidence`` moves the finishing line in both phases as in :mod:`.pgd`
+(misclassified by that margin; ``inf``: every step, the full-confidence examples of transfer studies).
 
 Because convolution is linear, the mean of the 25 convolutions equals ONE convolution with the mean
 kernel (each kernel zero-padded, centred, to the longest size): that is what is computed
@@ -42,7 +43,7 @@ from ecg_pipeline.models import logits_of
 
 from .base import AttackError, Bounds, check_attack_call, feasible_box, frozen, per_row, register_attack
 from .losses import loss_per_sample
-from .pgd import _int_param, _sign_ascent
+from .pgd import _confidence_check, _int_param, _sign_ascent, confidence_param, stronger_iterate
 
 SIZES = (5, 7, 11, 15, 19)
 SIGMAS = (1.0, 3.0, 5.0, 7.0, 10.0)
@@ -93,6 +94,7 @@ def sap(
     step_size: float | None = None,
     sizes: Sequence[int] = SIZES,
     sigmas: Sequence[float] = SIGMAS,
+    confidence: float = 0.0,
 ) -> torch.Tensor:
     """SAP (Han et al., 2020) on the whole batch; returns ``x + smooth(theta)`` clipped to mask/bounds.
 
@@ -102,10 +104,12 @@ def sap(
         step_size: alpha for both phases; default ``eps / 10`` (Han et al.: eps 10, alpha 1 on raw
             amplitudes; Wiedeman & Wang: alpha = eps / 10).
         sizes, sigmas: the kernel grid (odd sizes).
+        confidence: a beat is finished once misclassified by this logit margin (0: at all; ``inf``: never).
 
     ``seed`` is accepted for the common call shape (SAP draws no random numbers). The model is used
     inside ``frozen``; all checks run before any attack compute.
     """
+    confidence = confidence_param(confidence)
     check_attack_call(model, x, y, eps, mask=mask, bounds=bounds, step_size=step_size)
     pgd_steps = _int_param("pgd_steps", pgd_steps, 0)
     steps = _int_param("steps", steps, 0)
@@ -126,14 +130,16 @@ def sap(
 
     with frozen(model):
         if pgd_steps:
-            x_pgd = _sign_ascent(model, x.clamp(low, high), y, low, high, mask, steps=pgd_steps, step=step, loss_fn=loss_fn, cycle_check=0)
+            x_pgd = _sign_ascent(model, x.clamp(low, high), y, low, high, mask, steps=pgd_steps, step=step,
+                                 loss_fn=loss_fn, cycle_check=0, confidence=confidence)
             theta = x_pgd - x
         else:
             theta = torch.zeros_like(x)
         theta.clamp_(-eps, eps).requires_grad_(True)
-        # the strongest smoothed iterate per sample: the first misclassified one, else the highest loss
+        # the strongest smoothed iterate per sample: the first misclassified (by confidence) one, else the strongest
         out = torch.clamp(x, low, high)
         best = torch.full((x.shape[0],), float("-inf"), dtype=x.dtype, device=x.device)
+        best_fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         for i in range(steps + 1):
             with torch.enable_grad():
@@ -142,11 +148,11 @@ def sap(
                 values = loss_fn(logits, y)
                 grad = torch.autograd.grad(values.sum(), theta)[0] if i < steps else None
             with torch.no_grad():
-                fooled = (logits.argmax(dim=1) != y) & ~done
-                better = fooled | ((values > best) & ~done)
+                finished, better, fooled = stronger_iterate(logits, values, y, ~done, best, best_fooled, confidence)
                 out = torch.where(per_row(better, x), x_adv.detach(), out)
                 best = torch.where(better, values.detach(), best)
-                done |= fooled
+                best_fooled = torch.where(better, fooled, best_fooled)
+                done |= finished
                 if grad is None or bool(done.all()):
                     break
                 theta.add_(grad.sign_(), alpha=step).clamp_(-eps, eps)
@@ -155,4 +161,5 @@ def sap(
 
 from .base import declare_params, integer, number  # noqa: E402
 
-declare_params(sap, pgd_steps=integer(0), steps=integer(0), step_size=number(above=0, none=True))
+declare_params(sap, pgd_steps=integer(0), steps=integer(0), step_size=number(above=0, none=True),
+               confidence=_confidence_check)

@@ -12,7 +12,8 @@ Inputs are the test union written by ``attack_generation`` (``atk_gan_test_set``
 six attacked copies, rows tagged by ``attack``; see :mod:`ecg_pipeline.attacks.generation`). A "set" below is
 the rows of one ``attack`` value: ``clean`` or one of the six. The attacked copies were crafted on the source
 classifier (the discriminator trained clean, Fig. 1), so for the trained GAN and for the baselines they are
-transferred attacks - the paper's protocol, not an attack on the model judged.
+transferred attacks - the paper's protocol, not an attack on the model judged - crafted at full confidence
+(``confidence: .inf`` in ``parameters_atk_gan.yml``: every step, not the first misclassified iterate).
 
 - :func:`protocol_rows` (Table 1): accuracy, balanced accuracy and per-class sensitivity / specificity per set.
 - :func:`detection_rows`: the attack head's verdict per set: the fraction flagged, the detection rate (flagged

@@ -60,11 +60,19 @@ def transfer_study(ensemble, data: dict, *, grid: Sequence[float], attacks: dict
     ``attacks``: ``{name: {"attack": <registry name>, **its parameters}}`` (seed 004's step of eps / 10 is PGD's
     ``step_ratio: 0.1`` and SAP's default). Returns per attack and eps the
     :func:`member_agreement` of the members and the deployed ensemble's accuracy, on the counted samples.
+
+    A transfer study should craft full-confidence examples: ``confidence: .inf`` in an attack's parameters runs
+    every step and keeps the strongest iterate (:mod:`ecg_pipeline.attacks.pgd`), where the default (0) stops at
+    the first iterate that fools the base, just across its boundary, which transfers badly. Every attack's
+    parameters are checked (registry.check_attack_params) before anything is attacked.
     """
-    from ecg_pipeline.attacks.registry import get_attack
+    from ecg_pipeline.attacks.registry import check_attack_params, get_attack
     from ecg_pipeline.data.balance import balanced_subset
     from ecg_pipeline.data.batches import Batches
 
+    for name, spec in attacks.items():
+        spec = dict(spec)
+        check_attack_params(spec.pop("attack", name), spec, f"ensemble_transfer.attacks.{name}")
     batches = Batches(data)
     index = balanced_subset(batches.y.numpy(), per_class, seed)
     base = ensemble.members[0]
