@@ -38,8 +38,10 @@ def test_the_base_configuration_is_the_papers_protocol(parameters):
     assert declaration.ensembles["fdec_cinc"].fourier == {"bands": 10, "length": 18000}
     transfer = parameters["ensemble_transfer"]["cinc2017"]
     assert transfer["grid"] == [0.0, 10.0, 50.0, 75.0, 100.0, 150.0] and transfer["bounds"] is None
-    assert transfer["attacks"] == {"pgd": {"attack": "pgd", "steps": 20, "step_ratio": 0.1, "random_start": False},
-                                   "sap": {"attack": "sap", "pgd_steps": 20, "steps": 40}}
+    # full-confidence transfer examples (confidence .inf: every step, the strongest iterate; issue 24 item 4)
+    assert transfer["attacks"] == {"pgd": {"attack": "pgd", "steps": 20, "step_ratio": 0.1, "random_start": False,
+                                           "confidence": float("inf")},
+                                   "sap": {"attack": "sap", "pgd_steps": 20, "steps": 40, "confidence": float("inf")}}
     # The deployed ensembles are judged on CinC by CinC's own attacks (family ens), ce_cinc by every CinC attack.
     # (autoattack is declared once for every data it judges: CinC's grid, bounds and eps_max are the data's defaults)
     assert declaration.attacks_for(declaration.model_runs["fdec_cinc"]) == ("pgd_cinc", "autoattack")
