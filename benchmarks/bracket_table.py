@@ -22,7 +22,6 @@ A beat certified and broken at once would be an unsound bound: the script stops 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import time
@@ -37,23 +36,13 @@ import torch
 from ecg_pipeline.attacks.autoattack import STANDARD, autoattack
 from ecg_pipeline.data.balance import balanced_subset
 from ecg_pipeline.evaluation.metrics import classification_metrics
-from ecg_pipeline.models import build_model
+from common import stored_model_and_split  # benchmarks/common.py
 from ecg_pipeline.verification import CERTIFIED, certify
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(model_dir: Path, split: Path | None):
-    checkpoint = torch.load(model_dir / "model.pt", weights_only=True)
-    model = build_model(checkpoint["name"], **checkpoint["config"])
-    model.load_state_dict(checkpoint["state_dict"])
-    model.eval()
-    if split is None:
-        found = sorted(glob.glob(str(ROOT / "data/05_model_input/mitdb_test.npz/*/mitdb_test.npz")))
-        if not found:
-            raise SystemExit("no stored mitdb_test split: pass --split (the split the model was evaluated on)")
-        split = Path(found[-1])
-    test = np.load(split)
+    model, test, split = stored_model_and_split(model_dir, split)
     stored = []
     for path in sorted((model_dir / "evaluations").glob("*.npz")):
         found = np.load(path)

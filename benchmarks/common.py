@@ -127,3 +127,23 @@ def attacked_model(args: argparse.Namespace) -> tuple[nn.Module, torch.Tensor, t
         f"threads {torch.get_num_threads()}; clean accuracy {accuracy(model, x, y):.4f}"
     )
     return model, x, y
+
+
+def stored_model_and_split(model_dir: Path, split: Path | None) -> tuple[nn.Module, dict, Path]:
+    """A zoo-like folder's model (``model.pt``, eval mode) and the MIT-BIH test split it was evaluated on
+    (``split``, else this checkout's newest stored ``mitdb_test``): (model, split arrays, split path)."""
+    import glob
+
+    from ecg_pipeline.models import build_model
+
+    checkpoint = torch.load(model_dir / "model.pt", weights_only=True)
+    model = build_model(checkpoint["name"], **checkpoint["config"])
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
+    if split is None:
+        root = Path(__file__).resolve().parents[1]
+        found = sorted(glob.glob(str(root / "data/05_model_input/mitdb_test.npz/*/mitdb_test.npz")))
+        if not found:
+            raise SystemExit("no stored mitdb_test split: pass --split (the split the model was evaluated on)")
+        split = Path(found[-1])
+    return model, np.load(split), split

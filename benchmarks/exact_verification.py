@@ -19,7 +19,6 @@ attacks + exact breaks).
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import time
@@ -32,7 +31,7 @@ import numpy as np  # noqa: E402
 import torch
 
 from ecg_pipeline.evaluation.metrics import classification_metrics
-from ecg_pipeline.models import build_model
+from common import stored_model_and_split  # benchmarks/common.py
 from ecg_pipeline.verification import certify
 from ecg_pipeline.verification.bounds import crown_bounds, input_box, other_classes
 from ecg_pipeline.verification.exact import decide_beat, decide_beat_bab, decide_beat_hybrid
@@ -44,16 +43,7 @@ NAMES = {1: "robust", -1: "broken", 0: "timed out"}
 
 
 def load(model_dir: Path, split: Path | None, eps: float):
-    checkpoint = torch.load(model_dir / "model.pt", weights_only=True)
-    model = build_model(checkpoint["name"], **checkpoint["config"])
-    model.load_state_dict(checkpoint["state_dict"])
-    model.eval()
-    if split is None:
-        found = sorted(glob.glob(str(ROOT / "data/05_model_input/mitdb_test.npz/*/mitdb_test.npz")))
-        if not found:
-            raise SystemExit("no stored mitdb_test split: pass --split (the split the zoo model was evaluated on)")
-        split = Path(found[-1])
-    test = np.load(split)
+    model, test, split = stored_model_and_split(model_dir, split)
     unbroken, subset, subset_y = None, None, None
     for path in sorted((model_dir / "evaluations").glob("*.npz")):
         stored = np.load(path)
