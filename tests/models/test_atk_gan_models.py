@@ -1,6 +1,7 @@
 """ECG-ATK-GAN models: shapes at the paper's 280-sample beats, the blocks of Fig. 2, the smoothed noise
-(against scipy), the label conditioning, the published code's discriminator, and the discriminator as an
-ordinary classifier that the project's attacks run on."""
+(against scipy), the label conditioning (of the generator, and of the discriminator's real/fake score by
+projection), the published code's discriminator, and the discriminator as an ordinary classifier that the
+project's attacks run on."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from ecg_pipeline.models.atk_gan import (CODE_FILTERS, Discriminator, Discrimina
 
 # name -> parameter count at the defaults (280 samples, 4 classes)
 PARAMETERS = {"atk_gan_generator": 231_137, "atk_gan_discriminator": 149_543, "atk_gan_discriminator_code": 425_383}
+DISCRIMINATORS = ["atk_gan_discriminator", "atk_gan_discriminator_code"]
+N_FEATURES = {"atk_gan_discriminator": 128 * 35, "atk_gan_discriminator_code": 256 * 18}
 
 
 @pytest.mark.parametrize("name", list(PARAMETERS))
@@ -127,3 +130,107 @@ def test_project_attack_runs_on_the_discriminator():
     loss = torch.nn.functional.cross_entropy
     with torch.no_grad():
         assert loss(model(x_adv), y) > loss(model(x), y)
+
+
+# ---------------------------------------------- the label-conditioned real/fake score (projection)
+
+
+@pytest.mark.parametrize("name", DISCRIMINATORS)
+def test_conditioned_adds_one_embedding_and_its_spec_round_trips(name):
+    model = build_model(name, conditioned=True)
+    # the projection's embedding: one n_features vector per class (4), nothing else
+    assert sum(p.numel() for p in model.parameters()) == PARAMETERS[name] + 4 * N_FEATURES[name]
+    assert model.label_projection.weight.shape == (4, N_FEATURES[name])
+    spec = model_spec(model)
+    assert spec["config"]["conditioned"] is True and model_spec(build_model(name, **spec["config"])) == spec
+    assert build_model(name).model_config["conditioned"] is False and build_model(name).label_projection is None
+
+
+@pytest.mark.parametrize("name", DISCRIMINATORS)
+def test_a_stored_model_without_the_option_still_loads(name):
+    """A model stored before the option (its config has no ``conditioned``) rebuilds unconditioned, and its
+    weights load strictly: the option adds no weight to an unconditioned model."""
+    stored = build_model(name)
+    old_config = {k: v for k, v in model_spec(stored)["config"].items() if k != "conditioned"}
+    rebuilt = build_model(name, **old_config)
+    rebuilt.load_state_dict(stored.state_dict(), strict=True)
+    assert not rebuilt.conditioned and set(rebuilt.state_dict()) == set(stored.state_dict())
+
+
+def test_projection_score_by_hand():
+    """Miyato & Koyama 2018 eq. 3: ``psi(phi) + <embed(y), phi>`` on set features, head and embedding."""
+    model = Discriminator(input_length=8, n_classes=3, width=1, conditioned=True)  # 4 x 1 = 4 features
+    with torch.no_grad():
+        model.real_fake_head.weight.copy_(torch.tensor([[0.5, 0.0, 0.0, -1.0]]))
+        model.real_fake_head.bias.fill_(0.25)
+        model.label_projection.weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 1.0, 0], [0, 0, 0, 2.0]]))
+        phi = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.0, -1.0, 0.5, 2.0]])
+        # psi: 0.5 - 4 + 0.25 = -3.25 and -2 + 0.25 = -1.75; <e_2, phi_0> = 8, <e_1, phi_1> = -1 + 0.5 = -0.5
+        assert model.real_fake_score(phi, torch.tensor([2, 1])).tolist() == [4.75, -2.25]
+        assert model.real_fake_score(phi).tolist() == [-3.25, -1.75]   # no labels: psi alone
+        # through heads: the same formula on the trunk's features
+        model.eval()
+        x = torch.rand(2, 1, 8, generator=torch.Generator().manual_seed(0))
+        y = torch.tensor([0, 2])
+        f = model.features(x)
+        by_hand = f @ model.real_fake_head.weight[0] + 0.25 + (model.label_projection.weight[y] * f).sum(1)
+        torch.testing.assert_close(model.heads(x, y).real_fake, by_hand)
+
+
+@pytest.mark.parametrize("name", DISCRIMINATORS)
+def test_forward_is_bit_identical_with_and_without_conditioning(name):
+    """The same seed builds the same trunk and heads (the zero embedding draws no random number): forward (the
+    deployed classifier), the attack head and, before training, the real/fake score are the same bits."""
+    torch.manual_seed(0)
+    plain = build_model(name).eval()
+    after_plain = torch.rand(3)
+    torch.manual_seed(0)
+    conditioned = build_model(name, conditioned=True).eval()
+    assert torch.equal(torch.rand(3), after_plain)   # the global RNG is where the plain model left it
+    assert list(conditioned.state_dict()) == [*plain.state_dict(), "label_projection.weight"]
+    for (key, p), q in zip(plain.state_dict().items(), conditioned.state_dict().values()):
+        assert torch.equal(p, q), key
+    x, y = torch.rand(5, 1, 280), torch.tensor([0, 1, 2, 3, 1])
+    with torch.no_grad():
+        assert torch.equal(plain(x), conditioned(x))
+        a, b = plain.heads(x, y), conditioned.heads(x, y)
+    assert torch.equal(a.arrhythmia, b.arrhythmia) and torch.equal(a.attack, b.attack)
+    assert torch.equal(a.real_fake, b.real_fake)   # the embedding starts at zero
+
+
+@pytest.mark.parametrize("name", DISCRIMINATORS)
+def test_conditioned_score_changes_with_the_label_and_the_unconditioned_does_not(name):
+    torch.manual_seed(0)
+    plain = build_model(name).eval()
+    conditioned = build_model(name, conditioned=True).eval()
+    torch.nn.init.normal_(conditioned.label_projection.weight, std=0.01)
+    x = torch.rand(4, 1, 280)
+    y, other = torch.tensor([0, 1, 2, 3]), torch.tensor([1, 2, 3, 0])
+    with torch.no_grad():
+        c, c_other, c_none = conditioned.heads(x, y), conditioned.heads(x, other), conditioned.heads(x)
+        p, p_other, p_none = plain.heads(x, y), plain.heads(x, other), plain.heads(x)
+    assert (c.real_fake - c_other.real_fake).abs().min() > 1e-4        # every beat's score moves with its label
+    assert torch.equal(p.real_fake, p_other.real_fake) and torch.equal(p.real_fake, p_none.real_fake)
+    # the label reaches the real/fake score only
+    assert torch.equal(c.arrhythmia, c_other.arrhythmia) and torch.equal(c.attack, c_other.attack)
+    # without labels: psi(phi(x)), the label-free part of the score
+    with torch.no_grad():
+        torch.testing.assert_close(c_none.real_fake, conditioned.real_fake_head(conditioned.features(x)).squeeze(1))
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [(torch.tensor([0, 4]), r"Discriminator: labels .* class indices in \[0, 3\]"),
+     (torch.tensor([0]), r"expected \[2\] class indices"),
+     (torch.tensor([-1, 0]), r"values in \[-1, 0\]")],
+)
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_bad_labels_for_the_real_fake_score_are_named(labels, expected, conditioned):
+    with pytest.raises(EcgDataError, match=expected):
+        Discriminator(conditioned=conditioned).heads(torch.zeros(2, 1, 280), labels)
+
+
+@pytest.mark.parametrize("name", DISCRIMINATORS)
+def test_conditioned_must_be_true_or_false(name):
+    with pytest.raises(EcgDataError, match=r"conditioned='yes'; expected true .* or false"):
+        build_model(name, conditioned="yes")

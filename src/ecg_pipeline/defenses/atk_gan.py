@@ -7,6 +7,11 @@ generator's optimizer (same optimizer settings, built by the trainer through :me
 both in the checkpoint through ``state_dict``. Each batch: one generator step against the current
 discriminator, then the discriminator's loss on the real batch and the (detached) generated one, which
 the trainer steps.
+
+Eq. (4) scores ``D(E'_x, E_y)``: with a ``conditioned`` discriminator (model option; projection, Miyato & Koyama
+2018 eq. 3, ecg_pipeline.models.atk_gan) its real/fake score takes the true label of each real beat and, for a
+generated beat, the label the generator was given (the same ``y``: G is asked for the class of its input). An
+unconditioned discriminator scores ``D(E'_x)``, as every run before the option.
 """
 
 from __future__ import annotations
@@ -51,13 +56,14 @@ def reconstruction_loss(generated: torch.Tensor, clean: torch.Tensor) -> torch.T
 
 def discriminator_adversarial_loss(score_real: torch.Tensor, score_generated: torch.Tensor) -> torch.Tensor:
     """Least-squares adversarial loss of the discriminator, seed 002 eq. (4):
-    ``(D(E'_x) - 1)^2 + (D(G(E'_x, E_y, z)) + 1)^2``, each term averaged over the batch."""
+    ``(D(E'_x, E_y) - 1)^2 + (D(G(E'_x, E_y, z), E_y) + 1)^2``, each term averaged over the batch. The scores
+    come in computed: label-conditioned or not is the discriminator's option (:func:`real_fake_labels`)."""
     return ((score_real - 1) ** 2).mean() + ((score_generated + 1) ** 2).mean()
 
 
 def generator_adversarial_loss(score_generated: torch.Tensor) -> torch.Tensor:
     """The generator's side of eq. (4) (seed 002 cites LSGAN, Mao et al. 2017, eq. 2 with c = 1): G wants its
-    beats scored as real, ``(D(G(E'_x, E_y, z)) - 1)^2``, averaged over the batch."""
+    beats scored as real, ``(D(G(E'_x, E_y, z), E_y) - 1)^2``, averaged over the batch."""
     return ((score_generated - 1) ** 2).mean()
 
 
@@ -67,6 +73,12 @@ def combined_loss(adversarial: torch.Tensor, *, mse: torch.Tensor | float = 0.0,
     minimises the terms that depend on it: the generator its adversarial term and L_mse, the discriminator
     eq. (4) and the two classification losses (the terms a player cannot change are left at 0)."""
     return adversarial + lambda_mse * mse + lambda_atk * atk + lambda_ary * ary
+
+
+def real_fake_labels(model: nn.Module, y: torch.Tensor) -> torch.Tensor | None:
+    """What the real/fake score of eq. (4) is given as ``E_y``: the labels ``y`` for a ``conditioned``
+    discriminator (projection, Miyato & Koyama 2018 eq. 3), None (the label-free ``D(E'_x)``) otherwise."""
+    return y if getattr(model, "conditioned", False) else None
 
 
 def check_kappa(kappa) -> tuple[float, float]:
@@ -149,7 +161,7 @@ class AtkGan(Objective):
         eq. (5), the least-squares term and lambda_mse times eq. (3). Returns G(E'_x, E_y, z) (detached)."""
         generator = self.generator.train()
         generated = generator(x, y)
-        g_adv = generator_adversarial_loss(model.heads(generated).real_fake)
+        g_adv = generator_adversarial_loss(model.heads(generated, real_fake_labels(model, y)).real_fake)
         mse = reconstruction_loss(generated, x_clean)
         g_loss = combined_loss(g_adv, mse=mse, **self.lambdas)
         if not torch.isfinite(g_loss):
@@ -160,9 +172,12 @@ class AtkGan(Objective):
     def discriminator_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, attacked: torch.Tensor,
                            generated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """The discriminator's side of eq. (5) on the real batch E'_x and the generated one: eq. (4) plus
-        lambda_atk times eq. (1) and lambda_ary times eq. (2); the caller (the trainer) steps it."""
-        real = model.heads(x)
-        d_adv = discriminator_adversarial_loss(real.real_fake, model.heads(generated).real_fake)
+        lambda_atk times eq. (1) and lambda_ary times eq. (2); the caller (the trainer) steps it. Both
+        real/fake scores take ``y`` where the discriminator is conditioned (the generated beats were asked for
+        the labels ``y``)."""
+        labels = real_fake_labels(model, y)
+        real = model.heads(x, labels)
+        d_adv = discriminator_adversarial_loss(real.real_fake, model.heads(generated, labels).real_fake)
         atk = attack_loss(real.attack, attacked, self.kappa)
         ary = arrhythmia_loss(real.arrhythmia, y)
         loss = combined_loss(d_adv, atk=atk, ary=ary, **self.lambdas)

@@ -45,6 +45,10 @@ class TrainingConfig:
     num_threads: int | None = None            # intra-op CPU threads (None: torch's default)
     checkpoint_every_s: float = 300.0         # a mid-epoch checkpoint this often (seconds); 0: at epoch ends only
     select_best: str | None = None            # a history column (val_accuracy): keep the epoch that maximised it
+    validation_attack: dict[str, Any] | None = None  # a validation worst case each epoch (column val_acc_robust_balanced;
+                                              # evaluation.epoch_robustness: {} takes its defaults); null: none
+    renorm_rows: bool = False                 # seed 001's code: every weight row rescaled to unit L2 norm at the start
+                                              # and after each batch, rows without gradient in an epoch re-drawn
     resume: str = "auto"                      # auto | extend | fresh: what to do with a stored checkpoint (RESUME_MODES)
     section: str = field(default="training", compare=False, repr=False)
 
@@ -62,6 +66,10 @@ class TrainingConfig:
         if self.select_best is not None and (not isinstance(self.select_best, str) or not self.select_best):
             raise EcgDataError(f"parameters '{self.section}.select_best': expected a history column name "
                                f"(e.g. val_accuracy) or null, got {self.select_best!r}")
+        if self.validation_attack is not None:
+            self.epoch_robustness()  # its keys and attack checked before any training
+        if not isinstance(self.renorm_rows, bool):
+            raise EcgDataError(f"parameters '{self.section}.renorm_rows': expected true or false, got {self.renorm_rows!r}")
         if not isinstance(self.objective, dict) or "name" not in self.objective:
             raise EcgDataError(f"parameters '{self.section}.objective': expected a mapping with a 'name', "
                                f"got {self.objective!r}")
@@ -85,6 +93,17 @@ class TrainingConfig:
         if self.objective.get("ramp") and ramp_epochs is not None and ramp_epochs != self.epochs:
             raise EcgDataError(f"parameters '{self.section}.objective.epochs': the eps ramp (eq. 11) ends at epoch "
                                f"{ramp_epochs}, the run has {self.epochs}; leave it out to ramp over the run's epochs")
+
+    def epoch_robustness(self):
+        """The per-epoch validation worst case this run computes (an ``EpochRobustness``; None: none)."""
+        from ecg_pipeline.evaluation.epoch_robustness import EpochRobustness  # the attacks load only when asked for
+
+        if self.validation_attack is None:
+            return None
+        if not isinstance(self.validation_attack, dict):
+            raise EcgDataError(f"parameters '{self.section}.validation_attack': expected a mapping (or {{}} for the "
+                               f"defaults of evaluation.epoch_robustness) or null, got {self.validation_attack!r}")
+        return EpochRobustness.from_params(self.validation_attack, f"{self.section}.validation_attack")
 
     @classmethod
     def from_params(cls, params: dict, section: str, *, ignore=()) -> TrainingConfig:
@@ -116,4 +135,10 @@ class TrainingConfig:
             del settings["sampler"]
         if not settings["extra_copies"]:
             del settings["extra_copies"]
+        if settings["validation_attack"] is None:
+            del settings["validation_attack"]
+        else:  # resolved: {} and the defaults written out are the same run
+            settings["validation_attack"] = self.epoch_robustness().as_dict()
+        if not settings["renorm_rows"]:
+            del settings["renorm_rows"]
         return {**settings, "objective": self.objective_params()}

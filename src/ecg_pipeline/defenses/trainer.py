@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from ecg_pipeline.data.batches import Batches
 from ecg_pipeline.errors import EcgDataError, EcgModelError
+from ecg_pipeline.evaluation.epoch_robustness import COLUMN as ROBUST_COLUMN
 from ecg_pipeline.evaluation.metrics import classification_metrics
 from ecg_pipeline.models import logits_of
 from ecg_pipeline.runtime import resolve_device, torch_threads
@@ -49,6 +50,7 @@ from .checkpoints import (CHECKPOINT_FILE, IDENTITY_KEYS, PARTIAL_CHECKPOINT_FIL
 from .config import TrainingConfig
 from .objective_base import Objective, ObjectiveResult, as_objective
 from .optimisation import TrainingDiverged, build_optimizer, descend
+from .row_renorm import RowRenorm
 
 __all__ = ["CHECKPOINT_FILE", "PARTIAL_CHECKPOINT_FILE", "TrainingDiverged", "TrainingRun", "build_optimizer",
            "descend", "predict", "train"]
@@ -149,6 +151,12 @@ class TrainingRun:
             raise EcgDataError(f"{run_name}: select_best {config.select_best!r} needs a validation set; none was given")
         self.optimizer = self.make_optimizer(model.parameters())
         objective.bind(model, self.device, self.make_optimizer)
+        self.renorm = RowRenorm(model, config.seed) if config.renorm_rows else None
+        if self.renorm is not None:
+            self.renorm.start()  # a resumed run then loads its stored weights over these
+        self.epoch_robustness = config.epoch_robustness()
+        if self.epoch_robustness is not None and not (validation_data and len(validation_data)):
+            raise EcgDataError(f"{run_name}: validation_attack needs a validation set; none was given")
         self.weights = [p for p in model.parameters() if p.requires_grad]
         self.generator = torch.Generator().manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
@@ -213,7 +221,8 @@ class TrainingRun:
         """The batches of ``epoch`` left to train, then its end."""
         self.model.train()
         self.epoch_rng = self.rng_states()
-        self.running = self.running or {"loss": 0.0, "correct": 0, "seen": 0, "stats": {}, "seconds": 0.0}
+        self.running = self.running or {"loss": 0.0, "correct": 0, "seen": 0, "stats": {}, "seconds": 0.0,
+                                        **({"rows_seen": self.renorm.fresh_seen()} if self.renorm else {})}
         self.t0 = time.perf_counter() - self.running["seconds"]
         if ctrl_c.pressed:
             raise KeyboardInterrupt
@@ -259,6 +268,8 @@ class TrainingRun:
                 f"the last good checkpoint ({self.kept[0] if self.kept else 'none'}) is kept"
             )
         descend(loss, self.optimizer, self.weights)
+        if self.renorm is not None:
+            self.renorm.after_step(running["rows_seen"])
         n = y.shape[0]
         running["loss"] += value * n
         self.uncounted.append((logits.detach(), y))
@@ -285,11 +296,13 @@ class TrainingRun:
         """The epoch's history row (training sums, validation), the best epoch so far, its log line and checkpoint."""
         self.count_correct()
         running, seen = self.running, max(self.running["seen"], 1)
+        redrawn = self.renorm.end_epoch(epoch, running["rows_seen"]) if self.renorm is not None else None
         row = {
             "epoch": epoch,
             "train_loss": running["loss"] / seen,
             "train_accuracy": running["correct"] / seen,
             **{f"train_{k}": v / seen for k, v in running["stats"].items()},
+            **({"rows_redrawn": redrawn} if redrawn is not None else {}),
             **self.validate(),
         }
         row["seconds"] = time.perf_counter() - self.t0
@@ -298,10 +311,10 @@ class TrainingRun:
             self.best = _better(self.best, row, self.config.select_best, self.model, self.objective, self.run_name)
         self.bar.clear()  # the run's bar stays open: the epoch's line goes on a line of its own
         log.info(
-            "%s epoch %d/%d: loss %.4f, train acc %.4f%s (%.1f s)", self.run_name, epoch, self.config.epochs,
+            "%s epoch %d/%d: loss %.4f, train acc %.4f%s%s (%.1f s)", self.run_name, epoch, self.config.epochs,
             row["train_loss"], row["train_accuracy"],
             f", val balanced acc {row['val_balanced_accuracy']:.4f}" if "val_balanced_accuracy" in row else "",
-            row["seconds"],
+            f", val ACC_robust {row[ROBUST_COLUMN]:.4f}" if ROBUST_COLUMN in row else "", row["seconds"],
         )
         self.epochs_done, self.batches_done, self.running = epoch, 0, None
         self.epoch_rng = self.rng_states()
@@ -318,8 +331,9 @@ class TrainingRun:
         m = classification_metrics(data.y.numpy(), predict(self.model, data, device=self.device,
                                                             batch_size=4 * self.config.batch_size),
                                    data.n_classes, data.classes)
+        robust = self.epoch_robustness.score(self.model, data, self.device) if self.epoch_robustness else {}
         return dict(val_accuracy=m["accuracy"], val_balanced_accuracy=m["balanced_accuracy"], val_macro_f1=m["macro_f1"],
-                    **({"val_cinc2017_f1": m["cinc2017_f1"]} if "cinc2017_f1" in m else {}))
+                    **({"val_cinc2017_f1": m["cinc2017_f1"]} if "cinc2017_f1" in m else {}), **robust)
 
     def save(self, name: str) -> None:
         """Save the run as it stands to ``folder/name``."""

@@ -27,6 +27,15 @@ Where the paper is silent, this module chooses (and says so here):
   the flattened map (128 x 35 = 4,480 values) feeds three linear heads.
 - **The real/fake head is linear**, not a sigmoid: eq. (4)'s least-squares targets are +1 and -1, which a
   sigmoid cannot reach (the text names a sigmoid; the equation rules here).
+- **How the real/fake score sees the label** (eq. 4 writes ``D(E'_x, E_y)``; the paper does not say how): by
+  projection (Miyato & Koyama 2018, "cGANs with projection discriminator", eq. 3), the model option
+  ``conditioned`` (default false: the label-free score, as every model trained before the option):
+  ``score(x, y) = psi(phi(x)) + <embed(y), phi(x)>``, with ``phi`` the flattened map, ``psi`` the linear
+  real/fake head and ``embed`` an ``Embedding(n_classes, n_features)``. The embedding starts at zero (Miyato
+  & Koyama draw it at random): the conditioned score starts equal to the label-free one, an inner product
+  over 4,480 features of random weights would swamp eq. (4)'s +-1 targets, and no random number is drawn,
+  so the same seed builds the same trunk and heads with or without the option. Only the real/fake score
+  takes the label: ``forward`` (the arrhythmia head) and the attack head never do.
 
 The published code's discriminator (reference notes): 8 x ``Conv(k3) - BN - LeakyReLU(0.2)`` with filters
 32, 32, 64, 64, 128, 128, 256, 256, strides alternating 1 and 2 (Keras "same" padding: 280 -> 140 -> 70
@@ -35,7 +44,8 @@ The published code's discriminator (reference notes): 8 x ``Conv(k3) - BN - Leak
 
 Both discriminators are ordinary classifiers of the registry: ``forward(x)`` is the arrhythmia logits
 (the deployed classifier, what every attack targets), ``features(x)`` the flattened map and ``head`` the
-arrhythmia layer; ``heads(x)`` gives all three heads at once.
+arrhythmia layer; ``heads(x, y=None)`` gives all three heads at once (the real/fake score conditioned on the
+labels ``y`` when the model is).
 """
 
 from __future__ import annotations
@@ -78,6 +88,16 @@ def _single_channel(x: torch.Tensor, length: int, who: str) -> torch.Tensor:
     if x.dim() != 3 or x.shape[1] != 1 or x.shape[2] != length:
         raise EcgDataError(f"{who}: input of shape {tuple(x.shape)}; expected [n, 1, {length}] (or [n, {length}])")
     return x
+
+
+def _class_indices(y, n: int, n_classes: int, who: str, device: torch.device) -> torch.Tensor:
+    """``y`` as ``[n]`` long class indices in ``[0, n_classes)``, or an error naming ``who``."""
+    y = torch.as_tensor(y, device=device).long()
+    if y.shape != (n,) or (y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes)):
+        raise EcgDataError(f"{who}: labels of shape {tuple(y.shape)}, values in "
+                           f"[{int(y.min()) if y.numel() else '-'}, {int(y.max()) if y.numel() else '-'}]; "
+                           f"expected [{n}] class indices in [0, {n_classes - 1}]")
+    return y
 
 
 def _conv_bn_act(conv: nn.Module, channels: int) -> nn.Sequential:
@@ -167,11 +187,7 @@ class Generator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         x = _single_channel(x, self.input_length, "Generator")
-        y = torch.as_tensor(y, device=x.device).long()
-        if y.shape != (x.shape[0],) or (y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.n_classes)):
-            raise EcgDataError(f"Generator: labels of shape {tuple(y.shape)}, values in "
-                               f"[{int(y.min()) if y.numel() else '-'}, {int(y.max()) if y.numel() else '-'}]; "
-                               f"expected [{x.shape[0]}] class indices in [0, {self.n_classes - 1}]")
+        y = _class_indices(y, x.shape[0], self.n_classes, "Generator", x.device)
         z = self.noise(x.shape[0], device=x.device) if z is None else _single_channel(z, self.input_length, "Generator z")
         h = self.stem(torch.cat([x, smooth_noise(z, self.noise_sigma), self.label(y).unsqueeze(1)], dim=1))
         skip1 = self.enc1(h)
@@ -185,28 +201,55 @@ class Generator(nn.Module):
 class DiscriminatorHeads(NamedTuple):
     """The three heads of the discriminator for one batch."""
 
-    real_fake: torch.Tensor     # [n] least-squares score (eq. 4): +1 real, -1 generated
+    real_fake: torch.Tensor     # [n] least-squares score (eq. 4): +1 real, -1 generated; label-conditioned
+                                #     when the model is and the labels are given
     attack: torch.Tensor        # [n, 2] logits: clean, attacked (eq. 1)
     arrhythmia: torch.Tensor    # [n, n_classes] logits (eq. 2)
 
 
+def _check_conditioned(conditioned, who: str) -> bool:
+    if not isinstance(conditioned, bool):
+        raise EcgDataError(f"{who}: conditioned={conditioned!r}; expected true (the real/fake score takes the label, "
+                           f"seed 002 eq. 4) or false")
+    return conditioned
+
+
 class _ThreeHeadDiscriminator(nn.Module):
-    """A convolutional trunk, flattened, into three linear heads; ``forward`` is the arrhythmia head."""
+    """A convolutional trunk, flattened, into three linear heads; ``forward`` is the arrhythmia head.
+    ``conditioned``: the real/fake score also takes the label, by projection (module docstring)."""
 
     uses_mask = False
 
-    def _build_heads(self, n_features: int, n_classes: int) -> None:
+    def _build_heads(self, n_features: int, n_classes: int, conditioned: bool) -> None:
         self.real_fake_head = nn.Linear(n_features, 1)
         self.attack_head = nn.Linear(n_features, N_ATTACK_CLASSES)
         self.head = nn.Linear(n_features, n_classes)   # the arrhythmia head: the registry's ``head``
+        self.n_classes, self.conditioned = int(n_classes), bool(conditioned)
+        # built last, from zeros (no random draw): the layers above are those of the unconditioned model
+        self.label_projection = (nn.Embedding.from_pretrained(torch.zeros(n_classes, n_features), freeze=False)
+                                 if conditioned else None)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The flattened feature map, input of all three heads."""
         return self.trunk(_single_channel(x, self.input_length, type(self).__name__)).flatten(1)
 
-    def heads(self, x: torch.Tensor) -> DiscriminatorHeads:
+    def real_fake_score(self, features: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The real/fake score ``D(E'_x, E_y)`` of seed 002 eq. (4) on ``features`` [n, n_features], by projection
+        (Miyato & Koyama 2018, eq. 3): ``psi(phi(x)) + <embed(y), phi(x)>``, ``psi`` the linear real/fake head.
+        The second term only for a ``conditioned`` model given labels ``y`` [n]; otherwise ``psi(phi(x))``
+        alone (an unconditioned model checks ``y`` and ignores it). Returns [n]."""
+        score = self.real_fake_head(features).squeeze(1)
+        if y is None:
+            return score
+        y = _class_indices(y, features.shape[0], self.n_classes, type(self).__name__, features.device)
+        if self.label_projection is None:
+            return score
+        return score + (self.label_projection(y) * features).sum(1)
+
+    def heads(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiscriminatorHeads:
+        """The three heads on ``x``; ``y`` (labels) reaches the real/fake score only (:meth:`real_fake_score`)."""
         f = self.features(x)
-        return DiscriminatorHeads(self.real_fake_head(f).squeeze(1), self.attack_head(f), self.head(f))
+        return DiscriminatorHeads(self.real_fake_score(f, y), self.attack_head(f), self.head(f))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -219,16 +262,19 @@ class Discriminator(_ThreeHeadDiscriminator):
         input_length: samples per beat (280; a multiple of 8).
         n_classes: arrhythmia classes (4).
         width: channels of the first block (32); then 2 width and 4 width.
+        conditioned: the real/fake score takes the label (projection; module docstring). Default false.
 
     Input ``[n, 1, L]`` (``[n, L]`` accepted); ``forward`` gives the ``[n, n_classes]`` arrhythmia logits.
     """
 
-    def __init__(self, input_length: int = 280, n_classes: int = 4, width: int = 32) -> None:
+    def __init__(self, input_length: int = 280, n_classes: int = 4, width: int = 32, conditioned: bool = False) -> None:
         super().__init__()
         if int(input_length) < 8 or int(input_length) % 8 or int(n_classes) < 1 or int(width) < 1:
             raise EcgDataError(f"Discriminator: input_length={input_length} (expected a multiple of 8), "
                                f"n_classes={n_classes} (>= 1), width={width} (>= 1)")
-        self.model_config = {"input_length": int(input_length), "n_classes": int(n_classes), "width": int(width)}
+        _check_conditioned(conditioned, "Discriminator")
+        self.model_config = {"input_length": int(input_length), "n_classes": int(n_classes), "width": int(width),
+                             "conditioned": conditioned}
         self.input_length = int(input_length)
         w = int(width)
         self.trunk = nn.Sequential(
@@ -236,7 +282,7 @@ class Discriminator(_ThreeHeadDiscriminator):
             regular_block(w, 2 * w), downsampling_block(2 * w, 2 * w),
             regular_block(2 * w, 4 * w), downsampling_block(4 * w, 4 * w),
         )
-        self._build_heads(4 * w * (self.input_length // 8), int(n_classes))
+        self._build_heads(4 * w * (self.input_length // 8), int(n_classes), conditioned)
 
 
 CODE_FILTERS = (32, 32, 64, 64, 128, 128, 256, 256)
@@ -246,14 +292,18 @@ CODE_DROPOUT_AFTER = (2, 6, 8)  # 1-based layer numbers
 class DiscriminatorCode(_ThreeHeadDiscriminator):
     """The published code's discriminator (reference notes): 8 x ``Conv(k3) - BN - LeakyReLU(0.2)``, filters
     32, 32, 64, 64, 128, 128, 256, 256, strides 1, 2, 1, 2, ..., dropout 0.2 after layers 2, 6 and 8, then the
-    same three heads as :class:`Discriminator` on the flattened map (280 -> 18 samples x 256 filters)."""
+    same three heads as :class:`Discriminator` on the flattened map (280 -> 18 samples x 256 filters); ``conditioned``
+    as there."""
 
-    def __init__(self, input_length: int = 280, n_classes: int = 4, dropout: float = 0.2) -> None:
+    def __init__(self, input_length: int = 280, n_classes: int = 4, dropout: float = 0.2,
+                 conditioned: bool = False) -> None:
         super().__init__()
         if int(input_length) < 1 or int(n_classes) < 1 or not 0 <= dropout < 1:
             raise EcgDataError(f"DiscriminatorCode: input_length={input_length} (>= 1), n_classes={n_classes} (>= 1), "
                                f"dropout={dropout} (in [0, 1))")
-        self.model_config = {"input_length": int(input_length), "n_classes": int(n_classes), "dropout": float(dropout)}
+        _check_conditioned(conditioned, "DiscriminatorCode")
+        self.model_config = {"input_length": int(input_length), "n_classes": int(n_classes), "dropout": float(dropout),
+                             "conditioned": conditioned}
         self.input_length = int(input_length)
         layers, c_in, length = [], 1, self.input_length
         for i, c_out in enumerate(CODE_FILTERS, start=1):
@@ -263,4 +313,4 @@ class DiscriminatorCode(_ThreeHeadDiscriminator):
                 layers.append(nn.Dropout(dropout))
             c_in, length = c_out, math.ceil(length / stride)  # Keras "same": ceil(L / s)
         self.trunk = nn.Sequential(*layers)
-        self._build_heads(c_in * length, int(n_classes))
+        self._build_heads(c_in * length, int(n_classes), conditioned)
