@@ -117,6 +117,20 @@ def test_differences_name_each_parameter_and_data_root_and_ignore_the_env_alone(
     assert differences(same_elsewhere, here) == []
 
 
+def test_a_node_keyword_bound_to_null_is_the_same_run_as_one_not_bound_and_a_parameter_null_is_not():
+    from ecg_pipeline.data.provenance import artifact_stamp, differences
+
+    params = {"runs.adv_mlp.seed": 0, "adv_mlp.train:overrides": None}
+    before = artifact_stamp(env=None, data_root={}, params=params)  # built before the expansion keyword existed
+    after = artifact_stamp(env=None, data_root={}, params={**params, "adv_mlp.train:expansion": None})
+    assert before["fingerprint"] != after["fingerprint"] and differences(before, after) == []
+    expanded = artifact_stamp(env=None, data_root={}, params={**params, "adv_mlp.train:expansion": {"seed": 1}})
+    assert differences(before, expanded) == ['adv_mlp.train:expansion not set (this run: {"seed": 1})']
+    # a parameter set to null is not its default (attack_defaults.per_class: null is the whole split, absent is 250)
+    nulled = artifact_stamp(env=None, data_root={}, params={**params, "runs.adv_mlp.per_class": None})
+    assert differences(before, nulled) == ["runs.adv_mlp.per_class not set (this run: null)"]
+
+
 def test_a_stamp_sits_beside_its_artifact_hidden_from_collection_globs(tmp_path):
     import fsspec
 

@@ -154,7 +154,11 @@ def differences(stored: Mapping[str, Any], expected: Mapping[str, Any], limit: i
         if old_roots.get(source) != new_roots.get(source):
             found.append(f"{source} read from {old_roots.get(source)} (this run: {new_roots.get(source)})")
     old, new = stored.get("params", {}), expected.get("params", {})
+    unbound = False
     for key in sorted(set(old) | set(new)):
+        if _unbound_default(key, old, new):
+            unbound = True
+            continue
         if key not in new:
             found.append(f"{key}={_show(old[key])} (this run: not set)")
         elif key not in old:
@@ -163,7 +167,16 @@ def differences(stored: Mapping[str, Any], expected: Mapping[str, Any], limit: i
             found.append(f"{key}={_show(old[key])} (this run: {_show(new[key])})")
     if len(found) > limit:
         found = [*found[:limit], f"and {len(found) - limit} more"]
+    if not found and unbound:
+        return []   # the fingerprints differ only by a keyword bound to its default
     return found or ["its configuration fingerprint"]
+
+
+def _unbound_default(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """A declaration value bound into a node (``<node>:<keyword>``, e.g. ``adv_mlp.train:expansion``) that is null on
+    one side and absent on the other: the same call, since every keyword the templates bind defaults to None; a key
+    added to the binding later (the seeds/splits ``expansion``) leaves what was built before it valid."""
+    return ":" in key and (key not in old or old[key] is None) and (key not in new or new[key] is None)
 
 
 def _show(value: Any) -> str:
