@@ -86,6 +86,16 @@ def test_training_curves():
     assert len(accuracy.get_legend().get_texts()) == 3
 
 
+def test_training_curves_show_the_validation_worst_case_and_the_epoch_kept():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [0.9, 0.5, 0.3], "train_accuracy": [0.6, 0.8, 0.9],
+                            "val_balanced_accuracy": [0.4, 0.6, 0.7], "val_acc_robust_balanced": [0.3, 0.5, 0.4],
+                            "selected": [False, True, False]})
+    _, accuracy = figures.training_curves("adv (adv_mlp_es)", history, STYLE).axes
+    lines = {line.get_label(): line for line in accuracy.lines}
+    assert list(lines["validation worst case, ACC_robust (eq. 8)"].get_ydata()) == [0.3, 0.5, 0.4]
+    assert list(lines["kept: epoch 2"].get_xdata()) == [2, 2]
+
+
 def test_published_curve_drawn_dashed_in_the_model_colour(paper_grid_metrics):
     from ecg_pipeline.reporting.published import published_curve
 

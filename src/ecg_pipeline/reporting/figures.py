@@ -201,15 +201,20 @@ def adversarial_examples(title: str, attack: str, examples: dict[str, np.ndarray
 
 
 def training_curves(title: str, history: pd.DataFrame, style: FigureStyle) -> Figure:
-    """Training loss and validation accuracy per epoch."""
+    """Training loss and validation accuracy per epoch; with a per-epoch validation worst case (``validation_attack``)
+    its ACC_robust too, the curve of robust overfitting (Rice et al. 2020), and the epoch ``select_best`` kept."""
     fig, (loss_ax, acc_ax) = _figure(style, ncols=2)
     epochs = history["epoch"]
     loss_ax.plot(epochs, history["train_loss"], marker="o", markersize=3, label="training loss")
     loss_ax.set_ylabel("training loss (objective)", fontsize=style.font_size)
     for column, label in (("val_balanced_accuracy", "validation, class-balanced"), ("val_accuracy", "validation"),
-                          ("train_accuracy", "training")):
+                          ("train_accuracy", "training"),
+                          ("val_acc_robust_balanced", "validation worst case, ACC_robust (eq. 8)")):
         if column in history:
             acc_ax.plot(epochs, history[column], marker="o", markersize=3, label=label)
+    if "selected" in history and history["selected"].any():
+        kept = int(history.loc[history["selected"].astype(bool), "epoch"].iloc[0])
+        acc_ax.axvline(kept, color="grey", linestyle="--", linewidth=1, label=f"kept: epoch {kept}")
     acc_ax.set_ylabel("accuracy", fontsize=style.font_size)
     acc_ax.legend(fontsize=style.font_size * 0.85)
     for ax in (loss_ax, acc_ax):
