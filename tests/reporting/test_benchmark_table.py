@@ -8,7 +8,8 @@ import pytest
 from ecg_pipeline.evaluation.intervals import Bootstrap, balanced_accuracy, robustness_intervals
 from ecg_pipeline.evaluation.metrics import robust_score
 from ecg_pipeline.evaluation.paired import mcnemar_table, seed_summary
-from ecg_pipeline.reporting.table import RunDimensions, decode_outcomes, encode_outcomes, markdown, table
+from ecg_pipeline.reporting.table import (EVALUATION_COLUMNS, RunDimensions, decode_outcomes, encode_outcomes,
+                                         evaluation_cells, markdown, table)
 
 GRID, EPS_MAX = [0.0, 0.05, 0.1], 0.1
 BOOT = Bootstrap(resamples=200, seed=7)
@@ -117,3 +118,73 @@ def pd_isna(value) -> bool:
 
 def frame_row_is_empty(row) -> bool:
     return all(pd_isna(row[c]) for c in ("ACC_robust minus reference", "McNemar p at eps_max"))
+
+
+# ---- the other evaluations (issue 28 item 6): SAP, white noise, record-level noise, certified ----
+
+def stored_evaluations(sap: float, white: float, noise: dict[float, float], certified: float, at_001: float) -> dict:
+    """Loaded metrics of one run, in the stored files' shapes (only the fields the table reads, plus a distractor)."""
+    return {"sap": {"grid_param": "eps", "eps_max": 0.1, "acc_robust_balanced": sap, "acc_robust": sap - 0.01},
+            "white_noise": {"grid_param": "eps", "eps_max": 0.1, "acc_robust_balanced": white},
+            "record_noise": {"curve": [{"condition": "clean", "snr_db": None, "balanced_accuracy": 0.99},
+                                       *({"condition": f"em {s:g} dB", "snr_db": s, "balanced_accuracy": b}
+                                         for s, b in noise.items())]},
+            "certify": {"eps_max": 0.1, "acc_robust_balanced": certified,
+                        "curve": [{"eps": 0.0, "balanced_accuracy": 0.95}, {"eps": 0.01, "balanced_accuracy": at_001},
+                                  {"eps": 0.03, "balanced_accuracy": 0.1}]}}
+
+
+def test_evaluation_cells_read_each_stored_schema():
+    cells = evaluation_cells(**stored_evaluations(0.8, 0.9, {24.0: 0.97, 12.0: 0.84, 6.0: 0.75, 0.0: 0.69}, 0.44, 0.87))
+    assert cells == {"SAP ACC_robust": 0.8, "white noise ACC_robust": 0.9, "record noise 12 dB": 0.84,
+                     "record noise 0 dB": 0.69, "certified ACC_robust": 0.44, "certified at eps 0.01": 0.87}
+    # nothing stored: no cell; a noise curve without 0 dB and a certify grid without 0.01: those cells absent only
+    assert evaluation_cells() == {}
+    partial = stored_evaluations(0.8, 0.9, {12.0: 0.84}, 0.44, 0.87)
+    partial["certify"]["curve"] = [{"eps": 0.0, "balanced_accuracy": 0.95}, {"eps": 0.05, "balanced_accuracy": 0.0}]
+    assert set(evaluation_cells(record_noise=partial["record_noise"], certify=partial["certify"])) == {
+        "record noise 12 dB", "certified ACC_robust"}
+
+
+def test_the_other_evaluations_are_means_over_the_rows_seeds(study):
+    cases, dims = study
+    evaluations = {
+        "ce_mlp": evaluation_cells(**stored_evaluations(0.50, 0.87, {12.0: 0.80, 0.0: 0.60}, 0.10, 0.70)),
+        "ce_mlp_s1": evaluation_cells(**stored_evaluations(0.54, 0.85, {12.0: 0.82, 0.0: 0.66}, 0.20, 0.74)),
+        "ce_mlp_s2": evaluation_cells(**stored_evaluations(0.52, 0.89, {12.0: 0.78, 0.0: 0.63}, 0.30, 0.72)),
+        # nsr: SAP on seeds 0 and 2 only, nothing else stored; nsr_mlp_ip: nothing at all
+        "nsr_mlp": {"SAP ACC_robust": 0.80}, "nsr_mlp_s2": {"SAP ACC_robust": 0.86},
+    }
+    frame = table(cases, dims, BOOT, evaluations=evaluations)
+    ce, nsr, ip = frame.iloc[0], frame.iloc[1], frame.iloc[2]
+    assert ce["SAP ACC_robust"] == pytest.approx(0.52)                 # (0.50 + 0.54 + 0.52) / 3
+    assert ce["white noise ACC_robust"] == pytest.approx(0.87)         # (0.87 + 0.85 + 0.89) / 3
+    assert ce["record noise 12 dB"] == pytest.approx(0.80)             # (0.80 + 0.82 + 0.78) / 3
+    assert ce["record noise 0 dB"] == pytest.approx(0.63)              # (0.60 + 0.66 + 0.63) / 3
+    assert ce["certified ACC_robust"] == pytest.approx(0.20)           # (0.10 + 0.20 + 0.30) / 3
+    assert ce["certified at eps 0.01"] == pytest.approx(0.72)          # (0.70 + 0.74 + 0.72) / 3
+    assert ce["note"] == ""                                            # every seed has every column
+    # the mean over the seeds that have it, and the note says which
+    assert nsr["SAP ACC_robust"] == pytest.approx(0.83)
+    assert "SAP ACC_robust: seeds 0 2 only (2 of 3)" in nsr["note"]
+    assert all(pd_isna(nsr[c]) for c in EVALUATION_COLUMNS if c != "SAP ACC_robust")
+    assert all(pd_isna(ip[c]) for c in EVALUATION_COLUMNS) and "of 1" not in ip["note"]
+    # a run lacking a worst case is no row, whatever else it stores; without evaluations the cells are empty
+    assert table(cases, dims, BOOT)[EVALUATION_COLUMNS].isna().all().all()
+    assert list(frame.columns[-len(EVALUATION_COLUMNS) - 1:]) == [*EVALUATION_COLUMNS, "note"]
+
+
+def test_the_markdown_shows_the_stored_evaluations_and_names_the_absent(study):
+    cases, dims = study
+    evaluations = {"ce_mlp": {"SAP ACC_robust": 0.5, "record noise 12 dB": 0.8},
+                   "ce_mlp_s1": {"SAP ACC_robust": 0.54}, "nsr_mlp": {"SAP ACC_robust": 0.8}}
+    text = markdown(table(cases, dims, BOOT, evaluations=evaluations))
+    assert "| defense | model | split | seeds | SAP ACC_robust | record noise 12 dB | note |" in text
+    assert "| CE | mlp | random | 3 | 0.520 | 0.800 | SAP ACC_robust: seeds 0 1 only (2 of 3); " \
+           "record noise 12 dB: seed 0 only (1 of 3) |" in text
+    assert "| 0.4NSR | mlp | inter_patient | 1 |  |  |" in text
+    assert ("Not stored for any row: white noise ACC_robust, record noise 0 dB, certified ACC_robust, "
+            "certified at eps 0.01.") in text
+    assert "| defense | model | split | seeds | clean |" in text           # the first table is unchanged
+    bare = markdown(table(cases, dims, BOOT))
+    assert "| SAP ACC_robust |" not in bare and "Not stored for any row: SAP ACC_robust, white noise" in bare

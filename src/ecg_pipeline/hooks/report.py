@@ -25,7 +25,7 @@ class ReportOrderHook:
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         report = [n.name for n in pipeline.nodes if "report" in n.tags]
         producers = [n for n in pipeline.nodes if "report" not in n.tags
-                     and (n.name.endswith((".train", ".evaluate", ".certify")))]
+                     and (n.name.endswith((".train", ".evaluate", ".certify", ".record_noise")))]
         if not (report and producers):
             return
         upstream = set(pipeline.to_nodes(*report).nodes)

@@ -16,7 +16,14 @@ the run (:class:`RunDimensions`: the ``runs`` block it expands, its family, mode
   (:func:`~ecg_pipeline.evaluation.paired.mcnemar_table`) is the largest over the pairs (every pair is at least as
   significant). Runs whose worst case lacks per-beat outcomes leave these cells empty, and the row says so.
 
-Everything is computed from the worst cases alone (no attack is run again); :func:`table` returns the CSV's frame.
+- **the other evaluations** (issue 28 item 6), each the mean over the row's seeds of what the run stores, an empty
+  cell where no seed has it, and a note naming the seeds that had it where fewer than all did: SAP's and white
+  noise's class-balanced ACC_robust (``<run>.sap``, ``<run>.white_noise``), the balanced accuracy under PhysioNet nst
+  record-level noise at 12 and 0 dB (``<run>.record_noise``), and the certified balanced ACC_robust and certified
+  balanced accuracy at eps 0.01 (``<run>.certify``, :mod:`.bracket`'s lower end). :func:`evaluation_cells` reads
+  them from one run's loaded metrics; :func:`table` takes the result per run.
+
+Everything is computed from stored results alone (no attack is run again); :func:`table` returns the CSV's frame.
 """
 
 from __future__ import annotations
@@ -30,12 +37,22 @@ import pandas as pd
 from ecg_pipeline.evaluation.intervals import Bootstrap
 from ecg_pipeline.evaluation.paired import align, mcnemar_table, paired_difference, seed_summary
 
-COLUMNS = ["defense", "block", "family", "model", "split", "seeds", "n seeds", "beats", "eps_max",
-           "clean", "clean low", "clean high",
-           "worst-case ACC_robust", "worst-case ACC_robust sd", "worst-case ACC_robust low",
-           "worst-case ACC_robust high", "interval",
-           "reference", "pairs", "ACC_robust minus reference", "difference low", "difference high",
-           "difference interval", "McNemar p at eps_max", "note"]
+_WORST_CASE_COLUMNS = ["defense", "block", "family", "model", "split", "seeds", "n seeds", "beats", "eps_max",
+                       "clean", "clean low", "clean high",
+                       "worst-case ACC_robust", "worst-case ACC_robust sd", "worst-case ACC_robust low",
+                       "worst-case ACC_robust high", "interval",
+                       "reference", "pairs", "ACC_robust minus reference", "difference low", "difference high",
+                       "difference interval", "McNemar p at eps_max"]
+
+#: What the record-level noise columns show (dB, rows of ``<run>.record_noise``'s curve) and the eps of the
+#: certified-accuracy column: the issue's 12 / 0 dB and the smallest eps of the certify grid.
+RECORD_NOISE_SNRS_DB = (12.0, 0.0)
+CERTIFIED_EPS = 0.01
+SAP, WHITE_NOISE = "SAP ACC_robust", "white noise ACC_robust"
+CERTIFIED, CERTIFIED_AT = "certified ACC_robust", f"certified at eps {CERTIFIED_EPS:g}"
+RECORD_NOISE = tuple(f"record noise {snr:g} dB" for snr in RECORD_NOISE_SNRS_DB)
+EVALUATION_COLUMNS = [SAP, WHITE_NOISE, *RECORD_NOISE, CERTIFIED, CERTIFIED_AT]
+COLUMNS = [*_WORST_CASE_COLUMNS, *EVALUATION_COLUMNS, "note"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,46 @@ def decode_outcomes(per_beat: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """(beats, y, correct[eps, beat]) of :func:`encode_outcomes`'s form."""
     correct = np.array([[c == "1" for c in row] for row in per_beat["correct"]], dtype=bool)
     return np.asarray(per_beat["beats"]), np.asarray(per_beat["y"]), correct
+
+
+def _curve_value(metrics: Mapping, key: str, value: float, field: str = "balanced_accuracy") -> float | None:
+    """``field`` of the curve row whose ``key`` (eps, snr_db) is ``value`` (None: no such row or no such field)."""
+    for row in metrics.get("curve") or []:
+        if row.get(key) is not None and abs(float(row[key]) - value) < 1e-9 and row.get(field) is not None:
+            return float(row[field])
+    return None
+
+
+def evaluation_cells(*, sap: Mapping | None = None, white_noise: Mapping | None = None,
+                     record_noise: Mapping | None = None, certify: Mapping | None = None) -> dict[str, float]:
+    """One run's cells of :data:`EVALUATION_COLUMNS` from its stored metrics (each None where not stored): only the
+    cells it has. ACC_robust columns are each evaluation's own ``acc_robust_balanced`` (class-balanced, seed 001
+    eq. 8, up to its ``eps_max``); the certified ones are ``<run>.certify``'s (a beat counts only where certified)."""
+    cells = {}
+    for column, metrics in ((SAP, sap), (WHITE_NOISE, white_noise), (CERTIFIED, certify)):
+        if metrics and metrics.get("acc_robust_balanced") is not None:
+            cells[column] = float(metrics["acc_robust_balanced"])
+    if record_noise:
+        for column, snr in zip(RECORD_NOISE, RECORD_NOISE_SNRS_DB):
+            if (value := _curve_value(record_noise, "snr_db", snr)) is not None:
+                cells[column] = value
+    if certify and (value := _curve_value(certify, "eps", CERTIFIED_EPS)) is not None:
+        cells[CERTIFIED_AT] = value
+    return cells
+
+
+def _evaluation_means(runs: list[str], evaluations: Mapping[str, Mapping[str, float]],
+                      dimensions: Mapping[str, RunDimensions]) -> tuple[dict, list[str]]:
+    """The row's :data:`EVALUATION_COLUMNS` cells (mean over the seeds that have each) and a note per column that
+    fewer than all seeds have (``"SAP ACC_robust: seed 0 only (1 of 3)"``)."""
+    cells, notes = {}, []
+    for column in EVALUATION_COLUMNS:
+        having = [r for r in runs if (evaluations.get(r) or {}).get(column) is not None]
+        cells[column] = float(np.mean([evaluations[r][column] for r in having])) if having else None
+        if having and len(having) < len(runs):
+            seeds = " ".join(str(dimensions[r].seed) for r in having)
+            notes.append(f"{column}: seed{'s' if len(having) > 1 else ''} {seeds} only ({len(having)} of {len(runs)})")
+    return cells, notes
 
 
 def _at(combined: Mapping, eps: float) -> int:
@@ -103,9 +160,11 @@ def compare(combined: Mapping, reference: Mapping, bootstrap: Bootstrap) -> dict
 
 
 def table(worst_cases: Mapping[str, Mapping], dimensions: Mapping[str, RunDimensions], bootstrap: Bootstrap,
-          reference: str = "ce") -> pd.DataFrame:
+          reference: str = "ce", evaluations: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
     """One row per (block, split) among the runs with a stored worst case, in declaration order (``dimensions``'
-    order); each compared with the ``reference`` family's block of the same model and split."""
+    order); each compared with the ``reference`` family's block of the same model and split. ``evaluations``: run ->
+    its :func:`evaluation_cells` (a run absent, or a column absent: not stored)."""
+    evaluations = evaluations or {}
     groups: dict[tuple[str, str], list[str]] = {}
     for run, dims in dimensions.items():
         if run in worst_cases:
@@ -128,8 +187,11 @@ def table(worst_cases: Mapping[str, Mapping], dimensions: Mapping[str, RunDimens
                "clean": clean["mean"], "clean low": clean["low"], "clean high": clean["high"],
                "worst-case ACC_robust": robust["mean"], "worst-case ACC_robust sd": robust["sd"],
                "worst-case ACC_robust low": robust["low"], "worst-case ACC_robust high": robust["high"],
-               "interval": robust["interval"], "note": ""}
+               "interval": robust["interval"]}
         row.update(_against(runs, references.get((first.model, split)), worst_cases, dimensions, bootstrap, first))
+        cells, notes = _evaluation_means(runs, evaluations, dimensions)
+        row.update(cells)
+        row["note"] = "; ".join(filter(None, [row.get("note"), *notes]))
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -160,7 +222,8 @@ def _against(runs: list[str], reference_runs: list[str] | None, worst_cases: Map
 
 
 def markdown(frame: pd.DataFrame) -> str:
-    """The table for a reader: value [low, high] cells."""
+    """The table for a reader: value [low, high] cells; then the other evaluations (:data:`EVALUATION_COLUMNS`,
+    those stored for some row) with each row's note."""
     def cell(value, low=None, high=None) -> str:
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return ""
@@ -178,4 +241,24 @@ def markdown(frame: pd.DataFrame) -> str:
             cell(r["worst-case ACC_robust"], r["worst-case ACC_robust low"], r["worst-case ACC_robust high"]),
             cell(r["ACC_robust minus reference"], r["difference low"], r["difference high"]),
             "" if pd.isna(r["McNemar p at eps_max"]) else f"{r['McNemar p at eps_max']:.2g}"]) + " |")
+    return "\n".join(lines) + "\n\n" + _evaluations_markdown(frame)
+
+
+def _evaluations_markdown(frame: pd.DataFrame) -> str:
+    """The second table: per row, the means over seeds of the other evaluations (columns no row has are left out
+    and named below it) and the row's note."""
+    shown = [c for c in EVALUATION_COLUMNS if c in frame and frame[c].notna().any()]
+    absent = [c for c in EVALUATION_COLUMNS if c not in shown]
+    lines = []
+    if shown:
+        head = ["defense", "model", "split", "seeds", *shown, "note"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for _, r in frame.iterrows():
+            lines.append("| " + " | ".join([
+                str(r["defense"]), str(r["model"]), str(r["split"]), str(r["n seeds"]),
+                *("" if pd.isna(r[c]) else f"{r[c]:.3f}" for c in shown),
+                "" if pd.isna(r["note"]) else str(r["note"])]) + " |")
+        lines.append("")
+    if absent:
+        lines.append(f"Not stored for any row: {', '.join(absent)}.")
     return "\n".join(lines) + "\n"

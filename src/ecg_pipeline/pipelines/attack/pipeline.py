@@ -130,7 +130,7 @@ def create_pipeline(declaration: Declaration) -> Pipeline:
                                          tags=("attack", "validation")))
         if declaration.certified(run):
             parts.append(certify_pipeline(run.name, split=judging.test, data=judging))
-        if "mitdb" in (judging.name, judging.variant_of) and not judging.masked:
+        if declaration.records_stressed(run):
             parts.append(record_noise_pipeline(run.name, data=judging))
         instances = sorted({n.namespace for part in parts[start:] for n in part.nodes})
         if instances:

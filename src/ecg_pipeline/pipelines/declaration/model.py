@@ -223,6 +223,12 @@ class Declaration:
         """Whether ``<run>.certify`` exists (``certify:`` applies to its judging data and its model)."""
         return self.certification is not None and self.certification.applies_to(run, self.data)
 
+    def records_stressed(self, run: Run) -> bool:
+        """Whether ``<run>.record_noise`` exists: the stress re-cuts MIT-BIH's raw records, so only runs judged on
+        MIT-BIH or a variant of it, unmasked, have one."""
+        judging = self.judging_data(run)
+        return "mitdb" in (judging.name, judging.variant_of) and not judging.masked
+
     def judging_data(self, run: Run) -> DataSplits:
         """The data whose test split and attacks judge ``run``: its own, or the one its data names in ``judged_on``."""
         return judging_data(run, self.data)

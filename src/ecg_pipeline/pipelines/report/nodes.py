@@ -95,11 +95,29 @@ def headline(params: dict, worst_cases: dict, bracket: pd.DataFrame, *, model_ru
     return table, headline_.markdown(table)
 
 
-def benchmark_table(params: dict, worst_cases: dict, *, model_runs: tuple[ModelRun, ...],
-                    dimensions: dict[str, benchmark.RunDimensions]) -> tuple[pd.DataFrame, str]:
-    """One row per defense x model x split over its seeds, paired against CE (:mod:`ecg_pipeline.reporting.table`):
-    (CSV, Markdown); intervals drawn as ``report.bootstrap`` says."""
-    frame = benchmark.table(worst_cases, dimensions, _spec(params, model_runs).bootstrap)
+def benchmark_table(params: dict, worst_cases: dict, evaluations: Stored, certified: Stored, record_noise: Stored, *,
+                    model_runs: tuple[ModelRun, ...], dimensions: dict[str, benchmark.RunDimensions]
+                    ) -> tuple[pd.DataFrame, str]:
+    """One row per defense x model x split over its seeds, paired against CE (:mod:`ecg_pipeline.reporting.table`),
+    with the means of each run's stored ``<run>.sap``, ``<run>.white_noise``, ``<run>.record_noise`` and
+    ``<run>.certify`` (collections ``attack_evaluations``, ``record_noise_evaluations``, ``certify_evaluations``;
+    ``report.pin`` picks versions; one not stored is an empty cell, never an evaluation run here): (CSV, Markdown);
+    intervals drawn as ``report.bootstrap`` says."""
+    spec = _spec(params, model_runs)
+    elsewhere = {**{f"{run}.certify": a for run, a in certified.items()},
+                 **{f"{run}.record_noise": a for run, a in record_noise.items()}}
+
+    def stored(run: str, name: str) -> dict | None:
+        if name in ("certify", "record_noise"):   # not attacks: a pin they lack falls back to the newest, as bracket's
+            artifact = pinned(spec, elsewhere, f"{run}.{name}", strict_pin=False)
+        else:
+            artifact = pinned(spec, evaluations, f"{run}.{name}")
+        return artifact.data if artifact is not None else None
+
+    cells = {run: benchmark.evaluation_cells(**{name: stored(run, name)
+                                                for name in ("sap", "white_noise", "record_noise", "certify")})
+             for run in dimensions if run in worst_cases}
+    frame = benchmark.table(worst_cases, dimensions, spec.bootstrap, evaluations=cells)
     return frame, benchmark.markdown(frame)
 
 

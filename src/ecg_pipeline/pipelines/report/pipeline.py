@@ -22,7 +22,10 @@ intervals) and read by the headline, the curves and the tables.
 
 The benchmark table (node ``report.benchmark_table``, :mod:`ecg_pipeline.reporting.table`) aggregates the worst
 cases over the seeds and splits each ``runs`` block declares (``pipelines.declaration.expansion``): one row per
-defense x model x split, its mean over seeds with an interval, and its paired comparison with CE.
+defense x model x split, its mean over seeds with an interval, and its paired comparison with CE; beside them, the
+means over seeds of each run's stored SAP and white-noise ACC_robust (``attack_evaluations``), record-level noise at
+12 / 0 dB (``record_noise_evaluations``: every stored ``<run>.record_noise``) and certified ACC_robust
+(``certify_evaluations``), empty where none is stored.
 
 Figures go through ``matplotlib.MatplotlibDataset`` (``report.<set>_figures@matplotlib``, versioned
 folders); the HTML node reads them back as ``report.<set>_figures@png``, so ``--from-nodes=report.html``
@@ -46,6 +49,7 @@ from . import nodes
 EVALUATIONS, EXAMPLES, HISTORIES = "attack_evaluations", "attack_examples", "training_histories"
 TRANSFERS = "ensemble_transfers"
 CERTIFIED = "certify_evaluations"
+RECORD_NOISE = "record_noise_evaluations"
 
 
 def model_runs(declaration: Declaration, study: MainStudy | None = None) -> tuple[ModelRun, ...]:
@@ -132,6 +136,8 @@ def create_pipeline(declaration: Declaration, study: MainStudy | None = None) ->
         return pipeline
     after = [f"{evaluation}.metrics" for evaluation in study.evaluations]
     after += [f"{run}.certify.metrics" for run in study.runs if declaration.certified(declaration.model_runs[run])]
+    after += [f"{run}.record_noise.metrics" for run in study.runs
+              if declaration.records_stressed(declaration.model_runs[run])]
     return Pipeline([_report_node(_stored, list(after), GATE, "wait_for_evaluations"), pipeline])
 
 
@@ -155,7 +161,8 @@ def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[Ens
         _node(nodes.headline, {"worst_cases": "report.worst_cases", "bracket": "report.bracket"},
               ["report.headline", "report.headline_md"], "headline", runs, gated),
         _node(bound_node_function(nodes.benchmark_table, dimensions=dimensions or {}),
-              {"worst_cases": "report.worst_cases"}, ["report.benchmark_table", "report.benchmark_table_md"],
+              {"worst_cases": "report.worst_cases", "evaluations": EVALUATIONS, "certified": CERTIFIED,
+               "record_noise": RECORD_NOISE}, ["report.benchmark_table", "report.benchmark_table_md"],
               "benchmark_table", runs, gated),
         _node(nodes.bracket, {"worst_cases": "report.worst_cases", "certified": CERTIFIED},
               ["report.bracket", "report.bracket_md", "report.bracket_figures@matplotlib"], "bracket", runs, gated),

@@ -1,0 +1,87 @@
+"""The benchmark table's node (pipelines/report: ``report.benchmark_table``): the stored SAP, white-noise,
+record-noise and certify evaluations read where stored (pins honoured), nothing where not; its wiring and gate."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ecg_pipeline.datasets.optional import StoredArtifact
+from ecg_pipeline.pipeline_registry import build_pipelines
+from ecg_pipeline.pipelines.declaration import read_declaration
+from ecg_pipeline.pipelines.report import nodes
+from ecg_pipeline.reporting.spec import ModelRun
+from ecg_pipeline.reporting.table import EVALUATION_COLUMNS, RunDimensions
+
+GRID = [0.0, 0.05, 0.1]
+RUNS = (ModelRun("ce_mlp", "CE", "mitdb", "MIT-BIH", "mlp", ("pgd", "sap"), "kedro run"),
+        ModelRun("ce_mlp_s1", "CE", "mitdb", "MIT-BIH", "mlp", ("pgd", "sap"), "kedro run"))
+DIMENSIONS = {"ce_mlp": RunDimensions("ce_mlp", "CE", "ce", "mlp", "random", "mitdb", 0),
+              "ce_mlp_s1": RunDimensions("ce_mlp", "CE", "ce", "mlp", "random", "mitdb", 1)}
+
+
+def worst(robust: float) -> dict:
+    """A stored worst case without per-beat outcomes (the fields the table reads)."""
+    return {"grid": GRID, "eps_max": 0.1, "n": 50, "acc_robust_balanced": robust,
+            "curve": [{"eps": e, "balanced_accuracy": b} for e, b in zip(GRID, [0.9, 0.6, 0.4])]}
+
+
+def artifact(versions: dict[str, dict]) -> StoredArtifact:
+    """A collection's entry: the newest of ``versions`` loaded, the older ones readable by version."""
+    names = tuple(sorted(versions))
+
+    def read(version: str) -> StoredArtifact:
+        return StoredArtifact("x", version, True, versions[version], names, read)
+
+    return read(names[-1])
+
+
+def test_the_node_reads_what_is_stored_at_its_pinned_version(tmp_path):
+    evaluations = {"ce_mlp.sap": artifact({"v1": {"acc_robust_balanced": 0.30}, "v2": {"acc_robust_balanced": 0.50}}),
+                   "ce_mlp_s1.sap": artifact({"v1": {"acc_robust_balanced": 0.70}}),
+                   "ce_mlp.white_noise": artifact({"v1": {"acc_robust_balanced": 0.88}}),
+                   "ce_mlp.pgd": artifact({"v1": {"acc_robust_balanced": 0.01}})}   # an attack of no column
+    record_noise = {"ce_mlp_s1": artifact({"v1": {"curve": [{"snr_db": None, "balanced_accuracy": 0.9},
+                                                            {"snr_db": 12.0, "balanced_accuracy": 0.81},
+                                                            {"snr_db": 0.0, "balanced_accuracy": 0.62}]}})}
+    certified = {"ce_mlp": artifact({"v1": {"acc_robust_balanced": 0.25,
+                                            "curve": [{"eps": 0.0, "balanced_accuracy": 0.9},
+                                                      {"eps": 0.01, "balanced_accuracy": 0.8}]}})}
+    worst_cases = {"ce_mlp": worst(0.5), "ce_mlp_s1": worst(0.6)}
+    frame, text = nodes.benchmark_table({}, worst_cases, evaluations, certified, record_noise,
+                                        model_runs=RUNS, dimensions=DIMENSIONS)
+    row = frame.iloc[0]
+    assert row["n seeds"] == 2 and row["SAP ACC_robust"] == pytest.approx((0.50 + 0.70) / 2)   # newest versions
+    assert row["white noise ACC_robust"] == 0.88 and row["record noise 12 dB"] == 0.81
+    assert row["record noise 0 dB"] == 0.62 and row["certified ACC_robust"] == 0.25
+    assert row["certified at eps 0.01"] == 0.8
+    for column, seed in [("white noise ACC_robust", 0), ("record noise 12 dB", 1), ("certified ACC_robust", 0)]:
+        assert f"{column}: seed {seed} only (1 of 2)" in row["note"]
+    assert "| CE | mlp | random | 2 | 0.600 | 0.880 | 0.810 | 0.620 | 0.250 | 0.800 |" in text
+    # report.pin picks the older SAP version; a run with nothing stored is empty cells, not an error
+    pinned, _ = nodes.benchmark_table({"pin": {"ce_mlp": {"sap": "v1"}}}, worst_cases, evaluations, certified,
+                                      record_noise, model_runs=RUNS, dimensions=DIMENSIONS)
+    assert pinned.iloc[0]["SAP ACC_robust"] == pytest.approx((0.30 + 0.70) / 2)
+    empty, _ = nodes.benchmark_table({}, worst_cases, {}, {}, {}, model_runs=RUNS, dimensions=DIMENSIONS)
+    assert empty[EVALUATION_COLUMNS].isna().all().all() and empty.iloc[0]["worst-case ACC_robust"] == pytest.approx(0.55)
+
+
+@pytest.fixture
+def pipelines(base_parameters):
+    return build_pipelines(read_declaration(copy.deepcopy(dict(base_parameters))))
+
+
+def test_the_node_reads_the_three_collections_and_main_waits_for_the_noise_stress(pipelines):
+    table = next(n for n in pipelines["report"].nodes if n.name == "report.benchmark_table")
+    assert {"report.worst_cases", "attack_evaluations", "certify_evaluations", "record_noise_evaluations"} <= set(
+        table.inputs)
+    main = pipelines["main"]
+    gate = next(n for n in main.nodes if n.name == "report.wait_for_evaluations")
+    stressed = {n.name.removesuffix(".record_noise") + ".metrics" for n in main.nodes
+                if n.name.endswith(".record_noise.record_noise")}
+    assert stressed and stressed <= set(gate.inputs)          # every record-noise node of main orders the report
+    assert not {i for i in gate.inputs if i.endswith(".record_noise.metrics")} - stressed   # none it lacks
+    order = [n.name for n in main.nodes]
+    assert max(order.index(n.removesuffix(".metrics") + ".record_noise") for n in stressed) < order.index(
+        "report.benchmark_table")
