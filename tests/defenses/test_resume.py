@@ -16,6 +16,7 @@ from ecg_pipeline.data.padding import pack_signals
 from ecg_pipeline.defenses import checkpoints, trainer
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.defenses.objectives import Adversarial, CrossEntropy, Decorrelated, Jacobian, NSR
+from ecg_pipeline.defenses.objectives.trades import Trades
 from ecg_pipeline.defenses.checkpoints import CHECKPOINT_FILE, PARTIAL_CHECKPOINT_FILE
 from ecg_pipeline.defenses.trainer import train
 from ecg_pipeline.errors import EcgDataError
@@ -33,6 +34,8 @@ OBJECTIVES = {
     "decorrelation": lambda: Decorrelated(lam=0.2, projection_dim=8, seed=3),
     # Its random projections (Hoffman et al. 2019) come from its own generator, kept in the checkpoint.
     "jacobian_projected": lambda: Jacobian(lam=0.05, projections=1, seed=3),
+    # Its inner maximisation starts from seeded noise per (epoch, batch) (Zhang et al. 2019, algorithm 1).
+    "trades": lambda: Trades(beta=6.0, eps=0.05, steps=2, step_size=0.02),
 }
 
 
