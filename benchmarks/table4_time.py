@@ -2,6 +2,7 @@
 
     python benchmarks/table4_time.py                       # device auto: CUDA when available, else CPU
     python benchmarks/table4_time.py --steps 20 --other-steps 3 --beats 32 --attack-steps 5 --max-queries 50   # a smoke run
+    python benchmarks/table4_time.py --jacobian-projections 1 --cores 2   # the Jacobian runs projected, on 2 cores
 
 It measures, with the project's own code (``descend``, the objectives, the attack library):
 - training steps of batch 128 of every Table 4 objective (CE, NSR, Jacobian eq. 12, 10-PGD adversarial)
@@ -25,6 +26,7 @@ beats of the right shape (uniform in [0, 1], random labels), which the output sa
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -126,10 +128,18 @@ def attack_seconds(model, x, y, eps_list, args, device) -> dict[str, tuple[float
     return seconds
 
 
+def objectives_of(args) -> dict[str, dict]:
+    """Table 4's objectives per architecture, the Jacobian projected where ``--jacobian-projections`` says."""
+    if not args.jacobian_projections:
+        return OBJECTIVES
+    return {arch: {**objectives, "jacob": Jacobian(lam=objectives["jacob"].lam, projections=args.jacobian_projections)}
+            for arch, objectives in OBJECTIVES.items()}
+
+
 def measure(device: torch.device, x, y, x_attack, y_attack, *, main_steps: int, other_steps: int, args) -> dict:
     """Step seconds per (architecture, objective) and attack seconds per architecture, on ``device``."""
     steps, attacks = {}, {}
-    for arch, objectives in OBJECTIVES.items():
+    for arch, objectives in objectives_of(args).items():
         trained = None
         for name, objective in objectives.items():
             torch.manual_seed(0)
@@ -142,6 +152,15 @@ def measure(device: torch.device, x, y, x_attack, y_attack, *, main_steps: int, 
             p.requires_grad_(False)
         attacks[arch] = attack_seconds(trained, x_attack, y_attack, args.eps, args, device)
     return {"steps": steps, "attacks": attacks}
+
+
+def makespan(jobs: list[float], cores: int) -> float:
+    """Wall time of independent ``jobs`` (seconds each) on ``cores`` workers, each next job to the least loaded
+    worker, longest first (Graham's LPT rule: within 4/3 of the optimum); the runs of Table 4 share no stage."""
+    loads = [0.0] * max(1, cores)
+    for job in sorted(jobs, reverse=True):
+        loads[loads.index(min(loads))] += job
+    return max(loads)
 
 
 def hours(seconds: float) -> str:
@@ -160,11 +179,13 @@ def report(label: str, measured: dict, beats_measured: int, args, *, cpu_clock: 
     print(f"{'model':<12} {'objective':<18} {'steps timed':>11} {'ms/step':>9}{'  CPU ms' if cpu_clock else ''} "
           f"{'epoch (2,266 steps)':>20} {'50 epochs':>10}")
     total_train = dict.fromkeys(clocks, 0.0)
+    per_run = {clock: {} for clock in clocks}   # (arch, run) -> its training and its attacks, one job of a core
     for arch in OBJECTIVES:
         for run in RUNS:
             wall, cpu, n = measured["steps"][(arch, "nsr" if run == "nsr_code" else run)]
             for clock, seconds in zip(clocks, (wall, cpu)):
                 total_train[clock] += seconds * EPOCH_STEPS * EPOCHS
+                per_run[clock][(arch, run)] = seconds * EPOCH_STEPS * EPOCHS
             note = " (as nsr)" if run == "nsr_code" else ""
             print(f"{arch:<12} {run + note:<18} {n:>11} {1000 * wall:>9.1f}{f'{1000 * cpu:>8.1f}' if cpu_clock else ''} "
                   f"{hours(wall * EPOCH_STEPS):>20} {hours(wall * EPOCH_STEPS * EPOCHS):>10}")
@@ -173,6 +194,8 @@ def report(label: str, measured: dict, beats_measured: int, args, *, cpu_clock: 
         for i, clock in enumerate(clocks):
             scaled = {k: v[i] * (square_scale if k == "square" else attack_scale) for k, v in seconds.items()}
             total_attack[clock] += sum(scaled.values()) * len(RUNS)
+            for run in RUNS:
+                per_run[clock][(arch, run)] += sum(scaled.values())
             print(f"{arch:<12} attacks on {beats_measured} beats at eps {list(args.eps)} ({clock}): "
                   + ", ".join(f"{k} {v[i]:.1f} s" for k, v in seconds.items())
                   + f"; projected per model (1,161 beats, 6 eps, 100 steps, 5,000 queries): {hours(sum(scaled.values()))}")
@@ -180,7 +203,12 @@ def report(label: str, measured: dict, beats_measured: int, args, *, cpu_clock: 
         print(f"Table 4 projected ({clock} time): training {hours(total_train[clock])} (10 runs x 50 epochs), attacks "
               f"{hours(total_attack[clock])} (10 models x {', '.join(ATTACKS)}), "
               f"total {hours(total_train[clock] + total_attack[clock])}")
-    return {clock: {"training": total_train[clock], "attacks": total_attack[clock]} for clock in clocks}
+        longest = max(per_run[clock], key=per_run[clock].get)
+        print(f"  on {args.cores} free core(s), one run (its training, then its attacks) per core, one thread each, "
+              f"longest first: {hours(makespan(list(per_run[clock].values()), args.cores))} of the machine "
+              f"(the longest run, {'/'.join(longest)}, alone: {hours(per_run[clock][longest])})")
+    return {clock: {"training": total_train[clock], "attacks": total_attack[clock],
+                    "machine": makespan(list(per_run[clock].values()), args.cores)} for clock in clocks}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -197,8 +225,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cpu-beats", type=int, default=64, help="on CUDA: beats the CPU attacks (scaled to 1,161)")
     parser.add_argument("--threads", type=int, default=1, help="CPU intra-op threads")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1,
+                        help="free cores the runs are spread over, one run each (default: this machine's)")
+    parser.add_argument("--jacobian-projections", type=int, default=None,
+                        help="the Jacobian runs with k random projections a sample (Hoffman et al. 2019; the "
+                             "objective's `projections` option) instead of the exact eq. 12")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+
     device = resolve_device(args.device)
     on_gpu = device.type == "cuda"
     main_steps = args.steps or (EPOCH_STEPS if on_gpu else 50)

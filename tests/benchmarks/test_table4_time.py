@@ -50,6 +50,20 @@ def test_table4_projection_follows_from_measured_steps_and_attacks(script, tmp_p
     assert "Table 4 projected (wall time): training" in out and "Table 4 projected (CPU time)" in out
 
 
+def test_the_machine_time_spreads_the_runs_over_its_cores_longest_first(script, tmp_path, capsys):
+    assert script.makespan([5, 4, 3, 3, 3], 2) == 10   # LPT by hand: 5 | 4, 3 -> 5+3 | 7+3 -> 8 | 10
+    assert script.makespan([5, 4, 3, 3, 3], 1) == 18 and script.makespan([2.0], 4) == 2.0
+    result = script.main(["--device", "cpu", "--steps", "1", "--other-steps", "1", "--beats", "4", "--attack-steps",
+                          "1", "--max-queries", "4", "--data", str(tmp_path), "--cores", "2",
+                          "--jacobian-projections", "1"])
+    projected = result["projected"]["wall"]
+    total = projected["training"] + projected["attacks"]
+    assert total / 2 <= projected["machine"] <= total   # two cores: at best half, at worst one after the other
+    assert "on 2 free core(s)" in capsys.readouterr().out
+    assert script.objectives_of(type("A", (), {"jacobian_projections": 1})())["mlp"]["jacob"].projections == 1
+    assert script.OBJECTIVES["mlp"]["jacob"].projections is None   # the module's table is left as it was
+
+
 def test_table4_time_refuses_an_unknown_device(script):
     with pytest.raises(Exception, match="(?i)device|cuda|tpu"):
         script.main(["--device", "tpu", "--steps", "1", "--other-steps", "1", "--beats", "4"])

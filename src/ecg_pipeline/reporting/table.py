@@ -159,21 +159,27 @@ def compare(combined: Mapping, reference: Mapping, bootstrap: Bootstrap) -> dict
             "beats": int(y.size)}
 
 
+def _groups(worst_cases: Mapping, dimensions: Mapping[str, RunDimensions]) -> dict[tuple[str, str], list[str]]:
+    """(block, split) -> its runs with a stored worst case, by seed; in declaration order (split: the data's name
+    where the data declares no splits)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for run, dims in dimensions.items():
+        if run in worst_cases:
+            groups.setdefault((dims.block, dims.split or dims.data), []).append(run)
+    return {key: sorted(runs, key=lambda r: dimensions[r].seed) for key, runs in groups.items()}
+
+
 def table(worst_cases: Mapping[str, Mapping], dimensions: Mapping[str, RunDimensions], bootstrap: Bootstrap,
           reference: str = "ce", evaluations: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
     """One row per (block, split) among the runs with a stored worst case, in declaration order (``dimensions``'
     order); each compared with the ``reference`` family's block of the same model and split. ``evaluations``: run ->
     its :func:`evaluation_cells` (a run absent, or a column absent: not stored)."""
     evaluations = evaluations or {}
-    groups: dict[tuple[str, str], list[str]] = {}
-    for run, dims in dimensions.items():
-        if run in worst_cases:
-            groups.setdefault((dims.block, dims.split or dims.data), []).append(run)
+    groups = _groups(worst_cases, dimensions)
     references = {(dimensions[runs[0]].model, split): runs for (block, split), runs in groups.items()
                   if dimensions[runs[0]].family == reference}
     rows = []
     for (block, split), runs in groups.items():
-        runs = sorted(runs, key=lambda r: dimensions[r].seed)
         first = dimensions[runs[0]]
         cases = [worst_cases[r] for r in runs]
         clean = _summary([c["curve"][_at(c, 0.0)]["balanced_accuracy"] for c in cases], _bootstrap_interval(cases[0], "clean"),
@@ -201,24 +207,42 @@ def _against(runs: list[str], reference_runs: list[str] | None, worst_cases: Map
     """The reference comparison cells of one row (empty for the reference itself or without a reference)."""
     if reference_runs is None or first.block == dimensions[reference_runs[0]].block:
         return {}
-    by_seed = {dimensions[r].seed: r for r in reference_runs}
-    pairs = [(r, by_seed[dimensions[r].seed]) for r in runs if dimensions[r].seed in by_seed]
+    pairs = seed_pairs(runs, reference_runs, dimensions)
     cells = {"reference": dimensions[reference_runs[0]].block, "pairs": len(pairs)}
     if not pairs:
         return {**cells, "note": "no reference run of the same seed"}
+    found = paired_blocks(pairs, worst_cases, bootstrap)
+    if "note" in found:
+        return {**cells, "note": found["note"]}
+    return {**cells, "ACC_robust minus reference": found["difference"], "difference low": found["low"],
+            "difference high": found["high"], "difference interval": found["interval"],
+            "McNemar p at eps_max": found["p"]}
+
+
+def seed_pairs(runs_a: Sequence[str], runs_b: Sequence[str], dimensions: Mapping) -> list[tuple[str, str]]:
+    """The runs of two blocks paired by training seed (the seeds both have), in ``runs_a``'s order."""
+    by_seed = {dimensions[r].seed: r for r in runs_b}
+    return [(r, by_seed[dimensions[r].seed]) for r in runs_a if dimensions[r].seed in by_seed]
+
+
+def paired_blocks(pairs: Sequence[tuple[str, str]], worst_cases: Mapping, bootstrap: Bootstrap) -> dict:
+    """Block A minus block B over seed pairs (each pair on the beats both scored, :func:`compare`): two pairs or
+    more, the mean difference and its t-interval over the pairs; one pair, the paired stratified bootstrap interval
+    over beats. ``p``: the largest exact McNemar p at eps_max over the pairs. ``{"note": ...}`` where a pair lacks
+    per-beat outcomes (or the grids differ)."""
     compared = [compare(worst_cases[a], worst_cases[b], bootstrap) for a, b in pairs]
     if any(c is None for c in compared):
-        return {**cells, "note": "per-beat outcomes not stored (or grids differ): no paired comparison"}
+        return {"note": "per-beat outcomes not stored (or grids differ): no paired comparison"}
     differences = [c["difference"] for c in compared]
     if len(compared) >= 2:
         found = seed_summary([d.estimate for d in differences], bootstrap.level)
-        low, high, how = found.low, found.high, f"t over {found.n} seed pairs ({bootstrap.level:.0%})"
-        estimate = found.mean
+        estimate, low, high = found.mean, found.low, found.high
+        how = f"t over {found.n} seed pairs ({bootstrap.level:.0%})"
     else:
         estimate, low, high = differences[0].estimate, differences[0].low, differences[0].high
         how = f"paired stratified bootstrap over {compared[0]['beats']} beats ({bootstrap.level:.0%})"
-    return {**cells, "ACC_robust minus reference": estimate, "difference low": low, "difference high": high,
-            "difference interval": how, "McNemar p at eps_max": max(c["mcnemar"].p_value for c in compared)}
+    return {"difference": estimate, "low": low, "high": high, "interval": how, "pairs": len(compared),
+            "p": max(c["mcnemar"].p_value for c in compared)}
 
 
 def markdown(frame: pd.DataFrame) -> str:
