@@ -85,3 +85,32 @@ def test_the_node_reads_the_three_collections_and_main_waits_for_the_noise_stres
     order = [n.name for n in main.nodes]
     assert max(order.index(n.removesuffix(".metrics") + ".record_noise") for n in stressed) < order.index(
         "report.benchmark_table")
+
+
+def test_the_ranking_node_ranks_the_stored_worst_cases():
+    dimensions = {"ce_mlp": RunDimensions("ce_mlp", "CE", "ce", "mlp", "random", "mitdb", 0),
+                  "adv_mlp": RunDimensions("adv_mlp", "adv", "adversarial", "mlp", "random", "mitdb", 0)}
+    frame, text = nodes.ranking({}, {"ce_mlp": worst(0.3), "adv_mlp": worst(0.6)}, model_runs=RUNS,
+                                dimensions=dimensions)
+    assert frame["defense"].tolist() == ["adv", "CE"] and frame["rank"].tolist() == [1, 2]
+    # no per-beat outcomes stored: ranked by the means, the comparison says why it is absent
+    assert frame.iloc[0]["next verdict"].startswith("no paired comparison: per-beat outcomes not stored")
+    assert "| 1 | adv | 0 | 0.600 |" in text and "| 2 | CE | 0 | 0.300 |" in text
+
+
+def test_the_ranking_is_stored_and_the_page_reads_it_with_the_benchmark_table(pipelines):
+    import yaml
+    from pathlib import Path
+
+    ranking = next(n for n in pipelines["report"].nodes if n.name == "report.ranking")
+    assert ranking.outputs == ["report.ranking", "report.ranking_md"]
+    assert {"report.worst_cases", "params:report"} <= set(ranking.inputs)
+    func = ranking.func
+    while "dimensions" not in func.keywords:   # bound twice: its dimensions, then the report's model runs
+        func = func.func
+    assert func.keywords["dimensions"]["ce_mlp"].block == "ce_mlp"     # the declaration's blocks, splits, seeds
+    page = next(n for n in pipelines["report"].nodes if n.name == "report.html")
+    assert {"report.benchmark_table", "report.ranking"} <= set(page.inputs)
+    catalog = yaml.safe_load((Path(__file__).parents[2] / "conf/base/catalog_report.yml").read_text())
+    assert catalog["report.ranking"]["versioned"] and catalog["report.ranking"]["type"] == "pandas.CSVDataset"
+    assert catalog["report.ranking_md"]["filepath"].endswith("report/ranking.md")

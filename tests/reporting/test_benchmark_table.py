@@ -9,7 +9,7 @@ from ecg_pipeline.evaluation.intervals import Bootstrap, balanced_accuracy, robu
 from ecg_pipeline.evaluation.metrics import robust_score
 from ecg_pipeline.evaluation.paired import mcnemar_table, seed_summary
 from ecg_pipeline.reporting.table import (EVALUATION_COLUMNS, RunDimensions, decode_outcomes, encode_outcomes,
-                                         evaluation_cells, markdown, table)
+                                         evaluation_cells, markdown, ranking, ranking_markdown, table, verdict)
 
 GRID, EPS_MAX = [0.0, 0.05, 0.1], 0.1
 BOOT = Bootstrap(resamples=200, seed=7)
@@ -188,3 +188,121 @@ def test_the_markdown_shows_the_stored_evaluations_and_names_the_absent(study):
     assert "| defense | model | split | seeds | clean |" in text           # the first table is unchanged
     bare = markdown(table(cases, dims, BOOT))
     assert "| SAP ACC_robust |" not in bare and "Not stored for any row: SAP ACC_robust, white noise" in bare
+
+
+# ---- the ranking of defenses (issue 28 item 2) ----
+
+def holding(keep) -> np.ndarray:
+    """correct[g, i] for a beat kept clean and, where ``keep(i)``, at every eps (else broken from the first eps)."""
+    broken_at = np.array([len(GRID) if keep(i) else 1 for i in range(Y.size)])
+    return np.arange(len(GRID))[:, None] < broken_at[None, :]
+
+
+STRONG = holding(lambda i: i % 5 != 0)                        # 80% of every class kept
+# STRONG with 3 kept beats of class 0 broken and 2 broken ones kept: 5 discordant beats, a net loss of one
+NEAR = STRONG.copy()
+NEAR[1:, [1, 2, 3]], NEAR[1:, [0, 5]] = False, True
+WEAK = holding(lambda i: i % 5 in (1, 2))                      # 40% kept
+MIDDLE = holding(lambda i: i % 5 in (1, 2, 3))                 # 60% kept
+
+
+def ranked_study(with_extra: bool = False) -> tuple[dict, dict]:
+    """Blocks declared weak first. Random split: strong > near (not resolved) > weak; inter-patient: near > strong >
+    weak, each resolved. ``with_extra``: a block on the random split only, between strong and weak."""
+    cases, dims = {}, {}
+    for block, defense, random, inter in (("weak_mlp", "W", WEAK, WEAK), ("strong_mlp", "S", STRONG, MIDDLE),
+                                          ("near_mlp", "N", NEAR, STRONG)):
+        cases[block], cases[f"{block}_ip"] = case(random), case(inter)
+        dims[block] = RunDimensions(block, defense, "x", "mlp", "random", "mitdb", 0)
+        dims[f"{block}_ip"] = RunDimensions(block, defense, "x", "mlp", "inter_patient", "mitdb_ip", 0)
+    if with_extra:
+        cases["extra_mlp"] = case(MIDDLE)
+        dims["extra_mlp"] = RunDimensions("extra_mlp", "E", "x", "mlp", "random", "mitdb", 0)
+    return cases, dims
+
+
+def test_the_ranking_orders_by_acc_robust_and_says_which_neighbours_are_resolved():
+    cases, dims = ranked_study()
+    frame = ranking(cases, dims, BOOT)
+    random = frame[frame.split == "random"].set_index("block")
+    assert random.index.tolist() == ["strong_mlp", "near_mlp", "weak_mlp"] and random["rank"].tolist() == [1, 2, 3]
+    robust = {b: cases[b]["acc_robust_balanced"] for b in ("strong_mlp", "near_mlp", "weak_mlp")}
+    strong, near, weak = random.loc["strong_mlp"], random.loc["near_mlp"], random.loc["weak_mlp"]
+    # one seed: the paired bootstrap over the same beats; the estimate is the exact difference, upper minus lower
+    assert strong["next"] == "N"
+    assert strong["minus next difference"] == pytest.approx(robust["strong_mlp"] - robust["near_mlp"])
+    assert 0 < strong["minus next difference"] < 0.02
+    assert strong["next low"] <= 0 <= strong["next high"] and strong["next verdict"] == "not resolved"
+    assert strong["next interval"].startswith(f"paired stratified bootstrap over {Y.size} beats")
+    assert strong["next McNemar p"] == pytest.approx(mcnemar_table(STRONG[-1], NEAR[-1]).p_value)  # 3 vs 2: p = 1
+    assert near["next"] == "W" and near["minus next difference"] > 0.1 and near["next low"] > 0
+    assert near["next verdict"] == "resolved" and near["next McNemar p"] < 1e-6
+    assert pd_isna(weak["next"]) and pd_isna(weak["minus next difference"])
+    # every defense against the best: negative, resolved only where it is clearly worse; the best has none
+    assert pd_isna(strong["best"]) and near["best"] == "S" and weak["best"] == "S"
+    assert near["minus best difference"] == pytest.approx(-strong["minus next difference"])
+    assert near["best verdict"] == "not resolved" and near["best low"] < 0 < near["best high"]
+    assert weak["minus best difference"] == pytest.approx(robust["weak_mlp"] - robust["strong_mlp"])
+    assert weak["best high"] < 0 and weak["best verdict"] == "resolved"
+    text = ranking_markdown(frame)
+    assert "### mlp, random split (mitdb)" in text and "| 1 | S | 0 |" in text and "**not resolved**" in text
+
+
+def test_split_ranks_say_whether_the_order_changes_and_whether_that_is_resolved():
+    cases, dims = ranked_study(with_extra=True)
+    frame = ranking(cases, dims, BOOT)
+    assert list(frame.columns[3:6]) == ["rank", "rank (random)", "rank (inter_patient)"]
+    by = {(r.split, r.block): r for _, r in frame.iterrows()}
+    # the extra block is ranked on its split, but split ranks are among the blocks on both splits
+    assert by[("random", "extra_mlp")]["rank"] == 3 and by[("random", "weak_mlp")]["rank"] == 4
+    extra = by[("random", "extra_mlp")]
+    assert pd_isna(extra["rank (random)"]) and "not on every split" in extra["note"]
+    ranks = {b: (by[("random", b)]["rank (random)"], by[("random", b)]["rank (inter_patient)"])
+             for b in ("strong_mlp", "near_mlp", "weak_mlp")}
+    assert ranks == {"strong_mlp": (1, 2), "near_mlp": (2, 1), "weak_mlp": (3, 3)}
+    assert all(by[("inter_patient", b)]["rank (inter_patient)"] == ranks[b][1] for b in ranks)
+    # the swap: not resolved on the random split, resolved (and the other way round) on the inter-patient one
+    change = by[("random", "strong_mlp")]["split change"]
+    assert change.startswith("vs N: +0.0") and change.endswith("not resolved")
+    change = by[("inter_patient", "strong_mlp")]["split change"]
+    assert change.startswith("vs N: -0.") and change.endswith(" resolved") and "not resolved" not in change
+    assert by[("random", "weak_mlp")]["split change"] == "same order against every other block"
+    text = ranking_markdown(frame)
+    assert "### Does the ranking change between splits?" in text
+    assert "| mlp | S | 1 | 2 | random | vs N: +0.0" in text and "mlp: the order changes between splits" in text
+    # the same order on both splits is said so
+    same = {r: c for r, c in cases.items()}
+    same["near_mlp_ip"] = case(NEAR)
+    same["strong_mlp_ip"] = case(STRONG)
+    assert "mlp: the same order on every split." in ranking_markdown(ranking(same, dims, BOOT))
+
+
+def test_the_ranking_pairs_seeds_with_the_t_interval(study):
+    cases, dims = study
+    frame = ranking(cases, dims, BOOT)
+    nsr, ce = frame.iloc[0], frame.iloc[1]
+    assert (nsr["block"], nsr["split"], ce["block"]) == ("nsr_mlp", "random", "ce_mlp")
+    differences = [cases[f"nsr_mlp{s}"]["acc_robust_balanced"] - cases[f"ce_mlp{s}"]["acc_robust_balanced"]
+                   for s in ("", "_s1", "_s2")]
+    expected = seed_summary(differences, 0.95)
+    assert nsr["minus next difference"] == pytest.approx(expected.mean)
+    assert (nsr["next low"], nsr["next high"]) == pytest.approx((expected.low, expected.high))
+    assert nsr["next interval"].startswith("t over 3 seed pairs") and nsr["next verdict"] == "resolved"
+    # the same as the benchmark table's comparison against CE
+    against = table(cases, dims, BOOT).iloc[1]
+    assert nsr["minus next difference"] == pytest.approx(against["ACC_robust minus reference"])
+    assert nsr["next McNemar p"] == pytest.approx(against["McNemar p at eps_max"])
+    # CE is on one split only: no split rank, and the note says so; without per-beat outcomes, the verdict says why
+    assert pd_isna(ce["rank (random)"]) and "not on every split" in ce["note"]
+    bare = {r: {k: v for k, v in c.items() if k != "per_beat"} for r, c in cases.items()}
+    assert ranking(bare, dims, BOOT).iloc[0]["next verdict"].startswith("no paired comparison: per-beat outcomes")
+
+
+def test_a_block_without_acc_robust_is_unranked_and_verdicts_read_intervals():
+    cases, dims = ranked_study()
+    cases["near_mlp"] = {**cases["near_mlp"], "acc_robust_balanced": None}
+    random = ranking(cases, dims, BOOT).query("split == 'random'")
+    assert random["block"].tolist() == ["strong_mlp", "weak_mlp", "near_mlp"]
+    assert pd_isna(random.iloc[2]["rank"]) and "unranked" in random.iloc[2]["note"]
+    assert (verdict(0.01, 0.2), verdict(-0.2, -0.01), verdict(-0.01, 0.2), verdict(0.0, 0.1), verdict(None, 0.1)) == (
+        "resolved", "resolved", "not resolved", "not resolved", "not resolved")

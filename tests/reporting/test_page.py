@@ -91,3 +91,38 @@ def test_provenance_is_shown_with_relative_paths_and_says_what_was_not_recorded(
                                                                    "data_fingerprint": "d"},
         "test_data": {"dataset": "mitdb_test", "version": "v2", "fingerprint": "t"}}})
     assert made == "commit c0ffee, env ci; model f version v7; training data d; test data mitdb_test v2 t"
+
+
+def _benchmark_and_ranking() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two defenses, one seed each, on 40 beats: B loses 10 beats A keeps under attack."""
+    from ecg_pipeline.reporting.table import RunDimensions, encode_outcomes, ranking, table
+
+    y, grid = np.repeat([0, 1], 20), [0.0, 0.1]
+    outcomes = {"a_mlp": np.ones((2, 40), dtype=bool), "b_mlp": np.ones((2, 40), dtype=bool)}
+    outcomes["b_mlp"][1, ::4] = False
+    cases = {run: {"grid": grid, "eps_max": 0.1, "n": 40, "acc_robust_balanced": float(c[1].mean()),
+                   "curve": [{"eps": e, "balanced_accuracy": float(c[g].mean())} for g, e in enumerate(grid)],
+                   "per_beat": encode_outcomes(np.arange(40), y, c)} for run, c in outcomes.items()}
+    dims = {run: RunDimensions(run, run.upper(), "x", "mlp", "random", "mitdb", 0) for run in cases}
+    boot = Bootstrap(resamples=100, seed=0)
+    return table(cases, dims, boot), ranking(cases, dims, boot)
+
+
+def test_the_page_shows_the_benchmark_table_and_the_ranking():
+    benchmark, ranking = _benchmark_and_ranking()
+    assert not any(h.startswith(("Benchmark", "Ranking")) for h in headings(_page()))   # not stored: left out
+    runs = (ModelRun("a_mlp", "A", "mitdb", "MIT-BIH", "mlp", ("autoattack",), "kedro run"),)
+    spec = ReportSpec.from_params({}, runs)
+    inventory = {"built_at": "now", "inputs": [], "missing": [], "coverage": [], "provenance": None}
+    text = page.build(spec, inventory, pd.DataFrame(), {}, pd.DataFrame(), pd.DataFrame(), {}, order=lambda n: n,
+                      caption=lambda n: n, versions="", benchmark=benchmark, ranking=ranking)
+    order = headings(text)
+    assert order.index("Benchmark: every defense over its seeds, against CE") < order.index(
+        "Ranking of defenses under the worst case") < order.index("Missing evaluations")
+    shown = text.split("Ranking of defenses under the worst case</h2>")[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>mlp</td>(.*?)</tr>", shown)
+    assert len(rows) == 2 and "A_MLP" in rows[0] and "B_MLP" in rows[1]
+    assert re.search(r"B_MLP: \+0\.\d{3} \[0\.\d{3}, 0\.\d{3}\], p [\d.e-]+, resolved", rows[0])
+    assert re.search(r"A_MLP: -0\.\d{3} \[-0\.\d{3}, -0\.\d{3}\], p [\d.e-]+, resolved", rows[1])
+    table_part = text.split("against CE</h2>")[1].split("</table>")[0]
+    assert "<th>worst-case ACC_robust</th>" in table_part and "1.000" in table_part and "0.750" in table_part

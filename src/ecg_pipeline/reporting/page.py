@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from html import escape as html_escape
 
 import pandas as pd
 
@@ -20,6 +21,7 @@ from ecg_pipeline.errors import EcgDataError
 from . import bracket as bracket_
 from . import headline as headline_
 from . import html, tables
+from . import table as benchmark_
 from .spec import ReportSpec
 from .worst_cases import coverage, pinned
 
@@ -106,11 +108,64 @@ def _tables(cells: pd.DataFrame) -> str:
     return "\n".join(html.table_html(title, table) for title, table in tables.layout(cells).items())
 
 
+def _number(value, low=None, high=None, digits: int = 3) -> str:
+    """``value [low, high]`` to ``digits`` decimals; an absent value empty, an absent interval left out."""
+    if value is None or pd.isna(value):
+        return ""
+    text = f"{value:.{digits}f}"
+    if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
+
+
+def _text(value) -> str:
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
+def benchmark_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """The page's benchmark table (index: model): per defense and split, clean and worst-case ACC_robust over
+    seeds, the paired difference with CE and its McNemar p, the other evaluations stored for some row, the note."""
+    shown = [c for c in benchmark_.EVALUATION_COLUMNS if c in frame and frame[c].notna().any()]
+    rows = [{"defense": _text(r["defense"]), "split": _text(r["split"]), "seeds": _text(r["seeds"]),
+             "clean": _number(r["clean"], r["clean low"], r["clean high"]),
+             "worst-case ACC_robust": _number(r["worst-case ACC_robust"], r["worst-case ACC_robust low"],
+                                              r["worst-case ACC_robust high"]),
+             "minus CE": _number(r["ACC_robust minus reference"], r["difference low"], r["difference high"]),
+             "McNemar p at eps_max": "" if pd.isna(r["McNemar p at eps_max"]) else f"{r['McNemar p at eps_max']:.2g}",
+             **{c: _number(r[c]) for c in shown}, "note": _text(r["note"])} for _, r in frame.iterrows()]
+    return pd.DataFrame(rows, index=pd.Index([str(m) for m in frame["model"]]))
+
+
+def ranking_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """The page's ranking (index: model): per split, rank, defense and mean worst-case ACC_robust; this defense
+    minus the next one down and minus the best (difference [interval], McNemar p, verdict); its rank on each split."""
+    def versus(r, prefix: str) -> str:
+        other = r["next" if prefix == "next" else "best"]
+        if not isinstance(other, str):
+            return ""
+        if pd.isna(r[f"minus {prefix} difference"]):
+            return f"{other}: {_text(r[f'{prefix} verdict'])}"
+        return (f"{other}: {r[f'minus {prefix} difference']:+.3f} [{r[f'{prefix} low']:.3f}, "
+                f"{r[f'{prefix} high']:.3f}], p {r[f'{prefix} McNemar p']:.2g}, {r[f'{prefix} verdict']}")
+
+    split_ranks = [c for c in frame.columns if c.startswith("rank (")]
+    rows = [{"split": _text(r["split"]), "rank": "" if pd.isna(r["rank"]) else str(int(r["rank"])),
+             "defense": _text(r["defense"]), "seeds": _text(r["seeds"]),
+             "worst-case ACC_robust": _number(r["worst-case ACC_robust"]),
+             "minus next": versus(r, "next"), "minus best": versus(r, "best"),
+             **{c: "" if pd.isna(r[c]) else str(int(r[c])) for c in split_ranks},
+             **({"split change": _text(r["split change"])} if split_ranks else {}), "note": _text(r["note"])}
+            for _, r in frame.iterrows()]
+    return pd.DataFrame(rows, index=pd.Index([str(m) for m in frame["model"]]))
+
+
 def build(spec: ReportSpec, inventory: dict, headline: pd.DataFrame, worst_cases: dict, robustness: pd.DataFrame,
           per_class: pd.DataFrame, figure_sets: dict, *, order, caption, versions: str,
-          bracket: pd.DataFrame | None = None) -> str:
+          bracket: pd.DataFrame | None = None, benchmark: pd.DataFrame | None = None,
+          ranking: pd.DataFrame | None = None) -> str:
     """The page. ``figure_sets``: set name (curves, examples, training, ensembles, bracket) -> {file name: PNG
-    bytes}; ``bracket``: report.bracket (certified lower bound beside the attack worst case), when stored."""
+    bytes}; ``bracket``: report.bracket (certified lower bound beside the attack worst case), ``benchmark``:
+    report.benchmark_table, ``ranking``: report.ranking, each when stored."""
     curves = figure_sets.get("curves") or {}
     by_model = {n: c for n, c in curves.items() if n.startswith(MODEL_FIGURE + "__")}
     across = {n: c for n, c in curves.items() if n.startswith(ARCHITECTURE_FIGURE + "__")}
@@ -128,6 +183,17 @@ def build(spec: ReportSpec, inventory: dict, headline: pd.DataFrame, worst_cases
         ("Headline: the per-beat worst case over every attack, with 95% intervals", top),
         ("Architectures compared: the worst case of every model", _figures(across, order, caption, grid=True)),
         ("Worst-case accuracy per eps (95% intervals)", "" if eps_table.empty else html.table_html("", eps_table)),
+        ("Benchmark: every defense over its seeds, against CE",
+         "" if benchmark is None or benchmark.empty else
+         '<p class="note">One row per defense, model and split: means over the training seeds with the t-interval '
+         "over seeds (two or more), else the stratified bootstrap over beats; minus CE: paired seed by seed on the "
+         "beats both scored; the other evaluations are means over the seeds that store them (the note says "
+         "which).</p>" + html.table_html("", benchmark_display(benchmark))),
+        ("Ranking of defenses under the worst case",
+         "" if ranking is None or ranking.empty else
+         f'<p class="note">{html_escape(benchmark_.RANKING_NOTE)} Rank per split: among the defenses present on '
+         "every split of the model; an order that changes is real only where its paired difference is resolved on "
+         "each split (split change).</p>" + html.table_html("", ranking_display(ranking))),
         ("The bracket: certified lower bound and attack worst case",
          "" if bracket is None or bracket.empty else
          '<p class="note">Lower: beats certified robust (ecg_pipeline.verification); upper: the per-beat worst case '

@@ -24,6 +24,12 @@ the run (:class:`RunDimensions`: the ``runs`` block it expands, its family, mode
   them from one run's loaded metrics; :func:`table` takes the result per run.
 
 Everything is computed from stored results alone (no attack is run again); :func:`table` returns the CSV's frame.
+
+The **ranking** (issue 28 item 2, :func:`ranking`): per model and split, the blocks ordered by mean worst-case
+ACC_robust, each neighbour pair and each block against the best compared by the same seed-paired machinery as the
+CE column (:func:`paired_blocks`), a verdict per comparison ("resolved": the interval excludes 0), and each block's
+rank per split where the same blocks are on several splits. It lives here, past ~400 lines, because it is the same
+grouping and pairing as the table's; :func:`ranking_markdown` lays it out.
 """
 
 from __future__ import annotations
@@ -285,4 +291,161 @@ def _evaluations_markdown(frame: pd.DataFrame) -> str:
         lines.append("")
     if absent:
         lines.append(f"Not stored for any row: {', '.join(absent)}.")
+    return "\n".join(lines) + "\n"
+
+
+# ---- the ranking of defenses under the worst case (issue 28 item 2) ----
+
+RESOLVED, NOT_RESOLVED = "resolved", "not resolved"
+_COMPARISON = ["difference", "low", "high", "interval", "McNemar p", "verdict"]
+RANKING_COLUMNS = ["model", "split", "data", "rank", "defense", "block", "seeds", "worst-case ACC_robust",
+                   "next", *(f"minus next {c}" if c == "difference" else f"next {c}" for c in _COMPARISON),
+                   "best", *(f"minus best {c}" if c == "difference" else f"best {c}" for c in _COMPARISON),
+                   "split change", "note"]
+
+
+def verdict(low: float | None, high: float | None) -> str:
+    """"resolved" where the interval of a difference excludes 0, else "not resolved"."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return NOT_RESOLVED
+    return RESOLVED if low > 0 or high < 0 else NOT_RESOLVED
+
+
+def ranking(worst_cases: Mapping[str, Mapping], dimensions: Mapping[str, RunDimensions],
+            bootstrap: Bootstrap) -> pd.DataFrame:
+    """Per model and split (one data), the blocks ordered by mean worst-case ACC_robust over their seeds (ties:
+    declaration order; a block without ACC_robust last, unranked), each row with the paired comparison
+    (:func:`paired_blocks`, seed by seed) of this block minus the next one down (``next``) and minus the best
+    (``best``), each with its verdict (:func:`verdict`). Where a model's blocks appear on several splits, ``rank
+    (<split>)``: the rank among the blocks present on all of them, and ``split change``: the blocks whose order
+    against this one differs on another split, with their paired difference on this split."""
+    ranked: dict[tuple[str, str], list[dict]] = {}
+    for (block, split), runs in _groups(worst_cases, dimensions).items():
+        first, values = dimensions[runs[0]], [worst_cases[r].get("acc_robust_balanced") for r in runs]
+        mean = float(np.mean(values)) if all(v is not None for v in values) else None
+        ranked.setdefault((first.model, first.data), []).append(
+            {"model": first.model, "split": split, "data": first.data, "defense": first.defense, "block": block,
+             "seeds": " ".join(str(dimensions[r].seed) for r in runs), "worst-case ACC_robust": mean, "runs": runs})
+    for key, entries in ranked.items():
+        ranked[key] = sorted(entries, key=lambda e: -e["worst-case ACC_robust"] if e["worst-case ACC_robust"]
+                             is not None else np.inf)
+
+    def versus(entry: dict, other: dict, prefix: str, name: str) -> dict:
+        pairs = seed_pairs(entry["runs"], other["runs"], dimensions)
+        found = paired_blocks(pairs, worst_cases, bootstrap) if pairs else {"note": "no seed in common"}
+        cells = {name: other["defense"]}
+        if "note" in found:
+            return {**cells, f"{prefix} verdict": f"no paired comparison: {found['note']}"}
+        return {**cells, f"minus {prefix} difference": found["difference"], f"{prefix} low": found["low"],
+                f"{prefix} high": found["high"], f"{prefix} interval": found["interval"],
+                f"{prefix} McNemar p": found["p"], f"{prefix} verdict": verdict(found["low"], found["high"])}
+
+    rows, split_columns = [], {}
+    for key, entries in ranked.items():
+        scored = [e for e in entries if e["worst-case ACC_robust"] is not None]
+        for i, entry in enumerate(entries):
+            row = {c: entry[c] for c in ("model", "split", "data", "defense", "block", "seeds",
+                                         "worst-case ACC_robust")}
+            if entry["worst-case ACC_robust"] is None:
+                rows.append({**row, "note": "no worst-case ACC_robust stored: unranked"})
+                continue
+            row["rank"] = i + 1
+            if i + 1 < len(scored):
+                row.update(versus(entry, scored[i + 1], "next", "next"))
+            if i > 0:
+                row.update(versus(entry, scored[0], "best", "best"))
+            rows.append(row)
+    for component in _linked(ranked):
+        splits = [ranked[k][0]["split"] for k in component]
+        common = [e["block"] for e in ranked[component[0]] if e["worst-case ACC_robust"] is not None
+                  and all(e["block"] in _scored_blocks(ranked[k]) for k in component)]
+        order = {k: [b for b in _scored_blocks(ranked[k]) if b in common] for k in component}
+        split_columns.update({f"rank ({s})": None for s in splits})
+        for row in rows:
+            if (row["model"], row["data"]) not in component:
+                continue
+            if row["block"] not in common:
+                row["note"] = "; ".join(filter(None, [row.get("note"), "not on every split: no split rank"]))
+                continue
+            row.update({f"rank ({s})": order[k].index(row["block"]) + 1 for s, k in zip(splits, component)})
+            here = order[(row["model"], row["data"])]
+            swapped = [b for b in common if b != row["block"] and any(
+                (here.index(b) < here.index(row["block"])) != (order[k].index(b) < order[k].index(row["block"]))
+                for k in component)]
+            entries = {e["block"]: e for e in ranked[(row["model"], row["data"])]}
+            row["split change"] = "; ".join(_swap_text(versus(entries[row["block"]], entries[b], "best", "best"))
+                                            for b in swapped) or "same order against every other block"
+    columns = RANKING_COLUMNS[:4] + list(split_columns) + RANKING_COLUMNS[4:]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _scored_blocks(entries: list[dict]) -> list[str]:
+    return [e["block"] for e in entries if e["worst-case ACC_robust"] is not None]
+
+
+def _linked(ranked: Mapping[tuple[str, str], list[dict]]) -> list[list[tuple[str, str]]]:
+    """The (model, data) groups that share a block (a block names one database: its splits), two or more each."""
+    components: list[set] = []
+    for key, entries in ranked.items():
+        blocks = {e["block"] for e in entries}
+        joined = [c for c in components if any(k[0] == key[0] and blocks & {e["block"] for e in ranked[k]} for k in c)]
+        merged = set().union({key}, *joined)
+        components = [c for c in components if c not in joined] + [merged]
+    return [[k for k in ranked if k in c] for c in components if len(c) > 1]
+
+
+def _swap_text(found: dict) -> str:
+    """``"vs <defense>: +0.012 [-0.004, 0.030] not resolved"`` (this block minus that one on this split)."""
+    if "minus best difference" not in found:
+        return f"vs {found['best']}: {found['best verdict']}"
+    return (f"vs {found['best']}: {found['minus best difference']:+.3f} [{found['best low']:.3f}, "
+            f"{found['best high']:.3f}] {found['best verdict']}")
+
+
+RANKING_NOTE = (
+    "Defenses ordered by mean worst-case ACC_robust over their seeds. Each difference is this defense minus the other, "
+    "paired seed by seed on the beats both scored: Student's t-interval over the seed pairs (two or more), else the "
+    "paired stratified bootstrap over beats; resolved: the interval excludes 0. The McNemar p (exact, the largest "
+    "over the seed pairs) tests the worst-case accuracy at eps_max alone, not ACC_robust, so the two can disagree "
+    "(p = 1 where both defenses lose every beat at eps_max).")
+
+
+def ranking_markdown(frame: pd.DataFrame) -> str:
+    """Per model and split, the ranking with its neighbour and best comparisons; then, where a model's blocks
+    appear on several splits, each block's rank per split and whether the order changes."""
+    def diff(r, prefix: str) -> str:
+        value = r[f"minus {prefix} difference"]
+        if pd.isna(value):
+            return "" if pd.isna(r[f"{prefix} verdict"]) else str(r[f"{prefix} verdict"])
+        p = r[f"{prefix} McNemar p"]
+        return (f"{value:+.3f} [{r[f'{prefix} low']:.3f}, {r[f'{prefix} high']:.3f}], "
+                f"p {p:.2g}, **{r[f'{prefix} verdict']}**")
+
+    lines = [RANKING_NOTE, ""]
+    for (model, split, data), part in frame.groupby(["model", "split", "data"], sort=False):
+        lines += [f"### {model}, {split} split ({data})", "",
+                  "| rank | defense | seeds | worst-case ACC_robust | minus next (defense: difference [interval], "
+                  "McNemar p, verdict) | minus best |", "|---|---|---|---|---|---|"]
+        for _, r in part.iterrows():
+            rank = "" if pd.isna(r["rank"]) else str(int(r["rank"]))
+            robust = "" if pd.isna(r["worst-case ACC_robust"]) else f"{r['worst-case ACC_robust']:.3f}"
+            after = f"{r['next']}: {diff(r, 'next')}" if isinstance(r["next"], str) else ""
+            best = f"{r['best']}: {diff(r, 'best')}" if isinstance(r["best"], str) else ""
+            lines.append(f"| {rank} | {r['defense']} | {r['seeds']} | {robust} | {after} | {best} |")
+        lines.append("")
+    rank_columns = [c for c in frame.columns if c.startswith("rank (")]
+    if rank_columns:
+        lines += ["### Does the ranking change between splits?", "",
+                  "Ranks among the defenses present on every split of the model; a change is real only where the "
+                  "paired difference on each split is resolved.", ""]
+        for model, part in frame[frame[rank_columns].notna().any(axis=1)].groupby("model", sort=False):
+            shown = [c for c in rank_columns if part[c].notna().any()]
+            lines += ["| model | defense | " + " | ".join(shown) + " | split | change on that split |",
+                      "|" + "---|" * (len(shown) + 4)]
+            for _, r in part.iterrows():
+                ranks = " | ".join("" if pd.isna(r[c]) else str(int(r[c])) for c in shown)
+                lines.append(f"| {model} | {r['defense']} | {ranks} | {r['split']} | {r['split change']} |")
+            changed = part["split change"].str.startswith("vs ").any()
+            lines += ["", f"{model}: " + ("the order changes between splits (rows above)." if changed else
+                                          "the same order on every split."), ""]
     return "\n".join(lines) + "\n"

@@ -121,6 +121,15 @@ def benchmark_table(params: dict, worst_cases: dict, evaluations: Stored, certif
     return frame, benchmark.markdown(frame)
 
 
+def ranking(params: dict, worst_cases: dict, *, model_runs: tuple[ModelRun, ...],
+            dimensions: dict[str, benchmark.RunDimensions]) -> tuple[pd.DataFrame, str]:
+    """The defenses of each model and split ranked by mean worst-case ACC_robust, each neighbour pair and each
+    against the best compared seed by seed (:func:`ecg_pipeline.reporting.table.ranking`), and each defense's rank
+    per split: (CSV, Markdown); intervals drawn as ``report.bootstrap`` says."""
+    frame = benchmark.ranking(worst_cases, dimensions, _spec(params, model_runs).bootstrap)
+    return frame, benchmark.ranking_markdown(frame)
+
+
 def inventory(params: dict, evaluations: Stored, histories: Stored, *, model_runs: tuple[ModelRun, ...]) -> dict:
     """The versions the report reads, its provenance, and one row per model with evaluations still missing."""
     provenance, relative = _provenance()
@@ -247,7 +256,8 @@ def _report_order(spec: ReportSpec):
 def html_report(params: dict, inventory: dict, headline: pd.DataFrame, worst_cases: dict, robustness: pd.DataFrame,
                 per_class: pd.DataFrame, curves: StoredArtifact, examples: StoredArtifact, training: StoredArtifact,
                 ensembles: StoredArtifact | None = None, bracket: pd.DataFrame | None = None,
-                bracket_figures: StoredArtifact | None = None, *, model_runs: tuple[ModelRun, ...]) -> str:
+                bracket_figures: StoredArtifact | None = None, benchmark_table: pd.DataFrame | None = None,
+                ranking: pd.DataFrame | None = None, *, model_runs: tuple[ModelRun, ...]) -> str:
     """The self-contained HTML page (:mod:`ecg_pipeline.reporting.page`)."""
     spec = _spec(params, model_runs)
     figure_sets = {"curves": curves, "examples": examples, "training": training,
@@ -256,4 +266,5 @@ def html_report(params: dict, inventory: dict, headline: pd.DataFrame, worst_cas
     versions = ", ".join(f"{k} {v.version}" for k, v in figure_sets.items() if v.present)
     return page.build(spec, inventory, headline, worst_cases, robustness, per_class,
                       {k: (v.data or {}) if v.present else {} for k, v in figure_sets.items()},
-                      order=_report_order(spec), caption=figure_caption, versions=versions, bracket=bracket)
+                      order=_report_order(spec), caption=figure_caption, versions=versions, bracket=bracket,
+                      benchmark=benchmark_table, ranking=ranking)

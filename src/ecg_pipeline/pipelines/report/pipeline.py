@@ -25,7 +25,9 @@ cases over the seeds and splits each ``runs`` block declares (``pipelines.declar
 defense x model x split, its mean over seeds with an interval, and its paired comparison with CE; beside them, the
 means over seeds of each run's stored SAP and white-noise ACC_robust (``attack_evaluations``), record-level noise at
 12 / 0 dB (``record_noise_evaluations``: every stored ``<run>.record_noise``) and certified ACC_robust
-(``certify_evaluations``), empty where none is stored.
+(``certify_evaluations``), empty where none is stored. From the same worst cases, node ``report.ranking`` orders
+the defenses of each model and split by mean worst-case ACC_robust, with the seed-paired comparison of each neighbour
+pair and of each defense against the best, and each defense's rank per split. The page shows both tables.
 
 Figures go through ``matplotlib.MatplotlibDataset`` (``report.<set>_figures@matplotlib``, versioned
 folders); the HTML node reads them back as ``report.<set>_figures@png``, so ``--from-nodes=report.html``
@@ -147,7 +149,8 @@ def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[Ens
                    "robustness": "report.robustness_tables",
                    "per_class": "report.per_class_tables", "curves": "report.curve_figures@png",
                    "examples": "report.example_figures@png", "training": "report.training_figures@png",
-                   "bracket": "report.bracket", "bracket_figures": "report.bracket_figures@png"}
+                   "bracket": "report.bracket", "bracket_figures": "report.bracket_figures@png",
+                   "benchmark_table": "report.benchmark_table", "ranking": "report.ranking"}
     extra = []
     if ensembles:  # seed 004 Figs. 3-6 and transfer vs adaptive, from the stored transfer studies and evaluations
         extra.append(_node(bound_node_function(nodes.ensemble_figures, ensembles=ensembles),
@@ -164,6 +167,8 @@ def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[Ens
               {"worst_cases": "report.worst_cases", "evaluations": EVALUATIONS, "certified": CERTIFIED,
                "record_noise": RECORD_NOISE}, ["report.benchmark_table", "report.benchmark_table_md"],
               "benchmark_table", runs, gated),
+        _node(bound_node_function(nodes.ranking, dimensions=dimensions or {}), {"worst_cases": "report.worst_cases"},
+              ["report.ranking", "report.ranking_md"], "ranking", runs, gated),
         _node(nodes.bracket, {"worst_cases": "report.worst_cases", "certified": CERTIFIED},
               ["report.bracket", "report.bracket_md", "report.bracket_figures@matplotlib"], "bracket", runs, gated),
         _node(nodes.robustness_curves, {"worst_cases": "report.worst_cases", "evaluations": EVALUATIONS},
