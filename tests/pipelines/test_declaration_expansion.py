@@ -144,3 +144,22 @@ def test_a_bad_dimension_is_refused_naming_the_key(parameters, change, message):
     change(parameters)
     with pytest.raises(EcgConfigError, match=message):
         read_declaration(parameters)
+
+
+def test_the_benchmark_table_env_declares_every_defense_over_three_seeds_and_both_splits(project_root):
+    """conf/benchmark_table (the command that rebuilds issue 28's table): the MLP defenses x 3 seeds x 2 splits, the
+    CNNs x 2 splits, all in the main job, each split's runs on its own data."""
+    from kedro.config import OmegaConfigLoader
+
+    from ecg_pipeline.config_loader import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(conf_source=str(project_root / "conf"), env="benchmark_table",
+                               **{**CONFIG_LOADER_ARGS, "default_run_env": "benchmark_table"})
+    declaration = read_declaration(copy.deepcopy(dict(loader["parameters"])))
+    mlps = ["ce_mlp", "nsr_mlp", "nsr_mlp_code", "jacob_mlp", "jacob_mlp_code", "adv_mlp", "trades_mlp"]
+    expected = [f"{block}{split}{seed}" for block in mlps for split in ("", "_ip") for seed in ("", "_s1", "_s2")]
+    expected += [f"{block}{split}" for block in ("ce_cnn", "nsr_cnn") for split in ("", "_ip")]
+    assert sorted(declaration.main.runs) == sorted(expected) and len(expected) == 46
+    assert {declaration.runs[r].data.name for r in expected if "_ip" in r} == {"mitdb_ip"}
+    assert {declaration.runs[r].data.name for r in expected if "_ip" not in r} == {"mitdb"}
+    assert {"sap", "white_noise", "autoattack"} <= set(declaration.main.attacks)
