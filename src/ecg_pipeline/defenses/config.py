@@ -20,6 +20,9 @@ SAMPLERS = ("shuffle", "balanced")
 #   extend  also continue a checkpoint of the same run asked for fewer epochs (a 5-epoch run extended to 10)
 #   fresh   never resume: train from the start (--params=runs.<run>.resume=fresh)
 RESUME_MODES = ("auto", "extend", "fresh")
+# Options added after models were stored (checkpoints, the zoo's entries), with their defaults: at these values they
+# are left out of the fingerprint and of a written configuration, so what was stored before them stays the same run.
+ADDED_LATER = {"validation_attack": None, "renorm_rows": False}
 
 
 @dataclass(frozen=True)
@@ -135,10 +138,9 @@ class TrainingConfig:
             del settings["sampler"]
         if not settings["extra_copies"]:
             del settings["extra_copies"]
-        if settings["validation_attack"] is None:
-            del settings["validation_attack"]
-        else:  # resolved: {} and the defaults written out are the same run
+        for key, default in ADDED_LATER.items():
+            if settings[key] == default:
+                del settings[key]
+        if "validation_attack" in settings:  # resolved: {} and the defaults written out are the same run
             settings["validation_attack"] = self.epoch_robustness().as_dict()
-        if not settings["renorm_rows"]:
-            del settings["renorm_rows"]
         return {**settings, "objective": self.objective_params()}

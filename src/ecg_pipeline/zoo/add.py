@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ecg_pipeline.defenses.checkpoints import fingerprint
-from ecg_pipeline.defenses.config import TrainingConfig
+from ecg_pipeline.defenses.config import ADDED_LATER, TrainingConfig
 from ecg_pipeline.errors import EcgDataError
 
 from . import card
@@ -38,8 +38,8 @@ def versioned_file(folder: Path, version: str) -> Path:
 
 
 def training_config(stamp_params: dict[str, Any], run: str, meta: dict[str, Any]) -> dict[str, Any]:
-    """The run's full :class:`TrainingConfig` (defaults filled), rebuilt from the model stamp's ``runs.<run>.*``;
-    refused unless its fingerprint is the checkpoint's ``config_fingerprint`` (then it is the configuration that
+    """The run's full :class:`TrainingConfig` (defaults filled; options added later left out at their defaults,
+    ``ADDED_LATER``), rebuilt from the model stamp's ``runs.<run>.*``; refused unless its fingerprint is the checkpoint's ``config_fingerprint`` (then it is the configuration that
     trained these weights, not a guess)."""
     block = nested(section(stamp_params, f"runs.{run}"))
     names = {f.name for f in dataclasses.fields(TrainingConfig)} - {"section"}
@@ -49,7 +49,8 @@ def training_config(stamp_params: dict[str, Any], run: str, meta: dict[str, Any]
         raise EcgDataError(f"run {run!r}: the training configuration rebuilt from its stamp has fingerprint {rebuilt}, "
                            f"its checkpoint records config_fingerprint {meta.get('config_fingerprint')}: the stamp and "
                            "the model disagree (or TrainingConfig's defaults changed since); refusing to guess")
-    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(TrainingConfig) if f.name != "section"}
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(TrainingConfig) if f.name != "section"
+              and not (f.name in ADDED_LATER and getattr(config, f.name) == ADDED_LATER[f.name])}
     return {"run": run, **{k: block.get(k) for k in RUN_KEYS if k in block}, "training_config": fields,
             "config_fingerprint": meta.get("config_fingerprint")}
 
