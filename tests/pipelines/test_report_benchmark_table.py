@@ -114,3 +114,17 @@ def test_the_ranking_is_stored_and_the_page_reads_it_with_the_benchmark_table(pi
     catalog = yaml.safe_load((Path(__file__).parents[2] / "conf/base/catalog_report.yml").read_text())
     assert catalog["report.ranking"]["versioned"] and catalog["report.ranking"]["type"] == "pandas.CSVDataset"
     assert catalog["report.ranking_md"]["filepath"].endswith("report/ranking.md")
+
+
+def test_a_worst_case_without_the_suite_is_left_out_of_the_table_and_the_ranking(caplog):
+    runs = tuple(ModelRun(run, label, "mitdb", "MIT-BIH", "mlp", ("autoattack", "sap"), "kedro run",
+                          reference="autoattack") for run, label in (("ce_mlp", "CE"), ("adv_mlp", "adv")))
+    dimensions = {"ce_mlp": RunDimensions("ce_mlp", "CE", "ce", "mlp", "random", "mitdb", 0),
+                  "adv_mlp": RunDimensions("adv_mlp", "adv", "adversarial", "mlp", "random", "mitdb", 0)}
+    cases = {"ce_mlp": {**worst(0.3), "attacks": ["sap", "autoattack"]},
+             "adv_mlp": {**worst(0.8), "attacks": ["sap", "white_noise"]}}   # SAP alone: far too kind a "worst case"
+    frame, _ = nodes.ranking({}, cases, model_runs=runs, dimensions=dimensions)
+    assert frame["defense"].tolist() == ["CE"]
+    assert "adv_mlp's worst case lacks autoattack" in caplog.text
+    table, _ = nodes.benchmark_table({}, cases, {}, {}, {}, model_runs=runs, dimensions=dimensions)
+    assert table["defense"].tolist() == ["CE"]

@@ -95,6 +95,23 @@ def headline(params: dict, worst_cases: dict, bracket: pd.DataFrame, *, model_ru
     return table, headline_.markdown(table)
 
 
+def judged_by_the_suite(worst_cases: dict, model_runs: tuple[ModelRun, ...]) -> dict:
+    """The worst cases that include their run's reference attack (AutoAttack's suite, ``ModelRun.reference``): one
+    over the other attacks alone (a run with only SAP and white noise stored) is not the per-beat worst case and would
+    rank it far too high, so the benchmark table and the ranking leave it out, saying so in the log."""
+    reference = {r.run: r.reference for r in model_runs}
+    kept = {}
+    for run, case in worst_cases.items():
+        attacks = case.get("attacks")
+        if reference.get(run) is not None and attacks is not None and reference[run] not in attacks:
+            log.warning("report: %s's worst case lacks %s (stored: %s): left out of the benchmark table and the "
+                        "ranking; run `kedro run --pipelines=attack --namespaces=%s.%s`", run, reference[run],
+                        ", ".join(attacks), run, reference[run])
+            continue
+        kept[run] = case
+    return kept
+
+
 def benchmark_table(params: dict, worst_cases: dict, evaluations: Stored, certified: Stored, record_noise: Stored, *,
                     model_runs: tuple[ModelRun, ...], dimensions: dict[str, benchmark.RunDimensions]
                     ) -> tuple[pd.DataFrame, str]:
@@ -104,6 +121,7 @@ def benchmark_table(params: dict, worst_cases: dict, evaluations: Stored, certif
     ``report.pin`` picks versions; one not stored is an empty cell, never an evaluation run here): (CSV, Markdown);
     intervals drawn as ``report.bootstrap`` says."""
     spec = _spec(params, model_runs)
+    worst_cases = judged_by_the_suite(worst_cases, model_runs)
     elsewhere = {**{f"{run}.certify": a for run, a in certified.items()},
                  **{f"{run}.record_noise": a for run, a in record_noise.items()}}
 
@@ -126,7 +144,8 @@ def ranking(params: dict, worst_cases: dict, *, model_runs: tuple[ModelRun, ...]
     """The defenses of each model and split ranked by mean worst-case ACC_robust, each neighbour pair and each
     against the best compared seed by seed (:func:`ecg_pipeline.reporting.table.ranking`), and each defense's rank
     per split: (CSV, Markdown); intervals drawn as ``report.bootstrap`` says."""
-    frame = benchmark.ranking(worst_cases, dimensions, _spec(params, model_runs).bootstrap)
+    judged = judged_by_the_suite(worst_cases, model_runs)
+    frame = benchmark.ranking(judged, dimensions, _spec(params, model_runs).bootstrap)
     return frame, benchmark.ranking_markdown(frame)
 
 
