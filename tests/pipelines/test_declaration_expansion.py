@@ -156,10 +156,10 @@ def test_the_benchmark_table_env_declares_every_defense_over_three_seeds_and_bot
     loader = OmegaConfigLoader(conf_source=str(project_root / "conf"), env="benchmark_table",
                                **{**CONFIG_LOADER_ARGS, "default_run_env": "benchmark_table"})
     declaration = read_declaration(copy.deepcopy(dict(loader["parameters"])))
-    mlps = ["ce_mlp", "nsr_mlp", "nsr_mlp_code", "jacob_mlp", "jacob_mlp_code", "adv_mlp", "trades_mlp"]
+    mlps = ["ce_mlp", "nsr_mlp", "nsr_mlp_code", "jacob_mlp", "jacob_mlp_code", "adv_mlp", "trades_mlp", "ibp_mlp"]
     expected = [f"{block}{split}{seed}" for block in mlps for split in ("", "_ip") for seed in ("", "_s1", "_s2")]
     expected += [f"{block}{split}" for block in ("ce_cnn", "nsr_cnn") for split in ("", "_ip")]
-    assert sorted(declaration.main.runs) == sorted(expected) and len(expected) == 46
+    assert sorted(declaration.main.runs) == sorted(expected) and len(expected) == 52
     assert {declaration.runs[r].data.name for r in expected if "_ip" in r} == {"mitdb_ip"}
     assert {declaration.runs[r].data.name for r in expected if "_ip" not in r} == {"mitdb"}
     assert {"sap", "white_noise", "autoattack"} <= set(declaration.main.attacks)
