@@ -91,9 +91,12 @@ def test_a_missing_file_and_a_missing_reference_are_refused(zoo_copy, tmp_path):
 
 
 def project_from(entry: Path, run: str, project: Path, version: str) -> None:
-    """A Kedro project's data/ folder holding ``entry``'s files where the project stores them."""
-    def put(source: Path, folder: Path, stamp: Path | None = None) -> None:
-        target = folder / version / folder.name
+    """A Kedro project's data/ folder holding ``entry``'s files where the project stores them, each evaluation and
+    the certificate at the version the index records."""
+    recorded = read_index(entry.parent)["entries"][run]
+
+    def put(source: Path, folder: Path, stamp: Path | None = None, at: str = version) -> None:
+        target = folder / at / folder.name
         target.parent.mkdir(parents=True)
         shutil.copyfile(source, target)
         if stamp is not None:
@@ -106,12 +109,19 @@ def project_from(entry: Path, run: str, project: Path, version: str) -> None:
         if metrics.name.endswith(".provenance.json"):
             continue
         attack = metrics.stem
+        at = recorded["evaluations"][attack]["version"]
         put(metrics, data / "08_reporting" / "attacks" / run / f"{attack}.json",
-            entry / "evaluations" / f"{attack}.provenance.json")
-        put(entry / "evaluations" / f"{attack}.npz", data / "07_model_output" / "adversarial" / run / f"{attack}.npz")
-    report = data / "08_reporting" / "report" / "worst_cases.json" / version / "worst_cases.json"
-    report.parent.mkdir(parents=True)
+            entry / "evaluations" / f"{attack}.provenance.json", at)
+        put(entry / "evaluations" / f"{attack}.npz", data / "07_model_output" / "adversarial" / run / f"{attack}.npz",
+            at=at)
+    if recorded.get("certify"):
+        at = recorded["certify"]["version"]
+        put(entry / "certified" / "certify.json", data / "08_reporting" / "certify" / f"{run}.json",
+            entry / "certified" / "certify.provenance.json", at)
+        put(entry / "certified" / "certify.npz", data / "07_model_output" / "certify" / f"{run}.npz", at=at)
     worst = json.loads((entry / "worst_case.json").read_text())
+    report = data / "08_reporting" / "report" / "worst_cases.json" / worst["report_version"] / "worst_cases.json"
+    report.parent.mkdir(parents=True)
     report.write_text(json.dumps({run: {k: v for k, v in worst.items() if k != "report_version"}}))
 
 
@@ -132,8 +142,49 @@ def test_add_rebuilds_an_entry_from_a_projects_artifacts_and_never_overwrites_on
     assert read_index(zoo_copy)["entries"]["ce_mlp"]["files"] == stored["files"]
 
 
+def test_add_carries_the_newest_certificate_of_exactly_that_model_version(tmp_path):
+    stored = read_index(ZOO)["entries"]["ibp_mlp"]
+    project = tmp_path / "project"
+    project_from(ZOO / "ibp_mlp", "ibp_mlp", project, stored["model_version"])
+    # a newer certify output of another model version (same run name) must not be taken
+    other = project / "data" / "08_reporting" / "certify" / "ibp_mlp.json" / "2099-01-01T00.00.00.000Z"
+    other.mkdir(parents=True)
+    metrics = json.loads((ZOO / "ibp_mlp" / "certified" / "certify.json").read_text())
+    metrics["provenance"]["model"]["version"] = "2098-01-01T00.00.00.000Z"
+    metrics["acc_robust_balanced"] = 0.999
+    (other / "ibp_mlp.json").write_text(json.dumps(metrics))
+    entry = add_entry(project, "ibp_mlp", tmp_path / "fresh-zoo")
+    added = read_index(tmp_path / "fresh-zoo")["entries"]["ibp_mlp"]
+    assert added["certify"] == stored["certify"] and stored["certify"]["method"] == "alpha_crown"
+    assert added["files"] == stored["files"]   # the certificate, its stamp and the card, byte for byte
+    assert {f"certified/certify.{kind}" for kind in ("json", "npz", "provenance.json")} <= set(added["files"])
+    assert json.loads((entry / "certified" / "certify.json").read_text())["acc_robust_balanced"] != 0.999
+    # without any certify output the model is still added, and the index says so
+    shutil.rmtree(project / "data" / "08_reporting" / "certify")
+    entry = add_entry(project, "ibp_mlp", tmp_path / "fresh-zoo", replace=True)
+    added = read_index(tmp_path / "fresh-zoo")["entries"]["ibp_mlp"]
+    assert added["certify"] is None and not (entry / "certified").exists()
+    assert not any(f.startswith("certified/") for f in added["files"])
+    assert "## Certified" not in (entry / "README.md").read_text()
+
+
+def test_the_card_brackets_acc_robust_between_the_certified_bound_and_the_worst_case():
+    certified = json.loads((ZOO / "ibp_mlp" / "certified" / "certify.json").read_text())
+    worst = json.loads((ZOO / "ibp_mlp" / "worst_case.json").read_text())
+    card = (ZOO / "ibp_mlp" / "README.md").read_text()
+    low, high = certified["acc_robust_balanced"], worst["acc_robust_balanced"]
+    assert 0 < low < high < 1   # the certified lower bound under the attacks' worst case
+    assert f"**certified ACC_robust {low:.3f}**" in card
+    assert f"bracket: ACC_robust in [{low:.3f}, {high:.3f}] (width {high - low:.3f})" in card
+    assert [c["eps"] for c in certified["curve"]] == [w["eps"] for w in worst["curve"]]
+    for lower, upper in zip(certified["curve"], worst["curve"]):   # per eps, the certified never above the worst
+        assert lower["balanced_accuracy"] <= upper["balanced_accuracy"] + 1e-12
+        assert (f"| {lower['eps']:g} | {lower['balanced_accuracy']:.3f} | {upper['balanced_accuracy']:.3f} | "
+                f"{upper['balanced_accuracy'] - lower['balanced_accuracy']:.3f} | {lower['certified']} / ") in card
+
+
 def test_every_card_is_generated_from_its_entry_and_the_zoo_is_small():
-    for name in ENTRIES:
+    for name in read_index(ZOO)["entries"]:
         assert (ZOO / name / "README.md").read_text() == model_card(ZOO / name)
     size = sum(p.stat().st_size for p in ZOO.rglob("*") if p.is_file())
     assert size < 20 * 2**20, f"the zoo holds {size / 2**20:.1f} MiB; the target is under 20"

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +47,23 @@ log = logging.getLogger(__name__)
 #: What certification takes from its data's ``attack_defaults`` when the block leaves it out: the attacks' beats
 #: (per_class, seed), grid, input bounds and ACC_robust range, so the bracket compares like with like.
 FROM_ATTACK_DEFAULTS = ("grid", "bounds", "eps_max", "per_class", "seed")
+#: The keys of a ``certify:`` block that declare where it applies, not how it certifies (not CertifySpec's).
+DECLARATION_KEYS = ("data", "models", "by_model")
 BOUND_METHODS = tuple(m for m in METHODS if m != "milp")   # MILP runs on what a bound method leaves open
+
+
+def spec_params(block: Mapping[str, Any], defaults: Mapping[str, Any] | None, model: str | None = None
+                ) -> dict[str, Any]:
+    """The block on one data and architecture: the data's ``attack_defaults`` for what certification shares with
+    the attacks (:data:`FROM_ATTACK_DEFAULTS`), the block's own keys over them, then ``by_model[model]``'s (its
+    ``milp`` merged key by key), the declaration keys removed. The one merge: for the declaration, for the node
+    (which reads both as Kedro parameters) and for the zoo's re-check (which reads them from a stamp)."""
+    shared = {k: v for k, v in dict(defaults or {}).items() if k in FROM_ATTACK_DEFAULTS}
+    merged = {**shared, **{k: v for k, v in dict(block).items() if k not in DECLARATION_KEYS}}
+    own = dict((dict(block).get("by_model") or {}).get(model) or {}) if model is not None else {}
+    if isinstance(own.get("milp"), Mapping) and isinstance(merged.get("milp"), Mapping):
+        own["milp"] = {**merged["milp"], **own["milp"]}
+    return {**merged, **own}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """``python -m ecg_pipeline.zoo``: ``add`` an entry from a Kedro project's stored artifacts, ``check`` the zoo
-(one line per model and evaluation; exit 1 on a mismatch or a refusal), ``list`` the entries."""
+(one line per model and evaluation, the certified bound ``certify`` among them; exit 1 on a mismatch or a refusal),
+``list`` the entries."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--replace", action="store_true", help="replace an existing entry (refused otherwise)")
     check = commands.add_parser("check", help="re-run every stored evaluation and compare per beat")
     check.add_argument("--entries", nargs="+", default=None)
-    check.add_argument("--attacks", nargs="+", default=None)
+    check.add_argument("--attacks", nargs="+", default=None,
+                       help="the evaluations to re-run (default: all; `certify` is the certified bound)")
+    check.add_argument("--certify-beats", type=int, default=None,
+                       help="re-certify only the first whole bound batches holding this many beats (seconds)")
     check.add_argument("--data-root", type=Path, default=None,
                        help="the raw PhysioNet folders (default: $ECG_SHARED_DATA, else ../shared/data)")
     commands.add_parser("list", help="the entries and their evaluations")
@@ -37,9 +41,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"added {add_entry(args.project, run, zoo, replace=args.replace, version=args.version)}")
         elif args.command == "list":
             for name, entry in sorted(read_index(zoo)["entries"].items()):
-                print(f"{name}: commit {entry['git_commit'][:10]}, evaluations {', '.join(sorted(entry['evaluations']))}")
+                certify = (entry.get("certify") or {}).get("version") or "none stored"
+                print(f"{name}: commit {entry['git_commit'][:10]}, evaluations "
+                      f"{', '.join(sorted(entry['evaluations']))}, certify {certify}")
         else:
-            outcomes = check_zoo(zoo, args.entries, args.attacks, args.data_root)
+            outcomes = check_zoo(zoo, args.entries, args.attacks, args.data_root, certify_beats=args.certify_beats)
             bad = [o for o in outcomes if not o.ok]
             print(f"zoo check: {len(outcomes) - len(bad)} of {len(outcomes)} evaluations reproduced"
                   + (f"; MISMATCH: {', '.join(f'{o.entry} {o.evaluation}' for o in bad)}" if bad else ""))

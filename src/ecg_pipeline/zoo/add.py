@@ -1,7 +1,8 @@
 """``zoo add``: copy one trained run's stored artifacts out of a Kedro project into a zoo entry, with nothing
 invented: the checkpoint and its stamp, the training configuration rebuilt from the stamp (and checked against the
-checkpoint's ``config_fingerprint``), every stored evaluation of that very model version, the report's worst case
-when it was computed from those evaluations, a model card, and the sha256 of every file in ``zoo/index.yml``.
+checkpoint's ``config_fingerprint``), every stored evaluation of that very model version, its newest certified
+bound (``certify``, :mod:`.certified`; optional: the index records ``certify: null`` without one), the report's worst
+case when it was computed from those evaluations, a model card, and the sha256 of every file in ``zoo/index.yml``.
 
 An existing entry is never overwritten silently: ``replace=True`` (``--replace``) or a refusal."""
 
@@ -20,21 +21,12 @@ from ecg_pipeline.defenses.checkpoints import fingerprint
 from ecg_pipeline.defenses.config import ADDED_LATER, TrainingConfig
 from ecg_pipeline.errors import EcgDataError
 
-from . import card
+from . import card, certified
 from .index import read_index, sha256, write_index
-from .stamps import DATA_SECTIONS, attack_of, nested, read_stamp, section
+from .stamps import DATA_SECTIONS, attack_of, nested, read_stamp, section, versioned_file, versions
 
 #: Parameters a run block holds beside its TrainingConfig fields (the declaration's own keys).
 RUN_KEYS = ("data", "family", "label", "companions", "overrides")
-
-
-def versions(folder: Path) -> list[str]:
-    """The stored versions of a versioned dataset folder (``<file>/<version>/<file>``), oldest first."""
-    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-
-
-def versioned_file(folder: Path, version: str) -> Path:
-    return folder / version / folder.name
 
 
 def training_config(stamp_params: dict[str, Any], run: str, meta: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +51,8 @@ def add_entry(project: Path, run: str, zoo: Path, *, replace: bool = False, vers
     """Add (or with ``replace`` replace) the zoo entry of ``run`` from ``project``'s ``data/`` folder; returns it.
 
     ``version``: the model version to take (default: the newest). Every evaluation stored for exactly that model
-    (its metrics' ``provenance.model.version`` and fingerprint) joins the entry, the newest of each attack."""
+    (its metrics' ``provenance.model.version`` and fingerprint) joins the entry, the newest of each attack, and so
+    does the newest certify output of it, where there is one."""
     project, zoo = Path(project).resolve(), Path(zoo).resolve()
     index = read_index(zoo)
     if run in index["entries"] and not replace:
@@ -93,6 +86,7 @@ def add_entry(project: Path, run: str, zoo: Path, *, replace: bool = False, vers
     if not evaluations:
         raise EcgDataError(f"run {run!r}: no stored evaluation of model version {version} under "
                            f"{data / '08_reporting' / 'attacks' / run} (kedro run --pipelines=attack --namespaces={run})")
+    certificate = certified.find_stored(data, run, version, meta)
 
     with tempfile.TemporaryDirectory(dir=zoo.parent if zoo.exists() else None) as scratch:
         entry = Path(scratch) / run
@@ -106,6 +100,10 @@ def add_entry(project: Path, run: str, zoo: Path, *, replace: bool = False, vers
         for attack, found in evaluations.items():
             for kind, source in found["files"].items():
                 shutil.copyfile(source, entry / "evaluations" / f"{attack}.{kind}")
+        if certificate is not None:
+            (entry / certified.FOLDER).mkdir()
+            for kind, source in certificate["files"].items():
+                shutil.copyfile(source, entry / certified.FOLDER / f"{certified.NAME}.{kind}")
         worst = _worst_case(data, run, {a: e["version"] for a, e in evaluations.items()})
         if worst is not None:
             (entry / "worst_case.json").write_text(json.dumps(worst, indent=1, sort_keys=True) + "\n")
@@ -121,6 +119,8 @@ def add_entry(project: Path, run: str, zoo: Path, *, replace: bool = False, vers
         "git_commit": meta.get("git_commit"), "code_version": meta.get("code_version"), "model_version": version,
         "added_from": str(project),
         "evaluations": {a: {"reference": e["reference"], "version": e["version"]} for a, e in evaluations.items()},
+        certified.NAME: None if certificate is None else {"version": certificate["version"],
+                                                          "method": certificate["method"]},
         "files": files,
     }
     write_index(zoo, index)

@@ -1,11 +1,14 @@
 """The model card of a zoo entry (its ``README.md``), generated from the entry's own files only: ``training.json``,
-``evaluations/*.json`` and ``worst_case.json``. Nothing on it is typed by hand, so it cannot drift from them."""
+``evaluations/*.json``, ``certified/certify.json`` and ``worst_case.json``. Nothing on it is typed by hand, so it
+cannot drift from them."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+from .certified import card_section
 
 
 def _interval(record: dict[str, Any] | None) -> str:
@@ -87,5 +90,6 @@ def model_card(entry: Path) -> str:
                      f"{'; '.join(_raised(metrics.get('flags'))) or ('none' if metrics.get('flags') else '—')} | "
                      f"{metrics.get('seconds', 0):.1f} |")
     flags = _raised((worst or {}).get("flags"))
-    lines += ["", "## Flags", "", *(f"- {flag}" for flag in flags or ["none of the worst case's checks raised"]), ""]
+    lines += ["", *card_section(entry, worst), "## Flags", "",
+              *(f"- {flag}" for flag in flags or ["none of the worst case's checks raised"]), ""]
     return "\n".join(lines)

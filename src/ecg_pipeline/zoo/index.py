@@ -11,6 +11,9 @@ Layout of one entry (``zoo/<run>/``)::
     evaluations/<attack>.json   the stored metrics JSON (run_provenance.collect() inside)
     evaluations/<attack>.npz    the per-beat outcomes (``pred``: grid x beats, ``subset``: test-split indices)
     evaluations/<attack>.provenance.json   the metrics' stamp: the attack block and its data's attack_defaults
+    certified/certify.json      the newest certify output of this model version (alpha-CROWN certified lower bound per
+    certified/certify.npz       beat and eps: ``outcome`` 1/0/-1, ``lower_margin``, ``subset``), and its stamp; absent
+    certified/certify.provenance.json   where none was stored (the index then records ``certify: null``)
     worst_case.json             the report's per-beat worst case of this model (with intervals), when it matched
     README.md                   the model card (``zoo.card``), generated from the files above
 """

@@ -9,7 +9,9 @@ the data parameters of the evaluation's stamp; its fingerprint must equal the on
 Comparison: every evaluation is seeded and, on one platform (torch version, CPU kernel set), single-threaded,
 bit-exact, so on the platform that made it the per-beat predictions must be identical (tolerance 0). On another
 platform float kernels move a few beats near the decision boundary; there the tolerance is
-:data:`OTHER_PLATFORM_TOLERANCE` of the beats per grid point, and the line says so.
+:data:`OTHER_PLATFORM_TOLERANCE` of the beats per grid point, and the line says so. The certified bound
+(``certify``, :mod:`.certified`) is re-run by the verifier instead of an attack and compared one-sidedly: every
+stored certificate must hold again.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ecg_pipeline.errors import EcgDataError, EcgModelError
 from ecg_pipeline.evaluation import AttackSpec, evaluate
 from ecg_pipeline.run_provenance import data_fingerprint
 
+from . import certified
 from .index import default_zoo, read_index, select_entries, verify_files
 from .stamps import attack_spec_params, read_stamp, section
 
@@ -120,17 +123,20 @@ def compare(stored: dict[str, np.ndarray], fresh: dict[str, np.ndarray], grid: l
 
 
 def check_zoo(zoo: Path | None = None, entries: Iterable[str] | None = None, attacks: Iterable[str] | None = None,
-              data_root: Path | None = None, report=print) -> list[Outcome]:
-    """Re-check ``entries`` (default all) on ``attacks`` (default every stored evaluation); ``report`` gets one line
-    per (model, evaluation). Bad input (an unknown entry or attack, a missing or changed file, a missing reference
-    model) is refused before any evaluation runs."""
+              data_root: Path | None = None, report=print, certify_beats: int | None = None) -> list[Outcome]:
+    """Re-check ``entries`` (default all) on ``attacks`` (default every stored evaluation, the certified bound
+    ``certify`` included); ``report`` gets one line per (model, evaluation). ``certify_beats``: re-certify only the
+    first whole bound batches holding that many beats (:func:`.certified.recheck`). Bad input (an unknown entry or
+    attack, a missing or changed file, a missing reference model) is refused before any evaluation runs."""
     zoo = Path(zoo or default_zoo())
     data_root = Path(data_root or default_data_root())
     index = read_index(zoo)
     names = select_entries(index, entries)
     plan = []
     for name in names:
-        stored = index["entries"][name]["evaluations"]
+        stored = dict(index["entries"][name]["evaluations"])
+        if index["entries"][name].get(certified.NAME):   # the certified bound: null where none is stored
+            stored[certified.NAME] = {"reference": None}
         plan += [(name, a, stored[a].get("reference")) for a in (attacks or sorted(stored)) if a in stored]
     for attack in attacks or ():
         if not any(a == attack for _, a, _ in plan):
@@ -148,18 +154,20 @@ def check_zoo(zoo: Path | None = None, entries: Iterable[str] | None = None, att
                                 f"records {index['entries'][n]['model_fingerprint']}")
     prepared = []  # every stamp read and every spec built before the first evaluation runs
     for name, evaluation, reference in plan:
-        folder = zoo / name / "evaluations"
+        folder = zoo / name / (certified.FOLDER if evaluation == certified.NAME else "evaluations")
         params = read_stamp(folder / f"{evaluation}.provenance.json")["params"]
         metrics = json.loads((folder / f"{evaluation}.json").read_text())
-        attack, block = attack_spec_params(params, name, evaluation)
-        spec = dataclasses.replace(AttackSpec.from_params(block, attack), progress=False, device="cpu")
+        if evaluation == certified.NAME:
+            spec = certified.spec_from_stamp(params, name, metrics)
+            certified.check_partial(spec, certify_beats, f"zoo check {name}.{evaluation}")
+        else:
+            attack, block = attack_spec_params(params, name, evaluation)
+            spec = dataclasses.replace(AttackSpec.from_params(block, attack), progress=False, device="cpu")
         prepared.append((name, evaluation, reference, params, metrics, spec))
 
     splits: dict[tuple, dict] = {}
     outcomes = []
     for name, evaluation, reference, params, metrics, spec in prepared:
-        with np.load(zoo / name / "evaluations" / f"{evaluation}.npz") as stored_npz:
-            stored = {k: stored_npz[k] for k in ("subset", "pred")}
         database = params[f"runs.{name}.data"]
         key = (database, tuple(sorted((k, repr(v)) for k, v in params.items()
                                       if k.split(".")[0] in ("ingestion", "segmentation", "split"))))
@@ -171,8 +179,15 @@ def check_zoo(zoo: Path | None = None, entries: Iterable[str] | None = None, att
             raise EcgDataError(f"zoo check {name}.{evaluation}: the rebuilt {database} test split has fingerprint "
                                f"{data_fingerprint(split)}, the stored evaluation ran on {expected}: other beats "
                                f"(raw data under {data_root}, or the data code changed)")
-        noise = _noise_table(database, params, data_root) if spec.needs_noise else None
         same = platform_of(metrics["provenance"]) == this_platform()
+        where = "" if same else f" [other platform: {'/'.join(map(str, this_platform()))}]"
+        if evaluation == certified.NAME:
+            outcomes.append(_check_certified(zoo, name, models[name], split, spec, metrics, same, certify_beats,
+                                             where, report))
+            continue
+        with np.load(zoo / name / "evaluations" / f"{evaluation}.npz") as stored_npz:
+            stored = {k: stored_npz[k] for k in ("subset", "pred")}
+        noise = _noise_table(database, params, data_root) if spec.needs_noise else None
         tolerance = 0.0 if same else OTHER_PLATFORM_TOLERANCE
         start = time.perf_counter()
         fresh_metrics, fresh = evaluate(models[name], split, spec, name=f"{name}.{evaluation}", noise_table=noise,
@@ -189,8 +204,26 @@ def check_zoo(zoo: Path | None = None, entries: Iterable[str] | None = None, att
                                                     f" (stored {sorted(f for f, r in flags.items() if r) or 'none'})")
         acc, now = metrics.get("acc_robust_balanced"), fresh_metrics.get("acc_robust_balanced")
         numbers = "" if acc is None or now is None else f"; ACC_robust {acc:.4f} stored, {now:.4f} now"
-        where = "" if same else f" [other platform: {'/'.join(map(str, this_platform()))}]"
         line = f"{'ok      ' if ok else 'MISMATCH'} {name} {evaluation}: {detail}{numbers} ({seconds:.1f} s){where}"
         report(line)
         outcomes.append(Outcome(name, evaluation, ok, line))
     return outcomes
+
+
+def _check_certified(zoo: Path, name: str, model, split: dict, spec, metrics: dict, same: bool,
+                     beats: int | None, where: str, report) -> Outcome:
+    """Re-certify ``name`` with its stamped spec (or its first ``beats``) and compare per beat (:mod:`.certified`)."""
+    with np.load(zoo / name / certified.FOLDER / f"{certified.NAME}.npz") as stored_npz:
+        stored = {k: stored_npz[k] for k in ("subset", "outcome", "lower_margin")}
+    start = time.perf_counter()
+    fresh, grid, now = certified.recheck(model, split, spec, stored, name=f"{name}.{certified.NAME}", beats=beats)
+    stored = certified.cut(stored, spec, beats)
+    seconds = time.perf_counter() - start
+    ok, detail = certified.compare(stored, fresh, grid, split, same, spec.margin_tol)
+    acc = metrics.get("acc_robust_balanced")
+    numbers = "" if acc is None or now is None else f"; certified ACC_robust {acc:.4f} stored, {now:.4f} now"
+    part = "" if beats is None else f"; partial: the first {len(stored['subset'])} beats, eps up to {grid[-1]:g}"
+    line = (f"{'ok      ' if ok else 'MISMATCH'} {name} {certified.NAME}: {detail}{numbers}{part} ({seconds:.1f} s)"
+            f"{where}")
+    report(line)
+    return Outcome(name, certified.NAME, ok, line)

@@ -1,5 +1,6 @@
 """Reading the ``.provenance`` stamps a Kedro run writes beside each artifact (``params``: every upstream parameter,
-flattened to dotted keys): a section of them, nested back into the mapping conf/ declared."""
+flattened to dotted keys): a section of them, nested back into the mapping conf/ declared; the versions of a
+versioned dataset folder they sit in."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from ecg_pipeline.errors import EcgDataError
+from ecg_pipeline.verification.grid import spec_params
 
 #: The parameter sections of the data stages (what decides which beats a split holds).
 DATA_SECTIONS = ("ingestion", "segmentation", "split", "resampling")
+
+
+def versions(folder: Path) -> list[str]:
+    """The stored versions of a versioned dataset folder (``<file>/<version>/<file>``), oldest first."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def versioned_file(folder: Path, version: str) -> Path:
+    return folder / version / folder.name
 
 
 def read_stamp(path: Path) -> dict[str, Any]:
@@ -60,3 +71,14 @@ def attack_spec_params(params: dict[str, Any], run: str, evaluation: str) -> tup
     if not block:
         raise EcgDataError(f"the stamp of {run}.{evaluation} holds no 'attacks.{attack}.*' parameters")
     return attack, {**defaults, **block}
+
+
+def certify_spec_params(params: dict[str, Any], run: str) -> dict[str, Any]:
+    """The merged block :meth:`CertifySpec.from_params` takes, from a ``<run>.certify`` stamp: the one merge of
+    :func:`ecg_pipeline.verification.grid.spec_params` on the stamp's ``certify.*``, its data's ``attack_defaults``
+    and its architecture."""
+    block = nested(section(params, "certify"))
+    if not block:
+        raise EcgDataError(f"the stamp of {run}.certify holds no 'certify.*' parameters")
+    defaults = nested(section(params, f"data.{params.get(f'runs.{run}.data')}.attack_defaults"))
+    return spec_params(block, defaults, params.get(f"runs.{run}.model.name"))

@@ -15,32 +15,16 @@ from typing import Any
 
 from ecg_pipeline.errors import EcgConfigError, did_you_mean
 from ecg_pipeline.models.registry import MODELS
-from ecg_pipeline.verification.grid import FROM_ATTACK_DEFAULTS, CertifySpec
+from ecg_pipeline.verification.grid import DECLARATION_KEYS, CertifySpec, spec_params
 from ecg_pipeline.verification.network import SUPPORTED_MODELS
 
 from .model import Certification, DataSplits
 from .validation import declared_data, require_mapping
 
 SECTION = "certify"
-#: The declaration keys of the block; the rest is :class:`CertifySpec`'s.
-DECLARATION_KEYS = ("data", "models", "by_model")
 #: Registry names of the models the verifier translates (``verification.network.SUPPORTED_MODELS``).
 VERIFIABLE = tuple(name for name, cls in MODELS.items() if cls in SUPPORTED_MODELS)
 CERTIFY = "certify"   # the instance name: <run>.certify
-
-
-def spec_params(block: Mapping[str, Any], defaults: Mapping[str, Any] | None, model: str | None = None
-                ) -> dict[str, Any]:
-    """The block on one data and architecture: the data's ``attack_defaults`` for what certification shares with
-    the attacks (:data:`FROM_ATTACK_DEFAULTS`), the block's own keys over them, then ``by_model[model]``'s (its
-    ``milp`` merged key by key), the declaration keys removed. The one merge, for the declaration and for the node
-    (which reads both as Kedro parameters)."""
-    shared = {k: v for k, v in dict(defaults or {}).items() if k in FROM_ATTACK_DEFAULTS}
-    merged = {**shared, **{k: v for k, v in dict(block).items() if k not in DECLARATION_KEYS}}
-    own = dict((dict(block).get("by_model") or {}).get(model) or {}) if model is not None else {}
-    if isinstance(own.get("milp"), Mapping) and isinstance(merged.get("milp"), Mapping):
-        own["milp"] = {**merged["milp"], **own["milp"]}
-    return {**merged, **own}
 
 
 def read_certification(spec: Any, data: dict[str, DataSplits]) -> Certification | None:
