@@ -110,6 +110,11 @@ def test_a_torchscript_model_goes_through_the_whole_evaluation(real, scripted_fi
     assert table["model"].iloc[-1] == "tiny_cnn (tiny_cnn)"
     assert {"CE (ce_mlp)", "0.4NSR (nsr_mlp)"} <= set(zoo_rows["model"])
     assert zoo_rows["source"].str.startswith("zoo:").all() and (zoo_rows["beats"] == 1161).all()
+    # the zoo's stored certificates bracket its rows as in the report (IBP: 0.483 certified under 0.568 attacked)
+    ibp = zoo_rows.set_index("model").loc["IBP0.011 (ibp_mlp)"]
+    assert ibp["certified ACC_robust"] == pytest.approx(0.4835, abs=1e-4)
+    assert ibp["certified ACC_robust"] < ibp["worst-case ACC_robust"]
+    assert np.isnan(zoo_rows.set_index("model").loc["CE (ce_mlp)", "certified ACC_robust"])
 
 
 def test_a_state_dict_of_a_registry_model_is_certified_under_its_worst_case(real, tmp_path):

@@ -197,15 +197,20 @@ def headline_rows(combined: dict[str, dict], brackets: pd.DataFrame, sources: di
 
 
 def zoo_headline(zoo: Path | None = None) -> pd.DataFrame:
-    """The zoo's own headline rows, from each entry's stored ``worst_case.json`` (no certified result stored)."""
+    """The zoo's own headline rows, from each entry's stored ``worst_case.json``, with its certified bound where the
+    entry stores one (``certified/certify.json``, bracketed as the report does)."""
     zoo = Path(zoo or default_zoo())
-    stored = {}
+    stored, certified = {}, {}
     for entry in sorted(read_index(zoo)["entries"]):
         path = zoo / entry / "worst_case.json"
         if path.is_file():
             stored[entry] = json.loads(path.read_text())
-    return headline_rows(stored, pd.DataFrame(columns=list(bracket.COLUMNS)),
-                         {e: f"zoo:{e}" for e in stored}, {e: "not stored in the zoo" for e in stored})
+            certificate = zoo / entry / "certified" / "certify.json"
+            if certificate.is_file():
+                certified[entry] = json.loads(certificate.read_text())
+    brackets, left_out = bracket.table(certified, stored, list(stored))
+    notes = {e: left_out.get(e, "") if e in certified else "not stored in the zoo" for e in stored}
+    return headline_rows(stored, brackets, {e: f"zoo:{e}" for e in stored}, notes)
 
 
 def beside_the_zoo(judged: Judged, zoo: Path | None = None) -> pd.DataFrame:
