@@ -269,7 +269,13 @@ def test_split_ranks_say_whether_the_order_changes_and_whether_that_is_resolved(
     assert by[("random", "weak_mlp")]["split change"] == "same order against every other block"
     text = ranking_markdown(frame)
     assert "### Does the ranking change between splits?" in text
-    assert "| mlp | S | 1 | 2 | random | vs N: +0.0" in text and "mlp: the order changes between splits" in text
+    assert "| mlp | S | 1 | 2 | random | vs N: +0.0" in text
+    # resolved on the inter-patient split but not on the random one: not a resolved change of the order
+    assert "mlp: the order differs between splits only within the intervals (N and S: not resolved" in text
+    # resolved on both splits (each block's row says so): a change
+    both = frame.copy()
+    both["split change"] = both["split change"].str.replace("not resolved", "resolved")
+    assert "mlp: the order changes between splits, resolved on every split: N and S" in ranking_markdown(both)
     # the same order on both splits is said so
     same = {r: c for r, c in cases.items()}
     same["near_mlp_ip"] = case(NEAR)

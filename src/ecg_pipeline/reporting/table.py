@@ -445,7 +445,25 @@ def ranking_markdown(frame: pd.DataFrame) -> str:
             for _, r in part.iterrows():
                 ranks = " | ".join("" if pd.isna(r[c]) else str(int(r[c])) for c in shown)
                 lines.append(f"| {model} | {r['defense']} | {ranks} | {r['split']} | {r['split change']} |")
-            changed = part["split change"].str.startswith("vs ").any()
-            lines += ["", f"{model}: " + ("the order changes between splits (rows above)." if changed else
-                                          "the same order on every split."), ""]
+            lines += ["", f"{model}: " + split_verdict(part), ""]
     return "\n".join(lines) + "\n"
+
+
+def split_verdict(part: pd.DataFrame) -> str:
+    """Whether a model's ranking changes between splits, in words: a swapped pair of defenses is a change only where
+    their paired difference is resolved on every split; a swap inside the intervals is said to be one."""
+    verdicts: dict[frozenset, list[bool]] = {}
+    for _, r in part.iterrows():
+        for swap in str(r["split change"]).split("; "):
+            if swap.startswith("vs "):
+                other = swap[3:].split(":", 1)[0]
+                verdicts.setdefault(frozenset((r["defense"], other)), []).append(
+                    swap.endswith(" resolved") and not swap.endswith("not resolved"))
+    if not verdicts:
+        return "the same order on every split."
+    real = [" and ".join(sorted(pair)) for pair, resolved in verdicts.items() if all(resolved)]
+    if real:
+        return f"the order changes between splits, resolved on every split: {'; '.join(real)} (rows above)."
+    within = "; ".join(" and ".join(sorted(pair)) for pair in verdicts)
+    return (f"the order differs between splits only within the intervals ({within}: not resolved on every split, "
+            "rows above): no resolved change.")
