@@ -23,7 +23,7 @@ from ecg_pipeline.errors import EcgDataError
 
 from . import card, certified
 from .index import read_index, sha256, write_index
-from .stamps import DATA_SECTIONS, attack_of, nested, read_stamp, section, versioned_file, versions
+from .stamps import DATA_SECTIONS, attack_of, nested, read_stamp, section, stored_for_model, versioned_file, versions
 
 #: Parameters a run block holds beside its TrainingConfig fields (the declaration's own keys).
 RUN_KEYS = ("data", "family", "label", "companions", "overrides")
@@ -134,23 +134,14 @@ def _evaluations(data: Path, run: str, version: str, meta: dict[str, Any]) -> di
     attacks = data / "08_reporting" / "attacks" / run
     for folder in sorted(attacks.glob("*.json")) if attacks.is_dir() else []:
         attack = folder.name[: -len(".json")]
-        for stored in reversed(versions(folder)):
-            metrics_file = versioned_file(folder, stored)
-            metrics = json.loads(metrics_file.read_text())
-            model = (metrics.get("provenance") or {}).get("model") or {}
-            if model.get("version") != version or model.get("fingerprint") != meta.get("fingerprint"):
-                continue
-            examples = versioned_file(data / "07_model_output" / "adversarial" / run / f"{attack}.npz", stored)
-            stamp_file = metrics_file.with_name(f".{metrics_file.name}.provenance")
-            missing = [str(p) for p in (examples, stamp_file) if not p.is_file()]
-            if missing:
-                raise EcgDataError(f"{run}.{attack} (version {stored}): its metrics are stored but not {missing}")
-            params = read_stamp(stamp_file)["params"]
-            attack_of(params, run, attack)  # refused here when the stamp does not name the attack
-            found[attack] = {"files": {"json": metrics_file, "npz": examples, "provenance.json": stamp_file},
-                             "version": stored,
-                             "reference": params.get(f"{run}.{attack}.evaluate:reference_name")}
-            break
+        stored = stored_for_model(folder, data / "07_model_output" / "adversarial" / run / f"{attack}.npz", version,
+                                  meta.get("fingerprint"), f"{run}.{attack}")
+        if stored is None:
+            continue
+        params = read_stamp(stored[2]["provenance.json"])["params"]
+        attack_of(params, run, attack)  # refused here when the stamp does not name the attack
+        found[attack] = {"files": stored[2], "version": stored[0],
+                         "reference": params.get(f"{run}.{attack}.evaluate:reference_name")}
     return found
 
 

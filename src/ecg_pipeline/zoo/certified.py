@@ -34,7 +34,7 @@ from ecg_pipeline.runtime import torch_threads
 from ecg_pipeline.verification.certify import BROKEN, CERTIFIED
 from ecg_pipeline.verification.grid import CertifySpec, certify_grid
 
-from .stamps import certify_spec_params, read_stamp, versioned_file, versions
+from .stamps import certify_spec_params, read_stamp, stored_for_model
 
 NAME = "certify"                      # the evaluation's name: ``<run>.certify``, ``--attacks certify``
 FOLDER = "certified"                  # its files inside an entry
@@ -51,23 +51,16 @@ def find_stored(data: Path, run: str, version: str, meta: dict[str, Any]) -> dic
     """``{files: {json, npz, provenance.json}, version, method}`` of the newest ``<run>.certify`` output under
     ``data`` whose metrics' provenance names exactly this model version and fingerprint (the attacks' rule), or
     None when the model was never certified."""
-    folder = Path(data) / "08_reporting" / "certify" / f"{run}.json"
-    for stored in reversed(versions(folder)):
-        metrics_file = versioned_file(folder, stored)
-        metrics = json.loads(metrics_file.read_text())
-        model = (metrics.get("provenance") or {}).get("model") or {}
-        if model.get("version") != version or model.get("fingerprint") != meta.get("fingerprint"):
-            continue
-        examples = versioned_file(Path(data) / "07_model_output" / "certify" / f"{run}.npz", stored)
-        stamp_file = metrics_file.with_name(f".{metrics_file.name}.provenance")
-        missing = [str(p) for p in (examples, stamp_file) if not p.is_file()]
-        if missing:
-            raise EcgDataError(f"{run}.certify (version {stored}): its metrics are stored but not {missing}")
-        if f"{run}.certify.certify:name" not in read_stamp(stamp_file)["params"]:
-            raise EcgDataError(f"{stamp_file}: no '{run}.certify.certify:name': not the stamp of {run}.certify")
-        return {"files": dict(zip(FILES, (metrics_file, examples, stamp_file))), "version": stored,
-                "method": metrics.get("method")}
-    return None
+    found = stored_for_model(Path(data) / "08_reporting" / "certify" / f"{run}.json",
+                             Path(data) / "07_model_output" / "certify" / f"{run}.npz", version,
+                             meta.get("fingerprint"), f"{run}.certify")
+    if found is None:
+        return None
+    stored, metrics, files = found
+    if f"{run}.certify.certify:name" not in read_stamp(files["provenance.json"])["params"]:
+        raise EcgDataError(f"{files['provenance.json']}: no '{run}.certify.certify:name': not the stamp of "
+                           f"{run}.certify")
+    return {"files": files, "version": stored, "method": metrics.get("method")}
 
 
 def spec_from_stamp(params: dict[str, Any], run: str, metrics: dict[str, Any]) -> CertifySpec:

@@ -24,6 +24,27 @@ def versioned_file(folder: Path, version: str) -> Path:
     return folder / version / folder.name
 
 
+def stored_for_model(folder: Path, examples: Path, version: str, fingerprint: str | None, name: str
+                     ) -> tuple[str, dict[str, Any], dict[str, Path]] | None:
+    """The newest stored output of a versioned metrics ``folder`` whose provenance names exactly this model
+    ``version`` and ``fingerprint``: (its version, its metrics, ``{json, npz, provenance.json}`` files, the npz from
+    the ``examples`` folder at the same version); None when no version judged this model. ``name`` (``<run>.<what>``)
+    is what an incomplete one is called in the error."""
+    for stored in reversed(versions(folder)):
+        metrics_file = versioned_file(folder, stored)
+        metrics = json.loads(metrics_file.read_text())
+        model = (metrics.get("provenance") or {}).get("model") or {}
+        if model.get("version") != version or model.get("fingerprint") != fingerprint:
+            continue
+        files = {"json": metrics_file, "npz": versioned_file(examples, stored),
+                 "provenance.json": metrics_file.with_name(f".{metrics_file.name}.provenance")}
+        missing = [str(p) for p in (files["npz"], files["provenance.json"]) if not p.is_file()]
+        if missing:
+            raise EcgDataError(f"{name} (version {stored}): its metrics are stored but not {missing}")
+        return stored, metrics, files
+    return None
+
+
 def read_stamp(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
