@@ -158,3 +158,22 @@ def test_a_split_with_zero_beats_is_refused_naming_it():
     with pytest.raises(EcgDataError, match=r"cpsc2018_records: would be written with 0 records"):
         check_not_empty("cpsc2018_records", pd.DataFrame({"record_id": []}))
     check_not_empty("mitdb_test", {"x": np.zeros((1, 187), np.float32)})  # one beat is a (small) split
+
+
+def test_a_blocks_listing_of_seeds_and_splits_does_not_change_its_own_run():
+    """The main job's ce_mlp and the benchmark table's (``seeds: [0, 1, 2]``, ``splits: [...]``) are one model: the
+    listing says which other runs the block expands to; a run's own seed and split are its bound ``expansion``."""
+    from ecg_pipeline.data.provenance import artifact_stamp, differences
+
+    params = {"runs.ce_mlp.seed": 0, "runs.ce_mlp.epochs": 50}
+    main_job = artifact_stamp(env="mlp_defenses", data_root={}, params=params)
+    table = artifact_stamp(env="benchmark_table", data_root={}, params={
+        **params, "runs.ce_mlp.seeds": [0, 1, 2], "runs.ce_mlp.splits": ["random", "inter_patient"],
+        "data.mitdb.splits.random": "mitdb", "data.mitdb.splits.inter_patient": "mitdb_ip"})
+    assert differences(main_job, table) == [] and differences(table, main_job) == []
+    # what the run is still counts: its epochs, and a seed bound by the expansion
+    longer = artifact_stamp(env=None, data_root={}, params={**params, "runs.ce_mlp.epochs": 60,
+                                                            "runs.ce_mlp.seeds": [0, 1]})
+    assert differences(main_job, longer) == ["runs.ce_mlp.epochs=50 (this run: 60)"]
+    seeded = artifact_stamp(env=None, data_root={}, params={**params, "ce_mlp_s1.train:expansion.seed": 1})
+    assert differences(main_job, seeded) == ["ce_mlp_s1.train:expansion.seed not set (this run: 1)"]

@@ -156,7 +156,7 @@ def differences(stored: Mapping[str, Any], expected: Mapping[str, Any], limit: i
     old, new = stored.get("params", {}), expected.get("params", {})
     unbound = False
     for key in sorted(set(old) | set(new)):
-        if _unbound_default(key, old, new):
+        if _unbound_default(key, old, new) or _expansion_listing(key):
             unbound = True
             continue
         if key not in new:
@@ -168,7 +168,7 @@ def differences(stored: Mapping[str, Any], expected: Mapping[str, Any], limit: i
     if len(found) > limit:
         found = [*found[:limit], f"and {len(found) - limit} more"]
     if not found and unbound:
-        return []   # the fingerprints differ only by a keyword bound to its default
+        return []   # the fingerprints differ only by a keyword bound to its default or a listing of expanded runs
     return found or ["its configuration fingerprint"]
 
 
@@ -177,6 +177,19 @@ def _unbound_default(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -
     one side and absent on the other: the same call, since every keyword the templates bind defaults to None; a key
     added to the binding later (the seeds/splits ``expansion``) leaves what was built before it valid."""
     return ":" in key and (key not in old or old[key] is None) and (key not in new or new[key] is None)
+
+
+#: The keys of a ``runs`` block (and of a data's split listing) that say which runs it expands to, not what any one
+#: of them is: the block's own run is the same artifact whatever else is listed; each expanded run's own seed and
+#: split are bound into its nodes (``<run>.train:expansion``) and stamped there.
+EXPANSION_LISTINGS = ("seeds", "splits")
+
+
+def _expansion_listing(key: str) -> bool:
+    """``runs.<block>.seeds``, ``runs.<block>.splits`` or ``data.<data>.splits[.<split>]``: a listing of expanded
+    runs."""
+    parts = key.split(".")
+    return len(parts) >= 3 and parts[0] in ("runs", "data") and parts[2] in EXPANSION_LISTINGS
 
 
 def _show(value: Any) -> str:
