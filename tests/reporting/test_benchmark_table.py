@@ -9,7 +9,8 @@ from ecg_pipeline.evaluation.intervals import Bootstrap, balanced_accuracy, robu
 from ecg_pipeline.evaluation.metrics import robust_score
 from ecg_pipeline.evaluation.paired import mcnemar_table, seed_summary
 from ecg_pipeline.reporting.table import (EVALUATION_COLUMNS, RunDimensions, decode_outcomes, encode_outcomes,
-                                         evaluation_cells, markdown, ranking, ranking_markdown, table, verdict)
+                                         evaluation_cells, markdown, ranking, ranking_markdown, split_verdict, table,
+                                         verdict)
 
 GRID, EPS_MAX = [0.0, 0.05, 0.1], 0.1
 BOOT = Bootstrap(resamples=200, seed=7)
@@ -272,10 +273,13 @@ def test_split_ranks_say_whether_the_order_changes_and_whether_that_is_resolved(
     assert "| mlp | S | 1 | 2 | random | vs N: +0.0" in text
     # resolved on the inter-patient split but not on the random one: not a resolved change of the order
     assert "mlp: the order differs between splits only within the intervals (N and S: not resolved" in text
-    # resolved on both splits (each block's row says so): a change
-    both = frame.copy()
-    both["split change"] = both["split change"].str.replace("not resolved", "resolved")
-    assert "mlp: the order changes between splits, resolved on every split: N and S" in ranking_markdown(both)
+    # the verdict is carried as data on every row of the model, not read back from the text
+    assert set(frame["split verdict"]) == {frame["split verdict"].iloc[0]}
+    assert frame["split verdict"].iloc[0].startswith("the order differs between splits only within the intervals")
+    # resolved on both splits (each block's row says so): a change; resolved on one only: none
+    assert split_verdict({frozenset("NS"): [True, True, True, True]}).startswith(
+        "the order changes between splits, resolved on every split: N and S")
+    assert "no resolved change" in split_verdict({frozenset("NS"): [True, True, False, False]})
     # the same order on both splits is said so
     same = {r: c for r, c in cases.items()}
     same["near_mlp_ip"] = case(NEAR)

@@ -126,3 +126,26 @@ def test_the_page_shows_the_benchmark_table_and_the_ranking():
     assert re.search(r"A_MLP: -0\.\d{3} \[-0\.\d{3}, -0\.\d{3}\], p [\d.e-]+, resolved", rows[1])
     table_part = text.split("against CE</h2>")[1].split("</table>")[0]
     assert "<th>worst-case ACC_robust</th>" in table_part and "1.000" in table_part and "0.750" in table_part
+
+
+def test_the_ranking_section_says_per_model_whether_the_order_changes_between_splits():
+    from ecg_pipeline.reporting.table import RunDimensions, encode_outcomes, ranking
+
+    y, grid = np.repeat([0, 1], 20), [0.0, 0.1]
+    outcomes = {"a_mlp": np.ones((2, 40), dtype=bool), "b_mlp": np.ones((2, 40), dtype=bool),
+                "a_mlp_ip": np.ones((2, 40), dtype=bool), "b_mlp_ip": np.ones((2, 40), dtype=bool)}
+    outcomes["b_mlp"][1, ::4] = False      # random split: A above B by 10 beats
+    outcomes["a_mlp_ip"][1, ::4] = False   # inter-patient: B above A by 10 beats, both resolved
+    cases = {run: {"grid": grid, "eps_max": 0.1, "n": 40, "acc_robust_balanced": float(c[1].mean()),
+                   "curve": [{"eps": e, "balanced_accuracy": float(c[g].mean())} for g, e in enumerate(grid)],
+                   "per_beat": encode_outcomes(np.arange(40), y, c)} for run, c in outcomes.items()}
+    dims = {run: RunDimensions(run.removesuffix("_ip"), run[0].upper(), "x", "mlp",
+                               "inter_patient" if run.endswith("_ip") else "random",
+                               "mitdb_ip" if run.endswith("_ip") else "mitdb", 0) for run in cases}
+    frame = ranking(cases, dims, Bootstrap(resamples=100, seed=0))
+    runs = (ModelRun("a_mlp", "A", "mitdb", "MIT-BIH", "mlp", ("autoattack",), "kedro run"),)
+    inventory = {"built_at": "now", "inputs": [], "missing": [], "coverage": [], "provenance": None}
+    text = page.build(ReportSpec.from_params({}, runs), inventory, pd.DataFrame(), {}, pd.DataFrame(),
+                      pd.DataFrame(), {}, order=lambda n: n, caption=lambda n: n, versions="", ranking=frame)
+    section = text.split("Ranking of defenses under the worst case</h2>")[1]
+    assert "mlp: the order changes between splits, resolved on every split: A and B" in section

@@ -159,6 +159,14 @@ def ranking_display(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, index=pd.Index([str(m) for m in frame["model"]]))
 
 
+def _split_verdicts(ranking: pd.DataFrame) -> str:
+    """One line per model ranked on several splits: whether its order changes (``report.ranking``'s verdict)."""
+    if "split verdict" not in ranking.columns:
+        return ""
+    verdicts = ranking.dropna(subset=["split verdict"]).groupby("model", sort=False)["split verdict"].first()
+    return "".join(f'<p class="note">{html_escape(str(m))}: {html_escape(v)}</p>' for m, v in verdicts.items())
+
+
 def build(spec: ReportSpec, inventory: dict, headline: pd.DataFrame, worst_cases: dict, robustness: pd.DataFrame,
           per_class: pd.DataFrame, figure_sets: dict, *, order, caption, versions: str,
           bracket: pd.DataFrame | None = None, benchmark: pd.DataFrame | None = None,
@@ -193,7 +201,7 @@ def build(spec: ReportSpec, inventory: dict, headline: pd.DataFrame, worst_cases
          "" if ranking is None or ranking.empty else
          f'<p class="note">{html_escape(benchmark_.RANKING_NOTE)} Rank per split: among the defenses present on '
          "every split of the model; an order that changes is real only where its paired difference is resolved on "
-         "each split (split change).</p>" + html.table_html("", ranking_display(ranking))),
+         "each split (split change).</p>" + html.table_html("", ranking_display(ranking)) + _split_verdicts(ranking)),
         ("The bracket: certified lower bound and attack worst case",
          "" if bracket is None or bracket.empty else
          '<p class="note">Lower: beats certified robust (ecg_pipeline.verification); upper: the per-beat worst case '

@@ -301,7 +301,7 @@ _COMPARISON = ["difference", "low", "high", "interval", "McNemar p", "verdict"]
 RANKING_COLUMNS = ["model", "split", "data", "rank", "defense", "block", "seeds", "worst-case ACC_robust",
                    "next", *(f"minus next {c}" if c == "difference" else f"next {c}" for c in _COMPARISON),
                    "best", *(f"minus best {c}" if c == "difference" else f"best {c}" for c in _COMPARISON),
-                   "split change", "note"]
+                   "split change", "split verdict", "note"]
 
 
 def verdict(low: float | None, high: float | None) -> str:
@@ -318,7 +318,8 @@ def ranking(worst_cases: Mapping[str, Mapping], dimensions: Mapping[str, RunDime
     (:func:`paired_blocks`, seed by seed) of this block minus the next one down (``next``) and minus the best
     (``best``), each with its verdict (:func:`verdict`). Where a model's blocks appear on several splits, ``rank
     (<split>)``: the rank among the blocks present on all of them, and ``split change``: the blocks whose order
-    against this one differs on another split, with their paired difference on this split."""
+    against this one differs on another split, with their paired difference on this split; ``split verdict``: the
+    model's :func:`split_verdict` over those swaps, on each of its rows."""
     ranked: dict[tuple[str, str], list[dict]] = {}
     for (block, split), runs in _groups(worst_cases, dimensions).items():
         first, values = dimensions[runs[0]], [worst_cases[r].get("acc_robust_balanced") for r in runs]
@@ -361,6 +362,7 @@ def ranking(worst_cases: Mapping[str, Mapping], dimensions: Mapping[str, RunDime
                   and all(e["block"] in _scored_blocks(ranked[k]) for k in component)]
         order = {k: [b for b in _scored_blocks(ranked[k]) if b in common] for k in component}
         split_columns.update({f"rank ({s})": None for s in splits})
+        swaps: dict[frozenset[str], list[bool]] = {}
         for row in rows:
             if (row["model"], row["data"]) not in component:
                 continue
@@ -373,8 +375,14 @@ def ranking(worst_cases: Mapping[str, Mapping], dimensions: Mapping[str, RunDime
                 (here.index(b) < here.index(row["block"])) != (order[k].index(b) < order[k].index(row["block"]))
                 for k in component)]
             entries = {e["block"]: e for e in ranked[(row["model"], row["data"])]}
-            row["split change"] = "; ".join(_swap_text(versus(entries[row["block"]], entries[b], "best", "best"))
-                                            for b in swapped) or "same order against every other block"
+            found = [versus(entries[row["block"]], entries[b], "best", "best") for b in swapped]
+            for other in found:
+                swaps.setdefault(frozenset((row["defense"], other["best"])), []).append(
+                    other["best verdict"] == RESOLVED)
+            row["split change"] = "; ".join(map(_swap_text, found)) or "same order against every other block"
+        for row in rows:
+            if (row["model"], row["data"]) in component:
+                row["split verdict"] = split_verdict(swaps)
     columns = RANKING_COLUMNS[:4] + list(split_columns) + RANKING_COLUMNS[4:]
     return pd.DataFrame(rows, columns=columns)
 
@@ -445,25 +453,19 @@ def ranking_markdown(frame: pd.DataFrame) -> str:
             for _, r in part.iterrows():
                 ranks = " | ".join("" if pd.isna(r[c]) else str(int(r[c])) for c in shown)
                 lines.append(f"| {model} | {r['defense']} | {ranks} | {r['split']} | {r['split change']} |")
-            lines += ["", f"{model}: " + split_verdict(part), ""]
+            lines += ["", f"{model}: " + str(part["split verdict"].dropna().iloc[0]), ""]
     return "\n".join(lines) + "\n"
 
 
-def split_verdict(part: pd.DataFrame) -> str:
-    """Whether a model's ranking changes between splits, in words: a swapped pair of defenses is a change only where
-    their paired difference is resolved on every split; a swap inside the intervals is said to be one."""
-    verdicts: dict[frozenset, list[bool]] = {}
-    for _, r in part.iterrows():
-        for swap in str(r["split change"]).split("; "):
-            if swap.startswith("vs "):
-                other = swap[3:].split(":", 1)[0]
-                verdicts.setdefault(frozenset((r["defense"], other)), []).append(
-                    swap.endswith(" resolved") and not swap.endswith("not resolved"))
-    if not verdicts:
+def split_verdict(swaps: Mapping[frozenset[str], Sequence[bool]]) -> str:
+    """Whether a model's ranking changes between splits, in words. ``swaps``: each pair of defenses whose order differs
+    between splits -> whether their paired difference is resolved, once per split row that reports the swap. A swap
+    is a change only where it is resolved on every split; one inside the intervals is said to be one."""
+    if not swaps:
         return "the same order on every split."
-    real = [" and ".join(sorted(pair)) for pair, resolved in verdicts.items() if all(resolved)]
+    real = [" and ".join(sorted(pair)) for pair, resolved in swaps.items() if all(resolved)]
     if real:
         return f"the order changes between splits, resolved on every split: {'; '.join(real)} (rows above)."
-    within = "; ".join(" and ".join(sorted(pair)) for pair in verdicts)
+    within = "; ".join(" and ".join(sorted(pair)) for pair in swaps)
     return (f"the order differs between splits only within the intervals ({within}: not resolved on every split, "
             "rows above): no resolved change.")
