@@ -13,8 +13,12 @@ move it is the convergence test, and re-attacking the most robust eps at 8x effo
 when every eps has converged, or after ``max_doublings`` rounds; the record says per eps the accuracy after each
 round, the effort, the beats added and why it stopped (``converged`` / ``max_doublings reached``).
 
-Cost: round r costs about 2^r times the normal run on the beats still unbroken (those dominate an attack's time:
-a broken beat leaves early), so a run that stops at ``max_doublings`` 3 costs about 2 + 4 + 8 = 14 normal runs.
+Cost: every effort key is doubled, so round r costs about 2^r times the normal run for an attack with one key
+(Square: queries) and 4^r for one with two (APGD, FAB: steps and restarts), on the beats still unbroken (those
+dominate an attack's time: a broken beat leaves early). A run that stops at ``max_doublings`` 3 costs about
+2 + 4 + 8 = 14 normal runs of Square and 4 + 16 + 64 = 84 of each APGD / FAB-T on the beats they leave; one that
+converges after the first doubling pays 2x and 4x once (measured on 20 beats of a Kachuee CNN: that one round was
+75 % of the `autoattack` evaluation's wall time, docs/measurements.md 16.1).
 A decision-based attack's eps-free search is rerun per eps here (the attack-call form), not once per batch.
 """
 
@@ -67,8 +71,8 @@ class Escalation:
             raise EcgConfigError(f"{where}.max_doublings': missing (how many doublings of the effort at most)")
         doublings, tolerance = value["max_doublings"], value.get("tolerance", cls.tolerance)
         if isinstance(doublings, bool) or not isinstance(doublings, int) or not 1 <= doublings <= 10:
-            raise EcgConfigError(f"{where}.max_doublings': expected an integer from 1 to 10 (round r runs 2^r times "
-                                 f"the effort), got {doublings!r}")
+            raise EcgConfigError(f"{where}.max_doublings': expected an integer from 1 to 10 (round r runs each effort "
+                                 f"key at 2^r times its value), got {doublings!r}")
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance < 1:
             raise EcgConfigError(f"{where}.tolerance': expected a fraction of accuracy in (0, 1) (0.005 = 0.5 point), "
                                  f"got {tolerance!r}")
