@@ -45,18 +45,22 @@ def build_pipelines(declaration=None) -> dict[str, Pipeline]:
 
 
 def main_pipeline(declaration, pipelines: dict[str, Pipeline]) -> Pipeline:
-    """The declared main study end to end: its runs' data, their training, their attacks, then the report
-    (ordered after the evaluations it shows)."""
+    """The declared main study end to end: its runs' data, their training (an ensemble's: its members, their cached
+    features and its assembly, not its transfer study), their attacks, then the report (ordered after the
+    evaluations it shows)."""
     from ecg_pipeline.pipelines import report
 
     main = declaration.main
-    runs = [declaration.runs[name] for name in main.runs]
+    runs = [declaration.model_runs[name] for name in main.runs]
     data = Pipeline([])
     for name in dict.fromkeys(run.data.name for run in runs):
         data += pipelines.get(f"data_{name}", Pipeline([]))
     train = Pipeline([])
     for run in runs:
-        train += pipelines[declaration.families[run.family].pipeline].only_nodes(f"{run.name}.train")
+        if run.name in declaration.ensembles:
+            train += pipelines["train_ens"].to_outputs(f"{run.name}.model")
+        else:
+            train += pipelines[declaration.families[run.family].pipeline].only_nodes(f"{run.name}.train")
     certified = [f"{run.name}.certify.certify" for run in runs if declaration.certified(run)]
     judged = {n.name for n in pipelines["attack"].nodes}
     noise = [name for run in runs if (name := f"{run.name}.record_noise.record_noise") in judged]

@@ -146,20 +146,89 @@ def test_a_bad_dimension_is_refused_naming_the_key(parameters, change, message):
         read_declaration(parameters)
 
 
-def test_the_benchmark_table_env_declares_every_defense_over_three_seeds_and_both_splits(project_root):
-    """conf/benchmark_table (the command that rebuilds issue 28's table): the MLP defenses x 3 seeds x 2 splits, the
-    CNNs x 2 splits, all in the main job, each split's runs on its own data."""
+def project_params(project_root) -> dict:
+    """The merged parameters of conf/benchmark_table over conf/base."""
     from kedro.config import OmegaConfigLoader
 
     from ecg_pipeline.config_loader import CONFIG_LOADER_ARGS
 
     loader = OmegaConfigLoader(conf_source=str(project_root / "conf"), env="benchmark_table",
                                **{**CONFIG_LOADER_ARGS, "default_run_env": "benchmark_table"})
-    declaration = read_declaration(copy.deepcopy(dict(loader["parameters"])))
+    return copy.deepcopy(dict(loader["parameters"]))
+
+
+def benchmark_table_declaration(project_root):
+    return read_declaration(project_params(project_root))
+
+
+def test_the_benchmark_table_env_declares_every_defense_over_three_seeds_and_both_splits(project_root):
+    """conf/benchmark_table (the command that rebuilds issue 28's table): the MLP defenses x 3 seeds x 2 splits, the
+    CNNs x 2 splits and the decorrelated ensemble x 2 splits, all in the main job, each split's runs on its own data;
+    the main pipeline's counts as docs/results.md states them ("The benchmark table and its cost")."""
+    declaration = benchmark_table_declaration(project_root)
     mlps = ["ce_mlp", "nsr_mlp", "nsr_mlp_code", "jacob_mlp", "jacob_mlp_code", "adv_mlp", "trades_mlp", "ibp_mlp"]
     expected = [f"{block}{split}{seed}" for block in mlps for split in ("", "_ip") for seed in ("", "_s1", "_s2")]
     expected += [f"{block}{split}" for block in ("ce_cnn", "nsr_cnn") for split in ("", "_ip")]
-    assert sorted(declaration.main.runs) == sorted(expected) and len(expected) == 52
-    assert {declaration.runs[r].data.name for r in expected if "_ip" in r} == {"mitdb_ip"}
-    assert {declaration.runs[r].data.name for r in expected if "_ip" not in r} == {"mitdb"}
+    assert len(expected) == 52
+    assert sorted(declaration.main.runs) == sorted([*expected, "dec_mlp", "dec_mlp_ip"])
+    model_runs = declaration.model_runs
+    assert {model_runs[r].data.name for r in declaration.main.runs if "_ip" in r} == {"mitdb_ip"}
+    assert {model_runs[r].data.name for r in declaration.main.runs if "_ip" not in r} == {"mitdb"}
     assert {"sap", "white_noise", "autoattack"} <= set(declaration.main.attacks)
+    # the ensemble is judged by those of main's attacks that its family (ens) lists; the others are not asked for
+    assert [e for e in declaration.main.evaluations if e.startswith("dec_mlp")] == [
+        "dec_mlp.pgd", "dec_mlp.autoattack", "dec_mlp_ip.pgd", "dec_mlp_ip.autoattack"]
+    names = [n.name for n in build_pipelines(declaration)["main"].nodes]
+    counts = {kind: sum(n.endswith(f".{kind}") for n in names)
+              for kind in ("train", "evaluate", "certify", "record_noise", "features", "assemble")}
+    assert counts == {"train": 56, "evaluate": 368, "certify": 52, "record_noise": 54, "features": 4, "assemble": 2}
+    assert len(names) == 557
+    assert not any(n.endswith(".transfer") for n in names)   # seed 004's transfer study is not the table's
+
+
+def test_the_inter_patient_ensemble_trains_on_ds1_and_is_judged_on_ds2(project_root):
+    """``ensembles.dec_mlp.splits`` in conf/benchmark_table: ``dec_mlp`` is the main job's (same declaration, nothing
+    new bound into its nodes), ``dec_mlp_ip`` stands on ``ce_mlp_ip``; its members read the inter-patient training
+    and validation splits with the base run's parameters on that split, and it is attacked on DS2."""
+    from ecg_pipeline.pipelines.declaration import EnsembleDecl, member_params
+
+    declaration = benchmark_table_declaration(project_root)
+    own, ip = declaration.ensembles["dec_mlp"], declaration.ensembles["dec_mlp_ip"]
+    assert own == EnsembleDecl("dec_mlp", "ce_mlp", "dec", 3, {"lam": 0.2, "projection_dim": 16}, None)
+    assert (ip.base, ip.members, ip.label, ip.block) == (
+        "ce_mlp_ip", ("ce_mlp_ip", "dec_mlp_ip_m1", "dec_mlp_ip_m2"), "dec (inter-patient)", "dec_mlp")
+    pipelines = build_pipelines(declaration)
+    nodes = {n.name: n for n in pipelines["main"].nodes}
+    for i, member in enumerate(ip.members[1:], start=1):
+        node = nodes[f"{member}.train"]
+        assert node.inputs[:2] == ["mitdb_ip.mitdb_train_balanced", "mitdb_ip.mitdb_validation"]
+        assert "params:runs.ce_mlp" in node.inputs and "ce_mlp_ip.train_features" in node.inputs
+        bound = node.func.keywords
+        assert bound["expansion"] == declaration.runs["ce_mlp_ip"].expansion == {"seed": 0, "data": "mitdb_ip"}
+        params = member_params(expanded_params(project_params(project_root)["runs"]["ce_mlp"], bound["expansion"]),
+                               bound["ensemble"], i)
+        assert (params["data"], params["seed"], params["objective"]["name"]) == ("mitdb_ip", i, "decorrelation")
+    assert nodes["ce_mlp_ip.features"].inputs == ["ce_mlp_ip.model", "mitdb_ip.mitdb_train_balanced"]
+    assert nodes["dec_mlp_ip.autoattack.evaluate"].inputs[:2] == ["dec_mlp_ip.model", "mitdb_ip.mitdb_test"]
+    assert "mitdb_ip.mitdb_test" not in nodes["dec_mlp.autoattack.evaluate"].inputs
+    # the random split's ensemble: members bound as before (no expansion), on the random split
+    assert nodes["dec_mlp_m1.train"].func.keywords["expansion"] is None
+    assert nodes["dec_mlp_m1.train"].inputs[:2] == ["mitdb_train_balanced", "mitdb_validation"]
+    transfer = next(n for n in pipelines["train_ens"].nodes if n.name == "dec_mlp_ip.transfer")
+    assert "params:ensemble_transfer.mitdb" in transfer.inputs   # mitdb's protocol on its split
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p["runs"]["ce_mlp"].pop("splits"), r"ensembles.dec_mlp.splits.*'ce_mlp_ip'.*runs.ce_mlp.splits"),
+    (lambda p: p["ensembles"]["dec_mlp"].update(splits=["inter_patient"]),
+     r"ensembles.dec_mlp.splits.*own \('random'\)"),
+    (lambda p: p["ensembles"]["dec_mlp_vote"].update(splits=["random"]), r"ensembles.dec_mlp_vote.*members_of.*splits"),
+    (lambda p: p["ensembles"]["dec_cinc"].update(splits=["random"]), r"ensembles.dec_cinc.splits.*declares no splits"),
+    (lambda p: p["ensembles"].update(dec_mlp_ip={"base": "nsr_mlp"}), r"ensembles.dec_mlp.splits.*'dec_mlp_ip'.*name"),
+    (lambda p: p["main"].update(attacks=["sap"]), r"main.attacks.*none of them judges ensemble 'dec_mlp'"),
+])
+def test_a_bad_ensemble_split_is_refused_naming_the_key(project_root, change, message):
+    parameters = project_params(project_root)
+    change(parameters)
+    with pytest.raises(EcgConfigError, match=message):
+        read_declaration(parameters)

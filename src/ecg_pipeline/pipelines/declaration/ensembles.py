@@ -1,5 +1,6 @@
 """Ensembles (seed 004): ``ensembles.<name>`` read and checked with every member's training configuration before
-anything trains, and each member's run parameters derived from the base run's."""
+anything trains, and each member's run parameters derived from the base run's. A block with ``splits:`` stands for
+one ensemble per split (:func:`.expansion.expand_ensemble`)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,31 @@ from typing import Any
 from ecg_pipeline.defenses.config import TrainingConfig
 from ecg_pipeline.errors import EcgConfigError, EcgDataError
 
+from .expansion import expand_ensemble, expanded_params
 from .model import ENSEMBLE_KEYS, RUN_KEYS, SHARED_MEMBER_KEYS, EnsembleDecl, Run, Sweep
 from .validation import block_name, check_training, require_mapping
 
 
 def read_ensembles(parameters: Mapping[str, Any], runs: dict[str, Run], sweeps: dict[str, Sweep]) -> dict[str, EnsembleDecl]:
-    """Every ``ensembles.<name>``, in declaration order: those with members of their own first (an ensemble declared
-    ``members_of`` another combines that one's members)."""
+    """Every ``ensembles.<name>``, in declaration order (a block with ``splits:``: its own ensemble, then one per
+    other split): those with members of their own first (an ensemble declared ``members_of`` another combines that
+    one's members)."""
     declared = require_mapping(parameters.get("ensembles"), "ensembles")
-    ensembles = {name: read_ensemble(name, spec, parameters, runs, sweeps) for name, spec in declared.items()
-                 if not (isinstance(spec, Mapping) and "members_of" in spec)}
+    blocks = {name: [read_ensemble(name, spec, parameters, runs, sweeps)] for name, spec in declared.items()
+              if not (isinstance(spec, Mapping) and "members_of" in spec)}
+    taken = set(runs) | set(sweeps) | set(declared)
+    for name, (own,) in list(blocks.items()):
+        blocks[name] = expand_ensemble(name, declared[name], own, runs)
+        for ensemble in blocks[name][1:]:
+            if ensemble.name in taken:
+                raise EcgConfigError(f"parameters 'ensembles.{name}.splits': its ensemble {ensemble.name!r} has the "
+                                     f"name of a declared run, sweep or ensemble; rename one of them")
+            taken.add(ensemble.name)
+            check_members(ensemble, parameters, runs, sweeps)
+    ensembles = {e.name: e for expanded in blocks.values() for e in expanded}
     ensembles.update({name: read_shared_ensemble(name, spec, ensembles) for name, spec in declared.items()
                       if isinstance(spec, Mapping) and "members_of" in spec})
-    return {name: ensembles[name] for name in declared}
+    return {e.name: ensembles[e.name] for name in declared for e in blocks.get(name) or [ensembles[name]]}
 
 
 def read_ensemble(name: str, spec: Any, parameters: Mapping[str, Any], runs: dict[str, Run],
@@ -58,11 +71,28 @@ def read_ensemble(name: str, spec: Any, parameters: Mapping[str, Any], runs: dic
     ensemble = EnsembleDecl(name, spec["base"], str(spec.get("label", name)), size,
                             require_mapping(spec.get("decorrelation"), f"{section}.decorrelation") or None,
                             fourier, spec.get("combine", "mean_logits"))
+    if ensemble.combine not in ("mean_logits", "vote"):
+        raise EcgConfigError(f"parameters '{section}.combine': expected 'mean_logits' or 'vote', got {ensemble.combine!r}")
+    check_members(ensemble, parameters, runs, sweeps)
+    return ensemble
+
+
+def base_params(parameters: Mapping[str, Any], base: Run) -> dict:
+    """The run parameters of an ensemble's base run ``base``: its block's, with its seeds/splits expansion set (the
+    data of its split)."""
+    return expanded_params(parameters["runs"][base.declared_as], base.expansion)
+
+
+def check_members(ensemble: EnsembleDecl, parameters: Mapping[str, Any], runs: dict[str, Run],
+                  sweeps: dict[str, Sweep]) -> None:
+    """Each member's name free and its training configuration valid (and decorrelatable), before anything trains."""
+    section = f"ensembles.{ensemble.declared_as}"
     taken = set(runs) | set(sweeps)
     for member_index, member in enumerate(ensemble.members[1:], start=1):
         if member in taken:
             raise EcgConfigError(f"parameters '{section}': its member {member!r} has the name of a declared run or sweep")
-        config = TrainingConfig.from_params(member_params(parameters["runs"][ensemble.base], ensemble, member_index),
+        config = TrainingConfig.from_params(member_params(base_params(parameters, runs[ensemble.base]), ensemble,
+                                                          member_index),
                                             f"{section} member {member}", ignore=RUN_KEYS)
         check_training(config, f"{section} member {member}")
         if ensemble.decorrelation is not None:
@@ -75,9 +105,6 @@ def read_ensemble(name: str, spec: Any, parameters: Mapping[str, Any], runs: dic
                 check_projection(config.objective.get("projection_dim", 32), width, config.batch_size)
             except EcgDataError as err:
                 raise EcgConfigError(f"parameters '{section}.decorrelation': {err}") from None
-    if ensemble.combine not in ("mean_logits", "vote"):
-        raise EcgConfigError(f"parameters '{section}.combine': expected 'mean_logits' or 'vote', got {ensemble.combine!r}")
-    return ensemble
 
 
 def read_shared_ensemble(name: str, spec: Mapping[str, Any], ensembles: dict[str, EnsembleDecl]) -> EnsembleDecl:

@@ -23,6 +23,12 @@ A block may say ``seeds: [0, 1, 2]`` and/or ``splits: [random, inter_patient]``;
 Sweeps and ensembles name a block's own run (their members derive from its section); ``main.runs`` naming a block
 takes every run it expands to (:func:`expand_names`); to judge fewer, list fewer ``seeds`` (e.g.
 ``--params=runs.nsr_mlp.seeds=[0]``).
+
+An ``ensembles`` block may say ``splits:`` too (:func:`expand_ensemble`): one ensemble per split, named as a run is
+(``dec_mlp``, ``dec_mlp_ip``), each on its base block's run of that split (``ce_mlp_ip``, which that block must
+declare), its members (``dec_mlp_ip_m1``, ...) the base run's parameters with that run's expansion (its data, so
+they train on the split's training data and are judged on its test split). The block's own ensemble is today's, bit
+for bit: the listing is not bound into any node.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Any
 from ecg_pipeline.data.splits import SPLIT_NAMES
 from ecg_pipeline.errors import EcgConfigError
 
-from .model import DataSplits, Run
+from .model import DataSplits, EnsembleDecl, Run
 
 #: The suffix a run on another split than its block's gets (``nsr_mlp_ip``).
 SPLIT_SUFFIX = {"random": "rs", "inter_patient": "ip"}
@@ -181,6 +187,38 @@ def expand_block(name: str, spec: Mapping[str, Any], own: Run, data: Mapping[str
             runs.append(replace(own, name=run_name(name, split, own_split, seed, own_seed), data=split_data,
                                 label=f"{own.label} ({', '.join(words)})", block=name, seed=seed, expansion=expansion))
     return runs
+
+
+def expand_ensemble(name: str, spec: Mapping[str, Any], own: EnsembleDecl,
+                    runs: Mapping[str, Run]) -> list[EnsembleDecl]:
+    """The ensembles block ``name`` stands for: ``own`` (on its base run's split) first, then one per other split of
+    its ``splits``, on the base block's run of that split at the base block's own seed (named by :func:`run_name`).
+    Nothing else differs: the members' parameters are the base run's (:func:`expanded_params` of its expansion)."""
+    from dataclasses import replace
+
+    section = f"ensembles.{name}"
+    splits = dimension(spec, "splits", section, lambda v: isinstance(v, str))
+    if splits is None:
+        return [own]
+    base = runs[own.base]
+    available, own_split = dict(base.data.splits), base.data.split
+    if not available:
+        raise EcgConfigError(f"parameters '{section}.splits': its base run {own.base!r} is on data {base.data.name!r}, "
+                             f"which declares no splits")
+    unknown = [s for s in splits if s not in available]
+    if unknown or own_split not in splits:
+        raise EcgConfigError(f"parameters '{section}.splits': expected splits of data {base.data.name!r} "
+                             f"({sorted(available)}), its base run's own ({own_split!r}) among them, got {splits}")
+    ensembles = [own]
+    for split in (s for s in splits if s != own_split):
+        base_run = run_name(own.base, split, own_split, base.seed, base.seed)
+        if base_run not in runs or runs[base_run].declared_as != own.base:
+            raise EcgConfigError(f"parameters '{section}.splits': its {split!r} ensemble needs run {base_run!r} "
+                                 f"(its base {own.base!r} on that split); declare runs.{own.base}.splits with "
+                                 f"{split!r} among them")
+        ensembles.append(replace(own, name=run_name(name, split, own_split, 0, 0), base=base_run,
+                                 label=f"{own.label} ({SPLIT_WORDS[split]})", block=name))
+    return ensembles
 
 
 def expanded_params(params: Mapping[str, Any], expansion: Mapping[str, Any] | None) -> dict:

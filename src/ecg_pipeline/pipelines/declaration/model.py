@@ -169,6 +169,8 @@ class EnsembleDecl:
     fourier: dict | None = None              # {bands, length}: member i sees part i - 1
     combine: str = "mean_logits"
     members_of: str | None = None            # another ensemble whose trained members this one combines (no training)
+    block: str | None = None                 # the ``ensembles`` block it expands (``splits:``); None: it is that
+                                             # block's own ensemble, named as the block is (:mod:`.expansion`)
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -182,23 +184,34 @@ class EnsembleDecl:
         """The family whose attacks judge the assembled model: a vote has its own (its gradient is uninformative)."""
         return VOTE_FAMILY if self.combine == "vote" else ENSEMBLE_FAMILY
 
+    @property
+    def declared_as(self) -> str:
+        """The ``ensembles`` block it was declared by (its own name for a block's own ensemble)."""
+        return self.block or self.name
 
-ENSEMBLE_KEYS = ("base", "label", "size", "decorrelation", "fourier", "combine", "members_of")
+
+ENSEMBLE_KEYS = ("base", "label", "size", "decorrelation", "fourier", "combine", "members_of", "splits")
 #: What an ensemble that combines another's members (``members_of``) may set: the rest is the other's.
 SHARED_MEMBER_KEYS = ("label", "combine", "members_of")
 
 
 @dataclass(frozen=True)
 class MainStudy:
-    """The study a bare ``kedro run`` runs end to end: these runs trained, each attacked by these attacks."""
+    """The study a bare ``kedro run`` runs end to end: these runs trained (an ensemble: its members trained and
+    assembled), each attacked by these attacks (an ensemble by those of them its family's list holds)."""
 
     runs: tuple[str, ...]
     attacks: tuple[str, ...]
+    judged_by: Mapping[str, tuple[str, ...]] | None = field(default=None, compare=False, hash=False)
+                                             # run -> the attacks of ``attacks`` that judge it (None, or a run
+                                             # absent: all of them)
 
     @property
     def evaluations(self) -> tuple[str, ...]:
         """The ``<run>.<attack>`` instances it evaluates."""
-        return tuple(f"{run}.{attack}" for run in self.runs for attack in self.attacks)
+        judged_by = self.judged_by or {}
+        return tuple(f"{run}.{attack}" for run in self.runs for attack in self.attacks
+                     if attack in judged_by.get(run, self.attacks))
 
 
 @dataclass(frozen=True)
@@ -246,10 +259,23 @@ class Declaration:
             label = sweep.label or f"{base.family}: best {sweep.vary.rsplit('.', 1)[-1]} on validation"
             selected[sweep.name] = Run(sweep.name, base.family, label, base.data, base.model, base.section, sweep)
         for ensemble in self.ensembles.values():  # judged as deployed: the whole ensemble is one model
-            base = self.runs[ensemble.base]
-            selected[ensemble.name] = Run(ensemble.name, ensemble.family, ensemble.label, base.data, "ensemble",
-                                          f"ensembles.{ensemble.name}")
+            selected[ensemble.name] = ensemble_run(ensemble, self.runs)
         return {**self.runs, **selected}
+
+    def architecture(self, run: Run) -> str:
+        """The model registry name of the networks ``run`` deploys: an ensemble's members' (its base run's model),
+        so that the benchmark table and the ranking put it beside the single models of that architecture."""
+        ensemble = self.ensembles.get(run.name)
+        return self.runs[ensemble.base].model if ensemble is not None else run.model
+
+    def defense_label(self, run: Run) -> str:
+        """What the benchmark table and the ranking call ``run``'s defense: the label of the block it expands, an
+        ensemble's with the word "ensemble" (``dec ensemble``: a row beside the single models' defenses)."""
+        ensemble = self.ensembles.get(run.declared_as)
+        if ensemble is not None:
+            return ensemble.label if "ensemble" in ensemble.label.lower() else f"{ensemble.label} ensemble"
+        block = self.model_runs.get(run.declared_as)
+        return block.label if block is not None else run.label
 
     def attack_spec(self, attack: str, data: str) -> AttackSpec:
         """``attack`` as it runs on ``data`` (the data's ``attack_defaults`` under the block): what the evaluation
@@ -273,6 +299,14 @@ class Declaration:
 
     def runs_of(self, family: str) -> list[Run]:
         return [run for run in self.runs.values() if run.family == family]
+
+
+def ensemble_run(ensemble: EnsembleDecl, runs: Mapping[str, Run]) -> Run:
+    """The assembled ``ensemble`` as a model run: judged on its base run's data (its members' split), by its family's
+    attacks; an expanded ensemble (``splits:``) names its block, as an expanded run does, and takes its base's seed."""
+    base = runs[ensemble.base]
+    return Run(ensemble.name, ensemble.family, ensemble.label, base.data, "ensemble",
+               f"ensembles.{ensemble.declared_as}", block=ensemble.block, seed=base.seed)
 
 
 def judging_data(run: Run, data: dict[str, DataSplits]) -> DataSplits:

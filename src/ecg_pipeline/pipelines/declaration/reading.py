@@ -31,7 +31,7 @@ from .certification import CERTIFY, read_certification
 from .ensembles import read_ensembles
 from .expansion import expand_block, expand_names, read_data_splits, with_split_siblings
 from .model import (ATTACK_DEFAULT_KEYS, DATA_KEYS, ENSEMBLE_FAMILY, RUN_KEYS, VOTE_FAMILY, DataSplits, Declaration,
-                    Family, MainStudy, Run, Sweep, attacks_judging, with_data_defaults)
+                    Family, MainStudy, Run, Sweep, attacks_judging, ensemble_run, with_data_defaults)
 from .validation import block_name, check_training, declared_data, require_mapping
 
 
@@ -49,7 +49,9 @@ def read_declaration(parameters: Mapping[str, Any]) -> Declaration:
     if any(e.family == VOTE_FAMILY for e in ensembles.values()) and VOTE_FAMILY not in families:
         raise EcgConfigError(f"parameters 'families': a majority-vote ensemble (combine: vote) is judged by family "
                              f"{VOTE_FAMILY!r}'s attacks; declare it with its attacks (e.g. autoattack_vote)")
-    main = read_main(parameters.get("main"), runs, lambda run: attacks_judging(run, families, attacks, attack_data, data))
+    main = read_main(parameters.get("main"), runs,
+                     lambda run: attacks_judging(run, families, attacks, attack_data, data),
+                     {name: ensemble_run(e, runs) for name, e in ensembles.items()})
     generation = read_attack_generation(parameters.get("attack_generation"), parameters, runs)
     evaluation = read_atk_gan_evaluation(parameters.get("evaluate_atk_gan"), parameters, runs, data)
     certification = read_certification(parameters.get("certify"), data)
@@ -254,8 +256,11 @@ def check_variant(variant: DataSplits, data: dict[str, DataSplits]) -> None:
                                  f"{key} split as {expected!r} (namespace {variant.name!r}), got {getattr(variant, key)!r}")
 
 
-def read_main(spec: Any, runs: dict[str, Run], attacks_for: Callable[[Run], tuple[str, ...]]) -> MainStudy | None:
-    """``main: {runs: [...], attacks: [...]}``: trained runs of the declaration, each judged by every attack listed."""
+def read_main(spec: Any, runs: dict[str, Run], attacks_for: Callable[[Run], tuple[str, ...]],
+              ensembles: Mapping[str, Run] | None = None) -> MainStudy | None:
+    """``main: {runs: [...], attacks: [...]}``: trained runs of the declaration, each judged by every attack listed,
+    and assembled ensembles (``ensembles``: name -> its model run), each judged by those of the attacks listed that
+    its family's list holds (an ensemble's family names its own: at least one of them must be listed)."""
     if spec is None:
         return None
     spec = require_mapping(spec, "main")
@@ -268,14 +273,24 @@ def read_main(spec: Any, runs: dict[str, Run], attacks_for: Callable[[Run], tupl
         if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
             raise EcgConfigError(f"parameters 'main.{key}': expected a non-empty list of names, got {value!r}")
         names[key] = tuple(value)
-    names["runs"] = expand_names(names["runs"], runs)   # a block's name: every run of its seeds and splits
+    ensembles = dict(ensembles or {})
+    # a block's name: every run of its seeds and splits (an ensembles block's: every ensemble of its splits)
+    names["runs"] = expand_names(names["runs"], {**runs, **ensembles})
+    assembled = {}
     for run in names["runs"]:
+        if run in ensembles:
+            assembled[run] = tuple(a for a in names["attacks"] if a in attacks_for(ensembles[run]))
+            if not assembled[run]:
+                raise EcgConfigError(f"parameters 'main.attacks': none of them judges ensemble {run!r} (its family's "
+                                     f"attacks: {list(attacks_for(ensembles[run]))})")
+            continue
         if run not in runs:
             raise EcgConfigError(f"parameters 'main.runs': {run!r} is not a run declared under 'runs'"
-                                 f"{did_you_mean(run, runs)} (declared: {sorted(runs)})")
+                                 f"{did_you_mean(run, runs)} (declared: {sorted(runs)}; ensembles: "
+                                 f"{sorted(ensembles)})")
         judged_by = attacks_for(runs[run])
         missing = [a for a in names["attacks"] if a not in judged_by]
         if missing:
             raise EcgConfigError(f"parameters 'main.attacks': {missing} do not judge run {run!r} "
                                  f"(its attacks: {list(judged_by)})")
-    return MainStudy(names["runs"], names["attacks"])
+    return MainStudy(names["runs"], names["attacks"], judged_by=assembled or None)

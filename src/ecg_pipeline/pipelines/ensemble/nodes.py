@@ -17,17 +17,21 @@ from ecg_pipeline.models.ensemble import Ensemble
 from ecg_pipeline.run_context import kedro_command
 
 from ..declaration.ensembles import member_params
+from ..declaration.expansion import expanded_params
 from ..declaration.model import RUN_KEYS, EnsembleDecl
 from ..training.nodes import resume_command
 
 
 def train_member(train_set: dict, validation_set: dict, checkpoints: Path, base_params: dict, *previous: dict,
-                 ensemble: EnsembleDecl, member_index: int) -> tuple[dict, pd.DataFrame]:
-    """Member ``member_index`` of ``ensemble``: the base run's configuration (see ``member_params``), decorrelated
+                 ensemble: EnsembleDecl, member_index: int,
+                 expansion: dict | None = None) -> tuple[dict, pd.DataFrame]:
+    """Member ``member_index`` of ``ensemble``: the base run's configuration (see ``member_params``; ``base_params``
+    is its block's, ``expansion`` what the base run sets over them: its seed and data on another split), decorrelated
     from ``previous`` (the earlier members' cached features) when the ensemble says so."""
     name = ensemble.members[member_index]
-    section = f"ensembles.{ensemble.name}"
-    config = TrainingConfig.from_params(member_params(base_params, ensemble, member_index), section, ignore=RUN_KEYS)
+    section = f"ensembles.{ensemble.declared_as}"
+    config = TrainingConfig.from_params(member_params(expanded_params(base_params, expansion), ensemble, member_index),
+                                        section, ignore=RUN_KEYS)
     if previous:
         expected = data_fingerprint(train_set)
         for member, cached in zip(ensemble.members, previous):

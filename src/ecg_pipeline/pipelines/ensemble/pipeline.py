@@ -6,6 +6,10 @@ member) write ``<member>.model``/``.history``; ``<run>.train_features`` caches a
 (once per run, shared by every ensemble that uses it); ``<e>.assemble`` writes ``<e>.model``, the deployed ensemble
 that the attack pipeline judges end to end like any model; ``<e>.transfer`` writes seed 004's transfer study.
 The base run's model comes from its own family's pipeline (e.g. ``train_ce``).
+
+An ensemble of another split (``splits:``, ``dec_mlp_ip`` on ``ce_mlp_ip``) reads its base block's parameters with
+the base run's expansion bound (``expansion``, as the training template binds it), trains on that split's data, and
+runs the transfer protocol of its database (``ensemble_transfer.<database>``: ``mitdb`` for ``mitdb_ip``).
 """
 
 from __future__ import annotations
@@ -31,13 +35,15 @@ def ensemble_pipeline(ensemble: EnsembleDecl, base: Run) -> Pipeline:
     nodes = []
     for i, member in enumerate(ensemble.members[1:] if ensemble.members_of is None else [], start=1):
         previous = [f"{m}.train_features" for m in ensemble.members[:i]] if ensemble.decorrelation else []
-        nodes.append(Node(bound_node_function(train_member, ensemble=ensemble, member_index=i),
+        nodes.append(Node(bound_node_function(train_member, ensemble=ensemble, member_index=i,
+                                              expansion=base.expansion),
                           [splits.train, splits.validation, f"{member}.checkpoints", f"params:{base.section}", *previous],
                           [f"{member}.model", f"{member}.history"], name="train", namespace=member))
     nodes.append(Node(bound_node_function(assemble, ensemble=ensemble), [f"{m}.model" for m in ensemble.members],
                       f"{ensemble.name}.model", name="assemble", namespace=ensemble.name))
+    protocol = splits.variant_of or splits.name   # a split of a database is judged by the database's protocol
     nodes.append(Node(bound_node_function(ensemble_transfer, ensemble=ensemble),
-                      [f"{ensemble.name}.model", splits.test, f"params:ensemble_transfer.{splits.name}",
+                      [f"{ensemble.name}.model", splits.test, f"params:ensemble_transfer.{protocol}",
                        *(f"{m}.train_features" for m in ensemble.members)],
                       f"{ensemble.name}.transfer", name="transfer", namespace=ensemble.name))
     return Pipeline(nodes, tags=(ensemble.name, "train_ens"))

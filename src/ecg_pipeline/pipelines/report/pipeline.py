@@ -77,11 +77,12 @@ def model_runs(declaration: Declaration, study: MainStudy | None = None) -> tupl
 
 
 def run_dimensions(declaration: Declaration, study: MainStudy | None = None) -> dict[str, RunDimensions]:
-    """Per reported model run: the ``runs`` block it expands, the block's label, family, model, split and seed (what
-    the benchmark table groups and pairs by), in declaration order."""
+    """Per reported model run: the ``runs`` (or ``ensembles``) block it expands, the block's label (an ensemble's:
+    ``<label> ensemble``), family, model (an ensemble's: its members' architecture, so it is ranked beside the single
+    models), split and seed (what the benchmark table groups and pairs by), in declaration order."""
     runs = declaration.model_runs
-    return {name: RunDimensions(run.declared_as, runs[run.declared_as].label if run.declared_as in runs else run.label,
-                                run.family, run.model, run.split, run.data.name, run.seed)
+    return {name: RunDimensions(run.declared_as, declaration.defense_label(run), run.family,
+                                declaration.architecture(run), run.split, run.data.name, run.seed)
             for name, run in runs.items() if study is None or name in study.runs}
 
 
