@@ -93,6 +93,20 @@ def test_the_comparison_pairs_seeds_and_agrees_with_the_per_pair_numbers(study):
     assert frame_row_is_empty(table(cases, dims, BOOT).iloc[0])   # CE is not compared with itself
 
 
+def test_a_variant_of_the_reference_family_declared_later_does_not_become_the_reference(study):
+    cases, dims = study
+    rng = np.random.default_rng(5)
+    cases["ce_mlp_renorm"] = case(outcomes(rng, [0.95, 0.7, 0.4]))
+    dims["ce_mlp_renorm"] = RunDimensions("ce_mlp_renorm", "CE (row renorm)", "ce", "mlp", "random", "mitdb", 0)
+    frame = table(cases, dims, BOOT)
+    frame = frame[frame.split == "random"].set_index("block")
+    assert frame_row_is_empty(frame.loc["ce_mlp"])                       # CE is the reference, not compared
+    assert frame.loc["nsr_mlp", "reference"] == "ce_mlp" and frame.loc["nsr_mlp", "pairs"] == 3
+    assert frame.loc["ce_mlp_renorm", "reference"] == "ce_mlp"           # the variant is compared with CE
+    assert frame.loc["ce_mlp_renorm", "ACC_robust minus reference"] == pytest.approx(
+        cases["ce_mlp_renorm"]["acc_robust_balanced"] - cases["ce_mlp"]["acc_robust_balanced"])
+
+
 def test_one_seed_pair_uses_the_paired_bootstrap(study):
     cases, dims = study
     keep = {r: d for r, d in dims.items() if d.seed == 0}

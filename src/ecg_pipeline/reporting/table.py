@@ -178,12 +178,15 @@ def _groups(worst_cases: Mapping, dimensions: Mapping[str, RunDimensions]) -> di
 def table(worst_cases: Mapping[str, Mapping], dimensions: Mapping[str, RunDimensions], bootstrap: Bootstrap,
           reference: str = "ce", evaluations: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
     """One row per (block, split) among the runs with a stored worst case, in declaration order (``dimensions``'
-    order); each compared with the ``reference`` family's block of the same model and split. ``evaluations``: run ->
+    order); each compared with the ``reference`` family's first declared block of the same model and split (a variant
+    of it declared later, e.g. CE with row renormalisation, is compared with it too). ``evaluations``: run ->
     its :func:`evaluation_cells` (a run absent, or a column absent: not stored)."""
     evaluations = evaluations or {}
     groups = _groups(worst_cases, dimensions)
-    references = {(dimensions[runs[0]].model, split): runs for (block, split), runs in groups.items()
-                  if dimensions[runs[0]].family == reference}
+    references: dict[tuple[str, str], list[str]] = {}
+    for (block, split), runs in groups.items():  # the first declared block of the family (ce_mlp, not a CE variant)
+        if dimensions[runs[0]].family == reference:
+            references.setdefault((dimensions[runs[0]].model, split), runs)
     rows = []
     for (block, split), runs in groups.items():
         first = dimensions[runs[0]]
