@@ -60,15 +60,19 @@ def _versions(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
-def _load_pair(metrics_file: Path, examples_file: Path, name: str, version: str) -> Evaluation:
+def _read_stored(metrics_file: Path, outcomes_file: Path, name: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """A stored metrics JSON and the npz of per-beat outcomes beside it; refuses, naming both, where one is absent."""
     if not metrics_file.is_file():
         raise EcgDataError(f"{name}: no stored metrics at {metrics_file}")
-    if not examples_file.is_file():
-        raise EcgDataError(f"{name}: the per-beat outcomes are not stored: expected {examples_file} (grid, subset, "
-                           f"subset_y, pred) beside {metrics_file}; without them no interval can be computed")
-    metrics = json.loads(metrics_file.read_text())
-    with np.load(examples_file, allow_pickle=False) as found:
-        examples = {k: found[k] for k in found.files}
+    if not outcomes_file.is_file():
+        raise EcgDataError(f"{name}: the per-beat outcomes are not stored: expected {outcomes_file} beside "
+                           f"{metrics_file}; without them no interval can be computed")
+    with np.load(outcomes_file, allow_pickle=False) as found:
+        return json.loads(metrics_file.read_text()), {k: found[k] for k in found.files}
+
+
+def _load_pair(metrics_file: Path, examples_file: Path, name: str, version: str) -> Evaluation:
+    metrics, examples = _read_stored(metrics_file, examples_file, name)
     try:
         outcomes = Outcomes.from_examples(examples, name)
     except EcgDataError as error:
@@ -137,12 +141,7 @@ def load_own_model(root: Path, split: str, version: str | None = None) -> dict[s
     version = version or versions[-1]
     metrics_file = folder / version / "metrics.json"
     outcomes_file = root / "data" / "07_model_output" / "own_model" / split / "outcomes.npz" / version / "outcomes.npz"
-    if not outcomes_file.is_file():
-        raise EcgDataError(f"own model on {split!r}: the per-beat outcomes are not stored: expected {outcomes_file} "
-                           f"beside {metrics_file}")
-    metrics = json.loads(metrics_file.read_text())
-    with np.load(outcomes_file, allow_pickle=False) as found:
-        stored = {k: found[k] for k in found.files}
+    metrics, stored = _read_stored(metrics_file, outcomes_file, f"own model on {split!r}")
     parts = {**metrics.get("evaluations", {}), **({CERTIFY: metrics["certified"]} if metrics.get("certified") else {})}
     result = {}
     for name, part in parts.items():
