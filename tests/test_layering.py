@@ -25,6 +25,7 @@ LEVELS: dict[str, int] = {
     "ecg_pipeline.config": 0,
     "ecg_pipeline.run_context": 0,
     "ecg_pipeline.run_provenance": 0,
+    "ecg_pipeline.versioned_store": 0,  # the versioned datasets' folder layout (zoo, reporting, prune read it)
     "ecg_pipeline.data": 1,
     "ecg_pipeline.models": 2,
     "ecg_pipeline.attacks": 3,

@@ -29,15 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Kedro's version folder name (``kedro.io.core.VERSION_FORMAT``, milliseconds): sorts as it ages.
-VERSION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z")
+from ecg_pipeline.versioned_store import VERSION, versions
 MODEL_INPUT = "05_model_input"
 MODELS = "06_models"
 REPORT_INVENTORY = Path("08_reporting/report/inventory.json")
@@ -87,10 +85,8 @@ def find_versioned(root: Path) -> list[Dataset]:
     """Every folder under ``root`` holding version folders that each hold a file (or folder) of its name."""
     found = []
     for folder in sorted(p for p in root.rglob("*") if p.is_dir() and not VERSION.fullmatch(p.name)):
-        versions = sorted(c.name for c in folder.iterdir()
-                          if c.is_dir() and VERSION.fullmatch(c.name) and (c / folder.name).exists())
-        if versions:
-            found.append(Dataset(folder, versions))
+        if stored := versions(folder):
+            found.append(Dataset(folder, stored))
     return found
 
 

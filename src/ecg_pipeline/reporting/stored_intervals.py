@@ -35,6 +35,7 @@ import yaml
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.evaluation.intervals import Bootstrap, Interval, robustness_intervals
 from ecg_pipeline.evaluation.worst_case import Outcomes, worst_case
+from ecg_pipeline.versioned_store import newest
 
 from .table import decode_outcomes
 
@@ -55,10 +56,6 @@ class Evaluation:
 
 
 # ---- reading what is stored ------------------------------------------------------------------------------------
-
-def _versions(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-
 
 def _read_stored(metrics_file: Path, outcomes_file: Path, name: str) -> tuple[dict, dict[str, np.ndarray]]:
     """A stored metrics JSON and the npz of per-beat outcomes beside it; refuses, naming both, where one is absent."""
@@ -112,8 +109,7 @@ def _metrics_file(root: Path, run: str, attack: str, version: str | None = None)
     if is_zoo_entry(root, run):
         return root / run / "evaluations" / f"{attack}.json"
     folder = root / "data" / "08_reporting" / "attacks" / run / f"{attack}.json"
-    versions = _versions(folder)
-    version = version or (versions[-1] if versions else None)
+    version = version or newest(folder)
     return folder / version / f"{attack}.json" if version else None
 
 
@@ -135,10 +131,9 @@ def load_own_model(root: Path, split: str, version: str | None = None) -> dict[s
     """A judged own model's evaluations and certificate (pipeline ``own_model``: one metrics JSON and one outcomes
     npz per split, ``pred_<attack>`` / ``subset_<attack>`` / ``grid_<attack>`` and ``pred_certify``), by name."""
     folder = root / "data" / "08_reporting" / "own_model" / split / "metrics.json"
-    versions = _versions(folder)
-    if not versions:
+    version = version or newest(folder)
+    if version is None:
         raise EcgDataError(f"own model on {split!r}: no stored judgement at {folder}")
-    version = version or versions[-1]
     metrics_file = folder / version / "metrics.json"
     outcomes_file = root / "data" / "07_model_output" / "own_model" / split / "outcomes.npz" / version / "outcomes.npz"
     metrics, stored = _read_stored(metrics_file, outcomes_file, f"own model on {split!r}")
@@ -162,10 +157,9 @@ def load_certificate(root: Path, run: str, version: str | None = None) -> Evalua
         folder = root / run / "certified"
         return _load_pair(folder / "certify.json", folder / "certify.npz", name, "zoo") if folder.is_dir() else None
     folder = root / "data" / "08_reporting" / "certify" / f"{run}.json"
-    versions = _versions(folder)
-    if not versions:
+    version = version or newest(folder)
+    if version is None:
         return None
-    version = version or versions[-1]
     examples = root / "data" / "07_model_output" / "certify" / f"{run}.npz" / version / f"{run}.npz"
     return _load_pair(folder / version / f"{run}.json", examples, name, version)
 

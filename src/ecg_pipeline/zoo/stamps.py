@@ -1,6 +1,6 @@
 """Reading the ``.provenance`` stamps a Kedro run writes beside each artifact (``params``: every upstream parameter,
 flattened to dotted keys): a section of them, nested back into the mapping conf/ declared; the versions of a
-versioned dataset folder they sit in."""
+versioned dataset folder they sit in (:mod:`ecg_pipeline.versioned_store`)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,11 @@ from typing import Any
 
 from ecg_pipeline.errors import EcgDataError
 from ecg_pipeline.verification.grid import spec_params
+from ecg_pipeline.versioned_store import versioned_file, versions  # noqa: F401 (zoo.add reads them from here)
 
 #: The parameter sections of the data stages (what decides which beats a split holds).
 DATA_SECTIONS = ("ingestion", "segmentation", "split", "resampling")
 
-
-def versions(folder: Path) -> list[str]:
-    """The stored versions of a versioned dataset folder (``<file>/<version>/<file>``), oldest first."""
-    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-
-
-def versioned_file(folder: Path, version: str) -> Path:
-    return folder / version / folder.name
 
 
 def stored_for_model(folder: Path, examples: Path, version: str, fingerprint: str | None, name: str
