@@ -8,7 +8,7 @@ import pytest
 from ecg_pipeline.evaluation.intervals import Bootstrap, balanced_accuracy, robustness_intervals
 from ecg_pipeline.evaluation.metrics import robust_score
 from ecg_pipeline.evaluation.paired import mcnemar_table, seed_summary
-from ecg_pipeline.reporting.table import (EVALUATION_COLUMNS, RunDimensions, decode_outcomes, encode_outcomes,
+from ecg_pipeline.reporting.table import (EVALUATION_COLUMNS, EVALUATION_CSV_COLUMNS, RunDimensions, decode_outcomes, encode_outcomes,
                                          evaluation_cells, markdown, ranking, ranking_markdown, split_verdict, table,
                                          verdict)
 
@@ -186,7 +186,12 @@ def test_the_other_evaluations_are_means_over_the_rows_seeds(study):
     assert all(pd_isna(ip[c]) for c in EVALUATION_COLUMNS) and "of 1" not in ip["note"]
     # a run lacking a worst case is no row, whatever else it stores; without evaluations the cells are empty
     assert table(cases, dims, BOOT)[EVALUATION_COLUMNS].isna().all().all()
-    assert list(frame.columns[-len(EVALUATION_COLUMNS) - 1:]) == [*EVALUATION_COLUMNS, "note"]
+    # each column with its interval and its difference from the reference, then the note
+    assert list(frame.columns[-len(EVALUATION_CSV_COLUMNS) - 1:]) == [*EVALUATION_CSV_COLUMNS, "note"]
+    assert EVALUATION_CSV_COLUMNS[:7] == ["SAP ACC_robust", "SAP ACC_robust low", "SAP ACC_robust high",
+                                          "SAP ACC_robust minus reference", "SAP ACC_robust minus reference low",
+                                          "SAP ACC_robust minus reference high",
+                                          "SAP ACC_robust minus reference McNemar p"]
 
 
 def test_the_markdown_shows_the_stored_evaluations_and_names_the_absent(study):
@@ -195,8 +200,10 @@ def test_the_markdown_shows_the_stored_evaluations_and_names_the_absent(study):
                    "ce_mlp_s1": {"SAP ACC_robust": 0.54}, "nsr_mlp": {"SAP ACC_robust": 0.8}}
     text = markdown(table(cases, dims, BOOT, evaluations=evaluations))
     assert "| defense | model | split | seeds | SAP ACC_robust | record noise 12 dB | note |" in text
-    assert "| CE | mlp | random | 3 | 0.520 | 0.800 | SAP ACC_robust: seeds 0 1 only (2 of 3); " \
-           "record noise 12 dB: seed 0 only (1 of 3) |" in text
+    sap = seed_summary([0.5, 0.54])     # two seeds: the t-interval; one seed without outcomes: no interval, a note
+    assert f"| CE | mlp | random | 3 | 0.520 [{sap.low:.3f}, {sap.high:.3f}] | 0.800 | SAP ACC_robust: seeds 0 1 " \
+           "only (2 of 3); record noise 12 dB: seed 0 only (1 of 3); no interval (per-beat outcomes not stored): " \
+           "record noise 12 dB |" in text
     assert "| 0.4NSR | mlp | inter_patient | 1 |  |  |" in text
     assert ("Not stored for any row: white noise ACC_robust, record noise 0 dB, certified ACC_robust, "
             "certified at eps 0.01.") in text

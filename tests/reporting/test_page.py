@@ -149,3 +149,17 @@ def test_the_ranking_section_says_per_model_whether_the_order_changes_between_sp
                       pd.DataFrame(), {}, order=lambda n: n, caption=lambda n: n, versions="", ranking=frame)
     section = text.split("Ranking of defenses under the worst case</h2>")[1]
     assert "mlp: the order changes between splits, resolved on every split: A and B" in section
+
+
+def test_the_benchmark_table_shows_each_other_evaluation_with_its_interval_and_its_difference_with_ce():
+    from ecg_pipeline.reporting import table as benchmark
+
+    row = dict.fromkeys(benchmark.COLUMNS)
+    row.update({"defense": "adv", "model": "mlp", "split": "random", "seeds": "0", "clean": 0.9,
+                benchmark.SAP: 0.84, f"{benchmark.SAP} low": 0.823, f"{benchmark.SAP} high": 0.856,
+                f"{benchmark.SAP} minus reference": 0.323, f"{benchmark.SAP} minus reference low": 0.309,
+                f"{benchmark.SAP} minus reference high": 0.336})
+    shown = page.benchmark_display(pd.DataFrame([row], columns=benchmark.COLUMNS))
+    assert shown.loc["mlp", benchmark.SAP] == "0.840 [0.823, 0.856]"
+    assert shown.loc["mlp", f"{benchmark.SAP} minus CE"] == "0.323 [0.309, 0.336]"
+    assert benchmark.WHITE_NOISE not in shown    # stored for no row: no column

@@ -124,7 +124,8 @@ def _text(value) -> str:
 
 def benchmark_display(frame: pd.DataFrame) -> pd.DataFrame:
     """The page's benchmark table (index: model): per defense and split, clean and worst-case ACC_robust over
-    seeds, the paired difference with CE and its McNemar p, the other evaluations stored for some row, the note."""
+    seeds, the paired difference with CE and its McNemar p, the other evaluations stored for some row (each with its
+    interval and its paired difference with CE), the note."""
     shown = [c for c in benchmark_.EVALUATION_COLUMNS if c in frame and frame[c].notna().any()]
     rows = [{"defense": _text(r["defense"]), "split": _text(r["split"]), "seeds": _text(r["seeds"]),
              "clean": _number(r["clean"], r["clean low"], r["clean high"]),
@@ -132,7 +133,10 @@ def benchmark_display(frame: pd.DataFrame) -> pd.DataFrame:
                                               r["worst-case ACC_robust high"]),
              "minus CE": _number(r["ACC_robust minus reference"], r["difference low"], r["difference high"]),
              "McNemar p at eps_max": "" if pd.isna(r["McNemar p at eps_max"]) else f"{r['McNemar p at eps_max']:.2g}",
-             **{c: _number(r[c]) for c in shown}, "note": _text(r["note"])} for _, r in frame.iterrows()]
+             **{c: _number(r[c], r.get(f"{c} low"), r.get(f"{c} high")) for c in shown},
+             **{f"{c} minus CE": _number(r.get(f"{c} minus reference"), r.get(f"{c} minus reference low"),
+                                         r.get(f"{c} minus reference high")) for c in shown},
+             "note": _text(r["note"])} for _, r in frame.iterrows()]
     return pd.DataFrame(rows, index=pd.Index([str(m) for m in frame["model"]]))
 
 

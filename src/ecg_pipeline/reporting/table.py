@@ -16,12 +16,17 @@ the run (:class:`RunDimensions`: the ``runs`` block it expands, its family, mode
   (:func:`~ecg_pipeline.evaluation.paired.mcnemar_table`) is the largest over the pairs (every pair is at least as
   significant). Runs whose worst case lacks per-beat outcomes leave these cells empty, and the row says so.
 
-- **the other evaluations** (issue 28 item 6), each the mean over the row's seeds of what the run stores, an empty
-  cell where no seed has it, and a note naming the seeds that had it where fewer than all did: SAP's and white
-  noise's class-balanced ACC_robust (``<run>.sap``, ``<run>.white_noise``), the balanced accuracy under PhysioNet nst
+- **the other evaluations** (issue 28 items 2 and 6; :mod:`.table_evaluations`): SAP's and white noise's
+  class-balanced ACC_robust (``<run>.sap``, ``<run>.white_noise``), the balanced accuracy under PhysioNet nst
   record-level noise at 12 and 0 dB (``<run>.record_noise``), and the certified balanced ACC_robust and certified
-  balanced accuracy at eps 0.01 (``<run>.certify``, :mod:`.bracket`'s lower end). :func:`evaluation_cells` reads
-  them from one run's loaded metrics; :func:`table` takes the result per run.
+  balanced accuracy at eps 0.01 (``<run>.certify``, :mod:`.bracket`'s lower end). Each is the mean over the row's
+  seeds that store it (a note names them where fewer than all do) with its interval as the worst case's (t over
+  those seeds; one seed: the stratified bootstrap over its per-beat outcomes), and its paired difference from the
+  CE row as the worst case's (:func:`paired_blocks` on the seeds both blocks store it for; one pair: the paired
+  stratified bootstrap over the beats both scored; the largest McNemar p). A run's values come from its stored
+  metrics (:func:`evaluation_cells`), its per-beat outcomes from its stored examples
+  (:func:`~.table_evaluations.evaluation_outcomes`); a value without outcomes keeps its mean, its interval or
+  difference is left empty where it needs them, and the note says so.
 
 Everything is computed from stored results alone (no attack is run again); :func:`table` returns the CSV's frame.
 
@@ -41,7 +46,12 @@ import numpy as np
 import pandas as pd
 
 from ecg_pipeline.evaluation.intervals import Bootstrap
-from ecg_pipeline.evaluation.paired import align, mcnemar_table, paired_difference, seed_summary
+from ecg_pipeline.evaluation.paired import seed_summary
+
+# the other columns' names and reader, re-exported so that callers import the table from one module
+from .table_evaluations import (CERTIFIED, CERTIFIED_AT, CERTIFIED_EPS, EVALUATION_COLUMNS,  # noqa: F401
+                                EVALUATION_CSV_COLUMNS, MINUS, RECORD_NOISE, RECORD_NOISE_SNRS_DB, SAP, WHITE_NOISE,
+                                PerBeat, evaluation_cells, evaluations_markdown, paired_score, score_interval)
 
 _WORST_CASE_COLUMNS = ["defense", "block", "family", "model", "split", "seeds", "n seeds", "beats", "eps_max",
                        "clean", "clean low", "clean high",
@@ -50,15 +60,7 @@ _WORST_CASE_COLUMNS = ["defense", "block", "family", "model", "split", "seeds", 
                        "reference", "pairs", "ACC_robust minus reference", "difference low", "difference high",
                        "difference interval", "McNemar p at eps_max"]
 
-#: What the record-level noise columns show (dB, rows of ``<run>.record_noise``'s curve) and the eps of the
-#: certified-accuracy column: the issue's 12 / 0 dB and the smallest eps of the certify grid.
-RECORD_NOISE_SNRS_DB = (12.0, 0.0)
-CERTIFIED_EPS = 0.01
-SAP, WHITE_NOISE = "SAP ACC_robust", "white noise ACC_robust"
-CERTIFIED, CERTIFIED_AT = "certified ACC_robust", f"certified at eps {CERTIFIED_EPS:g}"
-RECORD_NOISE = tuple(f"record noise {snr:g} dB" for snr in RECORD_NOISE_SNRS_DB)
-EVALUATION_COLUMNS = [SAP, WHITE_NOISE, *RECORD_NOISE, CERTIFIED, CERTIFIED_AT]
-COLUMNS = [*_WORST_CASE_COLUMNS, *EVALUATION_COLUMNS, "note"]
+COLUMNS = [*_WORST_CASE_COLUMNS, *EVALUATION_CSV_COLUMNS, "note"]
 
 
 @dataclass(frozen=True)
@@ -89,46 +91,6 @@ def decode_outcomes(per_beat: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.asarray(per_beat["beats"]), np.asarray(per_beat["y"]), correct
 
 
-def _curve_value(metrics: Mapping, key: str, value: float, field: str = "balanced_accuracy") -> float | None:
-    """``field`` of the curve row whose ``key`` (eps, snr_db) is ``value`` (None: no such row or no such field)."""
-    for row in metrics.get("curve") or []:
-        if row.get(key) is not None and abs(float(row[key]) - value) < 1e-9 and row.get(field) is not None:
-            return float(row[field])
-    return None
-
-
-def evaluation_cells(*, sap: Mapping | None = None, white_noise: Mapping | None = None,
-                     record_noise: Mapping | None = None, certify: Mapping | None = None) -> dict[str, float]:
-    """One run's cells of :data:`EVALUATION_COLUMNS` from its stored metrics (each None where not stored): only the
-    cells it has. ACC_robust columns are each evaluation's own ``acc_robust_balanced`` (class-balanced, seed 001
-    eq. 8, up to its ``eps_max``); the certified ones are ``<run>.certify``'s (a beat counts only where certified)."""
-    cells = {}
-    for column, metrics in ((SAP, sap), (WHITE_NOISE, white_noise), (CERTIFIED, certify)):
-        if metrics and metrics.get("acc_robust_balanced") is not None:
-            cells[column] = float(metrics["acc_robust_balanced"])
-    if record_noise:
-        for column, snr in zip(RECORD_NOISE, RECORD_NOISE_SNRS_DB):
-            if (value := _curve_value(record_noise, "snr_db", snr)) is not None:
-                cells[column] = value
-    if certify and (value := _curve_value(certify, "eps", CERTIFIED_EPS)) is not None:
-        cells[CERTIFIED_AT] = value
-    return cells
-
-
-def _evaluation_means(runs: list[str], evaluations: Mapping[str, Mapping[str, float]],
-                      dimensions: Mapping[str, RunDimensions]) -> tuple[dict, list[str]]:
-    """The row's :data:`EVALUATION_COLUMNS` cells (mean over the seeds that have each) and a note per column that
-    fewer than all seeds have (``"SAP ACC_robust: seed 0 only (1 of 3)"``)."""
-    cells, notes = {}, []
-    for column in EVALUATION_COLUMNS:
-        having = [r for r in runs if (evaluations.get(r) or {}).get(column) is not None]
-        cells[column] = float(np.mean([evaluations[r][column] for r in having])) if having else None
-        if having and len(having) < len(runs):
-            seeds = " ".join(str(dimensions[r].seed) for r in having)
-            notes.append(f"{column}: seed{'s' if len(having) > 1 else ''} {seeds} only ({len(having)} of {len(runs)})")
-    return cells, notes
-
-
 def _at(combined: Mapping, eps: float) -> int:
     grid = combined["grid"]
     return min(range(len(grid)), key=lambda g: abs(grid[g] - eps))
@@ -150,19 +112,22 @@ def _summary(values: list[float], single: tuple[float | None, float | None], lev
             "interval": f"stratified bootstrap over beats ({level:.0%})"}
 
 
-def compare(combined: Mapping, reference: Mapping, bootstrap: Bootstrap) -> dict | None:
-    """One seed pair: this run minus the reference run on the beats both scored (None: per-beat outcomes missing)."""
-    if not combined.get("per_beat") or not reference.get("per_beat") or combined.get("eps_max") is None:
+def per_beat_of(case: Mapping | PerBeat | None) -> PerBeat | None:
+    """A stored worst case's per-beat outcomes (``per_beat``) as :class:`PerBeat` scored by ACC_robust up to its
+    eps_max; :class:`PerBeat` itself unchanged; None where it stores none."""
+    if case is None or isinstance(case, PerBeat):
+        return case
+    if not case.get("per_beat") or case.get("eps_max") is None:
         return None
-    beats_a, y_a, correct_a = decode_outcomes(combined["per_beat"])
-    beats_b, y_b, correct_b = decode_outcomes(reference["per_beat"])
-    if list(combined["grid"]) != list(reference["grid"]):
-        return None
-    _, y, correct_a, correct_b = align(beats_a, correct_a, beats_b, correct_b, y_a, y_b)
-    difference = paired_difference(y, correct_a, correct_b, combined["grid"], bootstrap, combined["eps_max"])
-    g = _at(combined, combined["eps_max"])
-    return {"difference": difference["acc_robust"], "mcnemar": mcnemar_table(correct_a[g], correct_b[g]),
-            "beats": int(y.size)}
+    beats, y, correct = decode_outcomes(case["per_beat"])
+    return PerBeat(beats, y, correct, tuple(float(e) for e in case["grid"]), float(case["eps_max"]))
+
+
+def compare(combined: Mapping | PerBeat | None, reference: Mapping | PerBeat | None, bootstrap: Bootstrap, *,
+            interval: bool = True) -> dict | None:
+    """One seed pair: this run minus the reference run on the beats both scored (None: per-beat outcomes missing, or
+    grids that differ); each a stored worst case or any other :class:`PerBeat` score (:func:`paired_score`)."""
+    return paired_score(per_beat_of(combined), per_beat_of(reference), bootstrap, interval=interval)
 
 
 def _groups(worst_cases: Mapping, dimensions: Mapping[str, RunDimensions]) -> dict[tuple[str, str], list[str]]:
@@ -176,12 +141,14 @@ def _groups(worst_cases: Mapping, dimensions: Mapping[str, RunDimensions]) -> di
 
 
 def table(worst_cases: Mapping[str, Mapping], dimensions: Mapping[str, RunDimensions], bootstrap: Bootstrap,
-          reference: str = "ce", evaluations: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
+          reference: str = "ce", evaluations: Mapping[str, Mapping[str, float]] | None = None,
+          outcomes: Mapping[str, Mapping[str, PerBeat]] | None = None) -> pd.DataFrame:
     """One row per (block, split) among the runs with a stored worst case, in declaration order (``dimensions``'
     order); each compared with the ``reference`` family's first declared block of the same model and split (a variant
     of it declared later, e.g. CE with row renormalisation, is compared with it too). ``evaluations``: run ->
-    its :func:`evaluation_cells` (a run absent, or a column absent: not stored)."""
-    evaluations = evaluations or {}
+    its :func:`evaluation_cells` (a run absent, or a column absent: not stored); ``outcomes``: run -> column -> the
+    :class:`PerBeat` outcomes behind that value (:func:`~.table_evaluations.evaluation_outcomes`)."""
+    evaluations, outcomes = evaluations or {}, outcomes or {}
     groups = _groups(worst_cases, dimensions)
     references: dict[tuple[str, str], list[str]] = {}
     for (block, split), runs in groups.items():  # the first declared block of the family (ce_mlp, not a CE variant)
@@ -203,12 +170,56 @@ def table(worst_cases: Mapping[str, Mapping], dimensions: Mapping[str, RunDimens
                "worst-case ACC_robust": robust["mean"], "worst-case ACC_robust sd": robust["sd"],
                "worst-case ACC_robust low": robust["low"], "worst-case ACC_robust high": robust["high"],
                "interval": robust["interval"]}
-        row.update(_against(runs, references.get((first.model, split)), worst_cases, dimensions, bootstrap, first))
-        cells, notes = _evaluation_means(runs, evaluations, dimensions)
+        reference_runs = references.get((first.model, split))
+        row.update(_against(runs, reference_runs, worst_cases, dimensions, bootstrap, first))
+        if reference_runs is not None and dimensions[reference_runs[0]].block == first.block:
+            reference_runs = None   # the reference row itself: nothing to compare
+        cells, notes = _evaluation_columns(runs, reference_runs, evaluations, outcomes, dimensions, bootstrap)
         row.update(cells)
         row["note"] = "; ".join(filter(None, [row.get("note"), *notes]))
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _evaluation_columns(runs: list[str], reference_runs: list[str] | None, evaluations: Mapping, outcomes: Mapping,
+                        dimensions: Mapping, bootstrap: Bootstrap) -> tuple[dict, list[str]]:
+    """A row's :data:`EVALUATION_COLUMNS` cells: per column, the mean over the seeds that store it and its interval
+    (:func:`_summary`: t over them, or the one run's bootstrap over beats, :func:`score_interval`), the paired
+    difference from ``reference_runs`` (:func:`paired_blocks` over the seeds both store it for); and the notes: the
+    seeds that have a column where fewer than all do, the columns whose interval or difference lacks outcomes."""
+    cells, notes, no_interval, no_difference = {}, [], [], []
+    for column in EVALUATION_COLUMNS:
+        having = [r for r in runs if (evaluations.get(r) or {}).get(column) is not None]
+        if not having:
+            continue
+        if len(having) < len(runs):
+            seeds = " ".join(str(dimensions[r].seed) for r in having)
+            notes.append(f"{column}: seed{'s' if len(having) > 1 else ''} {seeds} only ({len(having)} of {len(runs)})")
+        scored = {r: (outcomes.get(r) or {}).get(column) for r in [*having, *(reference_runs or [])]}
+        single = (None, None)
+        if len(having) == 1 and scored[having[0]] is not None:
+            interval = score_interval(scored[having[0]], bootstrap)
+            single = (interval.low, interval.high)
+        elif len(having) == 1:
+            no_interval.append(column)
+        summary = _summary([float(evaluations[r][column]) for r in having], single, bootstrap.level)
+        cells.update({column: summary["mean"], f"{column} low": summary["low"], f"{column} high": summary["high"]})
+        if reference_runs is None:
+            continue
+        pairs = seed_pairs(having, [r for r in reference_runs if (evaluations.get(r) or {}).get(column) is not None],
+                           dimensions)
+        found = paired_blocks(pairs, scored, bootstrap) if pairs else {"note": ""}
+        if "note" in found:
+            no_difference.append(column if pairs else f"{column} (no reference seed stores it)")
+            continue
+        cells.update({f"{column} {MINUS}": found["difference"], f"{column} {MINUS} low": found["low"],
+                      f"{column} {MINUS} high": found["high"], f"{column} {MINUS} McNemar p": found["p"]})
+    if no_interval:
+        notes.append(f"no interval (per-beat outcomes not stored): {', '.join(no_interval)}")
+    if no_difference:
+        notes.append(f"no difference from the reference (per-beat outcomes not stored, or grids differ): "
+                     f"{', '.join(no_difference)}")
+    return cells, notes
 
 
 def _against(runs: list[str], reference_runs: list[str] | None, worst_cases: Mapping, dimensions: Mapping,
@@ -234,21 +245,24 @@ def seed_pairs(runs_a: Sequence[str], runs_b: Sequence[str], dimensions: Mapping
     return [(r, by_seed[dimensions[r].seed]) for r in runs_a if dimensions[r].seed in by_seed]
 
 
-def paired_blocks(pairs: Sequence[tuple[str, str]], worst_cases: Mapping, bootstrap: Bootstrap) -> dict:
+def paired_blocks(pairs: Sequence[tuple[str, str]], scored: Mapping[str, Mapping | PerBeat | None],
+                  bootstrap: Bootstrap) -> dict:
     """Block A minus block B over seed pairs (each pair on the beats both scored, :func:`compare`): two pairs or
     more, the mean difference and its t-interval over the pairs; one pair, the paired stratified bootstrap interval
-    over beats. ``p``: the largest exact McNemar p at eps_max over the pairs. ``{"note": ...}`` where a pair lacks
-    per-beat outcomes (or the grids differ)."""
-    compared = [compare(worst_cases[a], worst_cases[b], bootstrap) for a, b in pairs]
+    over beats. ``scored``: run -> its stored worst case, or the :class:`PerBeat` outcomes of another score (the
+    benchmark table's other columns). ``p``: the largest exact McNemar p at eps_max (at the one grid point of a
+    one-point score) over the pairs. ``{"note": ...}`` where a pair lacks per-beat outcomes (or the grids differ)."""
+    # two pairs or more need each pair's estimate only: no bootstrap drawn for them
+    compared = [compare(scored.get(a), scored.get(b), bootstrap, interval=len(pairs) == 1) for a, b in pairs]
     if any(c is None for c in compared):
         return {"note": "per-beat outcomes not stored (or grids differ): no paired comparison"}
-    differences = [c["difference"] for c in compared]
     if len(compared) >= 2:
-        found = seed_summary([d.estimate for d in differences], bootstrap.level)
+        found = seed_summary([c["estimate"] for c in compared], bootstrap.level)
         estimate, low, high = found.mean, found.low, found.high
         how = f"t over {found.n} seed pairs ({bootstrap.level:.0%})"
     else:
-        estimate, low, high = differences[0].estimate, differences[0].low, differences[0].high
+        difference = compared[0]["difference"]
+        estimate, low, high = difference.estimate, difference.low, difference.high
         how = f"paired stratified bootstrap over {compared[0]['beats']} beats ({bootstrap.level:.0%})"
     return {"difference": estimate, "low": low, "high": high, "interval": how, "pairs": len(compared),
             "p": max(c["mcnemar"].p_value for c in compared)}
@@ -256,7 +270,8 @@ def paired_blocks(pairs: Sequence[tuple[str, str]], worst_cases: Mapping, bootst
 
 def markdown(frame: pd.DataFrame) -> str:
     """The table for a reader: value [low, high] cells; then the other evaluations (:data:`EVALUATION_COLUMNS`,
-    those stored for some row) with each row's note."""
+    those stored for some row) with their intervals and each row's note, and their differences from the reference
+    (:func:`~.table_evaluations.evaluations_markdown`)."""
     def cell(value, low=None, high=None) -> str:
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return ""
@@ -274,27 +289,7 @@ def markdown(frame: pd.DataFrame) -> str:
             cell(r["worst-case ACC_robust"], r["worst-case ACC_robust low"], r["worst-case ACC_robust high"]),
             cell(r["ACC_robust minus reference"], r["difference low"], r["difference high"]),
             "" if pd.isna(r["McNemar p at eps_max"]) else f"{r['McNemar p at eps_max']:.2g}"]) + " |")
-    return "\n".join(lines) + "\n\n" + _evaluations_markdown(frame)
-
-
-def _evaluations_markdown(frame: pd.DataFrame) -> str:
-    """The second table: per row, the means over seeds of the other evaluations (columns no row has are left out
-    and named below it) and the row's note."""
-    shown = [c for c in EVALUATION_COLUMNS if c in frame and frame[c].notna().any()]
-    absent = [c for c in EVALUATION_COLUMNS if c not in shown]
-    lines = []
-    if shown:
-        head = ["defense", "model", "split", "seeds", *shown, "note"]
-        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for _, r in frame.iterrows():
-            lines.append("| " + " | ".join([
-                str(r["defense"]), str(r["model"]), str(r["split"]), str(r["n seeds"]),
-                *("" if pd.isna(r[c]) else f"{r[c]:.3f}" for c in shown),
-                "" if pd.isna(r["note"]) else str(r["note"])]) + " |")
-        lines.append("")
-    if absent:
-        lines.append(f"Not stored for any row: {', '.join(absent)}.")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + evaluations_markdown(frame)
 
 
 # ---- the ranking of defenses under the worst case (issue 28 item 2) ----

@@ -24,6 +24,7 @@ from ecg_pipeline.reporting import table as benchmark
 from ecg_pipeline.reporting.ensembles import figure_name
 from ecg_pipeline.reporting.published import published_curve
 from ecg_pipeline.reporting.spec import EnsembleRun, ModelRun, ReportSpec
+from ecg_pipeline.reporting.table_evaluations import evaluation_outcomes
 from ecg_pipeline.reporting.worst_cases import WORST_CASE, group_evaluations, pinned
 from ecg_pipeline.reporting.worst_cases import worst_cases as compute_worst_cases
 
@@ -112,31 +113,55 @@ def judged_by_the_suite(worst_cases: dict, model_runs: tuple[ModelRun, ...]) -> 
     return kept
 
 
-def benchmark_table(params: dict, worst_cases: dict, evaluations: Stored, certified: Stored, record_noise: Stored, *,
-                    model_runs: tuple[ModelRun, ...], dimensions: dict[str, benchmark.RunDimensions]
-                    ) -> tuple[pd.DataFrame, str]:
+def benchmark_table(params: dict, worst_cases: dict, evaluations: Stored, certified: Stored, record_noise: Stored,
+                    examples: Stored | None = None, certified_examples: Stored | None = None,
+                    record_noise_examples: Stored | None = None, *, model_runs: tuple[ModelRun, ...],
+                    dimensions: dict[str, benchmark.RunDimensions]) -> tuple[pd.DataFrame, str]:
     """One row per defense x model x split over its seeds, paired against CE (:mod:`ecg_pipeline.reporting.table`),
-    with the means of each run's stored ``<run>.sap``, ``<run>.white_noise``, ``<run>.record_noise`` and
-    ``<run>.certify`` (collections ``attack_evaluations``, ``record_noise_evaluations``, ``certify_evaluations``;
-    ``report.pin`` picks versions; one not stored is an empty cell, never an evaluation run here): (CSV, Markdown);
-    intervals drawn as ``report.bootstrap`` says."""
+    with each run's stored ``<run>.sap``, ``<run>.white_noise``, ``<run>.record_noise`` and ``<run>.certify``
+    (collections ``attack_evaluations``, ``record_noise_evaluations``, ``certify_evaluations``; ``report.pin`` picks
+    versions; one not stored is an empty cell, never an evaluation run here) as means over seeds with intervals and
+    paired differences from CE, drawn from their per-beat outcomes (``attack_examples``, ``record_noise_examples``,
+    ``certify_examples``, each at its metrics' own version): (CSV, Markdown); intervals drawn as
+    ``report.bootstrap`` says."""
     spec = _spec(params, model_runs)
     worst_cases = judged_by_the_suite(worst_cases, model_runs)
     elsewhere = {**{f"{run}.certify": a for run, a in certified.items()},
                  **{f"{run}.record_noise": a for run, a in record_noise.items()}}
+    outcomes_of = {**(examples or {}), **{f"{run}.certify": a for run, a in (certified_examples or {}).items()},
+                   **{f"{run}.record_noise": a for run, a in (record_noise_examples or {}).items()}}
 
-    def stored(run: str, name: str) -> dict | None:
+    def stored(run: str, name: str) -> tuple[dict | None, dict | None]:
+        """The metrics (pinned) and the per-beat outcomes of the same version (None: not stored)."""
         if name in ("certify", "record_noise"):   # not attacks: a pin they lack falls back to the newest, as bracket's
             artifact = pinned(spec, elsewhere, f"{run}.{name}", strict_pin=False)
         else:
             artifact = pinned(spec, evaluations, f"{run}.{name}")
-        return artifact.data if artifact is not None else None
+        if artifact is None:
+            return None, None
+        return artifact.data, _same_version(outcomes_of.get(f"{run}.{name}"), artifact.version)
 
-    cells = {run: benchmark.evaluation_cells(**{name: stored(run, name)
-                                                for name in ("sap", "white_noise", "record_noise", "certify")})
-             for run in dimensions if run in worst_cases}
-    frame = benchmark.table(worst_cases, dimensions, spec.bootstrap, evaluations=cells)
+    cells, outcomes = {}, {}
+    for run in dimensions:
+        if run not in worst_cases:
+            continue
+        found = {name: stored(run, name) for name in ("sap", "white_noise", "record_noise", "certify")}
+        cells[run] = benchmark.evaluation_cells(**{name: metrics for name, (metrics, _) in found.items()})
+        outcomes[run], notes = evaluation_outcomes({name: m for name, (m, _) in found.items()},
+                                                   {name: e for name, (_, e) in found.items()})
+        for note in notes:
+            log.warning("report: %s: %s", run, note)
+    frame = benchmark.table(worst_cases, dimensions, spec.bootstrap, evaluations=cells, outcomes=outcomes)
     return frame, benchmark.markdown(frame)
+
+
+def _same_version(artifact: StoredArtifact | None, version: str | None) -> dict | None:
+    """``artifact``'s data at ``version`` (the metrics' own: one evaluation wrote both), else None."""
+    if artifact is None:
+        return None
+    if artifact.version == version:
+        return artifact.data
+    return artifact.at(version).data if version in artifact.versions else None
 
 
 def ranking(params: dict, worst_cases: dict, *, model_runs: tuple[ModelRun, ...],

@@ -22,10 +22,11 @@ intervals) and read by the headline, the curves and the tables.
 
 The benchmark table (node ``report.benchmark_table``, :mod:`ecg_pipeline.reporting.table`) aggregates the worst
 cases over the seeds and splits each ``runs`` block declares (``pipelines.declaration.expansion``): one row per
-defense x model x split, its mean over seeds with an interval, and its paired comparison with CE; beside them, the
-means over seeds of each run's stored SAP and white-noise ACC_robust (``attack_evaluations``), record-level noise at
-12 / 0 dB (``record_noise_evaluations``: every stored ``<run>.record_noise``) and certified ACC_robust
-(``certify_evaluations``), empty where none is stored. From the same worst cases, node ``report.ranking`` orders
+defense x model x split, its mean over seeds with an interval, and its paired comparison with CE; beside them, each
+run's stored SAP and white-noise ACC_robust (``attack_evaluations``), record-level noise at 12 / 0 dB
+(``record_noise_evaluations``) and certified ACC_robust (``certify_evaluations``) as means over seeds with intervals
+and paired differences from CE, drawn from their per-beat outcomes (``attack_examples``, ``record_noise_examples``,
+``certify_examples``, at the metrics' own version); empty where none is stored. From the same worst cases, node ``report.ranking`` orders
 the defenses of each model and split by mean worst-case ACC_robust, with the seed-paired comparison of each neighbour
 pair and of each defense against the best, and each defense's rank per split. The page shows both tables.
 
@@ -50,8 +51,8 @@ from . import nodes
 
 EVALUATIONS, EXAMPLES, HISTORIES = "attack_evaluations", "attack_examples", "training_histories"
 TRANSFERS = "ensemble_transfers"
-CERTIFIED = "certify_evaluations"
-RECORD_NOISE = "record_noise_evaluations"
+CERTIFIED, CERTIFIED_EXAMPLES = "certify_evaluations", "certify_examples"
+RECORD_NOISE, RECORD_NOISE_EXAMPLES = "record_noise_evaluations", "record_noise_examples"
 
 
 def model_runs(declaration: Declaration, study: MainStudy | None = None) -> tuple[ModelRun, ...]:
@@ -166,8 +167,9 @@ def _create_report(runs: tuple[ModelRun, ...], gated: bool, ensembles: tuple[Ens
               ["report.headline", "report.headline_md"], "headline", runs, gated),
         _node(bound_node_function(nodes.benchmark_table, dimensions=dimensions or {}),
               {"worst_cases": "report.worst_cases", "evaluations": EVALUATIONS, "certified": CERTIFIED,
-               "record_noise": RECORD_NOISE}, ["report.benchmark_table", "report.benchmark_table_md"],
-              "benchmark_table", runs, gated),
+               "record_noise": RECORD_NOISE, "examples": EXAMPLES, "certified_examples": CERTIFIED_EXAMPLES,
+               "record_noise_examples": RECORD_NOISE_EXAMPLES},
+              ["report.benchmark_table", "report.benchmark_table_md"], "benchmark_table", runs, gated),
         _node(bound_node_function(nodes.ranking, dimensions=dimensions or {}), {"worst_cases": "report.worst_cases"},
               ["report.ranking", "report.ranking_md"], "ranking", runs, gated),
         _node(nodes.bracket, {"worst_cases": "report.worst_cases", "certified": CERTIFIED},
