@@ -161,5 +161,5 @@ def test_the_benchmark_table_shows_each_other_evaluation_with_its_interval_and_i
                 f"{benchmark.SAP} minus reference high": 0.336})
     shown = page.benchmark_display(pd.DataFrame([row], columns=benchmark.COLUMNS))
     assert shown.loc["mlp", benchmark.SAP] == "0.840 [0.823, 0.856]"
-    assert shown.loc["mlp", f"{benchmark.SAP} minus CE"] == "0.323 [0.309, 0.336]"
+    assert shown.loc["mlp", f"{benchmark.SAP} minus CE"] == "+0.323 [0.309, 0.336]"
     assert benchmark.WHITE_NOISE not in shown    # stored for no row: no column

@@ -23,6 +23,8 @@ from . import headline as headline_
 from . import html, tables
 from . import table as benchmark_
 from .spec import ReportSpec
+from .table_evaluations import interval_cell as _number
+from .table_evaluations import text_cell as _text
 from .worst_cases import coverage, pinned
 
 log = logging.getLogger(__name__)
@@ -108,20 +110,6 @@ def _tables(cells: pd.DataFrame) -> str:
     return "\n".join(html.table_html(title, table) for title, table in tables.layout(cells).items())
 
 
-def _number(value, low=None, high=None, digits: int = 3) -> str:
-    """``value [low, high]`` to ``digits`` decimals; an absent value empty, an absent interval left out."""
-    if value is None or pd.isna(value):
-        return ""
-    text = f"{value:.{digits}f}"
-    if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
-        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
-    return text
-
-
-def _text(value) -> str:
-    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
-
-
 def benchmark_display(frame: pd.DataFrame) -> pd.DataFrame:
     """The page's benchmark table (index: model): per defense and split, clean and worst-case ACC_robust over
     seeds, the paired difference with CE and its McNemar p, the other evaluations stored for some row (each with its
@@ -131,11 +119,11 @@ def benchmark_display(frame: pd.DataFrame) -> pd.DataFrame:
              "clean": _number(r["clean"], r["clean low"], r["clean high"]),
              "worst-case ACC_robust": _number(r["worst-case ACC_robust"], r["worst-case ACC_robust low"],
                                               r["worst-case ACC_robust high"]),
-             "minus CE": _number(r["ACC_robust minus reference"], r["difference low"], r["difference high"]),
+             "minus CE": _number(r["ACC_robust minus reference"], r["difference low"], r["difference high"], signed=True),
              "McNemar p at eps_max": "" if pd.isna(r["McNemar p at eps_max"]) else f"{r['McNemar p at eps_max']:.2g}",
              **{c: _number(r[c], r.get(f"{c} low"), r.get(f"{c} high")) for c in shown},
              **{f"{c} minus CE": _number(r.get(f"{c} minus reference"), r.get(f"{c} minus reference low"),
-                                         r.get(f"{c} minus reference high")) for c in shown},
+                                         r.get(f"{c} minus reference high"), signed=True) for c in shown},
              "note": _text(r["note"])} for _, r in frame.iterrows()]
     return pd.DataFrame(rows, index=pd.Index([str(m) for m in frame["model"]]))
 

@@ -51,7 +51,8 @@ from ecg_pipeline.evaluation.paired import seed_summary
 # the other columns' names and reader, re-exported so that callers import the table from one module
 from .table_evaluations import (CERTIFIED, CERTIFIED_AT, CERTIFIED_EPS, EVALUATION_COLUMNS,  # noqa: F401
                                 EVALUATION_CSV_COLUMNS, MINUS, RECORD_NOISE, RECORD_NOISE_SNRS_DB, SAP, WHITE_NOISE,
-                                PerBeat, evaluation_cells, evaluations_markdown, paired_score, score_interval)
+                                PerBeat, evaluation_cells, evaluations_markdown, interval_cell, paired_score,
+                                score_interval)
 
 _WORST_CASE_COLUMNS = ["defense", "block", "family", "model", "split", "seeds", "n seeds", "beats", "eps_max",
                        "clean", "clean low", "clean high",
@@ -272,22 +273,14 @@ def markdown(frame: pd.DataFrame) -> str:
     """The table for a reader: value [low, high] cells; then the other evaluations (:data:`EVALUATION_COLUMNS`,
     those stored for some row) with their intervals and each row's note, and their differences from the reference
     (:func:`~.table_evaluations.evaluations_markdown`)."""
-    def cell(value, low=None, high=None) -> str:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return ""
-        text = f"{value:.3f}" if isinstance(value, float) else str(value)
-        if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
-            text += f" [{low:.3f}, {high:.3f}]"
-        return text
-
     head = ["defense", "model", "split", "seeds", "clean", "worst-case ACC_robust", "vs reference", "McNemar p"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in frame.iterrows():
         lines.append("| " + " | ".join([
             str(r["defense"]), str(r["model"]), str(r["split"]), str(r["n seeds"]),
-            cell(r["clean"], r["clean low"], r["clean high"]),
-            cell(r["worst-case ACC_robust"], r["worst-case ACC_robust low"], r["worst-case ACC_robust high"]),
-            cell(r["ACC_robust minus reference"], r["difference low"], r["difference high"]),
+            interval_cell(r["clean"], r["clean low"], r["clean high"]),
+            interval_cell(r["worst-case ACC_robust"], r["worst-case ACC_robust low"], r["worst-case ACC_robust high"]),
+            interval_cell(r["ACC_robust minus reference"], r["difference low"], r["difference high"], signed=True),
             "" if pd.isna(r["McNemar p at eps_max"]) else f"{r['McNemar p at eps_max']:.2g}"]) + " |")
     return "\n".join(lines) + "\n\n" + evaluations_markdown(frame)
 

@@ -227,16 +227,19 @@ EVALUATIONS_NOTE = (
     "the paired stratified bootstrap over beats; the McNemar p of each is in the CSV.")
 
 
-def _cell(value, low=None, high=None, signed: bool = False) -> str:
+def interval_cell(value, low=None, high=None, *, signed: bool = False, digits: int = 3) -> str:
+    """``value [low, high]`` for a reader (the report's Markdown and page): empty for an absent value, the
+    interval left out where absent; ``signed``: a difference (``+0.031``)."""
     if value is None or pd.isna(value):
         return ""
-    text = f"{value:+.3f}" if signed else f"{value:.3f}"
+    text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
     if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
-        text += f" [{low:.3f}, {high:.3f}]"
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
     return text
 
 
-def _text(value) -> str:
+def text_cell(value) -> str:
+    """A text cell: empty for an absent value."""
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
 
@@ -253,8 +256,8 @@ def evaluations_markdown(frame: pd.DataFrame) -> str:
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, r in frame.iterrows():
             lines.append("| " + " | ".join([
-                _text(r["defense"]), _text(r["model"]), _text(r["split"]), _text(r["n seeds"]),
-                *(_cell(r[c], r.get(f"{c} low"), r.get(f"{c} high")) for c in shown), _text(r["note"])]) + " |")
+                text_cell(r["defense"]), text_cell(r["model"]), text_cell(r["split"]), text_cell(r["n seeds"]),
+                *(interval_cell(r[c], r.get(f"{c} low"), r.get(f"{c} high")) for c in shown), text_cell(r["note"])]) + " |")
         lines.append("")
         differences = [c for c in shown if f"{c} {MINUS}" in frame and frame[f"{c} {MINUS}"].notna().any()]
         compared = frame[frame[[f"{c} {MINUS}" for c in differences]].notna().any(axis=1)] if differences else frame[:0]
@@ -263,8 +266,8 @@ def evaluations_markdown(frame: pd.DataFrame) -> str:
             lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             for _, r in compared.iterrows():
                 lines.append("| " + " | ".join([
-                    _text(r["defense"]), _text(r["model"]), _text(r["split"]), _text(r.get("reference")),
-                    *(_cell(r[f"{c} {MINUS}"], r[f"{c} {MINUS} low"], r[f"{c} {MINUS} high"], signed=True)
+                    text_cell(r["defense"]), text_cell(r["model"]), text_cell(r["split"]), text_cell(r.get("reference")),
+                    *(interval_cell(r[f"{c} {MINUS}"], r[f"{c} {MINUS} low"], r[f"{c} {MINUS} high"], signed=True)
                       for c in differences)]) + " |")
             lines.append("")
         reference = ", ".join(sorted({str(v) for v in frame.get("reference", pd.Series()).dropna()})) or "the reference"
